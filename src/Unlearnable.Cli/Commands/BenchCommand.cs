@@ -1,0 +1,52 @@
+using TorchSharp;
+using System.CommandLine;
+using System.Diagnostics;
+using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Clip.Text;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Cli.Commands;
+
+/// <summary>Measurement commands that print numbers (speed targets live here, not in tests).</summary>
+static class BenchCommand
+{
+    public static Command Create()
+    {
+        var preset = SharedOptions.Preset();
+        var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 8 };
+        var steps = new Option<int>("--steps") { Description = "Timed steps (after one warm-up step)", DefaultValueFactory = _ => 5 };
+        var device = SharedOptions.Device();
+        var trainStep = new Command("train-step", "Time CLIP forward+backward (contrastive loss) on random pixels and captions")
+            { preset, batch, steps, device };
+        trainStep.SetAction(result => CommandErrors.Run(() =>
+        {
+            var config = ClipPresets.Get(result.GetValue(preset)!);
+            var dev = Devices.Resolve(result.GetValue(device)!);
+            int b = result.GetValue(batch), n = result.GetValue(steps);
+            if (b < 2 || n < 1) throw new ArgumentException("--batch must be ≥ 2 and --steps ≥ 1");
+            TorchRuntime.Seed(0);
+            var model = new ClipModel(config);
+            model.to(dev).train();
+            var pixels = randn(b, 3, config.Vision.ImageSize, config.Vision.ImageSize, device: dev);
+            var ids = tensor(ClipTokenizer.Default.EncodeBatch(Enumerable.Range(0, b).Select(i => $"a photo of object number {i}").ToList(),
+                config.Text.ContextLength).Select(x => (long)x).ToArray(), [b, config.Text.ContextLength]).to(dev);
+            var times = new List<double>();
+            for (int i = 0; i <= n; i++)
+            {
+                using var scope = NewDisposeScope();
+                var clock = Stopwatch.StartNew();
+                model.zero_grad();
+                ContrastiveLoss.Compute(model.Logits(model.EncodeImage(pixels), model.EncodeText(ids))).backward();
+                if (dev.type == DeviceType.CUDA) cuda.synchronize();
+                if (i > 0) times.Add(clock.Elapsed.TotalMilliseconds);
+            }
+            times.Sort();
+            long parameters = model.parameters().Sum(p => p.numel());
+            Console.WriteLine($"{config.Name}: {parameters / 1e6:F1} M parameters, batch {b}, {config.Vision.ImageSize}px, device {dev}, threads {get_num_threads()}");
+            Console.WriteLine($"forward+backward: median {times[times.Count / 2]:F0} ms, min {times[0]:F0} ms, max {times[^1]:F0} ms over {n} steps");
+            return 0;
+        }));
+        return new Command("bench", "Benchmarks that print timings") { trainStep };
+    }
+}

@@ -1,0 +1,13 @@
+using System.CommandLine;
+using Unlearnable.Cli.Commands;
+
+var root = new RootCommand("Unlearnable: protect image–caption data from CLIP-style training, and measure what holds.")
+{
+    TokenizeCommand.Create(),
+    DatasetCommand.Create(),
+    TrainCommand.Create(),
+    EvaluateCommand.Create(),
+    DemoCommand.Create(),
+    BenchCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,30 @@
+using Unlearnable.Clip.Text;
+
+namespace Unlearnable.Clip.Model;
+
+/// <summary>
+/// Named model sizes. tiny/small run on a 2-core CPU (CI and development); rn50, rn101 and vitb32
+/// are the paper's 224-pixel configurations, meant for a GPU.
+/// </summary>
+public static class ClipPresets
+{
+    const int Vocab = ClipTokenizer.VocabularySize;
+
+    static readonly Dictionary<string, ClipConfig> All = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["tiny"] = new("tiny", 64, new(VisionKind.ResNet, 64, [1, 1, 1, 1], 16), new(32, Vocab, 128, 4, 2)),
+        ["tiny-vit"] = new("tiny-vit", 64, new(VisionKind.ViT, 64, [3], 128, PatchSize: 8, Heads: 4), new(32, Vocab, 128, 4, 2)),
+        ["small"] = new("small", 256, new(VisionKind.ResNet, 64, [2, 2, 2, 2], 32), new(77, Vocab, 256, 4, 4)),
+        ["small-vit"] = new("small-vit", 256, new(VisionKind.ViT, 64, [6], 256, PatchSize: 8, Heads: 4), new(77, Vocab, 256, 4, 4)),
+        ["rn50"] = new("rn50", 1024, new(VisionKind.ResNet, 224, [3, 4, 6, 3], 64), new(77, Vocab, 512, 8, 12)),
+        ["rn101"] = new("rn101", 512, new(VisionKind.ResNet, 224, [3, 4, 23, 3], 64), new(77, Vocab, 512, 8, 12)),
+        ["vitb32"] = new("vitb32", 512, new(VisionKind.ViT, 224, [12], 768, PatchSize: 32, Heads: 12), new(77, Vocab, 512, 8, 12)),
+    };
+
+    public static IReadOnlyCollection<string> Names => All.Keys;
+
+    public static ClipConfig Get(string name) =>
+        All.TryGetValue(name, out var config)
+            ? config
+            : throw new ArgumentException($"Unknown preset '{name}'. Known presets: {string.Join(", ", All.Keys)}.", nameof(name));
+}

@@ -1,0 +1,137 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Unlearnable.Clip.Model;
+
+#pragma warning disable IDE1006 // field names are open_clip's state-dict keys
+
+/// <summary>
+/// CLIP's bottleneck: strided blocks downsample with an average pool before the last 1×1 conv
+/// (anti-aliasing) and in the shortcut, instead of a strided convolution.
+/// </summary>
+public sealed class Bottleneck : Module<Tensor, Tensor>
+{
+    public const int Expansion = 4;
+    readonly Conv2d conv1, conv2, conv3;
+    readonly BatchNorm2d bn1, bn2, bn3;
+    readonly Module<Tensor, Tensor> avgpool;
+    readonly Sequential? downsample;
+
+    public Bottleneck(int inplanes, int planes, int stride) : base("bottleneck")
+    {
+        conv1 = Conv2d(inplanes, planes, 1, bias: false);
+        bn1 = BatchNorm2d(planes);
+        conv2 = Conv2d(planes, planes, 3, padding: 1, bias: false);
+        bn2 = BatchNorm2d(planes);
+        avgpool = stride > 1 ? AvgPool2d(stride) : Identity();
+        conv3 = Conv2d(planes, planes * Expansion, 1, bias: false);
+        bn3 = BatchNorm2d(planes * Expansion);
+        if (stride > 1 || inplanes != planes * Expansion)
+            downsample = Sequential(
+                ("0", AvgPool2d(stride)),
+                ("1", Conv2d(inplanes, planes * Expansion, 1, stride: 1, bias: false)),
+                ("2", BatchNorm2d(planes * Expansion)));
+        RegisterComponents();
+        using var _ = no_grad();
+        bn3.weight!.zero_(); // each residual branch starts as identity, as in open_clip
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var identity = downsample is null ? x : downsample.forward(x);
+        var y = functional.relu(bn1.forward(conv1.forward(x)));
+        y = functional.relu(bn2.forward(conv2.forward(y)));
+        y = bn3.forward(conv3.forward(avgpool.forward(y)));
+        return functional.relu(y + identity);
+    }
+}
+
+/// <summary>
+/// Attention pooling: the spatial mean is prepended as a query token; one multi-head attention
+/// step of that query over all positions gives the image embedding.
+/// </summary>
+public sealed class AttentionPool2d : Module<Tensor, Tensor>
+{
+    readonly Parameter positional_embedding;
+    readonly Linear k_proj, q_proj, v_proj, c_proj;
+    readonly int _heads;
+
+    public AttentionPool2d(int spatial, int width, int heads, int outputDim) : base("attnpool")
+    {
+        positional_embedding = new Parameter(randn(spatial * spatial + 1, width) / Math.Sqrt(width));
+        k_proj = Linear(width, width);
+        q_proj = Linear(width, width);
+        v_proj = Linear(width, width);
+        c_proj = Linear(width, outputDim);
+        _heads = heads;
+        RegisterComponents();
+        using var _ = no_grad();
+        double std = Math.Pow(width, -0.5);
+        foreach (var linear in new[] { q_proj, k_proj, v_proj, c_proj }) init.normal_(linear.weight!, 0, std);
+    }
+
+    /// <param name="x">[batch, channels, h, w]</param>
+    public override Tensor forward(Tensor x)
+    {
+        long b = x.shape[0], c = x.shape[1];
+        var tokens = x.flatten(2).transpose(1, 2);                       // [b, hw, c]
+        tokens = cat([tokens.mean([1], keepdim: true), tokens], 1);     // [b, hw+1, c]
+        tokens = tokens + positional_embedding;
+        long n = tokens.shape[1], d = c / _heads;
+        var q = q_proj.forward(tokens[.., ..1]).view(b, 1, _heads, d).transpose(1, 2);
+        var k = k_proj.forward(tokens).view(b, n, _heads, d).transpose(1, 2);
+        var v = v_proj.forward(tokens).view(b, n, _heads, d).transpose(1, 2);
+        var pooled = functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, c);
+        return c_proj.forward(pooled);
+    }
+}
+
+/// <summary>CLIP's ModifiedResNet: 3-conv stem + avg pool, four bottleneck stages, attention pooling.</summary>
+public sealed class ModifiedResNet : Module<Tensor, Tensor>
+{
+    readonly Conv2d conv1, conv2, conv3;
+    readonly BatchNorm2d bn1, bn2, bn3;
+    readonly AvgPool2d avgpool;
+    readonly Sequential layer1, layer2, layer3, layer4;
+    readonly AttentionPool2d attnpool;
+
+    public ModifiedResNet(VisionConfig config, int outputDim) : base("visual")
+    {
+        int width = config.Width;
+        if (config.Layers.Length != 4) throw new ArgumentException("ModifiedResNet needs four stage depths");
+        if (config.ImageSize % 32 != 0) throw new ArgumentException($"ResNet image size must be a multiple of 32, got {config.ImageSize}");
+        conv1 = Conv2d(3, width / 2, 3, stride: 2, padding: 1, bias: false);
+        bn1 = BatchNorm2d(width / 2);
+        conv2 = Conv2d(width / 2, width / 2, 3, padding: 1, bias: false);
+        bn2 = BatchNorm2d(width / 2);
+        conv3 = Conv2d(width / 2, width, 3, padding: 1, bias: false);
+        bn3 = BatchNorm2d(width);
+        avgpool = AvgPool2d(2);
+
+        int inplanes = width;
+        Sequential Stage(int planes, int blocks, int stride)
+        {
+            var modules = new List<(string, Module<Tensor, Tensor>)> { ("0", new Bottleneck(inplanes, planes, stride)) };
+            inplanes = planes * Bottleneck.Expansion;
+            for (int i = 1; i < blocks; i++) modules.Add((i.ToString(), new Bottleneck(inplanes, planes, 1)));
+            return Sequential(modules);
+        }
+        layer1 = Stage(width, config.Layers[0], 1);
+        layer2 = Stage(width * 2, config.Layers[1], 2);
+        layer3 = Stage(width * 4, config.Layers[2], 2);
+        layer4 = Stage(width * 8, config.Layers[3], 2);
+        attnpool = new AttentionPool2d(config.ImageSize / 32, config.FeatureWidth, config.ResNetHeads, outputDim);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        x = functional.relu(bn1.forward(conv1.forward(x)));
+        x = functional.relu(bn2.forward(conv2.forward(x)));
+        x = avgpool.forward(functional.relu(bn3.forward(conv3.forward(x))));
+        x = layer4.forward(layer3.forward(layer2.forward(layer1.forward(x))));
+        return attnpool.forward(x);
+    }
+}

@@ -1,0 +1,50 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+using TorchSharp;
+
+namespace Unlearnable.Clip.Runtime;
+
+/// <summary>
+/// Loads libtorch once with a clear message if it cannot (the usual cause on Debian 12 is an
+/// unpatched libLibTorchSharp.so, see build/LibTorchSharpGlibcxxPatch.targets), after setting
+/// the native environment libtorch needs on this kind of CPU.
+/// </summary>
+public static partial class TorchRuntime
+{
+    /// <summary>
+    /// Measured here (AMD EPYC with AVX-512, libtorch 2.10 CPU): oneDNN's AVX-512 convolution
+    /// backward returns NaN input gradients for small channel counts (8 channels: ~1 call in 3).
+    /// Capping oneDNN at AVX2 avoids it at no measurable cost. A value the user set is kept.
+    /// </summary>
+    public const string OneDnnIsaVariable = "ONEDNN_MAX_CPU_ISA";
+
+    static readonly Lazy<bool> Loaded = new(() =>
+    {
+        if (OperatingSystem.IsLinux() && Avx512F.IsSupported) _ = setenv(OneDnnIsaVariable, "AVX2", overwrite: 0);
+        try
+        {
+            torch.InitializeDeviceType(DeviceType.CPU);
+            return true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new InvalidOperationException(
+                "libtorch could not be loaded. If this is a copied output folder, rebuild it so the build marks " +
+                "GLIBCXX_3.4.32 weak in libLibTorchSharp.so (the host libstdc++ lacks that version). Inner error: " + e.Message, e);
+        }
+    });
+
+    // .NET's Environment.SetEnvironmentVariable does not reach native getenv on Unix; libc's setenv does.
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int setenv(string name, string value, int overwrite);
+
+    public static void EnsureLoaded() => _ = Loaded.Value;
+
+    /// <summary>Seeds torch (CPU and CUDA) so model initialisation and sampling repeat.</summary>
+    public static void Seed(long seed)
+    {
+        EnsureLoaded();
+        torch.manual_seed(seed);
+        if (torch.cuda.is_available()) torch.cuda.manual_seed(seed);
+    }
+}

@@ -1,0 +1,38 @@
+using SkiaSharp;
+
+namespace Unlearnable.Imaging;
+
+/// <summary>
+/// CLIP's image transform: resize the shorter side to <c>size</c> (bicubic), centre-crop to
+/// size×size, scale to [0,1], then normalise with CLIP's channel mean and std. Output is CHW float.
+/// </summary>
+public static class ClipPreprocess
+{
+    public static readonly float[] Mean = [0.48145466f, 0.4578275f, 0.40821073f];
+    public static readonly float[] Std = [0.26862954f, 0.26130258f, 0.27577711f];
+
+    public static float[] ToChw(SKBitmap image, int size)
+    {
+        using var square = ResizeAndCrop(image, size);
+        var pixels = square.GetPixelSpan();
+        int plane = size * size;
+        var chw = new float[3 * plane];
+        for (int i = 0; i < plane; i++)
+            for (int c = 0; c < 3; c++)
+                chw[c * plane + i] = (pixels[i * 4 + c] / 255f - Mean[c]) / Std[c];
+        return chw;
+    }
+
+    /// <summary>Shorter side to <paramref name="size"/> with a Catmull-Rom (bicubic) filter, then the centre square.</summary>
+    public static SKBitmap ResizeAndCrop(SKBitmap image, int size)
+    {
+        double scale = (double)size / Math.Min(image.Width, image.Height);
+        int w = Math.Max(size, (int)Math.Round(image.Width * scale)), h = Math.Max(size, (int)Math.Round(image.Height * scale));
+        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var resized = w == image.Width && h == image.Height ? image.Copy() : image.Resize(info, new SKSamplingOptions(SKCubicResampler.CatmullRom));
+        using var window = new SKBitmap();
+        if (!resized.ExtractSubset(window, SKRectI.Create((w - size) / 2, (h - size) / 2, size, size)))
+            throw new InvalidOperationException($"centre crop {size}x{size} of a {w}x{h} image failed");
+        return window.Copy();
+    }
+}

@@ -1,0 +1,55 @@
+using SkiaSharp;
+
+namespace Unlearnable.Imaging;
+
+/// <summary>
+/// Decodes untrusted JPEG/PNG/WebP/GIF/BMP bytes with Skia (and PGM, see <see cref="Pgm"/>). Byte size, format and pixel count
+/// are checked from the header (SKCodec) before any pixel is decoded; the result is upright
+/// (EXIF orientation applied) 8-bit RGBA, unpremultiplied.
+/// </summary>
+public static class SafeImageDecoder
+{
+    public static SKBitmap Decode(byte[] bytes, ImageLimits? limits = null, string what = "image")
+    {
+        limits ??= ImageLimits.Default;
+        if (bytes.Length == 0) throw new ImageRejectedException($"{what} is empty (0 bytes).");
+        if (bytes.Length > limits.MaxBytes)
+            throw new ImageRejectedException($"{what} is {bytes.Length:N0} bytes; the limit is {limits.MaxBytes:N0}.");
+
+        if (Pgm.Looks(bytes)) return Pgm.Decode(bytes, limits, what);
+
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data)
+            ?? throw new ImageRejectedException($"{what} is not a recognised image (JPEG, PNG, WebP, GIF or BMP expected).");
+        var info = codec.Info;
+        if (info.Width <= 0 || info.Height <= 0)
+            throw new ImageRejectedException($"{what} has invalid dimensions {info.Width}x{info.Height}.");
+        if (info.Width > limits.MaxSide || info.Height > limits.MaxSide || (long)info.Width * info.Height > limits.MaxPixels)
+            throw new ImageRejectedException(
+                $"{what} is {info.Width}x{info.Height} pixels; the limits are {limits.MaxSide} per side and {limits.MaxPixels:N0} in all.");
+
+        var target = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul, SKColorSpace.CreateSrgb());
+        var bitmap = new SKBitmap(target);
+        var result = codec.GetPixels(target, bitmap.GetPixels());
+        if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
+        {
+            bitmap.Dispose();
+            throw new ImageRejectedException($"{what} could not be decoded ({result}).");
+        }
+        if (result == SKCodecResult.IncompleteInput)
+        {
+            bitmap.Dispose();
+            throw new ImageRejectedException($"{what} is truncated: the {codec.EncodedFormat} data ends before the image does.");
+        }
+        return Orientation.Apply(bitmap, codec.EncodedOrigin);
+    }
+
+    public static SKBitmap DecodeFile(string path, ImageLimits? limits = null)
+    {
+        limits ??= ImageLimits.Default;
+        var length = new FileInfo(path).Length;
+        if (length > limits.MaxBytes)
+            throw new ImageRejectedException($"{path} is {length:N0} bytes; the limit is {limits.MaxBytes:N0}.");
+        return Decode(File.ReadAllBytes(path), limits, path);
+    }
+}
