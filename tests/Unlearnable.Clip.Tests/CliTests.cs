@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Unlearnable.Clip.Text;
+
+namespace Unlearnable.Clip.Tests;
+
+/// <summary>The command line as users run it: a separate process, its exit code, stdout and stderr.</summary>
+public class CliTests
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "unlearnable.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5))) { process.Kill(true); throw new TimeoutException(string.Join(' ', args)); }
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    static string Temp() => Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public void TokenizePrintsTheGoldenIdsOnOneLine()
+    {
+        var (code, output, _) = Run("tokenize", "a photo of a cat");
+        Assert.Equal(0, code);
+        Assert.Equal("49406 320 1125 539 320 2368 49407", output.Trim());
+    }
+
+    [Fact]
+    public void DatasetTrainEvaluateRoundTrip()
+    {
+        var data = Temp();
+        var (code, output, error) = Run("dataset", "synthetic", "--out", data, "--images", "60", "--seed", "3", "--test", "20", "--size", "64");
+        Assert.True(code == 0, error);
+        Assert.Contains("60 images", output);
+        Assert.Equal(60, File.ReadAllLines(Path.Combine(data, "captions.jsonl")).Length);
+
+        var checkpoint = Path.Combine(Temp(), "tiny.safetensors");
+        (code, output, error) = Run("train", "--preset", "tiny", "--data", data, "--epochs", "2", "--out", checkpoint, "--batch-size", "20", "--device", "cpu");
+        Assert.True(code == 0, error + output);
+        Assert.True(File.Exists(checkpoint));
+        Assert.Contains("trained 2 epochs", output);
+
+        // A second train into the same checkpoint must not silently overwrite it.
+        (code, _, error) = Run("train", "--preset", "tiny", "--data", data, "--epochs", "2", "--out", checkpoint, "--batch-size", "20");
+        Assert.Equal(2, code);
+        Assert.Contains("--resume", error);
+
+        var json = Path.Combine(Temp(), "eval.json");
+        (code, output, error) = Run("evaluate", "--checkpoint", checkpoint, "--data", data, "--split", "test", "--json", json);
+        Assert.True(code == 0, error + output);
+        var report = JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.Equal(20, report["images"]!.GetValue<int>());
+        foreach (var direction in new[] { "i2t", "t2i" })
+        {
+            foreach (var key in new[] { "hit1", "hit5", "hit10", "medr" }) Assert.NotNull(report[direction]![key]);
+            Assert.NotNull(report["random"]![direction]!["medr"]);
+        }
+        Assert.Equal(10.5, report["random"]!["t2i"]!["medr"]!.GetValue<double>());
+    }
+
+    [Theory]
+    [InlineData("unknown preset", "Unknown preset 'huge'", "train", "--preset", "huge", "--data", "/tmp", "--out", "/tmp/x.safetensors")]
+    [InlineData("missing data", "data folder does not exist", "train", "--preset", "tiny", "--data", "/nonexistent/data", "--out", "/tmp/x.safetensors")]
+    [InlineData("unknown device", "Unknown device 'tpu'", "train", "--preset", "tiny", "--data", "/tmp", "--out", "/tmp/x.safetensors", "--device", "tpu")]
+    [InlineData("missing checkpoint", "does not exist", "evaluate", "--checkpoint", "/nonexistent/model.safetensors", "--data", "/tmp")]
+    [InlineData("bad epochs", "epochs must be at least 1", "train", "--preset", "tiny", "--data", "/tmp", "--out", "/tmp/x.safetensors", "--epochs", "0")]
+    public void BadInputsFailWithAClearMessage(string what, string expected, params string[] args)
+    {
+        var (code, _, error) = Run(args);
+        Assert.True(code != 0, what);
+        Assert.Contains(expected, error);
+    }
+
+    [Fact]
+    public void CorruptDataFileNamesFileAndLine()
+    {
+        var data = Temp();
+        Directory.CreateDirectory(data);
+        File.WriteAllText(Path.Combine(data, "captions.jsonl"), "{\"image\": \"nope.png\", \"captions\": [\"x\"], \"split\": \"train\"}\n");
+        var (code, _, error) = Run("train", "--preset", "tiny", "--data", data, "--out", Path.Combine(data, "m.safetensors"));
+        Assert.Equal(2, code);
+        Assert.Contains("captions.jsonl:1:", error);
+    }
+
+    [Fact]
+    public void LongCaptionsAreTruncatedToTheContextKeepingEot()
+    {
+        // Not a CLI error: CLIP truncates; the row must still end in EOT so the feature is read at a real token.
+        var row = ClipTokenizer.Default.Encode(string.Join(' ', Enumerable.Repeat("a red circle", 60)), 32);
+        Assert.Equal(ClipTokenizer.EndOfText, row[31]);
+        Assert.Equal(31, Array.IndexOf(row, ClipTokenizer.EndOfText));
+    }
+}

@@ -1,0 +1,92 @@
+using TorchSharp;
+using Unlearnable.Clip.Checkpoints;
+using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Data;
+using Unlearnable.Data.Synthetic;
+using Unlearnable.Training;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Clip.Tests;
+
+public class TrainerTests
+{
+    static readonly IReadOnlyList<CaptionedImage> Pairs = SyntheticScenes.Generate(48, seed: 4, testImages: 0, size: 64).Items;
+    static readonly TrainingOptions Options = new() { Epochs = 3, BatchSize = 16, WarmupSteps = 2, LearningRate = 1e-3, Seed = 9 };
+
+    static (ClipModel Model, TrainingState State) Train(TrainingOptions options, string? checkpoint = null, ClipModel? model = null)
+    {
+        TorchRuntime.Seed(options.Seed);
+        model ??= new ClipModel(ClipPresets.Get("tiny"));
+        var state = new ClipTrainer(model, options, CPU).Train(Pairs, new ImageTensors(64), checkpoint);
+        return (model, state);
+    }
+
+    static string TempCheckpoint() =>
+        Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"), "run.safetensors");
+
+    [Fact]
+    public void LossFallsAndStaysFinite()
+    {
+        var (_, state) = Train(Options with { Epochs = 4 });
+        Assert.All(state.EpochLosses, l => Assert.True(double.IsFinite(l)));
+        Assert.True(state.EpochLosses[^1] < state.EpochLosses[0], string.Join(", ", state.EpochLosses));
+    }
+
+    [Fact]
+    public void SameSeedTrainsTheSameModel()
+    {
+        var (a, sa) = Train(Options with { Epochs = 2 });
+        var (b, sb) = Train(Options with { Epochs = 2 });
+        Assert.Equal(sa.EpochLosses, sb.EpochLosses);
+        Assert.True(a.TokenEmbeddingMatrix.equal(b.TokenEmbeddingMatrix).item<bool>());
+    }
+
+    [Fact]
+    public void ACancelledRunResumesFromItsLastEpochAndMatchesAnUninterruptedOne()
+    {
+        var (straight, straightState) = Train(Options);
+
+        var checkpoint = TempCheckpoint();
+        using var cancel = new CancellationTokenSource();
+        TorchRuntime.Seed(Options.Seed);
+        var interrupted = new ClipTrainer(new ClipModel(ClipPresets.Get("tiny")), Options, CPU)
+        {
+            OnEpoch = e => { if (e.Epoch == 2) cancel.Cancel(); },
+        };
+        Assert.ThrowsAny<OperationCanceledException>(() => interrupted.Train(Pairs, new ImageTensors(64), checkpoint, cancel.Token));
+
+        var (resumed, resumedState) = Train(Options, checkpoint, ClipCheckpoint.Load(checkpoint, CPU));
+        Assert.Equal(3, resumedState.EpochsDone);
+        for (int i = 0; i < 3; i++) Assert.Equal(straightState.EpochLosses[i], resumedState.EpochLosses[i], 4);
+        Assert.True(straight.TokenEmbeddingMatrix.allclose(resumed.TokenEmbeddingMatrix, rtol: 1e-4, atol: 1e-6));
+    }
+
+    [Fact]
+    public void ResumingWithOtherOptionsIsRefused()
+    {
+        var checkpoint = TempCheckpoint();
+        Train(Options with { Epochs = 1 }, checkpoint);
+        var e = Assert.Throws<InvalidOperationException>(() => Train(Options with { LearningRate = 2e-3 }, checkpoint, ClipCheckpoint.Load(checkpoint, CPU)));
+        Assert.Contains("different training options", e.Message);
+    }
+
+    [Fact]
+    public void InvalidOptionsAreRefusedBeforeTraining()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => (Options with { BatchSize = 1 }).Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => (Options with { Epochs = 0 }).Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => (Options with { LearningRate = -1 }).Validate());
+    }
+
+    [Fact]
+    public void EvaluationOfALearnedModelBeatsRandom()
+    {
+        var (model, _) = Train(Options with { Epochs = 6 });
+        var report = Evaluator.Evaluate(model, Pairs, new ImageTensors(64), CPU);
+        Assert.Equal(48, report.Images);
+        Assert.Equal(240, report.Captions);
+        Assert.True(report.ImageToText.MedR < report.RandomImageToText.MedR,
+            $"trained i2t MedR {report.ImageToText.MedR} vs random {report.RandomImageToText.MedR}");
+    }
+}
