@@ -93,7 +93,7 @@ public class CheckpointTests
         var path = TempPath("half.safetensors");
         var values = new float[] { 0.5f, -1.25f, 3f };
         var bytes = values.SelectMany(v => BitConverter.GetBytes((Half)v)).ToArray();
-        var json = System.Text.Encoding.UTF8.GetBytes($$"""{"w": {"dtype": "F16", "shape": [3], "data_offsets": [0, {{bytes.Length}}]}}""");
+        var json = System.Text.Encoding.UTF8.GetBytes("""{"w": {"dtype": "F16", "shape": [3], "data_offsets": [0, """ + bytes.Length + "]}}");
         var header = new byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(header, (ulong)json.Length);
         File.WriteAllBytes(path, [.. header, .. json, .. bytes]);

@@ -19,9 +19,9 @@ public class RetrievalMetricsTests
         Assert.Equal(100.0 / 3, r.ImageToText.Hit1, 6);
         Assert.Equal(100.0, r.ImageToText.Hit5, 6);
         Assert.Equal(3, r.ImageToText.MedR);        // ranks 0, 3, 2 → median 2 → MedR 3
-        // t2i ranks: c0:0 c1:0 c2:1 c3:1 c4:1 c5:0 → Hit@1 = 50 %, median 0.5 → MedR 1.5
-        Assert.Equal(50.0, r.TextToImage.Hit1, 6);
-        Assert.Equal(1.5, r.TextToImage.MedR);
+        // t2i ranks: c0:0 c1:1 c2:2 c3:1 c4:1 c5:0 → Hit@1 = 2/6, median 1 → MedR 2
+        Assert.Equal(100.0 / 3, r.TextToImage.Hit1, 6);
+        Assert.Equal(2, r.TextToImage.MedR);
     }
 
     [Fact]

@@ -39,7 +39,7 @@ public class TrainerTests
         var (a, sa) = Train(Options with { Epochs = 2 });
         var (b, sb) = Train(Options with { Epochs = 2 });
         Assert.Equal(sa.EpochLosses, sb.EpochLosses);
-        Assert.True(a.TokenEmbeddingMatrix.equal(b.TokenEmbeddingMatrix).item<bool>());
+        Assert.True(a.TokenEmbeddingMatrix.eq(b.TokenEmbeddingMatrix).all().item<bool>());
     }
 
     [Fact]
