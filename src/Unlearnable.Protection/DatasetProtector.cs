@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Text.Json;
+using TorchSharp;
+using Unlearnable.Clip.Checkpoints;
+using Unlearnable.Clip.Model;
+using Unlearnable.Data;
+using Unlearnable.Training;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Protection;
+
+public sealed record ProtectionProgress(string Phase, int Round, int Rounds, int Batch, int Batches, double Loss);
+
+/// <summary>What a finished (or stopped-early) run produced; the noise lives in <see cref="Noise"/>.</summary>
+public sealed record ProtectionResult(NoiseStore Noise, TriggerTable? Triggers, IReadOnlyList<double> RoundLosses, TimeSpan PgdTime, TimeSpan TriggerTime, TimeSpan SurrogateTime);
+
+/// <summary>
+/// Dataset-level protection (EM, MEM): rounds of (1) surrogate steps on the protected pairs,
+/// (2) one pass over the data where each batch gets, in MEM's first rounds, a HotFlip trigger
+/// update, then PGD on its noise (with caption shuffling for MEM). Stops after the configured
+/// rounds or once the protected loss is below the threshold. Everything is saved in the work
+/// folder after every batch; running again with the same folder resumes where it stopped.
+/// UAP is the one-pass adversarial baseline against a surrogate trained on clean data.
+/// </summary>
+public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<CaptionedImage> items, ImageTensors pixels,
+    ProtectionOptions options, TriggerVocabulary vocabulary, Device device, string workDir)
+{
+    public Action<ProtectionProgress>? OnProgress { get; init; }
+
+    string SurrogatePath => Path.Combine(workDir, "surrogate.safetensors");
+    string OptimizerPath => Path.Combine(workDir, "surrogate.optim");
+    string TriggerPath => Path.Combine(workDir, "triggers.bin");
+
+    public ProtectionResult Run(CancellationToken cancel = default)
+    {
+        options.Validate(surrogate.Config.Text.ContextLength);
+        if (items.Count < 2) throw new ArgumentException($"protection needs at least 2 images, got {items.Count}");
+        if (pixels.ImageSize != surrogate.Config.Vision.ImageSize)
+            throw new ArgumentException($"pixels are {pixels.ImageSize}px but the surrogate reads {surrogate.Config.Vision.ImageSize}px");
+        Directory.CreateDirectory(workDir);
+
+        var optionsJson = JsonSerializer.Serialize(options);
+        var state = ProtectionRunState.Load(workDir) ?? new ProtectionRunState(0, false, 0, [], false, optionsJson);
+        if (state.OptionsJson != optionsJson)
+            throw new InvalidOperationException($"{workDir} holds a run with other options; use a new work folder or the same options.");
+        var noise = NoiseStore.OpenOrCreate(Path.Combine(workDir, "noise.bin"), items.Count, pixels.ImageSize);
+        var triggers = options.UsesTrigger ? new TriggerTable(items.Select(i => i.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken) : null;
+        if (triggers is not null && File.Exists(TriggerPath)) triggers.Load(TriggerPath);
+
+        var updater = new SurrogateUpdater(surrogate, options.SurrogateLearningRate, options.SurrogateWeightDecay);
+        if (File.Exists(SurrogatePath))
+        {
+            using var saved = ClipCheckpoint.Load(SurrogatePath, device);
+            ClipCheckpoint.LoadStateDict(surrogate, saved.state_dict(), SurrogatePath);
+            if (File.Exists(OptimizerPath)) updater.Load(OptimizerPath);
+        }
+
+        var noiseOptimizer = new NoiseOptimizer(surrogate, options);
+        var search = new TriggerSearch(surrogate, vocabulary, options.TopK, options.BeamWidth, device);
+        var clocks = (Pgd: new Stopwatch(), Trigger: new Stopwatch(), Surrogate: new Stopwatch());
+        var batches = ClipTrainer.BatchSizes(items.Count, options.BatchSize);
+        int rounds = options.Method == ProtectionMethod.Uap ? 1 : options.Rounds;
+
+        while (!state.Finished && state.Round < rounds)
+        {
+            int round = state.Round;
+            if (!state.SurrogateDone)
+            {
+                clocks.Surrogate.Start();
+                if (options.Method != ProtectionMethod.Uap) SurrogateSteps(updater, noise, triggers, round, cancel);
+                clocks.Surrogate.Stop();
+                ClipCheckpoint.Save(surrogate, SurrogatePath);
+                updater.Save(OptimizerPath);
+                state = state with { SurrogateDone = true };
+                state.Save(workDir);
+            }
+
+            var rng = new Random(Seeds.Mix(options.Seed, round, 0x9a55));
+            var order = Enumerable.Range(0, items.Count).OrderBy(_ => rng.Next()).ToArray();
+            var lossSum = state.NextBatch == 0 ? 0 : state.RoundLosses.Count > round ? state.RoundLosses[round] * state.NextBatch : 0;
+            int start = batches.Take(state.NextBatch).Sum();
+            for (int b = state.NextBatch; b < batches.Count; b++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var members = order.Skip(start).Take(batches[b]).ToList();
+                start += batches[b];
+                double loss = ProtectBatch(members, round, noiseOptimizer, search, noise, triggers, clocks);
+                lossSum += loss;
+                noise.Flush();
+                triggers?.Save(TriggerPath);
+                var losses = state.RoundLosses.Take(round).Append(lossSum / (b + 1)).ToList();
+                state = state with { NextBatch = b + 1, RoundLosses = losses };
+                state.Save(workDir);
+                OnProgress?.Invoke(new ProtectionProgress("noise", round + 1, rounds, b + 1, batches.Count, loss));
+            }
+            double roundLoss = lossSum / batches.Count;
+            bool converged = options.Method != ProtectionMethod.Uap && roundLoss < options.StopLoss;
+            state = state with { Round = round + 1, SurrogateDone = false, NextBatch = 0, Finished = converged || round + 1 >= rounds };
+            state.Save(workDir);
+        }
+        return new ProtectionResult(noise, triggers, state.RoundLosses, clocks.Pgd.Elapsed, clocks.Trigger.Elapsed, clocks.Surrogate.Elapsed);
+    }
+
+    double ProtectBatch(List<int> members, int round, NoiseOptimizer noiseOptimizer, TriggerSearch search, NoiseStore noise,
+        TriggerTable? triggers, (Stopwatch Pgd, Stopwatch Trigger, Stopwatch Surrogate) clocks)
+    {
+        using var scope = NewDisposeScope();
+        var rng = new Random(Seeds.Mix(options.Seed, round, members[0], 0xba7c));
+        var chosen = members.Select(i => rng.Next(items[i].Captions.Count)).ToArray();
+        var captions = members.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
+        var clean01 = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device));
+        var delta = noise.Read(members, device);
+        int context = surrogate.Config.Text.ContextLength;
+
+        Func<int, Tensor> texts;
+        if (triggers is not null)
+        {
+            var current = members.Select((i, n) => triggers.Get(i, chosen[n])).ToList();
+            if (round < options.TriggerRounds)
+            {
+                clocks.Trigger.Start();
+                Tensor imageFeatures;
+                using (no_grad())
+                {
+                    surrogate.eval();
+                    imageFeatures = surrogate.EncodeImage(PixelSpace.Normalize(clean01 + delta));
+                }
+                current = search.Update(imageFeatures, captions, current);
+                for (int n = 0; n < members.Count; n++) triggers.Set(members[n], chosen[n], current[n]);
+                clocks.Trigger.Stop();
+            }
+            // S(T): each image keeps its own trigger, on a caption drawn from another sample of the batch.
+            texts = step =>
+            {
+                var shuffle = new Random(Seeds.Mix(options.Seed, round, members[0], step));
+                var permutation = Enumerable.Range(0, members.Count).OrderBy(_ => shuffle.Next()).ToArray();
+                return TriggeredCaptions.Batch(current, permutation.Select(p => captions[p]).ToList(), context, device);
+            };
+        }
+        else
+        {
+            var ids = TextTensors.Batch(captions, context, device);
+            texts = _ => ids;
+        }
+
+        clocks.Pgd.Start();
+        var (optimised, loss) = noiseOptimizer.Run(clean01, delta, texts, minimise: options.Method != ProtectionMethod.Uap);
+        clocks.Pgd.Stop();
+        noise.Write(members, optimised);
+        return loss;
+    }
+
+    void SurrogateSteps(SurrogateUpdater updater, NoiseStore noise, TriggerTable? triggers, int round, CancellationToken cancel)
+    {
+        var rng = new Random(Seeds.Mix(options.Seed, round, 0x5a77));
+        int batch = Math.Min(options.BatchSize, items.Count);
+        for (int step = 0; step < options.SurrogateSteps; step++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var members = Enumerable.Range(0, items.Count).OrderBy(_ => rng.Next()).Take(batch).ToList();
+            var chosen = members.Select(i => rng.Next(items[i].Captions.Count)).ToArray();
+            var captions = members.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
+            var perturbed = (PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device)) + noise.Read(members, device)).clamp(0, 1);
+            var ids = triggers is null
+                ? TextTensors.Batch(captions, surrogate.Config.Text.ContextLength, device)
+                : TriggeredCaptions.Batch(members.Select((i, n) => triggers.Get(i, chosen[n])).ToList(), captions, surrogate.Config.Text.ContextLength, device);
+            double loss = updater.Step(perturbed, ids);
+            if (step % 10 == 0 || step == options.SurrogateSteps - 1)
+                OnProgress?.Invoke(new ProtectionProgress("surrogate", round + 1, options.Rounds, step + 1, options.SurrogateSteps, loss));
+        }
+    }
+}

@@ -1,0 +1,19 @@
+using static TorchSharp.torch;
+
+namespace Unlearnable.Protection;
+
+/// <summary>
+/// One projected signed-gradient step on image noise δ in [0, 1] pixel units:
+/// δ ← Proj_ε(δ ∓ α·sign(∇δ L)) (minus to minimise, plus to maximise), then δ is cut so that
+/// x + δ stays a valid image.
+/// </summary>
+public static class Pgd
+{
+    public static Tensor Step(Tensor delta, Tensor gradient, Tensor clean01, double epsilon, double stepSize, bool minimise)
+    {
+        using var _ = no_grad();
+        var moved = minimise ? delta - stepSize * gradient.sign() : delta + stepSize * gradient.sign();
+        var projected = moved.clamp(-epsilon, epsilon);
+        return (clean01 + projected).clamp(0, 1) - clean01;
+    }
+}

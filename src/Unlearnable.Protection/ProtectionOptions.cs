@@ -1,0 +1,50 @@
+namespace Unlearnable.Protection;
+
+public enum ProtectionMethod { Em, Uap, Mem }
+
+/// <summary>
+/// Knobs of the protection loops, defaulting to the authors' from-scratch values: ε = 8/255,
+/// α = 1/255, 8 PGD steps a batch, 20 rounds of 200 surrogate steps (AdamW lr 1e-4, wd 0.2),
+/// triggers of 3 tokens updated in the first 5 rounds with HotFlip top-16, beam 1, batch 128.
+/// </summary>
+public sealed record ProtectionOptions
+{
+    public ProtectionMethod Method { get; init; } = ProtectionMethod.Mem;
+    public double Epsilon { get; init; } = 8.0 / 255;
+    public double StepSize { get; init; } = 1.0 / 255;
+    public int PgdSteps { get; init; } = 8;
+    public int Rounds { get; init; } = 20;
+    public int SurrogateSteps { get; init; } = 200;
+    public double SurrogateLearningRate { get; init; } = 1e-4;
+    public double SurrogateWeightDecay { get; init; } = 0.2;
+    public int BatchSize { get; init; } = 128;
+    public int TriggerLength { get; init; } = 3;
+    public int TriggerRounds { get; init; } = 5;
+    public int TopK { get; init; } = 16;
+    public int BeamWidth { get; init; } = 1;
+    public double StopLoss { get; init; } = 0.01;
+    public int Seed { get; init; }
+
+    public bool UsesTrigger => Method == ProtectionMethod.Mem;
+
+    /// <summary>Refuses options that cannot work, saying which and why, before anything runs.</summary>
+    public void Validate(int contextLength)
+    {
+        if (!(Epsilon > 0 && Epsilon <= 1)) throw new ArgumentOutOfRangeException(nameof(Epsilon), Epsilon, "ε must be in (0, 1] (pixel range units; 8/255 by default)");
+        if (!(StepSize > 0 && StepSize <= Epsilon)) throw new ArgumentOutOfRangeException(nameof(StepSize), StepSize, "the PGD step must be in (0, ε]");
+        if (PgdSteps < 1) throw new ArgumentOutOfRangeException(nameof(PgdSteps), PgdSteps, "PGD steps must be at least 1");
+        if (Rounds < 1) throw new ArgumentOutOfRangeException(nameof(Rounds), Rounds, "rounds must be at least 1");
+        if (SurrogateSteps < 0) throw new ArgumentOutOfRangeException(nameof(SurrogateSteps), SurrogateSteps, "surrogate steps must be ≥ 0");
+        if (BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "a contrastive batch needs at least 2 pairs");
+        if (TopK < 1) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "top-k must be at least 1");
+        if (BeamWidth < 1) throw new ArgumentOutOfRangeException(nameof(BeamWidth), BeamWidth, "beam width must be at least 1");
+        if (StopLoss < 0) throw new ArgumentOutOfRangeException(nameof(StopLoss), StopLoss, "the stop loss must be ≥ 0");
+        if (UsesTrigger)
+        {
+            if (TriggerLength < 1) throw new ArgumentOutOfRangeException(nameof(TriggerLength), TriggerLength, "MEM needs a trigger of at least 1 token");
+            if (TriggerLength > contextLength - 3)
+                throw new ArgumentOutOfRangeException(nameof(TriggerLength), TriggerLength,
+                    $"a {TriggerLength}-token trigger does not fit the model's {contextLength}-token context with SOT, EOT and a caption token");
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using System.Text.Json;
+using Unlearnable.Clip.Text;
+
+namespace Unlearnable.Protection;
+
+/// <summary>Where a dataset-level run is: saved after every batch so an interrupted run loses nothing.</summary>
+public sealed record ProtectionRunState(int Round, bool SurrogateDone, int NextBatch, List<double> RoundLosses, bool Finished, string OptionsJson)
+{
+    public static string PathIn(string workDir) => Path.Combine(workDir, "state.json");
+
+    public void Save(string workDir) => AtomicWrite(PathIn(workDir), JsonSerializer.Serialize(this));
+
+    public static ProtectionRunState? Load(string workDir) =>
+        File.Exists(PathIn(workDir)) ? JsonSerializer.Deserialize<ProtectionRunState>(File.ReadAllText(PathIn(workDir))) : null;
+
+    internal static void AtomicWrite(string path, string text)
+    {
+        File.WriteAllText(path + ".tmp", text);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+}
+
+/// <summary>One trigger (k token ids) per caption, addressed by (image, caption), persisted as a flat int32 file.</summary>
+public sealed class TriggerTable
+{
+    readonly int[] _offsets;   // first caption slot of each image
+    readonly int[] _ids;
+
+    public int Length { get; }
+
+    public TriggerTable(IReadOnlyList<int> captionsPerImage, int length, int initialToken)
+    {
+        Length = length;
+        _offsets = new int[captionsPerImage.Count + 1];
+        for (int i = 0; i < captionsPerImage.Count; i++) _offsets[i + 1] = _offsets[i] + captionsPerImage[i];
+        _ids = Enumerable.Repeat(initialToken, _offsets[^1] * length).ToArray();
+    }
+
+    /// <summary>"the" × k, the authors' starting trigger.</summary>
+    public static int TheToken => ClipTokenizer.Default.EncodeRaw("the")[0];
+
+    public int[] Get(int image, int caption) => _ids.AsSpan((_offsets[image] + caption) * Length, Length).ToArray();
+
+    public void Set(int image, int caption, int[] trigger)
+    {
+        if (trigger.Length != Length) throw new ArgumentException($"trigger must have {Length} tokens");
+        trigger.CopyTo(_ids, (_offsets[image] + caption) * Length);
+    }
+
+    public void Save(string path)
+    {
+        var bytes = new byte[_ids.Length * sizeof(int)];
+        Buffer.BlockCopy(_ids, 0, bytes, 0, bytes.Length);
+        File.WriteAllBytes(path + ".tmp", bytes);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    public void Load(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.Length != _ids.Length * sizeof(int)) throw new InvalidDataException($"{path} holds triggers for a different data set or length");
+        Buffer.BlockCopy(bytes, 0, _ids, 0, bytes.Length);
+    }
+}

@@ -1,0 +1,57 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using Unlearnable.Clip.Model;
+using Unlearnable.Training;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Protection;
+
+/// <summary>
+/// The inner "train the surrogate on the protected data" steps: AdamW (lr 1e-4, wd 0.2 by
+/// default) on batches of (x + δ, trigger ⊕ caption). Steps with a non-finite gradient are
+/// skipped, as in <see cref="ClipTrainer"/>.
+/// </summary>
+public sealed class SurrogateUpdater
+{
+    readonly ClipModel _model;
+    readonly OptimizerHelper _optimizer;
+
+    public SurrogateUpdater(ClipModel model, double learningRate, double weightDecay)
+    {
+        _model = model;
+        var (decay, noDecay) = model.WeightDecayGroups();
+        _optimizer = optim.AdamW(
+            [new AdamW.ParamGroup(decay, learningRate, 0.9, 0.98, 1e-6, weightDecay, false, false),
+             new AdamW.ParamGroup(noDecay, learningRate, 0.9, 0.98, 1e-6, 0, false, false)],
+            learningRate, 0.9, 0.98, 1e-6, weightDecay);
+    }
+
+    public int SkippedSteps { get; private set; }
+
+    /// <returns>The batch loss before the update.</returns>
+    public double Step(Tensor perturbed01, Tensor textIds)
+    {
+        _model.train();
+        _optimizer.zero_grad();
+        double loss;
+        using (NewDisposeScope())
+        {
+            var value = ContrastiveLoss.Compute(_model.Logits(_model.EncodeImage(PixelSpace.Normalize(perturbed01)), _model.EncodeText(textIds)));
+            value.backward();
+            loss = value.item<float>();
+        }
+        double norm = nn.utils.clip_grad_norm_(_model.parameters(), double.PositiveInfinity);
+        if (!double.IsFinite(norm) || !double.IsFinite(loss))
+        {
+            _optimizer.zero_grad();
+            SkippedSteps++;
+            return loss;
+        }
+        _optimizer.step();
+        using (no_grad()) _model.LogitScale.clamp_(0, ClipTrainer.MaxLogitScale);
+        return loss;
+    }
+
+    public void Save(string path) => _optimizer.save_state_dict(path);
+    public void Load(string path) => _optimizer.load_state_dict(path);
+}

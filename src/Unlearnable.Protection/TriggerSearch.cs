@@ -1,0 +1,95 @@
+using TorchSharp;
+using Unlearnable.Clip.Model;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Protection;
+
+/// <summary>
+/// HotFlip trigger search. The gradient of the contrastive loss with respect to each trigger
+/// position's token embedding ranks every allowed token by the first-order loss change
+/// −∇e·E^T; the top-k per position are then tried left to right, each scored by the real loss
+/// with a beam of partial triggers per sample. Image features are fixed during the search, so
+/// every candidate costs a text-tower forward only.
+/// </summary>
+public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary, int topK, int beamWidth, Device device)
+{
+    readonly Tensor _disallowed = DisallowedMask(vocabulary, device);
+
+    /// <summary>Text-tower forwards spent so far (for benchmarks).</summary>
+    public long TextForwards { get; private set; }
+
+    /// <param name="imageFeatures">[b, d] features of the (perturbed) images, fixed during the search.</param>
+    /// <returns>The new trigger of every sample; each is never worse than its current one under the scoring.</returns>
+    public List<int[]> Update(Tensor imageFeatures, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers)
+    {
+        int b = captions.Count, k = triggers[0].Length, context = model.Config.Text.ContextLength;
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            var images = imageFeatures.detach();
+            long[,,] candidates = Candidates(images, captions, triggers, context);
+
+            var beams = triggers.Select(t => new List<(int[] Trigger, double Loss)> { (t.ToArray(), double.PositiveInfinity) }).ToList();
+            for (int p = 0; p < k; p++)
+            {
+                var pool = Enumerable.Range(0, b).Select(_ => new Dictionary<string, (int[] Trigger, double Loss)>()).ToList();
+                int widest = beams.Max(x => x.Count);
+                for (int e = 0; e < widest; e++)
+                    for (int j = -1; j < candidates.GetLength(2); j++)
+                    {
+                        var tried = new List<int[]>(b);
+                        for (int s = 0; s < b; s++)
+                        {
+                            var t = beams[s][Math.Min(e, beams[s].Count - 1)].Trigger.ToArray();
+                            if (j >= 0) t[p] = (int)candidates[s, p, j];
+                            tried.Add(t);
+                        }
+                        var losses = Score(images, captions, tried, context);
+                        for (int s = 0; s < b; s++) pool[s].TryAdd(string.Join(',', tried[s]), (tried[s], losses[s]));
+                    }
+                beams = pool.Select(options => options.Values.OrderBy(o => o.Loss).Take(beamWidth).ToList()).ToList();
+            }
+            return beams.Select(x => x[0].Trigger).ToList();
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+    }
+
+    /// <summary>Top-k tokens per sample and trigger position by −∇e·E^T, disallowed tokens excluded.</summary>
+    long[,,] Candidates(Tensor images, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers, int context)
+    {
+        using var scope = NewDisposeScope();
+        int b = captions.Count, k = triggers[0].Length;
+        var ids = TriggeredCaptions.Batch(triggers, captions, context, device);
+        var embeddings = model.EmbedTokens(ids).detach().requires_grad_(true);
+        var loss = ContrastiveLoss.Compute(model.Logits(images, model.EncodeTextEmbeddings(embeddings, TextFeatures.EndOfTextIndex(ids))));
+        var gradient = autograd.grad([loss], [embeddings])[0].narrow(1, 1, k).nan_to_num(0);   // [b, k, width]
+        TextForwards++;
+        var scores = -gradient.matmul(model.TokenEmbeddingMatrix.detach().T);                       // [b, k, vocab]
+        scores = scores.masked_fill(_disallowed, float.NegativeInfinity);
+        var top = scores.topk(Math.Min(topK, vocabulary.Tokens.Count), dim: -1).indexes.cpu();
+        var result = new long[b, k, top.shape[2]];
+        var flat = top.data<long>().ToArray();
+        Buffer.BlockCopy(flat, 0, result, 0, flat.Length * sizeof(long));
+        return result;
+    }
+
+    double[] Score(Tensor images, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers, int context)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var ids = TriggeredCaptions.Batch(triggers, captions, context, device);
+        TextForwards++;
+        return ContrastiveLoss.PerSample(model.Logits(images, model.EncodeText(ids))).cpu().data<float>().ToArray().Select(x => (double)x).ToArray();
+    }
+
+    static Tensor DisallowedMask(TriggerVocabulary vocabulary, Device device)
+    {
+        var mask = Enumerable.Repeat(true, Clip.Text.ClipTokenizer.VocabularySize).ToArray();
+        foreach (var t in vocabulary.Tokens) mask[t] = false;
+        return tensor(mask).to(device);
+    }
+}

@@ -1,0 +1,53 @@
+using Unlearnable.Clip.Text;
+
+namespace Unlearnable.Protection;
+
+/// <summary>
+/// The tokens a trigger may use. Every allowed token is a whole word (ends with &lt;/w&gt;) that
+/// survives publication: decoding it and tokenising the text again gives the same single token,
+/// so the trigger a reader sees is the trigger a crawler's tokenizer rebuilds. Special tokens
+/// and tokens with control or invisible characters are never allowed.
+/// </summary>
+public sealed class TriggerVocabulary
+{
+    public string Name { get; }
+    public IReadOnlyList<int> Tokens { get; }
+    readonly HashSet<int> _set;
+
+    TriggerVocabulary(string name, IEnumerable<int> tokens)
+    {
+        Name = name;
+        Tokens = tokens.Distinct().Order().ToList();
+        _set = [.. Tokens];
+        if (Tokens.Count == 0) throw new ArgumentException($"trigger vocabulary '{name}' has no usable tokens");
+    }
+
+    public bool Contains(int token) => _set.Contains(token);
+
+    static readonly Lazy<TriggerVocabulary> FullVocabulary = new(() =>
+        new TriggerVocabulary("full", Enumerable.Range(0, ClipTokenizer.StartOfText).Where(IsPublishableWord)));
+
+    /// <summary>The whole CLIP vocabulary (the paper's "w/o BERT"), less what cannot be published as a word.</summary>
+    public static TriggerVocabulary Full => FullVocabulary.Value;
+
+    /// <summary>Only these words, each kept if it is a single publishable CLIP token.</summary>
+    public static TriggerVocabulary FromWords(string name, IEnumerable<string> words)
+    {
+        var tokenizer = ClipTokenizer.Default;
+        var tokens = words.Select(w => w.Trim().ToLowerInvariant()).Where(w => w.Length > 0)
+            .Select(w => tokenizer.EncodeRaw(w)).Where(ids => ids.Count == 1 && IsPublishableWord(ids[0])).Select(ids => ids[0]);
+        return new TriggerVocabulary(name, tokens);
+    }
+
+    public static bool IsPublishableWord(int token)
+    {
+        var tokenizer = ClipTokenizer.Default;
+        if (token is < 0 or >= ClipTokenizer.StartOfText) return false;
+        if (!tokenizer.TokenString(token).EndsWith("</w>", StringComparison.Ordinal)) return false;
+        var text = tokenizer.Decode([token]);
+        if (text.Length == 0 || text.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || c == '\uFFFD' || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format))
+            return false;
+        var again = tokenizer.EncodeRaw(text);
+        return again.Count == 1 && again[0] == token;
+    }
+}
