@@ -9,5 +9,6 @@ var root = new RootCommand("Unlearnable: protect image–caption data from CLIP-
     EvaluateCommand.Create(),
     DemoCommand.Create(),
     BenchCommand.Create(),
+    ProtectCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -130,12 +130,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
                 clocks.Trigger.Stop();
             }
             // S(T): each image keeps its own trigger, on a caption drawn from another sample of the batch.
-            texts = step =>
-            {
-                var shuffle = new Random(Seeds.Mix(options.Seed, round, members[0], step));
-                var permutation = Enumerable.Range(0, members.Count).OrderBy(_ => shuffle.Next()).ToArray();
-                return TriggeredCaptions.Batch(current, permutation.Select(p => captions[p]).ToList(), context, device);
-            };
+            texts = step => TriggeredCaptions.Shuffled(current, captions, Seeds.Mix(options.Seed, round, members[0], step), context, device);
         }
         else
         {

@@ -32,6 +32,22 @@ public static class TriggeredCaptions
         return tensor(all, [captions.Count, contextLength]).to(device);
     }
 
+    /// <summary>
+    /// MEM's caption shuffle S(T): sample i keeps its own trigger but gets the clean caption of
+    /// sample π(i) for a random permutation π, so the image noise cannot lean on the caption.
+    /// </summary>
+    public static Tensor Shuffled(IReadOnlyList<IReadOnlyList<int>> triggers, IReadOnlyList<string> captions, int seed, int contextLength, Device device)
+    {
+        var permutation = Permutation(captions.Count, seed);
+        return Batch(triggers, permutation.Select(p => captions[p]).ToList(), contextLength, device);
+    }
+
+    public static int[] Permutation(int count, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, count).OrderBy(_ => rng.Next()).ToArray();
+    }
+
     /// <summary>The published caption: the trigger's words, a space, the caption.</summary>
     public static string Publish(IReadOnlyList<int> trigger, string caption) =>
         trigger.Count == 0 ? caption : ClipTokenizer.Default.Decode(trigger) + " " + caption;

@@ -7,7 +7,7 @@ namespace Unlearnable.Clip.Tests;
 /// <summary>The command line as users run it: a separate process, its exit code, stdout and stderr.</summary>
 public class CliTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "unlearnable.dll"));

@@ -1,0 +1,159 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spectre.Console;
+using TorchSharp;
+using Unlearnable.Clip.Checkpoints;
+using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Data;
+using Unlearnable.Data.Formats;
+using Unlearnable.Protection;
+using Unlearnable.Training;
+
+namespace Unlearnable.Cli.Commands;
+
+/// <summary>
+/// Protects the training split of a data set (EM, UAP or MEM) and writes it, with the other
+/// splits untouched, as a captions.jsonl folder of lossless PNGs plus protection.json.
+/// </summary>
+static class ProtectCommand
+{
+    public static Command Create()
+    {
+        var method = new Option<string>("--method") { Description = "em, uap or mem", DefaultValueFactory = _ => "mem" };
+        var data = new Option<string>("--data") { Description = "Data folder to protect", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder to write the protected data set to", Required = true };
+        var surrogate = new Option<string?>("--surrogate") { Description = "Surrogate checkpoint (required for uap; default: a fresh --preset model, as in the from-scratch setting)" };
+        var preset = SharedOptions.Preset(required: false);
+        var vocabulary = new Option<string>("--vocabulary") { Description = "Trigger vocabulary: full, or words:PATH (one word per line)", DefaultValueFactory = _ => "full" };
+        var triggerLength = new Option<int>("--trigger-length") { Description = "Trigger tokens k (MEM-k)", DefaultValueFactory = _ => 3 };
+        var fraction = new Option<double>("--fraction") { Description = "Share of training images to publish protected (0..1)", DefaultValueFactory = _ => 1.0 };
+        var epsilon = new Option<double>("--epsilon") { Description = "L∞ bound in 1/255 units", DefaultValueFactory = _ => 8 };
+        var stepSize = new Option<double>("--step-size") { Description = "PGD step in 1/255 units", DefaultValueFactory = _ => 1 };
+        var pgdSteps = new Option<int>("--pgd-steps") { DefaultValueFactory = _ => 8, Description = "PGD steps per batch and round" };
+        var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 20, Description = "Outer rounds" };
+        var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 200, Description = "Surrogate AdamW steps per round" };
+        var triggerRounds = new Option<int>("--trigger-rounds") { DefaultValueFactory = _ => 5, Description = "Rounds in which triggers are updated" };
+        var topK = new Option<int>("--top-k") { DefaultValueFactory = _ => 16, Description = "HotFlip candidates per position" };
+        var beam = new Option<int>("--beam") { DefaultValueFactory = _ => 1, Description = "Trigger search beam width" };
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 128, Description = "Images per batch" };
+        var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop once the protected loss is below this" };
+        var work = new Option<string?>("--work") { Description = "Work folder for noise and resume state (default OUT.work)" };
+        var device = SharedOptions.Device();
+        var seed = SharedOptions.Seed();
+        var command = new Command("protect", "Make a data set's training split unlearnable (EM, UAP or MEM)")
+        {
+            method, data, output, surrogate, preset, vocabulary, triggerLength, fraction, epsilon, stepSize, pgdSteps, rounds,
+            surrogateSteps, triggerRounds, topK, beam, batch, stopLoss, work, device, seed,
+        };
+        command.SetAction((result, cancel) => CommandErrors.Run(() =>
+        {
+            var options = new ProtectionOptions
+            {
+                Method = result.GetValue(method)!.ToLowerInvariant() switch
+                {
+                    "em" => ProtectionMethod.Em, "uap" => ProtectionMethod.Uap, "mem" => ProtectionMethod.Mem,
+                    var other => throw new ArgumentException($"--method must be em, uap or mem, not '{other}'"),
+                },
+                Epsilon = result.GetValue(epsilon) / 255, StepSize = result.GetValue(stepSize) / 255, PgdSteps = result.GetValue(pgdSteps),
+                Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), TriggerLength = result.GetValue(triggerLength),
+                TriggerRounds = result.GetValue(triggerRounds), TopK = result.GetValue(topK), BeamWidth = result.GetValue(beam),
+                BatchSize = result.GetValue(batch), StopLoss = result.GetValue(stopLoss), Seed = result.GetValue(seed),
+            };
+            double share = result.GetValue(fraction);
+            if (share is < 0 or > 1) throw new ArgumentException($"--fraction must be between 0 and 1, not {share}");
+            var dev = Devices.Resolve(result.GetValue(device)!);
+            var surrogatePath = result.GetValue(surrogate);
+            if (options.Method == ProtectionMethod.Uap && surrogatePath is null)
+                throw new ArgumentException("uap attacks a surrogate trained on clean data: pass --surrogate CKPT (see the train command)");
+            TorchRuntime.Seed(options.Seed);
+            var model = surrogatePath is null ? new ClipModel(ClipPresets.Get(result.GetValue(preset)!)) : ClipCheckpoint.Load(surrogatePath, dev);
+            model.to(dev);
+            options.Validate(model.Config.Text.ContextLength);
+            var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!);
+
+            var dataset = DatasetLoader.Load(result.GetValue(data)!);
+            var train = dataset.Of(Split.Train);
+            if (train.Count < 2) throw new ArgumentException($"{dataset.Name} has {train.Count} training images; at least 2 are needed");
+            var outDir = result.GetValue(output)!;
+            var workDir = result.GetValue(work) ?? outDir.TrimEnd('/') + ".work";
+            Console.WriteLine($"{dataset.Summary()}\nprotecting {train.Count} training images with {options.Method} on {model.Config.Name} ({dev}); work folder {workDir}");
+
+            var clock = Stopwatch.StartNew();
+            ProtectionResult run = null!;
+            AnsiConsole.Progress().AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(context =>
+                {
+                    int batches = ClipTrainer.BatchSizes(train.Count, options.BatchSize).Count;
+                    int total = (options.Method == ProtectionMethod.Uap ? 1 : options.Rounds) * (batches + options.SurrogateSteps);
+                    var task = context.AddTask("protecting", maxValue: total);
+                    var protector = new DatasetProtector(model, train, new ImageTensors(model.Config.Vision.ImageSize), options, words, dev, workDir)
+                    {
+                        OnProgress = p =>
+                        {
+                            task.Value = (p.Round - 1) * (batches + options.SurrogateSteps) + (p.Phase == "surrogate" ? p.Batch : options.SurrogateSteps + p.Batch);
+                            task.Description = $"round {p.Round}/{p.Rounds} {p.Phase} {p.Batch}/{p.Batches} loss {p.Loss:F3}";
+                        },
+                    };
+                    run = protector.Run(cancel);
+                    task.Value = total;
+                });
+
+            var (published, reports) = ProtectedDataset.Build(train, run, share, options.Seed);
+            run.Noise.Dispose();
+            var byId = published.ToDictionary(p => p.Id);
+            var items = dataset.Items.Select(i => i.Split == Split.Train ? byId[i.Id] : i).ToList();
+            CaptionsJsonl.Save(new CaptionDataset(dataset.Name + "-protected", items), outDir);
+            WriteReport(Path.Combine(outDir, "protection.json"), options, share, words, run, reports, clock.Elapsed);
+            var done = reports.Where(r => r.Protected).ToList();
+            Console.WriteLine($"protected {done.Count} of {train.Count} training images in {clock.Elapsed.TotalSeconds:F0} s; " +
+                              $"max L∞ {done.DefaultIfEmpty().Max(r => r?.LInfinity ?? 0)}/255, mean PSNR {done.Select(r => r.Psnr).DefaultIfEmpty().Average():F1} dB; wrote {outDir}");
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    static void WriteReport(string path, ProtectionOptions options, double fraction, TriggerVocabulary words, ProtectionResult run,
+        IReadOnlyList<ProtectedImageReport> reports, TimeSpan elapsed)
+    {
+        var json = new JsonObject
+        {
+            ["method"] = options.Method.ToString().ToLowerInvariant(),
+            ["settings"] = JsonNode.Parse(JsonSerializer.Serialize(options with { Epsilon = options.Epsilon * 255, StepSize = options.StepSize * 255 })),
+            ["units"] = "epsilon, step size and linf in 1/255; psnr in dB",
+            ["fraction"] = fraction,
+            ["vocabulary"] = words.Name,
+            ["round_losses"] = new JsonArray(run.RoundLosses.Select(l => (JsonNode?)Math.Round(l, 5)).ToArray()),
+            ["seconds"] = new JsonObject
+            {
+                ["total"] = Math.Round(elapsed.TotalSeconds, 1), ["pgd"] = Math.Round(run.PgdTime.TotalSeconds, 1),
+                ["trigger_search"] = Math.Round(run.TriggerTime.TotalSeconds, 1), ["surrogate"] = Math.Round(run.SurrogateTime.TotalSeconds, 1),
+            },
+            ["images"] = new JsonArray(reports.Select(r => (JsonNode?)new JsonObject
+            {
+                ["id"] = r.Id, ["protected"] = r.Protected, ["linf"] = r.LInfinity,
+                ["psnr"] = double.IsFinite(r.Psnr) ? Math.Round(r.Psnr, 2) : null,
+                ["triggers"] = new JsonArray(r.Triggers.Select(t => (JsonNode?)t).ToArray()),
+            }).ToArray()),
+        };
+        File.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+}
+
+static class TriggerVocabularyOption
+{
+    public static TriggerVocabulary Parse(string value)
+    {
+        if (value == "full") return TriggerVocabulary.Full;
+        if (value.StartsWith("words:", StringComparison.Ordinal))
+        {
+            var path = value["words:".Length..];
+            if (!File.Exists(path)) throw new FileNotFoundException($"word list {path} does not exist", path);
+            return TriggerVocabulary.FromWords(Path.GetFileName(path), File.ReadAllLines(path));
+        }
+        throw new ArgumentException($"--vocabulary must be full or words:PATH, not '{value}' (common-words and mlm:PATH are not built yet)");
+    }
+}

@@ -1,0 +1,72 @@
+using System.Text.Json.Nodes;
+using Unlearnable.Data;
+using Unlearnable.Imaging;
+using Unlearnable.Protection;
+
+namespace Unlearnable.Clip.Tests;
+
+public class ProtectCliTests
+{
+    static string Temp() => Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public void ProtectWritesALoadableDataSetWithinEpsilonAndTriggeredCaptions()
+    {
+        var data = Temp();
+        Assert.Equal(0, CliTests.Run("dataset", "synthetic", "--out", data, "--images", "30", "--test", "6", "--size", "80").Code);
+        var output = Temp();
+        var (code, stdout, stderr) = CliTests.Run("protect", "--method", "mem", "--data", data, "--out", output, "--preset", "tiny",
+            "--rounds", "1", "--surrogate-steps", "2", "--pgd-steps", "3", "--trigger-rounds", "1", "--top-k", "3", "--batch-size", "12",
+            "--trigger-length", "2", "--device", "cpu");
+        Assert.True(code == 0, stderr + stdout);
+
+        var original = DatasetLoader.Load(data);
+        var protectedSet = DatasetLoader.Load(output);
+        Assert.Equal(original.Items.Count, protectedSet.Items.Count);
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "protection.json")))!;
+        Assert.Equal("mem", report["method"]!.GetValue<string>());
+        var images = report["images"]!.AsArray();
+        Assert.Equal(24, images.Count);
+        foreach (var item in protectedSet.Items)
+        {
+            var before = original.Items.Single(i => i.Id == item.Id);
+            if (item.Split != Split.Train)
+            {
+                Assert.Equal(before.Image.ReadBytes(), item.Image.ReadBytes());   // the clean test split is untouched
+                Assert.Equal(before.Captions, item.Captions);
+                continue;
+            }
+            using var a = SafeImageDecoder.Decode(before.Image.ReadBytes());
+            using var b = SafeImageDecoder.Decode(item.Image.ReadBytes());
+            Assert.InRange(NoiseMapping.LInfinity(a, b), 0, 8);
+            var entry = images.Single(e => e!["id"]!.GetValue<string>() == item.Id)!;
+            Assert.Equal(NoiseMapping.LInfinity(a, b), entry["linf"]!.GetValue<int>());
+            for (int c = 0; c < item.Captions.Count; c++)
+            {
+                var trigger = entry["triggers"]![c]!.GetValue<string>();
+                Assert.Equal(trigger + " " + before.Captions[c], item.Captions[c]);
+                Assert.Equal(2, trigger.Split(' ').Length);
+            }
+        }
+        Assert.Contains(images, e => e!["linf"]!.GetValue<int>() > 0);
+    }
+
+    [Theory]
+    [InlineData("ε must be", "--epsilon", "0")]
+    [InlineData("at least 1 token", "--trigger-length", "0")]
+    [InlineData("does not fit", "--trigger-length", "40")]
+    [InlineData("--fraction must be between 0 and 1", "--fraction", "1.5")]
+    [InlineData("pass --surrogate", "--method", "uap")]
+    [InlineData("--method must be", "--method", "magic")]
+    [InlineData("--vocabulary must be", "--vocabulary", "klingon")]
+    public void BadProtectOptionsFailBeforeAnyWork(string expected, string option, string value)
+    {
+        var data = Temp();
+        Assert.Equal(0, CliTests.Run("dataset", "synthetic", "--out", data, "--images", "10", "--size", "64").Code);
+        var output = Temp();
+        var (code, _, stderr) = CliTests.Run("protect", "--data", data, "--out", output, "--preset", "tiny", option, value);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, stderr);
+        Assert.False(Directory.Exists(output));
+    }
+}

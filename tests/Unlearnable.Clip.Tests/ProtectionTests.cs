@@ -1,0 +1,185 @@
+using SkiaSharp;
+using TorchSharp;
+using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Clip.Text;
+using Unlearnable.Data;
+using Unlearnable.Data.Synthetic;
+using Unlearnable.Imaging;
+using Unlearnable.Protection;
+using Unlearnable.Training;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Clip.Tests;
+
+public class ProtectionTests
+{
+    static string TempDir() => Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public void PgdStepsProjectOntoTheEpsilonBallAndKeepPixelsValid()
+    {
+        const double eps = 8.0 / 255, alpha = 1.0 / 255;
+        var clean = tensor(new float[] { 0f, 1f, 0.5f, 0.02f }, [1, 4]);
+        var delta = tensor(new float[] { 0f, 0f, (float)eps, 0f }, [1, 4]);
+        var gradient = tensor(new float[] { 1f, -1f, -1f, 1f }, [1, 4]);   // minimising moves against the gradient
+        var next = Pgd.Step(delta, gradient, clean, eps, alpha, minimise: true).data<float>().ToArray();
+        Assert.Equal(0f, next[0]);                         // 0 − α would leave [0, 1]: cut to 0
+        Assert.Equal(0f, next[1]);                         // 1 + α would leave [0, 1]: cut to 0
+        Assert.Equal((float)eps, next[2], 6);              // already at +ε: projected back
+        Assert.Equal(-(float)alpha, next[3], 6);           // free pixel moves by exactly α
+        var ascent = Pgd.Step(delta, gradient, clean, eps, alpha, minimise: false).data<float>().ToArray();
+        Assert.Equal((float)alpha, ascent[0], 6);
+
+        var d = zeros(1, 4);
+        for (int i = 0; i < 50; i++) d = Pgd.Step(d, ones(1, 4), full(1, 4, 0.5f), eps, alpha, minimise: true);
+        Assert.True(d.abs().max().item<float>() <= eps + 1e-6);
+    }
+
+    [Fact]
+    public void TheShuffleKeepsEachSamplesTriggerOnAnotherCaption()
+    {
+        var triggers = new[] { new[] { 1001 }, new[] { 1002 }, new[] { 1003 }, new[] { 1004 } };
+        var captions = new[] { "red circle", "blue square", "green star", "black ring" };
+        var rows = TriggeredCaptions.Shuffled(triggers, captions, seed: 3, contextLength: 16, CPU).data<long>().ToArray();
+        var permutation = TriggeredCaptions.Permutation(4, 3);
+        Assert.NotEqual([0, 1, 2, 3], permutation);
+        for (int i = 0; i < 4; i++)
+        {
+            var row = rows.Skip(i * 16).Take(16).Select(x => (int)x).ToArray();
+            Assert.Equal(ClipTokenizer.StartOfText, row[0]);
+            Assert.Equal(triggers[i][0], row[1]);
+            Assert.Equal(captions[permutation[i]], ClipTokenizer.Default.Decode(row.Skip(2)));
+        }
+    }
+
+    [Fact]
+    public void HotFlipFindsTheTriggerThatMinimisesAKnownLoss()
+    {
+        // A known optimum: the "image" features are the text features of target-trigger ⊕ caption,
+        // so each sample's loss is lowest with its own target word. With top-k covering the whole
+        // vocabulary the search must land on the targets exactly.
+        TorchRuntime.Seed(21);
+        using var model = new ClipModel(ClipPresets.Get("tiny"));
+        model.eval();
+        var words = new[] { "apple", "river", "quiet", "seven", "purple", "window", "garden", "music" };
+        var vocabulary = TriggerVocabulary.FromWords("test", words);
+        var captions = new[] { "a red circle", "a blue square", "a green star", "a black ring", "a white cross", "a pink box" };
+        var targets = Enumerable.Range(0, 6).Select(i => ClipTokenizer.Default.EncodeRaw(words[i]).ToArray()).ToList();
+        Tensor imageFeatures;
+        using (no_grad()) imageFeatures = model.EncodeText(TriggeredCaptions.Batch(targets, captions, model.Config.Text.ContextLength, CPU));
+        var start = Enumerable.Range(0, 6).Select(_ => new[] { TriggerTable.TheToken }).ToList();
+
+        var search = new TriggerSearch(model, vocabulary, topK: words.Length, beamWidth: 1, CPU);
+        var found = search.Update(imageFeatures, captions, start);
+
+        for (int i = 0; i < 6; i++) Assert.Equal(targets[i], found[i]);
+        Assert.True(search.TextForwards >= words.Length + 1);
+
+        // With fewer candidates than words, every chosen token is still from the vocabulary (or the untouched start).
+        var narrow = new TriggerSearch(model, vocabulary, topK: 2, beamWidth: 2, CPU).Update(imageFeatures, captions, start);
+        Assert.All(narrow.SelectMany(t => t), token => Assert.True(vocabulary.Contains(token) || token == TriggerTable.TheToken));
+    }
+
+    [Fact]
+    public void TheFullVocabularyHoldsOnlyPublishableWords()
+    {
+        var full = TriggerVocabulary.Full;
+        Assert.DoesNotContain(ClipTokenizer.StartOfText, full.Tokens);
+        Assert.DoesNotContain(ClipTokenizer.EndOfText, full.Tokens);
+        Assert.True(full.Tokens.Count > 20_000, $"{full.Tokens.Count} tokens");
+        var rng = new Random(1);
+        foreach (var token in full.Tokens.OrderBy(_ => rng.Next()).Take(300))
+        {
+            var text = ClipTokenizer.Default.Decode([token]);
+            Assert.Equal([token], ClipTokenizer.Default.EncodeRaw(text));
+            Assert.DoesNotContain(text, c => char.IsControl(c) || char.IsWhiteSpace(c));
+        }
+        var words = TriggerVocabulary.FromWords("w", ["the", "photograph", "antidisestablishmentarianism", "", "two words"]);
+        Assert.Contains(TriggerTable.TheToken, words.Tokens);
+        Assert.Equal(2, words.Tokens.Count);   // multi-token words and phrases cannot be one trigger token
+    }
+
+    [Theory]
+    [InlineData(0.0, 3, "ε must be")]
+    [InlineData(-0.1, 3, "ε must be")]
+    [InlineData(8.0 / 255, 0, "at least 1 token")]
+    [InlineData(8.0 / 255, 40, "does not fit")]
+    public void BadOptionsAreRefusedWithTheReason(double epsilon, int triggerLength, string expected)
+    {
+        var options = new ProtectionOptions { Epsilon = epsilon, TriggerLength = triggerLength };
+        var e = Assert.ThrowsAny<ArgumentException>(() => options.Validate(contextLength: 32));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void NoiseStoreRoundTripsAndRefusesAnotherDataSet()
+    {
+        var path = Path.Combine(TempDir(), "noise.bin");
+        using (var store = NoiseStore.OpenOrCreate(path, 3, 8))
+        {
+            var delta = (randint(-8, 9, [2, 3, 8, 8], generator: new Generator(2)).to_type(ScalarType.Float32) / 255f);
+            store.Write([2, 0], delta);
+            Assert.True(store.Read([2, 0], CPU).allclose(delta, atol: 1e-6));
+            Assert.True(store.Read([1], CPU).eq(0).all().item<bool>());
+        }
+        using (var again = NoiseStore.OpenOrCreate(path, 3, 8)) Assert.NotEqual(0, again.ReadRaw(2).Max(x => Math.Abs((int)x)));
+        Assert.Throws<InvalidDataException>(() => NoiseStore.OpenOrCreate(path, 4, 8));
+    }
+
+    [Fact]
+    public void NoiseMappedToFullResolutionStaysWithinEpsilonAfterEncoding()
+    {
+        using var original = new SKBitmap(new SKImageInfo(150, 100, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        var rng = new Random(5);
+        var pixels = original.GetPixelSpan();
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = i % 4 == 3 ? (byte)255 : (byte)rng.Next(256);
+        var delta = Enumerable.Range(0, 3 * 32 * 32).Select(_ => (sbyte)rng.Next(-8, 9)).ToArray();
+        using var protectedImage = NoiseMapping.Apply(original, delta, 32);
+        using var decoded = SafeImageDecoder.Decode(ImageEncoding.Png(protectedImage));
+        Assert.InRange(NoiseMapping.LInfinity(original, decoded), 1, 8);
+        Assert.Equal(original.GetPixel(10, 50), decoded.GetPixel(10, 50));   // outside the centre square the model saw
+        Assert.True(NoiseMapping.Psnr(original, decoded) > 30);
+    }
+
+    [Fact]
+    public void AnInterruptedRunResumesWithoutLosingOrRepeatingWork()
+    {
+        var items = SyntheticScenes.Generate(24, seed: 6, testImages: 0, size: 64).Items;
+        var options = new ProtectionOptions
+        {
+            Rounds = 2, SurrogateSteps = 2, PgdSteps = 2, BatchSize = 8, TriggerLength = 2, TriggerRounds = 1, TopK = 3, Seed = 4,
+        };
+        var vocabulary = TriggerVocabulary.FromWords("w", ["apple", "river", "quiet", "seven", "purple", "window"]);
+
+        ProtectionResult Protect(string work, CancellationToken cancel = default, Action<ProtectionProgress>? progress = null)
+        {
+            TorchRuntime.Seed(8);
+            var surrogate = new ClipModel(ClipPresets.Get("tiny"));
+            return new DatasetProtector(surrogate, items, new ImageTensors(64), options, vocabulary, CPU, work) { OnProgress = progress }.Run(cancel);
+        }
+
+        var straightDir = TempDir();
+        var straight = Protect(straightDir);
+        Assert.Equal(2, straight.RoundLosses.Count);
+
+        var resumedDir = TempDir();
+        using var cancel = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+            Protect(resumedDir, cancel.Token, p => { if (p.Phase == "noise" && p.Round == 1 && p.Batch == 2) cancel.Cancel(); }).Noise.Dispose());
+        var state = ProtectionRunState.Load(resumedDir)!;
+        Assert.Equal((0, 2), (state.Round, state.NextBatch));
+        var resumed = Protect(resumedDir);
+
+        for (int i = 0; i < items.Count; i++) Assert.Equal(straight.Noise.ReadRaw(i), resumed.Noise.ReadRaw(i));
+        for (int i = 0; i < items.Count; i++)
+            for (int c = 0; c < items[i].Captions.Count; c++) Assert.Equal(straight.Triggers!.Get(i, c), resumed.Triggers!.Get(i, c));
+        Assert.True(Enumerable.Range(0, items.Count).All(i => straight.Noise.ReadRaw(i).Max(x => Math.Abs((int)x)) is > 0 and <= 8));
+        straight.Noise.Dispose();
+        resumed.Noise.Dispose();
+
+        var (published, reports) = ProtectedDataset.Build(items, Protect(resumedDir));
+        Assert.All(reports, r => Assert.InRange(r.LInfinity, 0, 8));
+        Assert.All(published, p => Assert.Equal(2, ClipTokenizer.Default.CountTokens(p.Captions[0]) - ClipTokenizer.Default.CountTokens(items.First(o => o.Id == p.Id).Captions[0])));
+    }
+}
