@@ -182,4 +182,25 @@ public class ProtectionTests
         Assert.All(reports, r => Assert.InRange(r.LInfinity, 0, 8));
         Assert.All(published, p => Assert.Equal(2, ClipTokenizer.Default.CountTokens(p.Captions[0]) - ClipTokenizer.Default.CountTokens(items.First(o => o.Id == p.Id).Captions[0])));
     }
+
+    [Fact]
+    public void BatchLevelMemStaysWithinEpsilonAndNeverChangesTheWarmSurrogate()
+    {
+        TorchRuntime.Seed(30);
+        using var surrogate = new ClipModel(ClipPresets.Get("tiny"));
+        var before = surrogate.TokenEmbeddingMatrix.clone();
+        var posts = SyntheticScenes.Generate(6, seed: 9, testImages: 0, size: 64).Items;
+        var clean = PixelSpace.Unnormalize(new ImageTensors(64).Batch(posts.Select(p => p.Image).ToList(), CPU));
+        var options = new ProtectionOptions { TriggerLength = 2, TopK = 3, PgdSteps = 3 };
+        var result = new BatchProtector(surrogate, options, TriggerVocabulary.FromWords("w", ["apple", "river", "seven"]), CPU)
+            .Protect(clean, posts.Select(p => p.Captions[0]).ToList(), rounds: 2, scratchSurrogateSteps: 2);
+
+        Assert.True(result.Delta.abs().max().item<float>() <= 8f / 255 + 1e-6);
+        Assert.True(result.Delta.abs().max().item<float>() > 0);
+        Assert.True(((clean + result.Delta).min().item<float>() >= 0) && ((clean + result.Delta).max().item<float>() <= 1));
+        Assert.All(result.Triggers, t => Assert.Equal(2, t.Length));
+        Assert.True(double.IsFinite(result.Loss));
+        Assert.True(result.SurrogateTime > TimeSpan.Zero && result.PgdTime > TimeSpan.Zero && result.TriggerTime > TimeSpan.Zero);
+        Assert.True(before.eq(surrogate.TokenEmbeddingMatrix).all().item<bool>(), "scratch surrogate steps must not touch the shared model");
+    }
 }

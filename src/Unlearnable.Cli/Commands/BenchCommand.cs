@@ -56,6 +56,51 @@ static class BenchCommand
             Console.WriteLine($"training step (forward+backward+AdamW): median {stepTimes[stepTimes.Count / 2]:F0} ms");
             return 0;
         }));
-        return new Command("bench", "Benchmarks that print timings") { trainStep };
+        return new Command("bench", "Benchmarks that print timings") { trainStep, MemCommand() };
+    }
+
+    static Command MemCommand()
+    {
+        var preset = SharedOptions.Preset();
+        var batch = new Option<int>("--batch") { Description = "Posts per micro-batch", DefaultValueFactory = _ => 16 };
+        var batches = new Option<int>("--batches") { Description = "Timed batches (after one warm-up batch)", DefaultValueFactory = _ => 3 };
+        var triggerLength = new Option<int>("--trigger-length") { DefaultValueFactory = _ => 3, Description = "Trigger tokens" };
+        var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 0, Description = "Scratch surrogate steps per batch" };
+        var device = SharedOptions.Device();
+        var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
+            { preset, batch, batches, triggerLength, surrogateSteps, device };
+        mem.SetAction(result => CommandErrors.Run(() =>
+        {
+            var config = ClipPresets.Get(result.GetValue(preset)!);
+            var dev = Devices.Resolve(result.GetValue(device)!);
+            int b = result.GetValue(batch), n = result.GetValue(batches);
+            if (b < 2 || n < 1) throw new ArgumentException("--batch must be ≥ 2 and --batches ≥ 1");
+            TorchRuntime.Seed(0);
+            var model = new ClipModel(config);
+            model.to(dev);
+            var options = new Protection.ProtectionOptions { TriggerLength = result.GetValue(triggerLength), BatchSize = b };
+            var protector = new Protection.BatchProtector(model, options, Protection.TriggerVocabulary.Full, dev);
+            var data = Data.Synthetic.SyntheticScenes.Generate(b * (n + 1), seed: 1, testImages: 0, size: config.Vision.ImageSize).Items;
+            var pixels = new Training.ImageTensors(config.Vision.ImageSize);
+            TimeSpan pgd = TimeSpan.Zero, trigger = TimeSpan.Zero, surrogate = TimeSpan.Zero;
+            var clock = new Stopwatch();
+            for (int i = 0; i <= n; i++)
+            {
+                var posts = data.Skip(i * b).Take(b).ToList();
+                using var scope = NewDisposeScope();
+                var clean = Training.PixelSpace.Unnormalize(pixels.Batch(posts.Select(p => p.Image).ToList(), dev));
+                if (i == 1) clock.Start();
+                var done = protector.Protect(clean, posts.Select(p => p.Captions[0]).ToList(), scratchSurrogateSteps: result.GetValue(surrogateSteps));
+                if (i == 0) continue; // warm-up
+                (pgd, trigger, surrogate) = (pgd + done.PgdTime, trigger + done.TriggerTime, surrogate + done.SurrogateTime);
+            }
+            clock.Stop();
+            double seconds = clock.Elapsed.TotalSeconds;
+            Console.WriteLine($"{config.Name} on {dev}: batch {b}, {options.PgdSteps} PGD steps, trigger k={options.TriggerLength} top-{options.TopK}, {n} batches");
+            Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");
+            Console.WriteLine($"time split: PGD {pgd.TotalSeconds / seconds:P0}, trigger search {trigger.TotalSeconds / seconds:P0}, surrogate steps {surrogate.TotalSeconds / seconds:P0}");
+            return 0;
+        }));
+        return mem;
     }
 }

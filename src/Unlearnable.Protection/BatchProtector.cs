@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using TorchSharp;
+using Unlearnable.Clip.Checkpoints;
+using Unlearnable.Clip.Model;
+using Unlearnable.Training;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Protection;
+
+/// <summary>A protected batch: noise and triggers per post, the final loss and where the time went.</summary>
+public sealed record BatchProtection(Tensor Delta, IReadOnlyList<int[]> Triggers, double Loss, TimeSpan PgdTime, TimeSpan TriggerTime, TimeSpan SurrogateTime);
+
+/// <summary>
+/// Batch-level MEM for new posts against a warm surrogate (what the sidecar runs per
+/// micro-batch): optional surrogate steps on a scratch copy (the shared model is never
+/// changed), then for each round a trigger update and PGD with caption shuffling. EM is the
+/// same without triggers.
+/// </summary>
+public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions options, TriggerVocabulary vocabulary, Device device)
+{
+    /// <param name="clean01">[b, 3, S, S] posts at model resolution in [0, 1].</param>
+    /// <param name="rounds">Trigger-update + PGD rounds for this batch.</param>
+    /// <param name="scratchSurrogateSteps">Surrogate steps on a private copy before protecting (0 = use the warm model as is).</param>
+    public BatchProtection Protect(Tensor clean01, IReadOnlyList<string> captions, int rounds = 1, int scratchSurrogateSteps = 0, CancellationToken cancel = default)
+    {
+        options.Validate(surrogate.Config.Text.ContextLength);
+        if (clean01.shape[0] != captions.Count) throw new ArgumentException("one caption per image is needed");
+        if (captions.Count < 2) throw new ArgumentException("a contrastive batch needs at least 2 posts");
+        var (pgdClock, triggerClock, surrogateClock) = (new Stopwatch(), new Stopwatch(), new Stopwatch());
+        int context = surrogate.Config.Text.ContextLength;
+        var triggers = options.UsesTrigger
+            ? captions.Select(_ => Enumerable.Repeat(TriggerTable.TheToken, options.TriggerLength).ToArray()).ToList()
+            : captions.Select(_ => Array.Empty<int>()).ToList();
+        var delta = zeros_like(clean01);
+
+        var model = surrogate;
+        if (scratchSurrogateSteps > 0)
+        {
+            surrogateClock.Start();
+            model = ScratchCopy();
+            var updater = new SurrogateUpdater(model, options.SurrogateLearningRate, options.SurrogateWeightDecay);
+            for (int s = 0; s < scratchSurrogateSteps; s++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                updater.Step((clean01 + delta).clamp(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device));
+            }
+            surrogateClock.Stop();
+        }
+
+        var search = new TriggerSearch(model, vocabulary, options.TopK, options.BeamWidth, device);
+        var noise = new NoiseOptimizer(model, options);
+        double loss = double.NaN;
+        for (int round = 0; round < rounds; round++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            if (options.UsesTrigger)
+            {
+                triggerClock.Start();
+                Tensor features;
+                using (no_grad())
+                {
+                    model.eval();
+                    features = model.EncodeImage(PixelSpace.Normalize(clean01 + delta));
+                }
+                triggers = search.Update(features, captions, triggers);
+                triggerClock.Stop();
+            }
+            pgdClock.Start();
+            int r = round;
+            Func<int, Tensor> texts = options.UsesTrigger
+                ? step => TriggeredCaptions.Shuffled(triggers, captions, Data.Seeds.Mix(options.Seed, r, step), context, device)
+                : _ => TextTensors.Batch(captions, context, device);
+            (delta, loss) = noise.Run(clean01, delta, texts, minimise: true);
+            pgdClock.Stop();
+        }
+        if (!ReferenceEquals(model, surrogate)) model.Dispose();
+        return new BatchProtection(delta, triggers, loss, pgdClock.Elapsed, triggerClock.Elapsed, surrogateClock.Elapsed);
+    }
+
+    ClipModel ScratchCopy()
+    {
+        var copy = new ClipModel(surrogate.Config);
+        ClipCheckpoint.LoadStateDict(copy, surrogate.state_dict(), "warm surrogate");
+        copy.to(device);
+        return copy;
+    }
+}
