@@ -38,14 +38,15 @@ public class CliTests
         Assert.Contains("60 images", output);
         Assert.Equal(60, File.ReadAllLines(Path.Combine(data, "captions.jsonl")).Length);
 
-        var checkpoint = Path.Combine(Temp(), "tiny.safetensors");
-        (code, output, error) = Run("train", "--preset", "tiny", "--data", data, "--epochs", "2", "--out", checkpoint, "--batch-size", "20", "--device", "cpu");
+        // tiny-vit, not the default preset: evaluate must take the architecture from the checkpoint.
+        var checkpoint = Path.Combine(Temp(), "tiny-vit.safetensors");
+        (code, output, error) = Run("train", "--preset", "tiny-vit", "--data", data, "--epochs", "2", "--out", checkpoint, "--batch-size", "20", "--device", "cpu");
         Assert.True(code == 0, error + output);
         Assert.True(File.Exists(checkpoint));
         Assert.Contains("trained 2 epochs", output);
 
         // A second train into the same checkpoint must not silently overwrite it.
-        (code, _, error) = Run("train", "--preset", "tiny", "--data", data, "--epochs", "2", "--out", checkpoint, "--batch-size", "20");
+        (code, _, error) = Run("train", "--preset", "tiny-vit", "--data", data, "--epochs", "2", "--out", checkpoint, "--batch-size", "20");
         Assert.Equal(2, code);
         Assert.Contains("--resume", error);
 
