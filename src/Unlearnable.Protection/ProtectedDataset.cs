@@ -4,7 +4,7 @@ using Unlearnable.Imaging;
 namespace Unlearnable.Protection;
 
 /// <summary>Per-image outcome of publishing a protected pair.</summary>
-public sealed record ProtectedImageReport(string Id, bool Protected, int LInfinity, double Psnr, IReadOnlyList<string> Triggers);
+public sealed record ProtectedImageReport(string Id, bool Protected, int LInfinity, double Psnr, IReadOnlyList<string> Triggers, IReadOnlyList<int[]> TriggerIds);
 
 /// <summary>
 /// Turns a protection result into what would be published: PNG images with the noise applied at
@@ -27,7 +27,7 @@ public static class ProtectedDataset
             if (!chosen.Contains(i))
             {
                 output[i] = item;
-                reports[i] = new ProtectedImageReport(item.Id, false, 0, double.PositiveInfinity, []);
+                reports[i] = new ProtectedImageReport(item.Id, false, 0, double.PositiveInfinity, [], []);
                 return;
             }
             using var original = SafeImageDecoder.Decode(item.Image.ReadBytes(), limits, item.Image.Name);
@@ -38,7 +38,7 @@ public static class ProtectedDataset
             var captions = result.Triggers is null ? item.Captions : item.Captions.Select((c, k) => TriggeredCaptions.Publish(triggers[k], c)).ToList();
             output[i] = item with { Image = new MemoryImage(item.Id, png), Captions = captions };
             reports[i] = new ProtectedImageReport(item.Id, true, NoiseMapping.LInfinity(original, decoded), NoiseMapping.Psnr(original, decoded),
-                triggers.Select(t => Clip.Text.ClipTokenizer.Default.Decode(t)).ToList());
+                triggers.Select(t => Clip.Text.ClipTokenizer.Default.Decode(t)).ToList(), triggers);
         });
         return (output.ToList(), reports.ToList());
     }

@@ -30,6 +30,11 @@ public sealed class TriggerVocabulary
     /// <summary>The whole CLIP vocabulary (the paper's "w/o BERT"), less what cannot be published as a word.</summary>
     public static TriggerVocabulary Full => FullVocabulary.Value;
 
+    static readonly Lazy<TriggerVocabulary> CommonVocabulary = new(() => FromWords("common-words", EnglishWords.MostCommon));
+
+    /// <summary>Common English words that are single CLIP tokens, so triggers read as words (the default).</summary>
+    public static TriggerVocabulary CommonWords => CommonVocabulary.Value;
+
     /// <summary>Only these words, each kept if it is a single publishable CLIP token.</summary>
     public static TriggerVocabulary FromWords(string name, IEnumerable<string> words)
     {

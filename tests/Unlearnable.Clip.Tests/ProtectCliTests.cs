@@ -25,6 +25,8 @@ public class ProtectCliTests
         Assert.Equal(original.Items.Count, protectedSet.Items.Count);
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "protection.json")))!;
         Assert.Equal("mem", report["method"]!.GetValue<string>());
+        Assert.Equal("common-words", report["vocabulary"]!.GetValue<string>());
+        Assert.True(report["dictionary_word_share"]!.GetValue<double>() > 0.5);
         var images = report["images"]!.AsArray();
         Assert.Equal(24, images.Count);
         foreach (var item in protectedSet.Items)

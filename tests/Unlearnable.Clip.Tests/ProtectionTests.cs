@@ -100,6 +100,18 @@ public class ProtectionTests
         Assert.Equal(2, words.Tokens.Count);   // multi-token words and phrases cannot be one trigger token
     }
 
+    [Fact]
+    public void CommonWordsAreSingleTokenDictionaryWords()
+    {
+        var common = TriggerVocabulary.CommonWords;
+        Assert.InRange(common.Tokens.Count, 2000, 3000);
+        Assert.Contains(TriggerTable.TheToken, common.Tokens);
+        Assert.InRange(EnglishWords.DictionaryShare(common.Tokens.Select(t => new[] { t })), 0.9, 1.0);   // a few are names ("jay")
+        Assert.DoesNotContain(ClipTokenizer.Default.EncodeRaw("fuck")[0], common.Tokens);
+        var odd = ClipTokenizer.Default.EncodeRaw("zxq");
+        Assert.Equal(0.5, EnglishWords.DictionaryShare([[TriggerTable.TheToken, odd[0]]]));
+    }
+
     [Theory]
     [InlineData(0.0, 3, "ε must be")]
     [InlineData(-0.1, 3, "ε must be")]

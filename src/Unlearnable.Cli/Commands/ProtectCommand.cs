@@ -27,7 +27,7 @@ static class ProtectCommand
         var output = new Option<string>("--out") { Description = "Folder to write the protected data set to", Required = true };
         var surrogate = new Option<string?>("--surrogate") { Description = "Surrogate checkpoint (required for uap; default: a fresh --preset model, as in the from-scratch setting)" };
         var preset = SharedOptions.Preset(required: false);
-        var vocabulary = new Option<string>("--vocabulary") { Description = "Trigger vocabulary: full, or words:PATH (one word per line)", DefaultValueFactory = _ => "full" };
+        var vocabulary = new Option<string>("--vocabulary") { Description = "Trigger vocabulary: common-words (default), full, or words:PATH (one word per line)", DefaultValueFactory = _ => "common-words" };
         var triggerLength = new Option<int>("--trigger-length") { Description = "Trigger tokens k (MEM-k)", DefaultValueFactory = _ => 3 };
         var fraction = new Option<double>("--fraction") { Description = "Share of training images to publish protected (0..1)", DefaultValueFactory = _ => 1.0 };
         var epsilon = new Option<double>("--epsilon") { Description = "L∞ bound in 1/255 units", DefaultValueFactory = _ => 8 };
@@ -110,7 +110,8 @@ static class ProtectCommand
             WriteReport(Path.Combine(outDir, "protection.json"), options, share, words, run, reports, clock.Elapsed);
             var done = reports.Where(r => r.Protected).ToList();
             Console.WriteLine($"protected {done.Count} of {train.Count} training images in {clock.Elapsed.TotalSeconds:F0} s; " +
-                              $"max L∞ {done.DefaultIfEmpty().Max(r => r?.LInfinity ?? 0)}/255, mean PSNR {done.Select(r => r.Psnr).DefaultIfEmpty().Average():F1} dB; wrote {outDir}");
+                              $"max L∞ {done.DefaultIfEmpty().Max(r => r?.LInfinity ?? 0)}/255, mean PSNR {done.Select(r => r.Psnr).DefaultIfEmpty().Average():F1} dB; " +
+                              (run.Triggers is null ? "" : $"{EnglishWords.DictionaryShare(done.SelectMany(r => r.TriggerIds)):P0} of trigger words are dictionary words; ") + $"wrote {outDir}");
             return Task.FromResult(0);
         }));
         return command;
@@ -126,6 +127,8 @@ static class ProtectCommand
             ["units"] = "epsilon, step size and linf in 1/255; psnr in dB",
             ["fraction"] = fraction,
             ["vocabulary"] = words.Name,
+            ["dictionary_word_share"] = run.Triggers is null ? null
+                : Math.Round(EnglishWords.DictionaryShare(reports.Where(r => r.Protected).SelectMany(r => r.TriggerIds)), 4),
             ["round_losses"] = new JsonArray(run.RoundLosses.Select(l => (JsonNode?)Math.Round(l, 5)).ToArray()),
             ["seconds"] = new JsonObject
             {
@@ -148,12 +151,13 @@ static class TriggerVocabularyOption
     public static TriggerVocabulary Parse(string value)
     {
         if (value == "full") return TriggerVocabulary.Full;
+        if (value == "common-words") return TriggerVocabulary.CommonWords;
         if (value.StartsWith("words:", StringComparison.Ordinal))
         {
             var path = value["words:".Length..];
             if (!File.Exists(path)) throw new FileNotFoundException($"word list {path} does not exist", path);
             return TriggerVocabulary.FromWords(Path.GetFileName(path), File.ReadAllLines(path));
         }
-        throw new ArgumentException($"--vocabulary must be full or words:PATH, not '{value}' (common-words and mlm:PATH are not built yet)");
+        throw new ArgumentException($"--vocabulary must be common-words, full or words:PATH, not '{value}' (mlm:PATH is not built yet)");
     }
 }
