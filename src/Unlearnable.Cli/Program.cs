@@ -10,5 +10,6 @@ var root = new RootCommand("Unlearnable: protect image–caption data from CLIP-
     DemoCommand.Create(),
     BenchCommand.Create(),
     ProtectCommand.Create(),
+    ExperimentCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -44,7 +44,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         if (state.OptionsJson != optionsJson)
             throw new InvalidOperationException($"{workDir} holds a run with other options; use a new work folder or the same options.");
         var noise = NoiseStore.OpenOrCreate(Path.Combine(workDir, "noise.bin"), items.Count, pixels.ImageSize);
-        var triggers = options.UsesTrigger ? new TriggerTable(items.Select(i => i.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken) : null;
+        var triggers = options.UsesTrigger ? new TriggerTable(items.Select(i => i.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken, options.TriggerPerImage) : null;
         if (triggers is not null && File.Exists(TriggerPath)) triggers.Load(TriggerPath);
 
         var updater = new SurrogateUpdater(surrogate, options.SurrogateLearningRate, options.SurrogateWeightDecay);

@@ -25,6 +25,14 @@ public sealed record ProtectionOptions
     public double StopLoss { get; init; } = 0.01;
     public int Seed { get; init; }
 
+    /// <summary>
+    /// One trigger per caption (the authors' per-pair triggers), or one per image shared by its
+    /// captions. A published post has one image and one caption, so the two agree there; on
+    /// benchmark sets with five captions per image, a per-caption trigger splits the single δ
+    /// between five triggers.
+    /// </summary>
+    public bool TriggerPerImage { get; init; }
+
     public bool UsesTrigger => Method == ProtectionMethod.Mem;
 
     /// <summary>Refuses options that cannot work, saying which and why, before anything runs.</summary>

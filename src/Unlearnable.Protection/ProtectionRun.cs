@@ -20,7 +20,7 @@ public sealed record ProtectionRunState(int Round, bool SurrogateDone, int NextB
     }
 }
 
-/// <summary>One trigger (k token ids) per caption, addressed by (image, caption), persisted as a flat int32 file.</summary>
+/// <summary>One trigger (k token ids) per caption, or one per image, addressed by (image, caption), persisted as a flat int32 file.</summary>
 public sealed class TriggerTable
 {
     readonly int[] _offsets;   // first caption slot of each image
@@ -28,9 +28,14 @@ public sealed class TriggerTable
 
     public int Length { get; }
 
-    public TriggerTable(IReadOnlyList<int> captionsPerImage, int length, int initialToken)
+    /// <summary>Whether all captions of an image share one trigger (so the image's one δ has one trigger to bind to).</summary>
+    public bool PerImage { get; }
+
+    public TriggerTable(IReadOnlyList<int> captionsPerImage, int length, int initialToken, bool perImage = false)
     {
         Length = length;
+        PerImage = perImage;
+        if (perImage) captionsPerImage = captionsPerImage.Select(_ => 1).ToList();
         _offsets = new int[captionsPerImage.Count + 1];
         for (int i = 0; i < captionsPerImage.Count; i++) _offsets[i + 1] = _offsets[i] + captionsPerImage[i];
         _ids = Enumerable.Repeat(initialToken, _offsets[^1] * length).ToArray();
@@ -39,12 +44,14 @@ public sealed class TriggerTable
     /// <summary>"the" × k, the authors' starting trigger.</summary>
     public static int TheToken => ClipTokenizer.Default.EncodeRaw("the")[0];
 
-    public int[] Get(int image, int caption) => _ids.AsSpan((_offsets[image] + caption) * Length, Length).ToArray();
+    public int[] Get(int image, int caption) => _ids.AsSpan(Slot(image, caption) * Length, Length).ToArray();
+
+    int Slot(int image, int caption) => _offsets[image] + (PerImage ? 0 : caption);
 
     public void Set(int image, int caption, int[] trigger)
     {
         if (trigger.Length != Length) throw new ArgumentException($"trigger must have {Length} tokens");
-        trigger.CopyTo(_ids, (_offsets[image] + caption) * Length);
+        trigger.CopyTo(_ids, Slot(image, caption) * Length);
     }
 
     public void Save(string path)

@@ -1,0 +1,63 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Spectre.Console;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Data;
+using Unlearnable.Experiments;
+using Unlearnable.Protection;
+using Unlearnable.Training;
+
+namespace Unlearnable.Cli.Commands;
+
+static class ExperimentCommand
+{
+    public static Command Create()
+    {
+        var preset = SharedOptions.Preset();
+        var data = new Option<string>("--data") { Description = "Data folder with train and test splits (make synthetic data with --size equal to the preset's resolution)", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder for report.json, report.md, plots and per-method state", Required = true };
+        var methods = new Option<string>("--methods") { Description = "Comma-separated subset of clean,random,em,uap,mem-3,mem-5", DefaultValueFactory = _ => string.Join(',', Table1Settings.AllMethods) };
+        var epochs = new Option<int>("--epochs") { Description = "Hacker epochs", DefaultValueFactory = _ => 32 };
+        var batch = new Option<int>("--batch-size") { Description = "Hacker and protection batch size", DefaultValueFactory = _ => 128 };
+        var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 20, Description = "Protection rounds" };
+        var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 200, Description = "Surrogate steps per round" };
+        var pgdSteps = new Option<int>("--pgd-steps") { DefaultValueFactory = _ => 8, Description = "PGD steps per batch and round" };
+        var triggerRounds = new Option<int>("--trigger-rounds") { DefaultValueFactory = _ => 5, Description = "Rounds with trigger updates" };
+        var perImage = new Option<bool>("--trigger-per-image") { Description = "One trigger per image shared by its captions (default: one per caption)" };
+        var device = SharedOptions.Device();
+        var seed = SharedOptions.Seed();
+        var table1 = new Command("table1", "Paper Table 1: protect the training split with each method, train a hacker from scratch, evaluate on clean test data")
+            { preset, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, perImage, device, seed };
+        table1.SetAction((result, cancel) => CommandErrors.Run(() =>
+        {
+            var dev = Devices.Resolve(result.GetValue(device)!);
+            int batchSize = result.GetValue(batch), s = result.GetValue(seed);
+            var settings = new Table1Settings(result.GetValue(preset)!,
+                new TrainingOptions { Epochs = result.GetValue(epochs), BatchSize = batchSize, Seed = s, WarmupSteps = 20 },
+                new ProtectionOptions
+                {
+                    Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), PgdSteps = result.GetValue(pgdSteps),
+                    TriggerRounds = result.GetValue(triggerRounds), BatchSize = batchSize, Seed = s, TriggerPerImage = result.GetValue(perImage),
+                },
+                result.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            var dataset = DatasetLoader.Load(result.GetValue(data)!);
+            Console.WriteLine(dataset.Summary());
+            var clock = Stopwatch.StartNew();
+            var experiment = new Table1Experiment(dataset, settings, dev, result.GetValue(output)!)
+            {
+                Log = line => Console.WriteLine($"[{clock.Elapsed:hh\\:mm\\:ss}] {line}"),
+                OnProtection = (method, p) =>
+                {
+                    if (p.Batch == p.Batches) Console.WriteLine($"[{clock.Elapsed:hh\\:mm\\:ss}] {method}: round {p.Round}/{p.Rounds} {p.Phase} loss {p.Loss:F3}");
+                },
+            };
+            var rows = experiment.Run(cancel);
+            var table = new Table().AddColumns("method", "i2t Hit@10", "i2t MedR", "t2i Hit@10", "t2i MedR");
+            foreach (var r in rows) table.AddRow(r.Method, $"{r.I2T.Hit10:F1}", $"{r.I2T.MedR:F1}", $"{r.T2I.Hit10:F1}", $"{r.T2I.MedR:F1}");
+            AnsiConsole.Write(table);
+            Console.WriteLine($"finished in {clock.Elapsed.TotalMinutes:F1} min; report in {result.GetValue(output)}");
+            return Task.FromResult(0);
+        }));
+        return new Command("experiment", "The paper's experiments") { table1 };
+    }
+}
