@@ -19,11 +19,7 @@ public sealed class SurrogateUpdater
     public SurrogateUpdater(ClipModel model, double learningRate, double weightDecay)
     {
         _model = model;
-        var (decay, noDecay) = model.WeightDecayGroups();
-        _optimizer = optim.AdamW(
-            [new AdamW.ParamGroup(decay, learningRate, 0.9, 0.98, 1e-6, weightDecay, false, false),
-             new AdamW.ParamGroup(noDecay, learningRate, 0.9, 0.98, 1e-6, 0, false, false)],
-            learningRate, 0.9, 0.98, 1e-6, weightDecay);
+        _optimizer = ClipOptimization.AdamW(model, learningRate, weightDecay);
     }
 
     public int SkippedSteps { get; private set; }
@@ -40,15 +36,7 @@ public sealed class SurrogateUpdater
             value.backward();
             loss = value.item<float>();
         }
-        double norm = nn.utils.clip_grad_norm_(_model.parameters(), double.PositiveInfinity);
-        if (!double.IsFinite(norm) || !double.IsFinite(loss))
-        {
-            _optimizer.zero_grad();
-            SkippedSteps++;
-            return loss;
-        }
-        _optimizer.step();
-        using (no_grad()) _model.LogitScale.clamp_(0, ClipTrainer.MaxLogitScale);
+        if (!ClipOptimization.StepIfFinite(_optimizer, _model, loss)) SkippedSteps++;
         return loss;
     }
 

@@ -20,8 +20,6 @@ public sealed record TrainingState(int EpochsDone, long GlobalStep, TrainingOpti
 /// </summary>
 public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device device)
 {
-    public static readonly double MaxLogitScale = Math.Log(100);
-
     public Action<StepProgress>? OnStep { get; init; }
     public Action<EpochResult>? OnEpoch { get; init; }
 
@@ -35,11 +33,7 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
         var batches = BatchSizes(pairs.Count, options.BatchSize);
         long totalSteps = (long)batches.Count * options.Epochs;
 
-        var (decay, noDecay) = model.WeightDecayGroups();
-        var optimizer = optim.AdamW(
-            [new AdamW.ParamGroup(decay, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay, false, false),
-             new AdamW.ParamGroup(noDecay, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, 0, false, false)],
-            options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+        var optimizer = ClipOptimization.AdamW(model, options.LearningRate, options.WeightDecay, options.Beta1, options.Beta2, options.Epsilon);
 
         var state = new TrainingState(0, 0, options, []);
         if (checkpoint is not null && File.Exists(StatePath(checkpoint)))
@@ -97,19 +91,7 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
             value.backward();
             loss = value.item<float>();
         }
-        // A non-finite gradient must never reach the weights: one NaN poisons the model for good.
-        // (libtorch's oneDNN convolution backward has produced NaN on some AVX-512 CPUs; see TorchRuntime.)
-        double gradNorm = nn.utils.clip_grad_norm_(model.parameters(), double.PositiveInfinity);
-        if (!double.IsFinite(gradNorm) || !double.IsFinite(loss))
-        {
-            optimizer.zero_grad();
-            SkippedSteps++;
-            return loss;
-        }
-        // Outside the scope: AdamW creates its moment tensors on the first step, and a dispose
-        // scope around that would free them.
-        optimizer.step();
-        using (no_grad()) model.LogitScale.clamp_(0, MaxLogitScale);
+        if (!ClipOptimization.StepIfFinite(optimizer, model, loss)) SkippedSteps++;
         return loss;
     }
 
