@@ -89,4 +89,22 @@ public class TrainerTests
         Assert.True(report.ImageToText.MedR < report.RandomImageToText.MedR,
             $"trained i2t MedR {report.ImageToText.MedR} vs random {report.RandomImageToText.MedR}");
     }
+
+    [Fact]
+    public void ANonFiniteGradientIsNeverApplied()
+    {
+        TorchRuntime.Seed(3);
+        using var model = new ClipModel(ClipPresets.Get("tiny"));
+        var optimizer = ClipOptimization.AdamW(model, 1e-3, 0.2);
+        var before = model.TokenEmbeddingMatrix.clone();
+        foreach (var p in model.parameters()) p.grad = zeros_like(p);
+        model.TokenEmbeddingMatrix.grad!.index_put_(float.NaN, [tensor(0L), tensor(0L)]);
+        Assert.False(ClipOptimization.StepIfFinite(optimizer, model, loss: 1.0));
+        Assert.True(before.eq(model.TokenEmbeddingMatrix).all().item<bool>());
+
+        foreach (var p in model.parameters()) p.grad = ones_like(p);
+        Assert.True(ClipOptimization.StepIfFinite(optimizer, model, loss: 1.0));
+        Assert.False(before.eq(model.TokenEmbeddingMatrix).all().item<bool>());
+        Assert.InRange(model.LogitScale.item<float>(), 0, Math.Log(100) + 1e-6);
+    }
 }
