@@ -77,7 +77,8 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
 
             var rng = new Random(Seeds.Mix(options.Seed, round, 0x9a55));
             var order = Enumerable.Range(0, items.Count).OrderBy(_ => rng.Next()).ToArray();
-            var lossSum = state.NextBatch == 0 ? 0 : state.RoundLosses.Count > round ? state.RoundLosses[round] * state.NextBatch : 0;
+            // RoundLosses[round] is the running mean over the batches done so far (saved with NextBatch).
+            double lossSum = state.NextBatch > 0 ? state.RoundLosses[round] * state.NextBatch : 0;
             int start = batches.Take(state.NextBatch).Sum();
             for (int b = state.NextBatch; b < batches.Count; b++)
             {
