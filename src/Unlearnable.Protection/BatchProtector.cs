@@ -42,8 +42,7 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             for (int s = 0; s < scratchSurrogateSteps; s++)
             {
                 cancel.ThrowIfCancellationRequested();
-                using var scope = NewDisposeScope();
-                updater.Step((clean01 + delta).clamp(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device));
+                updater.Step(() => ((clean01 + delta).clamp(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device)));
             }
             surrogateClock.Stop();
         }

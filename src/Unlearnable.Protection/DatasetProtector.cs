@@ -153,15 +153,16 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         for (int step = 0; step < options.SurrogateSteps; step++)
         {
             cancel.ThrowIfCancellationRequested();
-            using var scope = NewDisposeScope();
             var members = Enumerable.Range(0, items.Count).OrderBy(_ => rng.Next()).Take(batch).ToList();
             var chosen = members.Select(i => rng.Next(items[i].Captions.Count)).ToArray();
             var captions = members.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
-            var perturbed = (PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device)) + noise.Read(members, device)).clamp(0, 1);
-            var ids = triggers is null
-                ? TextTensors.Batch(captions, surrogate.Config.Text.ContextLength, device)
-                : TriggeredCaptions.Batch(members.Select((i, n) => triggers.Get(i, chosen[n])).ToList(), captions, surrogate.Config.Text.ContextLength, device);
-            double loss = updater.Step(perturbed, ids);
+            double loss = updater.Step(() =>
+            (
+                (PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device)) + noise.Read(members, device)).clamp(0, 1),
+                triggers is null
+                    ? TextTensors.Batch(captions, surrogate.Config.Text.ContextLength, device)
+                    : TriggeredCaptions.Batch(members.Select((i, n) => triggers.Get(i, chosen[n])).ToList(), captions, surrogate.Config.Text.ContextLength, device)
+            ));
             if (step % 10 == 0 || step == options.SurrogateSteps - 1)
                 OnProgress?.Invoke(new ProtectionProgress("surrogate", round + 1, options.Rounds, step + 1, options.SurrogateSteps, loss));
         }

@@ -24,14 +24,22 @@ public sealed class SurrogateUpdater
 
     public int SkippedSteps { get; private set; }
 
+    /// <summary>
+    /// One update. The batch is built inside this method's own dispose scope and the optimiser
+    /// steps outside it: never call this inside a dispose scope, because AdamW creates its moment
+    /// tensors and cached scalars on the first step and a scope would free them under it (seen
+    /// here as NaN and as libtorch "alpha must not be a floating point number" errors later on).
+    /// </summary>
+    /// <param name="batch">Builds the perturbed [0, 1] images and the text ids for this step.</param>
     /// <returns>The batch loss before the update.</returns>
-    public double Step(Tensor perturbed01, Tensor textIds)
+    public double Step(Func<(Tensor Perturbed01, Tensor TextIds)> batch)
     {
         _model.train();
         _optimizer.zero_grad();
         double loss;
         using (NewDisposeScope())
         {
+            var (perturbed01, textIds) = batch();
             var value = ContrastiveLoss.Compute(_model.Logits(_model.EncodeImage(PixelSpace.Normalize(perturbed01)), _model.EncodeText(textIds)));
             value.backward();
             loss = value.item<float>();
