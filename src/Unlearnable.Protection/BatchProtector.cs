@@ -56,13 +56,7 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             if (options.UsesTrigger)
             {
                 triggerClock.Start();
-                Tensor features;
-                using (no_grad())
-                {
-                    model.eval();
-                    features = model.EncodeImage(PixelSpace.Normalize(clean01 + delta));
-                }
-                triggers = search.Update(features, captions, triggers);
+                triggers = search.UpdateForImages(clean01 + delta, captions, triggers);
                 triggerClock.Stop();
             }
             pgdClock.Start();

@@ -120,13 +120,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
             if (round < options.TriggerRounds)
             {
                 clocks.Trigger.Start();
-                Tensor imageFeatures;
-                using (no_grad())
-                {
-                    surrogate.eval();
-                    imageFeatures = surrogate.EncodeImage(PixelSpace.Normalize(clean01 + delta));
-                }
-                current = search.Update(imageFeatures, captions, current);
+                current = search.UpdateForImages(clean01 + delta, captions, current);
                 for (int n = 0; n < members.Count; n++) triggers.Set(members[n], chosen[n], current[n]);
                 clocks.Trigger.Stop();
             }

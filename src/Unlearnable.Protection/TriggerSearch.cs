@@ -18,6 +18,21 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
     /// <summary>Text-tower forwards spent so far (for benchmarks).</summary>
     public long TextForwards { get; private set; }
 
+    /// <summary>Encodes the perturbed images once (eval mode, no gradient), then searches against those features.</summary>
+    /// <param name="perturbed01">[b, 3, S, S] images with their current noise, in [0, 1].</param>
+    public List<int[]> UpdateForImages(Tensor perturbed01, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers)
+    {
+        bool wasTraining = model.training;
+        Tensor features;
+        using (no_grad())
+        {
+            model.eval();
+            features = model.EncodeImage(Training.PixelSpace.Normalize(perturbed01));
+        }
+        model.train(wasTraining);
+        return Update(features, captions, triggers);
+    }
+
     /// <param name="imageFeatures">[b, d] features of the (perturbed) images, fixed during the search.</param>
     /// <returns>The new trigger of every sample; each is never worse than its current one under the scoring.</returns>
     public List<int[]> Update(Tensor imageFeatures, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers)
