@@ -46,7 +46,13 @@ public static class NoiseMapping
     }
 
     /// <summary>Largest per-channel difference between two same-sized images, in 1/255 units.</summary>
-    public static int LInfinity(SKBitmap a, SKBitmap b)
+    public static int LInfinity(SKBitmap a, SKBitmap b) => Compare(a, b).LInfinity;
+
+    /// <summary>PSNR in dB over RGB (∞ for identical images).</summary>
+    public static double Psnr(SKBitmap a, SKBitmap b) => Compare(a, b).Psnr;
+
+    /// <summary>L∞ (1/255 units) and PSNR (dB) over RGB, in one pass over both images.</summary>
+    public static (int LInfinity, double Psnr) Compare(SKBitmap a, SKBitmap b)
     {
         if (a.Width != b.Width || a.Height != b.Height) throw new ArgumentException("images differ in size");
         using var ca = a.Copy(SKColorType.Rgba8888);
@@ -54,26 +60,16 @@ public static class NoiseMapping
         var pa = ca.GetPixelSpan();
         var pb = cb.GetPixelSpan();
         int max = 0;
-        for (int i = 0; i < pa.Length; i++) if (i % 4 != 3) max = Math.Max(max, Math.Abs(pa[i] - pb[i]));
-        return max;
-    }
-
-    /// <summary>PSNR in dB over RGB (∞ for identical images).</summary>
-    public static double Psnr(SKBitmap a, SKBitmap b)
-    {
-        using var ca = a.Copy(SKColorType.Rgba8888);
-        using var cb = b.Copy(SKColorType.Rgba8888);
-        var pa = ca.GetPixelSpan();
-        var pb = cb.GetPixelSpan();
         double sum = 0;
         long n = 0;
         for (int i = 0; i < pa.Length; i++)
         {
             if (i % 4 == 3) continue;
-            double d = pa[i] - pb[i];
+            int d = pa[i] - pb[i];
+            max = Math.Max(max, Math.Abs(d));
             sum += d * d;
             n++;
         }
-        return sum == 0 ? double.PositiveInfinity : 10 * Math.Log10(255.0 * 255.0 / (sum / n));
+        return (max, sum == 0 ? double.PositiveInfinity : 10 * Math.Log10(255.0 * 255.0 / (sum / n)));
     }
 }
