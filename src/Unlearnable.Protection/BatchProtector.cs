@@ -2,6 +2,7 @@ using System.Diagnostics;
 using TorchSharp;
 using Unlearnable.Clip.Checkpoints;
 using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
@@ -42,7 +43,7 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             for (int s = 0; s < scratchSurrogateSteps; s++)
             {
                 cancel.ThrowIfCancellationRequested();
-                updater.Step(() => ((clean01 + delta).clamp(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device)));
+                updater.Step(() => (clean01.Plus(delta).Clamped(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device)));
             }
             surrogateClock.Stop();
         }
@@ -56,7 +57,7 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             if (options.UsesTrigger)
             {
                 triggerClock.Start();
-                triggers = search.UpdateForImages(clean01 + delta, captions, triggers);
+                triggers = search.UpdateForImages(clean01.Plus(delta), captions, triggers);
                 triggerClock.Stop();
             }
             pgdClock.Start();

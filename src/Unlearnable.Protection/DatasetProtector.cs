@@ -3,6 +3,7 @@ using System.Text.Json;
 using TorchSharp;
 using Unlearnable.Clip.Checkpoints;
 using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
 using Unlearnable.Data;
 using Unlearnable.Training;
 using static TorchSharp.torch;
@@ -120,7 +121,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
             if (round < options.TriggerRounds)
             {
                 clocks.Trigger.Start();
-                current = search.UpdateForImages(clean01 + delta, captions, current);
+                current = search.UpdateForImages(clean01.Plus(delta), captions, current);
                 for (int n = 0; n < members.Count; n++) triggers.Set(members[n], chosen[n], current[n]);
                 clocks.Trigger.Stop();
             }
@@ -152,7 +153,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
             var captions = members.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
             double loss = updater.Step(() =>
             (
-                (PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device)) + noise.Read(members, device)).clamp(0, 1),
+                PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device)).Plus(noise.Read(members, device)).Clamped(0, 1),
                 triggers is null
                     ? TextTensors.Batch(captions, surrogate.Config.Text.ContextLength, device)
                     : TriggeredCaptions.Batch(members.Select((i, n) => triggers.Get(i, chosen[n])).ToList(), captions, surrogate.Config.Text.ContextLength, device)

@@ -1,4 +1,5 @@
 using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
@@ -26,7 +27,7 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
             {
                 using var scope = NewDisposeScope();
                 var d = delta.detach().requires_grad_(true);
-                var value = ContrastiveLoss.Compute(model.Logits(model.EncodeImage(PixelSpace.Normalize(clean01 + d)), model.EncodeText(texts(step))));
+                var value = ContrastiveLoss.Compute(model.Logits(model.EncodeImage(PixelSpace.Normalize(clean01.Plus(d))), model.EncodeText(texts(step))));
                 // NaN gradients (see TorchRuntime: a libtorch CPU kernel fault) move no pixel rather than poisoning δ.
                 var gradient = autograd.grad([value], [d])[0].nan_to_num(0, 0, 0);
                 loss = value.item<float>();

@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Runtime;
 using static TorchSharp.torch;
 
 namespace Unlearnable.Protection;
@@ -12,8 +13,8 @@ public static class Pgd
     public static Tensor Step(Tensor delta, Tensor gradient, Tensor clean01, double epsilon, double stepSize, bool minimise)
     {
         using var _ = no_grad();
-        var moved = minimise ? delta - stepSize * gradient.sign() : delta + stepSize * gradient.sign();
-        var projected = moved.clamp(-epsilon, epsilon);
-        return (clean01 + projected).clamp(0, 1) - clean01;
+        var moved = delta.PlusScaled(gradient.sign(), minimise ? -stepSize : stepSize);
+        var projected = moved.Clamped(-epsilon, epsilon);
+        return clean01.Plus(projected).Clamped(0, 1).Minus(clean01);
     }
 }

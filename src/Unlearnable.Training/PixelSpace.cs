@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Runtime;
 using Unlearnable.Imaging;
 using static TorchSharp.torch;
 
@@ -9,9 +10,9 @@ namespace Unlearnable.Training;
 /// </summary>
 public static class PixelSpace
 {
-    public static Tensor Normalize(Tensor x01) => (x01 - Mean(x01.device)) / Std(x01.device);
+    public static Tensor Normalize(Tensor x01) => x01.Minus(Mean(x01.device)).div(Std(x01.device));
 
-    public static Tensor Unnormalize(Tensor normalized) => normalized * Std(normalized.device) + Mean(normalized.device);
+    public static Tensor Unnormalize(Tensor normalized) => normalized.mul(Std(normalized.device)).Plus(Mean(normalized.device));
 
     static Tensor Mean(Device device) => tensor(ClipPreprocess.Mean, [1, 3, 1, 1]).to(device);
     static Tensor Std(Device device) => tensor(ClipPreprocess.Std, [1, 3, 1, 1]).to(device);

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Unlearnable.Clip.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -67,7 +68,7 @@ public sealed class ClipModel : Module
     /// <summary>Text features from token embeddings, read at each row's EOT position.</summary>
     public Tensor EncodeTextEmbeddings(Tensor embeddings, Tensor eotIndex)
     {
-        var hidden = transformer.forward(embeddings + positional_embedding);
+        var hidden = transformer.forward(embeddings.Plus(positional_embedding));
         return TextFeatures.Pool(ln_final.forward(hidden), eotIndex, text_projection);
     }
 

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Unlearnable.Clip.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -44,7 +45,7 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
         var y = functional.relu(bn1.forward(conv1.forward(x)));
         y = functional.relu(bn2.forward(conv2.forward(y)));
         y = bn3.forward(conv3.forward(avgpool.forward(y)));
-        return functional.relu(y + identity);
+        return functional.relu(y.Plus(identity));
     }
 }
 
@@ -78,7 +79,7 @@ public sealed class AttentionPool2d : Module<Tensor, Tensor>
         long b = x.shape[0], c = x.shape[1];
         var tokens = x.flatten(2).transpose(1, 2);                       // [b, hw, c]
         tokens = cat([tokens.mean([1], keepdim: true), tokens], 1);     // [b, hw+1, c]
-        tokens = tokens + positional_embedding;
+        tokens = tokens.Plus(positional_embedding);
         long n = tokens.shape[1], d = c / _heads;
         var q = q_proj.forward(tokens[.., ..1]).view(b, 1, _heads, d).transpose(1, 2);
         var k = k_proj.forward(tokens).view(b, n, _heads, d).transpose(1, 2);

@@ -1,4 +1,5 @@
 using TorchSharp;
+using Unlearnable.Clip.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -18,7 +19,7 @@ public static class TextFeatures
     /// <summary>Reads the LN'd feature at each row's EOT position and projects it.</summary>
     public static Tensor Pool(Tensor hidden, Tensor eotIndex, Tensor projection)
     {
-        var rows = arange(hidden.shape[0], device: hidden.device);
+        var rows = KeptScalars.Range(hidden.shape[0], hidden.device);
         return hidden[rows, eotIndex].matmul(projection);
     }
 }

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Unlearnable.Clip.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -68,8 +69,8 @@ public sealed class ResidualAttentionBlock : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        x = x + attn.forward(ln_1.forward(x));
-        return x + mlp.forward(ln_2.forward(x));
+        x = x.Plus(attn.forward(ln_1.forward(x)));
+        return x.Plus(mlp.forward(ln_2.forward(x)));
     }
 
     public void Initialise(int width, int layers)
@@ -86,7 +87,7 @@ public sealed class ResidualAttentionBlock : Module<Tensor, Tensor>
 public sealed class QuickGelu : Module<Tensor, Tensor>
 {
     public QuickGelu() : base("quick_gelu") { }
-    public override Tensor forward(Tensor x) => x * sigmoid(1.702 * x);
+    public override Tensor forward(Tensor x) => x.mul(sigmoid(x.Times(1.702)));
 }
 
 /// <summary>A stack of residual attention blocks ("transformer.resblocks.N").</summary>

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using Unlearnable.Clip.Runtime;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -39,7 +40,7 @@ public sealed class VisionTransformer : Module<Tensor, Tensor>
     {
         var patches = conv1.forward(x).flatten(2).transpose(1, 2);                     // [b, grid², width]
         var cls = class_embedding.expand(patches.shape[0], 1, patches.shape[2]);
-        var tokens = ln_pre.forward(cat([cls, patches], 1) + positional_embedding);
+        var tokens = ln_pre.forward(cat([cls, patches], 1).Plus(positional_embedding));
         tokens = transformer.forward(tokens);
         return ln_post.forward(tokens[.., 0]).matmul(proj);
     }

@@ -1,0 +1,56 @@
+using TorchSharp;
+using Unlearnable.Clip.Model;
+using Unlearnable.Protection;
+using Unlearnable.Training;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Clip.Tests;
+
+/// <summary>
+/// A server allocates on many threads, so a GC can run while libtorch is inside a call. Any
+/// number TorchSharp wraps on the fly (including the alpha = 1 of <c>a + b</c>) is then
+/// unreachable and its finaliser may free it before libtorch reads it: libtorch throws
+/// "alpha must not be a floating point number" / "toFloat", or computes with garbage.
+/// The PGD path the sidecar runs must not hand libtorch such temporaries.
+/// </summary>
+public class ConcurrentGcTests
+{
+    [Fact]
+    public void PgdAgainstTheSurrogateSurvivesGarbageCollectionsOnAnotherThread()
+    {
+        random.manual_seed(5);
+        using var model = new ClipModel(ClipPresets.Get("tiny"));
+        var options = new ProtectionOptions { PgdSteps = 1 };
+        var optimizer = new NoiseOptimizer(model, options);
+        int size = model.Config.Vision.ImageSize;
+        var clean = rand(4, 3, size, size);
+        var ids = ModelTests.Ids(model, "a red circle", "a blue square", "a green star", "a black ring");
+        var delta = zeros(4, 3, size, size);
+
+        using var stop = new CancellationTokenSource();
+        var collector = new Thread(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
+        collector.Start();
+        var failures = new List<string>();
+        try
+        {
+            for (int i = 0; i < 60; i++)
+            {
+                try
+                {
+                    var (next, loss) = optimizer.Run(clean, delta, _ => ids, minimise: true);
+                    delta.Dispose();
+                    delta = next;
+                    if (!double.IsFinite(loss)) failures.Add($"iteration {i}: loss {loss}");
+                }
+                catch (Exception e) { failures.Add($"iteration {i}: {e.Message.Split('\n')[0]}"); }
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            collector.Join();
+        }
+        Assert.Empty(failures);
+        Assert.True(delta.abs().max().item<float>() <= options.Epsilon + 1e-6);
+    }
+}
