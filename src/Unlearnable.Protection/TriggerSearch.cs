@@ -85,11 +85,33 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
         TextForwards++;
         var scores = -gradient.matmul(model.TokenEmbeddingMatrix.detach().T);                       // [b, k, vocab]
         scores = scores.masked_fill(_disallowed, float.NegativeInfinity);
-        var top = scores.topk(Math.Min(topK, vocabulary.Tokens.Count), dim: -1).indexes.cpu();
+        var top = vocabulary.Proposer is { } proposer
+            ? TopAmongProposals(scores, proposer.Propose(captions, k), triggers)
+            : scores.topk(Math.Min(topK, vocabulary.Tokens.Count), dim: -1).indexes.cpu();
         var result = new long[b, k, top.shape[2]];
         var flat = top.data<long>().ToArray();
         Buffer.BlockCopy(flat, 0, result, 0, flat.Length * sizeof(long));
         return result;
+    }
+
+    /// <summary>
+    /// Ranks each sample's own proposals per position by the HotFlip score and keeps the top-k.
+    /// A position with no proposal keeps its current token.
+    /// </summary>
+    Tensor TopAmongProposals(Tensor scores, IReadOnlyList<int[][]> proposals, IReadOnlyList<int[]> triggers)
+    {
+        int b = proposals.Count, k = triggers[0].Length;
+        int width = Math.Max(1, proposals.SelectMany(p => p).Max(c => c.Length));
+        var index = new long[b * k * width];
+        for (int s = 0; s < b; s++)
+            for (int p = 0; p < k; p++)
+            {
+                var own = proposals[s][p].Length > 0 ? proposals[s][p] : [triggers[s][p]];
+                for (int j = 0; j < width; j++) index[(s * k + p) * width + j] = own[Math.Min(j, own.Length - 1)];   // pad by repeating
+            }
+        var candidates = tensor(index, [b, k, width]).to(device);
+        var best = scores.gather(2, candidates).topk(Math.Min(topK, width), dim: -1).indexes;
+        return candidates.gather(2, best).cpu();
     }
 
     double[] Score(Tensor images, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers, int context)

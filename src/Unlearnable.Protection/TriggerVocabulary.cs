@@ -1,4 +1,5 @@
 using Unlearnable.Clip.Text;
+using Unlearnable.Protection.NaturalTriggers;
 
 namespace Unlearnable.Protection;
 
@@ -24,6 +25,16 @@ public sealed class TriggerVocabulary
 
     public bool Contains(int token) => _set.Contains(token);
 
+    /// <summary>
+    /// Per-caption candidates from a masked LM (the paper's natural triggers), or null when any
+    /// token of <see cref="Tokens"/> may go at any position.
+    /// </summary>
+    public MaskedLmProposer? Proposer { get; private init; }
+
+    /// <summary>HotFlip restricted, per caption and position, to the masked LM's top words.</summary>
+    public static TriggerVocabulary FromMaskedLm(MaskedLmProposer proposer) =>
+        new(proposer.Name, Full.Tokens) { Proposer = proposer };
+
     static readonly Lazy<TriggerVocabulary> FullVocabulary = new(() =>
         new TriggerVocabulary("full", Enumerable.Range(0, ClipTokenizer.StartOfText).Where(IsPublishableWord)));
 
@@ -38,10 +49,15 @@ public sealed class TriggerVocabulary
     /// <summary>Only these words, each kept if it is a single publishable CLIP token.</summary>
     public static TriggerVocabulary FromWords(string name, IEnumerable<string> words)
     {
-        var tokenizer = ClipTokenizer.Default;
-        var tokens = words.Select(w => w.Trim().ToLowerInvariant()).Where(w => w.Length > 0)
-            .Select(w => tokenizer.EncodeRaw(w)).Where(ids => ids.Count == 1 && IsPublishableWord(ids[0])).Select(ids => ids[0]);
+        var tokens = words.Select(w => w.Trim().ToLowerInvariant()).Where(w => w.Length > 0).Select(SingleToken).OfType<int>();
         return new TriggerVocabulary(name, tokens);
+    }
+
+    /// <summary>The CLIP token of a word that is a single publishable token, else null.</summary>
+    public static int? SingleToken(string word)
+    {
+        var ids = ClipTokenizer.Default.EncodeRaw(word.ToLowerInvariant());
+        return ids.Count == 1 && IsPublishableWord(ids[0]) ? ids[0] : null;
     }
 
     public static bool IsPublishableWord(int token)

@@ -27,7 +27,7 @@ static class ProtectCommand
         var output = new Option<string>("--out") { Description = "Folder to write the protected data set to", Required = true };
         var surrogate = new Option<string?>("--surrogate") { Description = "Surrogate checkpoint (required for uap; default: a fresh --preset model, as in the from-scratch setting)" };
         var preset = SharedOptions.Preset(required: false);
-        var vocabulary = new Option<string>("--vocabulary") { Description = "Trigger vocabulary: common-words (default), full, or words:PATH (one word per line)", DefaultValueFactory = _ => "common-words" };
+        var vocabulary = new Option<string>("--vocabulary") { Description = "Trigger vocabulary: common-words (default), full, words:PATH (one word per line), or mlm:PATH (a bert-base-uncased style folder: config.json, model.safetensors, vocab.txt; HotFlip restricted to its top-5 words per mask)", DefaultValueFactory = _ => "common-words" };
         var triggerLength = new Option<int>("--trigger-length") { Description = "Trigger tokens k (MEM-k)", DefaultValueFactory = _ => 3 };
         var fraction = new Option<double>("--fraction") { Description = "Share of training images to publish protected (0..1)", DefaultValueFactory = _ => 1.0 };
         var epsilon = new Option<double>("--epsilon") { Description = "L∞ bound in 1/255 units", DefaultValueFactory = _ => 8 };
@@ -40,13 +40,14 @@ static class ProtectCommand
         var beam = new Option<int>("--beam") { DefaultValueFactory = _ => 1, Description = "Trigger search beam width" };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 128, Description = "Images per batch" };
         var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop once the protected loss is below this" };
+        var perImage = new Option<bool>("--trigger-per-image") { Description = "One trigger per image shared by its captions (default: one per caption)" };
         var work = new Option<string?>("--work") { Description = "Work folder for noise and resume state (default OUT.work)" };
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();
         var command = new Command("protect", "Make a data set's training split unlearnable (EM, UAP or MEM)")
         {
             method, data, output, surrogate, preset, vocabulary, triggerLength, fraction, epsilon, stepSize, pgdSteps, rounds,
-            surrogateSteps, triggerRounds, topK, beam, batch, stopLoss, work, device, seed,
+            surrogateSteps, triggerRounds, topK, beam, batch, stopLoss, perImage, work, device, seed,
         };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
@@ -61,6 +62,7 @@ static class ProtectCommand
                 Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), TriggerLength = result.GetValue(triggerLength),
                 TriggerRounds = result.GetValue(triggerRounds), TopK = result.GetValue(topK), BeamWidth = result.GetValue(beam),
                 BatchSize = result.GetValue(batch), StopLoss = result.GetValue(stopLoss), Seed = result.GetValue(seed),
+                TriggerPerImage = result.GetValue(perImage),
             };
             double share = result.GetValue(fraction);
             if (share is < 0 or > 1) throw new ArgumentException($"--fraction must be between 0 and 1, not {share}");
@@ -72,7 +74,7 @@ static class ProtectCommand
             var model = surrogatePath is null ? new ClipModel(ClipPresets.Get(result.GetValue(preset)!)) : ClipCheckpoint.Load(surrogatePath, dev);
             model.to(dev);
             options.Validate(model.Config.Text.ContextLength);
-            var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!);
+            var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);
 
             var dataset = DatasetLoader.Load(result.GetValue(data)!);
             var train = dataset.Of(Split.Train);
@@ -148,7 +150,7 @@ static class ProtectCommand
 
 static class TriggerVocabularyOption
 {
-    public static TriggerVocabulary Parse(string value)
+    public static TriggerVocabulary Parse(string value, TorchSharp.torch.Device device)
     {
         if (value == "full") return TriggerVocabulary.Full;
         if (value == "common-words") return TriggerVocabulary.CommonWords;
@@ -158,6 +160,8 @@ static class TriggerVocabularyOption
             if (!File.Exists(path)) throw new FileNotFoundException($"word list {path} does not exist", path);
             return TriggerVocabulary.FromWords(Path.GetFileName(path), File.ReadAllLines(path));
         }
-        throw new ArgumentException($"--vocabulary must be common-words, full or words:PATH, not '{value}' (mlm:PATH is not built yet)");
+        if (value.StartsWith("mlm:", StringComparison.Ordinal))
+            return TriggerVocabulary.FromMaskedLm(Protection.NaturalTriggers.MaskedLmProposer.Load(value["mlm:".Length..], device));
+        throw new ArgumentException($"--vocabulary must be common-words, full, words:PATH or mlm:PATH, not '{value}'");
     }
 }

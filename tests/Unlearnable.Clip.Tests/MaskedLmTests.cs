@@ -1,0 +1,141 @@
+using System.Text.Json.Nodes;
+using Unlearnable.Clip.Checkpoints;
+using Unlearnable.Protection;
+using Unlearnable.Protection.NaturalTriggers;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Clip.Tests;
+
+/// <summary>
+/// No BERT weights are reachable offline, so these tests write a small random BertForMaskedLM
+/// checkpoint in Hugging Face's layout (config.json, model.safetensors with HF key names,
+/// vocab.txt) whose output bias makes known words the top predictions.
+/// </summary>
+public class MaskedLmTests
+{
+    static readonly string[] Pieces =
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "the", "red", "blue", "green", "circle", "square", "star",
+         "two", "of", "photo", "bright", "quiet", "river", "##s", "##ing", "42", ",", "happy", "stone"];
+
+    // Output bias per piece: sub-words, specials and numbers rank first and must be skipped.
+    static readonly Dictionary<string, float> Favoured = new() { ["##s"] = 40, ["[UNK]"] = 36, ["42"] = 33, ["bright"] = 30, ["quiet"] = 25, ["river"] = 20 };
+
+    internal static string WriteTinyBert(bool legacyLayerNormNames = false, string? drop = null)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"), "tiny-bert");
+        Directory.CreateDirectory(folder);
+        const int hidden = 16, intermediate = 32, layers = 2, positions = 40;
+        File.WriteAllLines(Path.Combine(folder, "vocab.txt"), Pieces);
+        File.WriteAllText(Path.Combine(folder, "config.json"), new JsonObject
+        {
+            ["vocab_size"] = Pieces.Length, ["hidden_size"] = hidden, ["num_hidden_layers"] = layers, ["num_attention_heads"] = 2,
+            ["intermediate_size"] = intermediate, ["max_position_embeddings"] = positions, ["type_vocab_size"] = 2,
+            ["hidden_act"] = "gelu", ["layer_norm_eps"] = 1e-12,
+        }.ToJsonString());
+
+        random.manual_seed(11);
+        var tensors = new List<(string, Tensor)>();
+        void Add(string name, params long[] shape) => tensors.Add((name, randn(shape) * 0.02));
+        void Norm(string name)
+        {
+            tensors.Add((name + (legacyLayerNormNames ? ".gamma" : ".weight"), ones(hidden)));
+            tensors.Add((name + (legacyLayerNormNames ? ".beta" : ".bias"), zeros(hidden)));
+        }
+        Add("bert.embeddings.word_embeddings.weight", Pieces.Length, hidden);
+        Add("bert.embeddings.position_embeddings.weight", positions, hidden);
+        Add("bert.embeddings.token_type_embeddings.weight", 2, hidden);
+        Norm("bert.embeddings.LayerNorm");
+        for (int l = 0; l < layers; l++)
+        {
+            string p = $"bert.encoder.layer.{l}.";
+            foreach (var m in new[] { "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense" })
+            {
+                Add(p + m + ".weight", hidden, hidden);
+                Add(p + m + ".bias", hidden);
+            }
+            Norm(p + "attention.output.LayerNorm");
+            Add(p + "intermediate.dense.weight", intermediate, hidden);
+            Add(p + "intermediate.dense.bias", intermediate);
+            Add(p + "output.dense.weight", hidden, intermediate);
+            Add(p + "output.dense.bias", hidden);
+            Norm(p + "output.LayerNorm");
+        }
+        Add("bert.pooler.dense.weight", hidden, hidden);   // present in real exports, unused by the masked LM
+        Add("cls.predictions.transform.dense.weight", hidden, hidden);
+        Add("cls.predictions.transform.dense.bias", hidden);
+        Norm("cls.predictions.transform.LayerNorm");
+        tensors.Add(("cls.predictions.bias", tensor(Pieces.Select(p => Favoured.GetValueOrDefault(p)).ToArray())));
+        SafeTensors.Write(Path.Combine(folder, "model.safetensors"), tensors.Where(t => t.Item1 != drop));
+        return folder;
+    }
+
+    static int Clip(string word) => TriggerVocabulary.SingleToken(word)!.Value;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ProposesTheTopWholeWordsPerMaskAsSingleClipTokens(bool legacyNames)
+    {
+        using var proposer = MaskedLmProposer.Load(WriteTinyBert(legacyNames), CPU, wordsPerMask: 2);
+        Assert.Equal("mlm:tiny-bert", proposer.Name);
+        var proposals = proposer.Propose(["a red circle", "two blue squares of stone", "a red circle"], 3);
+        Assert.Equal(3, proposals.Count);
+        foreach (var caption in proposals)
+        {
+            Assert.Equal(3, caption.Length);
+            foreach (var position in caption) Assert.Equal([Clip("bright"), Clip("quiet")], position);
+        }
+    }
+
+    [Fact]
+    public void PaddingDoesNotChangeAShortCaptionsPredictions()
+    {
+        var folder = WriteTinyBert();
+        using var model = BertMaskedLm.Load(folder, CPU);
+        // [CLS] [MASK] [MASK] red circle [SEP] alone, and padded next to a longer row.
+        long[] shortRow = [2, 4, 4, 7, 10, 3], longRow = [2, 4, 4, 13, 8, 11, 14, 24, 3];
+        var alone = model.Logits(tensor(shortRow, [1, 6]), ones(1, 6, dtype: @bool));
+        var ids = tensor(shortRow.Concat([0L, 0, 0]).Concat(longRow).ToArray(), [2, 9]);
+        var attends = tensor(Enumerable.Range(0, 18).Select(i => i >= 9 || i < 6).ToArray(), [2, 9]);
+        var batched = model.Logits(ids, attends)[0].narrow(0, 0, 6);
+        Assert.True(alone[0].allclose(batched, rtol: 1e-4, atol: 1e-4));
+        Assert.Equal(Pieces.Length, alone.shape[2]);
+    }
+
+    [Fact]
+    public void ACheckpointMissingAnEncoderWeightIsRefusedByName()
+    {
+        var folder = WriteTinyBert(drop: "bert.encoder.layer.1.output.dense.weight");
+        var e = Assert.Throws<InvalidDataException>(() => MaskedLmProposer.Load(folder, CPU));
+        Assert.Contains("bert.encoder.layer.1.output.dense.weight", e.Message);
+        Assert.Contains("masked-LM", e.Message);
+
+        var noHead = WriteTinyBert(drop: "cls.predictions.bias");
+        Assert.Contains("cls.predictions.bias", Assert.Throws<InvalidDataException>(() => MaskedLmProposer.Load(noHead, CPU)).Message);
+
+        var shortVocab = WriteTinyBert();
+        File.WriteAllLines(Path.Combine(shortVocab, "vocab.txt"), Pieces.Take(10));
+        Assert.Contains("vocab_size", Assert.Throws<InvalidDataException>(() => MaskedLmProposer.Load(shortVocab, CPU)).Message);
+        Assert.Throws<DirectoryNotFoundException>(() => MaskedLmProposer.Load("/nonexistent/bert", CPU));
+    }
+
+    [Fact]
+    public void ProtectWithAMaskedLmVocabularyUsesOnlyItsProposals()
+    {
+        var bert = WriteTinyBert();
+        var data = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+        Assert.Equal(0, CliTests.Run("dataset", "synthetic", "--out", data, "--images", "14", "--test", "4", "--size", "64").Code);
+        var output = data + "-protected";
+        var (code, stdout, stderr) = CliTests.Run("protect", "--method", "mem", "--data", data, "--out", output, "--preset", "tiny",
+            "--rounds", "1", "--surrogate-steps", "1", "--pgd-steps", "1", "--trigger-rounds", "1", "--batch-size", "10",
+            "--trigger-length", "3", "--trigger-per-image", "--vocabulary", "mlm:" + bert, "--device", "cpu");
+        Assert.True(code == 0, stderr + stdout);
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "protection.json")))!;
+        Assert.Equal("mlm:tiny-bert", report["vocabulary"]!.GetValue<string>());
+        // The top five usable words (wordsPerMask defaults to 5) are the three favoured ones and two
+        // of the near-zero-bias rest; the initial filler "the" may stay where no proposal lowers the loss.
+        var words = report["images"]!.AsArray().SelectMany(i => i!["triggers"]!.AsArray()).SelectMany(t => t!.GetValue<string>().Split(' ')).ToHashSet();
+        Assert.Contains(words, w => w is "bright" or "quiet" or "river");
+        Assert.All(words, w => Assert.True(Pieces.Contains(w), $"'{w}' was not proposed"));
+    }
+}
