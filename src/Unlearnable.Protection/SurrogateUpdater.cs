@@ -1,5 +1,4 @@
 using TorchSharp;
-using TorchSharp.Modules;
 using Unlearnable.Clip.Model;
 using Unlearnable.Training;
 using static TorchSharp.torch;
@@ -14,28 +13,27 @@ namespace Unlearnable.Protection;
 public sealed class SurrogateUpdater
 {
     readonly ClipModel _model;
-    readonly OptimizerHelper _optimizer;
+    readonly ClipAdamW _optimizer;
 
     public SurrogateUpdater(ClipModel model, double learningRate, double weightDecay)
     {
         _model = model;
-        _optimizer = ClipOptimization.AdamW(model, learningRate, weightDecay);
+        _optimizer = new ClipAdamW(model, learningRate, weightDecay);
     }
 
     public int SkippedSteps { get; private set; }
 
     /// <summary>
     /// One update. The batch is built inside this method's own dispose scope and the optimiser
-    /// steps outside it: never call this inside a dispose scope, because AdamW creates its moment
-    /// tensors and cached scalars on the first step and a scope would free them under it (seen
-    /// here as NaN and as libtorch "alpha must not be a floating point number" errors later on).
+    /// steps outside it: never call this inside a dispose scope, because the optimiser creates its
+    /// moment tensors on the first step and a scope would free them under it.
     /// </summary>
     /// <param name="batch">Builds the perturbed [0, 1] images and the text ids for this step.</param>
     /// <returns>The batch loss before the update.</returns>
     public double Step(Func<(Tensor Perturbed01, Tensor TextIds)> batch)
     {
         _model.train();
-        _optimizer.zero_grad();
+        _optimizer.ZeroGrad();
         double loss;
         using (NewDisposeScope())
         {
@@ -48,6 +46,6 @@ public sealed class SurrogateUpdater
         return loss;
     }
 
-    public void Save(string path) => _optimizer.save_state_dict(path);
-    public void Load(string path) => _optimizer.load_state_dict(path);
+    public void Save(string path) => _optimizer.Save(path);
+    public void Load(string path) => _optimizer.Load(path);
 }

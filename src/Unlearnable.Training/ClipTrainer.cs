@@ -33,7 +33,7 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
         var batches = BatchSizes(pairs.Count, options.BatchSize);
         long totalSteps = (long)batches.Count * options.Epochs;
 
-        var optimizer = ClipOptimization.AdamW(model, options.LearningRate, options.WeightDecay, options.Beta1, options.Beta2, options.Epsilon);
+        using var optimizer = new ClipAdamW(model, options.LearningRate, options.WeightDecay, options.Beta1, options.Beta2, options.Epsilon);
 
         var state = new TrainingState(0, 0, options, []);
         if (checkpoint is not null && File.Exists(StatePath(checkpoint)))
@@ -42,7 +42,7 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
                 ?? throw new InvalidDataException($"{StatePath(checkpoint)} is empty");
             if (state.Options with { Epochs = options.Epochs } != options with { Epochs = options.Epochs })
                 throw new InvalidOperationException($"{StatePath(checkpoint)} was written with different training options; use a new --out or the same options.");
-            optimizer.load_state_dict(OptimizerPath(checkpoint));
+            optimizer.Load(OptimizerPath(checkpoint));
         }
 
         model.train();
@@ -62,7 +62,7 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
                 var members = Enumerable.Range(offset, batches[b]).ToList();
                 offset += batches[b];
                 double lr = LearningRateSchedule.At(step, totalSteps, options.WarmupSteps, options.LearningRate);
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+                optimizer.LearningRate = lr;
 
                 double loss = Step(optimizer,
                     members.Select(m => pairs[order[m]].Image).ToList(),
@@ -78,9 +78,9 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
         return state;
     }
 
-    double Step(OptimizerHelper optimizer, IReadOnlyList<ImageSource> images, IReadOnlyList<string> captions, ImageTensors pixels)
+    double Step(ClipAdamW optimizer, IReadOnlyList<ImageSource> images, IReadOnlyList<string> captions, ImageTensors pixels)
     {
-        optimizer.zero_grad();
+        optimizer.ZeroGrad();
         double loss;
         using (NewDisposeScope())
         {
@@ -95,10 +95,10 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
         return loss;
     }
 
-    void Save(string checkpoint, OptimizerHelper optimizer, TrainingState state)
+    void Save(string checkpoint, ClipAdamW optimizer, TrainingState state)
     {
         ClipCheckpoint.Save(model, checkpoint);
-        optimizer.save_state_dict(OptimizerPath(checkpoint) + ".tmp");
+        optimizer.Save(OptimizerPath(checkpoint) + ".tmp");
         File.Move(OptimizerPath(checkpoint) + ".tmp", OptimizerPath(checkpoint), overwrite: true);
         File.WriteAllText(StatePath(checkpoint) + ".tmp", JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
         File.Move(StatePath(checkpoint) + ".tmp", StatePath(checkpoint), overwrite: true);

@@ -95,7 +95,7 @@ public class TrainerTests
     {
         TorchRuntime.Seed(3);
         using var model = new ClipModel(ClipPresets.Get("tiny"));
-        var optimizer = ClipOptimization.AdamW(model, 1e-3, 0.2);
+        using var optimizer = new ClipAdamW(model, 1e-3, 0.2);
         var before = model.TokenEmbeddingMatrix.clone();
         foreach (var p in model.parameters()) p.grad = zeros_like(p);
         model.TokenEmbeddingMatrix.grad!.index_put_(float.NaN, [tensor(0L), tensor(0L)]);
@@ -106,5 +106,45 @@ public class TrainerTests
         Assert.True(ClipOptimization.StepIfFinite(optimizer, model, loss: 1.0));
         Assert.False(before.eq(model.TokenEmbeddingMatrix).all().item<bool>());
         Assert.InRange(model.LogitScale.item<float>(), 0, Math.Log(100) + 1e-6);
+    }
+
+    [Fact]
+    public void ClipAdamWMatchesTorchsAdamWStepForStep()
+    {
+        TorchRuntime.Seed(4);
+        using var ours = new ClipModel(ClipPresets.Get("tiny"));
+        using var reference = new ClipModel(ClipPresets.Get("tiny"));
+        reference.load_state_dict(ours.state_dict());
+        using var optimizer = new ClipAdamW(ours, 1e-2, 0.2);
+        var (decay, noDecay) = reference.WeightDecayGroups();
+        var torchAdamW = TorchSharp.torch.optim.AdamW(
+            [new TorchSharp.Modules.AdamW.ParamGroup(decay, 1e-2, 0.9, 0.98, 1e-6, 0.2, false, false),
+             new TorchSharp.Modules.AdamW.ParamGroup(noDecay, 1e-2, 0.9, 0.98, 1e-6, 0, false, false)], 1e-2);
+        var saved = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"), "adamw.optim");
+        Directory.CreateDirectory(Path.GetDirectoryName(saved)!);
+        for (int step = 0; step < 4; step++)
+        {
+            var grads = ours.parameters().Select(p => randn_like(p)).ToList();
+            foreach (var (p, g) in ours.parameters().Zip(grads)) p.grad = g.clone();
+            foreach (var (p, g) in reference.parameters().Zip(grads)) p.grad = g.clone();
+            if (step == 2)
+            {
+                optimizer.Save(saved);   // a resumed optimiser continues exactly
+                optimizer.LearningRate = 5e-3;
+                using var resumed = new ClipAdamW(ours, 5e-3, 0.2);
+                resumed.Load(saved);
+                Assert.Equal(2, resumed.Steps);
+                resumed.Step();
+                optimizer.Dispose();
+                foreach (var group in torchAdamW.ParamGroups) group.LearningRate = 5e-3;
+                torchAdamW.step();
+                break;
+            }
+            optimizer.Step();
+            torchAdamW.step();
+        }
+        foreach (var ((name, a), b) in ours.named_parameters().Zip(reference.parameters()))
+            Assert.True(a.allclose(b, rtol: 1e-4, atol: 1e-6), $"{name} differs from torch.optim.AdamW");
+        Assert.False(ours.TokenEmbeddingMatrix.allclose(new ClipModel(ClipPresets.Get("tiny")).TokenEmbeddingMatrix));
     }
 }
