@@ -1,5 +1,6 @@
 using TorchSharp;
 using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
 using Unlearnable.Protection;
 using Unlearnable.Training;
 using static TorchSharp.torch;
@@ -11,12 +12,12 @@ namespace Unlearnable.Clip.Tests;
 /// number TorchSharp wraps on the fly (including the alpha = 1 of <c>a + b</c>) is then
 /// unreachable and its finaliser may free it before libtorch reads it: libtorch throws
 /// "alpha must not be a floating point number" / "toFloat", or computes with garbage.
-/// The PGD path the sidecar runs must not hand libtorch such temporaries.
+/// Neither the PGD path the sidecar runs nor surrogate training may hand libtorch such temporaries.
 /// </summary>
 public class ConcurrentGcTests
 {
     [Fact]
-    public void PgdAgainstTheSurrogateSurvivesGarbageCollectionsOnAnotherThread()
+    public void PgdAndSurrogateStepsSurviveGarbageCollectionsOnAnotherThread()
     {
         random.manual_seed(5);
         using var model = new ClipModel(ClipPresets.Get("tiny"));
@@ -26,6 +27,7 @@ public class ConcurrentGcTests
         var clean = rand(4, 3, size, size);
         var ids = ModelTests.Ids(model, "a red circle", "a blue square", "a green star", "a black ring");
         var delta = zeros(4, 3, size, size);
+        var surrogate = new SurrogateUpdater(model, 1e-4, 0.2);   // training mode: batch norm and AdamW too
 
         using var stop = new CancellationTokenSource();
         var collector = new Thread(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
@@ -33,7 +35,7 @@ public class ConcurrentGcTests
         var failures = new List<string>();
         try
         {
-            for (int i = 0; i < 60; i++)
+            for (int i = 0; i < 30; i++)
             {
                 try
                 {
@@ -41,6 +43,8 @@ public class ConcurrentGcTests
                     delta.Dispose();
                     delta = next;
                     if (!double.IsFinite(loss)) failures.Add($"iteration {i}: loss {loss}");
+                    double trained = surrogate.Step(() => (clean.Plus(delta), ids));
+                    if (!double.IsFinite(trained)) failures.Add($"iteration {i}: surrogate loss {trained}");
                 }
                 catch (Exception e) { failures.Add($"iteration {i}: {e.Message.Split('\n')[0]}"); }
             }

@@ -16,27 +16,27 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
 {
     public const int Expansion = 4;
     readonly Conv2d conv1, conv2, conv3;
-    readonly BatchNorm2d bn1, bn2, bn3;
+    readonly BatchNorm bn1, bn2, bn3;
     readonly Module<Tensor, Tensor> avgpool;
     readonly Sequential? downsample;
 
     public Bottleneck(int inplanes, int planes, int stride) : base("bottleneck")
     {
         conv1 = Conv2d(inplanes, planes, 1, bias: false);
-        bn1 = BatchNorm2d(planes);
+        bn1 = new BatchNorm(planes);
         conv2 = Conv2d(planes, planes, 3, padding: 1, bias: false);
-        bn2 = BatchNorm2d(planes);
+        bn2 = new BatchNorm(planes);
         avgpool = stride > 1 ? AvgPool2d(stride) : Identity();
         conv3 = Conv2d(planes, planes * Expansion, 1, bias: false);
-        bn3 = BatchNorm2d(planes * Expansion);
+        bn3 = new BatchNorm(planes * Expansion);
         if (stride > 1 || inplanes != planes * Expansion)
             downsample = Sequential(
                 ("0", AvgPool2d(stride)),
                 ("1", Conv2d(inplanes, planes * Expansion, 1, stride: 1, bias: false)),
-                ("2", BatchNorm2d(planes * Expansion)));
+                ("2", new BatchNorm(planes * Expansion)));
         RegisterComponents();
         using var _ = no_grad();
-        bn3.weight!.zero_(); // each residual branch starts as identity, as in open_clip
+        bn3.Weight.zero_(); // each residual branch starts as identity, as in open_clip
     }
 
     public override Tensor forward(Tensor x)
@@ -93,7 +93,7 @@ public sealed class AttentionPool2d : Module<Tensor, Tensor>
 public sealed class ModifiedResNet : Module<Tensor, Tensor>
 {
     readonly Conv2d conv1, conv2, conv3;
-    readonly BatchNorm2d bn1, bn2, bn3;
+    readonly BatchNorm bn1, bn2, bn3;
     readonly AvgPool2d avgpool;
     readonly Sequential layer1, layer2, layer3, layer4;
     readonly AttentionPool2d attnpool;
@@ -104,11 +104,11 @@ public sealed class ModifiedResNet : Module<Tensor, Tensor>
         if (config.Layers.Length != 4) throw new ArgumentException("ModifiedResNet needs four stage depths");
         if (config.ImageSize % 32 != 0) throw new ArgumentException($"ResNet image size must be a multiple of 32, got {config.ImageSize}");
         conv1 = Conv2d(3, width / 2, 3, stride: 2, padding: 1, bias: false);
-        bn1 = BatchNorm2d(width / 2);
+        bn1 = new BatchNorm(width / 2);
         conv2 = Conv2d(width / 2, width / 2, 3, padding: 1, bias: false);
-        bn2 = BatchNorm2d(width / 2);
+        bn2 = new BatchNorm(width / 2);
         conv3 = Conv2d(width / 2, width, 3, padding: 1, bias: false);
-        bn3 = BatchNorm2d(width);
+        bn3 = new BatchNorm(width);
         avgpool = AvgPool2d(2);
 
         int inplanes = width;
