@@ -25,9 +25,11 @@ static class ExperimentCommand
         var triggerRounds = new Option<int>("--trigger-rounds") { DefaultValueFactory = _ => 5, Description = "Rounds with trigger updates" };
         var perImage = new Option<bool>("--trigger-per-image") { Description = "One trigger per image shared by its captions (default: one per caption)" };
         var device = SharedOptions.Device();
+        var epsilon = new Option<double>("--epsilon") { DefaultValueFactory = _ => 8, Description = "L∞ bound in 1/255 units (every noise method)" };
+        var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop protecting once the round's loss is below this" };
         var seed = SharedOptions.Seed();
         var table1 = new Command("table1", "Paper Table 1: protect the training split with each method, train a hacker from scratch, evaluate on clean test data")
-            { preset, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, perImage, device, seed };
+            { preset, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, perImage, epsilon, stopLoss, device, seed };
         table1.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             var dev = Devices.Resolve(result.GetValue(device)!);
@@ -38,6 +40,7 @@ static class ExperimentCommand
                 {
                     Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), PgdSteps = result.GetValue(pgdSteps),
                     TriggerRounds = result.GetValue(triggerRounds), BatchSize = batchSize, Seed = s, TriggerPerImage = result.GetValue(perImage),
+                    Epsilon = result.GetValue(epsilon) / 255, StopLoss = result.GetValue(stopLoss),
                 },
                 result.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             var dataset = DatasetLoader.Load(result.GetValue(data)!);
