@@ -13,13 +13,24 @@ public static class ClipPreprocess
 
     public static float[] ToChw(SKBitmap image, int size)
     {
+        var chw = ToChw01(image, size);
+        int plane = size * size;
+        for (int c = 0; c < 3; c++)
+            for (int i = c * plane; i < (c + 1) * plane; i++)
+                chw[i] = (chw[i] - Mean[c]) / Std[c];
+        return chw;
+    }
+
+    /// <summary>The resized centre square as CHW floats in [0, 1], before normalisation (where pixel noise lives).</summary>
+    public static float[] ToChw01(SKBitmap image, int size)
+    {
         using var square = ResizeAndCrop(image, size);
         var pixels = square.GetPixelSpan();
         int plane = size * size;
         var chw = new float[3 * plane];
         for (int i = 0; i < plane; i++)
             for (int c = 0; c < 3; c++)
-                chw[c * plane + i] = (pixels[i * 4 + c] / 255f - Mean[c]) / Std[c];
+                chw[c * plane + i] = pixels[i * 4 + c] / 255f;
         return chw;
     }
 

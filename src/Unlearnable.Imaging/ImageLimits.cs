@@ -3,6 +3,9 @@ namespace Unlearnable.Imaging;
 /// <summary>Caps applied to untrusted images before any pixel is decoded.</summary>
 public sealed record ImageLimits(long MaxBytes = 32L << 20, long MaxPixels = 40_000_000, int MaxSide = 16_384)
 {
+    /// <summary>Refuse images with more than one frame (animated GIF, PNG or WebP) instead of reading the first.</summary>
+    public bool RefuseAnimation { get; init; }
+
     public static ImageLimits Default { get; } = new();
 }
 

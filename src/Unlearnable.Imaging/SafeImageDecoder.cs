@@ -28,6 +28,9 @@ public static class SafeImageDecoder
             throw new ImageRejectedException(
                 $"{what} is {info.Width}x{info.Height} pixels; the limits are {limits.MaxSide} per side and {limits.MaxPixels:N0} in all.");
 
+        if (limits.RefuseAnimation && codec.FrameCount > 1)
+            throw new ImageRejectedException($"{what} is animated ({codec.FrameCount} frames); only still images can be protected.");
+
         var target = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul, SKColorSpace.CreateSrgb());
         var bitmap = new SKBitmap(target);
         var result = codec.GetPixels(target, bitmap.GetPixels());

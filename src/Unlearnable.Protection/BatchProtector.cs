@@ -22,16 +22,22 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
     /// <param name="clean01">[b, 3, S, S] posts at model resolution in [0, 1].</param>
     /// <param name="rounds">Trigger-update + PGD rounds for this batch.</param>
     /// <param name="scratchSurrogateSteps">Surrogate steps on a private copy before protecting (0 = use the warm model as is).</param>
-    public BatchProtection Protect(Tensor clean01, IReadOnlyList<string> captions, int rounds = 1, int scratchSurrogateSteps = 0, CancellationToken cancel = default)
+    /// <param name="fixedTriggers">Per post, a trigger to keep instead of searching one (a user's sticky trigger), or null.</param>
+    public BatchProtection Protect(Tensor clean01, IReadOnlyList<string> captions, int rounds = 1, int scratchSurrogateSteps = 0,
+        IReadOnlyList<int[]?>? fixedTriggers = null, CancellationToken cancel = default)
     {
         options.Validate(surrogate.Config.Text.ContextLength);
         if (clean01.shape[0] != captions.Count) throw new ArgumentException("one caption per image is needed");
         if (captions.Count < 2) throw new ArgumentException("a contrastive batch needs at least 2 posts");
         var (pgdClock, triggerClock, surrogateClock) = (new Stopwatch(), new Stopwatch(), new Stopwatch());
         int context = surrogate.Config.Text.ContextLength;
+        if (fixedTriggers is not null && fixedTriggers.Count != captions.Count) throw new ArgumentException("one fixed-trigger entry (or null) per post is needed");
         var triggers = options.UsesTrigger
-            ? captions.Select(_ => Enumerable.Repeat(TriggerTable.TheToken, options.TriggerLength).ToArray()).ToList()
+            ? captions.Select((_, i) => Fixed(i) ?? Enumerable.Repeat(TriggerTable.TheToken, options.TriggerLength).ToArray()).ToList()
             : captions.Select(_ => Array.Empty<int>()).ToList();
+        int[]? Fixed(int i) => fixedTriggers?[i] is { } t
+            ? (t.Length == options.TriggerLength ? t : throw new ArgumentException($"fixed trigger {i} has {t.Length} tokens, the batch uses {options.TriggerLength}"))
+            : null;
         var delta = zeros_like(clean01);
 
         var model = surrogate;
@@ -57,7 +63,8 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             if (options.UsesTrigger)
             {
                 triggerClock.Start();
-                triggers = search.UpdateForImages(clean01.Plus(delta), captions, triggers);
+                triggers = search.UpdateForImages(clean01.Plus(delta), captions, triggers)
+                    .Select((found, i) => Fixed(i) ?? found).ToList();
                 triggerClock.Stop();
             }
             pgdClock.Start();

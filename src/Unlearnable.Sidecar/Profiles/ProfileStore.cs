@@ -1,0 +1,144 @@
+using Google.Protobuf;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+using Unlearnable.Contracts.V1;
+
+namespace Unlearnable.Sidecar.Profiles;
+
+public sealed record StoredProfile(string UserId, TriggerPolicy Policy, int[]? StickyTrigger, string? StickyTriggerText, long Posts, long CreatedMs, long LastSeenMs);
+
+public sealed record StoredResult(byte[] RequestHash, ProtectResponse Response);
+
+/// <summary>
+/// Per-user profiles and idempotent results in an embedded SQLite file (WAL, so readers never
+/// wait for the writer; a busy timeout, so concurrent writers queue instead of failing). Each
+/// call opens a pooled connection, so the store is safe to share between threads.
+/// </summary>
+public sealed class ProfileStore
+{
+    readonly string _connectionString;
+    readonly TimeSpan _retention;
+
+    public ProfileStore(IOptions<SidecarOptions> options)
+    {
+        var path = Path.GetFullPath(options.Value.Profiles.DatabasePath);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
+        _retention = options.Value.Profiles.ResultRetention;
+        using var db = Open();
+        Execute(db, """
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE IF NOT EXISTS users (
+              user_id TEXT PRIMARY KEY, trigger_policy INTEGER NOT NULL, sticky_trigger TEXT, sticky_trigger_text TEXT,
+              posts INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS results (
+              user_id TEXT NOT NULL, post_id TEXT NOT NULL, request_hash BLOB NOT NULL, response BLOB NOT NULL, created_ms INTEGER NOT NULL,
+              PRIMARY KEY (user_id, post_id));
+            CREATE INDEX IF NOT EXISTS results_created ON results (created_ms);
+            """);
+    }
+
+    SqliteConnection Open()
+    {
+        var db = new SqliteConnection(_connectionString);
+        db.Open();
+        Execute(db, "PRAGMA busy_timeout = 30000;");
+        return db;
+    }
+
+    static void Execute(SqliteConnection db, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(db, sql, parameters);
+        command.ExecuteNonQuery();
+    }
+
+    static SqliteCommand Command(SqliteConnection db, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = db.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return command;
+    }
+
+    static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    public StoredProfile? Get(string userId)
+    {
+        using var db = Open();
+        using var command = Command(db, "SELECT trigger_policy, sticky_trigger, sticky_trigger_text, posts, created_ms, last_seen_ms FROM users WHERE user_id = $u", ("$u", userId));
+        using var row = command.ExecuteReader();
+        if (!row.Read()) return null;
+        return new StoredProfile(userId, (TriggerPolicy)row.GetInt32(0), row.IsDBNull(1) ? null : ParseIds(row.GetString(1)),
+            row.IsDBNull(2) ? null : row.GetString(2), row.GetInt64(3), row.GetInt64(4), row.GetInt64(5));
+    }
+
+    /// <summary>The user's profile, created with the given policy (per-post when unspecified) if new; a specified policy replaces the stored one.</summary>
+    public StoredProfile Touch(string userId, TriggerPolicy requested)
+    {
+        using var db = Open();
+        long now = Now;
+        var policy = requested == TriggerPolicy.Unspecified ? TriggerPolicy.PerPost : requested;
+        Execute(db, """
+            INSERT INTO users (user_id, trigger_policy, posts, created_ms, last_seen_ms) VALUES ($u, $p, 0, $now, $now)
+            ON CONFLICT (user_id) DO UPDATE SET last_seen_ms = $now,
+              trigger_policy = CASE WHEN $explicit THEN $p ELSE trigger_policy END
+            """, ("$u", userId), ("$p", (int)policy), ("$now", now), ("$explicit", requested != TriggerPolicy.Unspecified));
+        return Get(userId)!;
+    }
+
+    /// <summary>Counts a protected post; the first trigger of a sticky user becomes their trigger.</summary>
+    public void RecordPost(string userId, int[] trigger, string triggerText)
+    {
+        using var db = Open();
+        Execute(db, """
+            UPDATE users SET posts = posts + 1, last_seen_ms = $now,
+              sticky_trigger = CASE WHEN trigger_policy = $sticky AND sticky_trigger IS NULL AND $t <> '' THEN $t ELSE sticky_trigger END,
+              sticky_trigger_text = CASE WHEN trigger_policy = $sticky AND sticky_trigger IS NULL AND $t <> '' THEN $text ELSE sticky_trigger_text END
+            WHERE user_id = $u
+            """, ("$u", userId), ("$now", Now), ("$sticky", (int)TriggerPolicy.Sticky), ("$t", string.Join(',', trigger)), ("$text", triggerText));
+    }
+
+    /// <summary>Deletes the user and every stored result of theirs.</summary>
+    public (bool Deleted, int Results) Delete(string userId)
+    {
+        using var db = Open();
+        using var transaction = db.BeginTransaction();
+        using var results = Command(db, "DELETE FROM results WHERE user_id = $u", ("$u", userId));
+        results.Transaction = transaction;
+        int resultCount = results.ExecuteNonQuery();
+        using var users = Command(db, "DELETE FROM users WHERE user_id = $u", ("$u", userId));
+        users.Transaction = transaction;
+        bool deleted = users.ExecuteNonQuery() > 0;
+        transaction.Commit();
+        return (deleted, resultCount);
+    }
+
+    public StoredResult? FindResult(string userId, string postId)
+    {
+        using var db = Open();
+        using var command = Command(db, "SELECT request_hash, response FROM results WHERE user_id = $u AND post_id = $p AND created_ms >= $since",
+            ("$u", userId), ("$p", postId), ("$since", Now - (long)_retention.TotalMilliseconds));
+        using var row = command.ExecuteReader();
+        if (!row.Read()) return null;
+        return new StoredResult((byte[])row[0], ProtectResponse.Parser.ParseFrom((byte[])row[1]));
+    }
+
+    public void SaveResult(string userId, string postId, byte[] requestHash, ProtectResponse response)
+    {
+        using var db = Open();
+        Execute(db, """
+            INSERT INTO results (user_id, post_id, request_hash, response, created_ms) VALUES ($u, $p, $h, $r, $now)
+            ON CONFLICT (user_id, post_id) DO UPDATE SET request_hash = $h, response = $r, created_ms = $now
+            """, ("$u", userId), ("$p", postId), ("$h", requestHash), ("$r", response.ToByteArray()), ("$now", Now));
+    }
+
+    /// <summary>Drops results past the retention time; returns how many.</summary>
+    public int Expire()
+    {
+        using var db = Open();
+        using var command = Command(db, "DELETE FROM results WHERE created_ms < $since", ("$since", Now - (long)_retention.TotalMilliseconds));
+        return command.ExecuteNonQuery();
+    }
+
+    static int[] ParseIds(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+}

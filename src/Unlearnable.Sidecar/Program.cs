@@ -1,0 +1,2 @@
+var app = Unlearnable.Sidecar.SidecarApp.Build(args);
+app.Run();

@@ -1,0 +1,105 @@
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Unlearnable.Contracts.V1;
+using Unlearnable.Sidecar.Batching;
+using Unlearnable.Sidecar.Model;
+using Unlearnable.Sidecar.Observability;
+using Unlearnable.Sidecar.Posts;
+using Unlearnable.Sidecar.Profiles;
+
+namespace Unlearnable.Sidecar.Services;
+
+/// <summary>The gRPC surface: thin methods over <see cref="PostProtector"/> and <see cref="ProfileStore"/>.</summary>
+public sealed class ProtectionGrpcService(PostProtector protector, ProfileStore store, WarmSurrogate surrogate, IOptions<SidecarOptions> options,
+    SidecarMetrics metrics, ILogger<ProtectionGrpcService> log) : ProtectionService.ProtectionServiceBase
+{
+    public override Task<ProtectResponse> Protect(ProtectRequest request, ServerCallContext context) =>
+        Answer(() => protector.ProtectAsync(request, context.CancellationToken), context);
+
+    /// <summary>
+    /// Posts on one stream are protected concurrently (they may share a batch) and answered as
+    /// they finish. A post with bad input gets a response carrying its error and the stream goes
+    /// on; a full queue or a failing server ends the stream with that status.
+    /// </summary>
+    public override async Task ProtectStream(IAsyncStreamReader<ProtectRequest> requests, IServerStreamWriter<ProtectResponse> responses, ServerCallContext context)
+    {
+        var writeLock = new SemaphoreSlim(1, 1);
+        var running = new List<Task>();
+        async Task Write(ProtectResponse response)
+        {
+            await writeLock.WaitAsync(context.CancellationToken);
+            try { await responses.WriteAsync(response, context.CancellationToken); }
+            finally { writeLock.Release(); }
+        }
+        async Task One(ProtectRequest request)
+        {
+            ProtectResponse response;
+            try { response = await Answer(() => protector.ProtectAsync(request, context.CancellationToken), context); }
+            catch (RpcException e) when (e.StatusCode is StatusCode.InvalidArgument or StatusCode.AlreadyExists)
+            {
+                response = new ProtectResponse { PostId = request.PostId, Error = new PostError { Code = (int)e.StatusCode, Message = e.Status.Detail } };
+            }
+            await Write(response);
+        }
+        await foreach (var request in requests.ReadAllAsync(context.CancellationToken)) running.Add(One(request));
+        await Task.WhenAll(running);
+    }
+
+    public override Task<UserProfile> GetUserProfile(GetUserProfileRequest request, ServerCallContext context) => Answer(() =>
+    {
+        RequestValidation.Id("user_id", request.UserId, options.Value.Limits.MaxIdLength);
+        var profile = store.Get(request.UserId) ?? throw new RpcException(new Status(StatusCode.NotFound, $"no profile for user_id '{request.UserId}'"));
+        return Task.FromResult(new UserProfile
+        {
+            UserId = profile.UserId, TriggerPolicy = profile.Policy, StickyTrigger = profile.StickyTriggerText ?? "",
+            PostsProtected = profile.Posts, CreatedUnixMs = profile.CreatedMs, LastSeenUnixMs = profile.LastSeenMs,
+        });
+    }, context);
+
+    public override Task<DeleteUserProfileResponse> DeleteUserProfile(DeleteUserProfileRequest request, ServerCallContext context) => Answer(() =>
+    {
+        RequestValidation.Id("user_id", request.UserId, options.Value.Limits.MaxIdLength);
+        var (deleted, results) = store.Delete(request.UserId);
+        log.LogInformation("Deleted profile of a user ({Results} stored results)", results);
+        return Task.FromResult(new DeleteUserProfileResponse { Deleted = deleted, StoredResultsDeleted = results });
+    }, context);
+
+    public override Task<ServerInfo> GetServerInfo(GetServerInfoRequest request, ServerCallContext context)
+    {
+        var o = options.Value;
+        return Task.FromResult(new ServerInfo
+        {
+            Version = typeof(ProtectionGrpcService).Assembly.GetName().Version?.ToString() ?? "0",
+            Model = surrogate.Description, Device = surrogate.Device.ToString(),
+            MinEpsilon = o.Protection.MinEpsilon, MaxEpsilon = o.Protection.MaxEpsilon, DefaultEpsilon = o.Protection.DefaultEpsilon,
+            DefaultTriggerLength = o.Protection.DefaultTriggerLength, MaxTriggerLength = o.Protection.MaxTriggerLength,
+            MaxBatchSize = o.Batching.MaxBatchSize, MaxImageBytes = o.Limits.MaxImageBytes, MaxImagePixels = o.Limits.MaxImagePixels,
+            MaxCaptionBytes = o.Limits.MaxCaptionBytes, ImageSize = surrogate.IsReady ? surrogate.Model.Config.Vision.ImageSize : 0,
+        });
+    }
+
+    /// <summary>Maps failures to status codes with messages that say what was wrong; counts every answer.</summary>
+    async Task<T> Answer<T>(Func<Task<T>> work, ServerCallContext context)
+    {
+        try
+        {
+            var result = await work();
+            metrics.Posts.WithLabels("OK").Inc();
+            return result;
+        }
+        catch (Exception e)
+        {
+            var status = e switch
+            {
+                RpcException rpc => rpc.Status,
+                QueueFullException full => new Status(StatusCode.ResourceExhausted, full.Message),
+                OperationCanceledException when context.Deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the deadline passed before the post was protected"),
+                OperationCanceledException => new Status(StatusCode.Cancelled, "the call was cancelled; the post left its batch"),
+                _ => new Status(StatusCode.Internal, "protection failed inside the server; see its logs"),
+            };
+            if (status.StatusCode == StatusCode.Internal) log.LogError(e, "Unexpected failure in {Method}", context.Method);
+            metrics.Posts.WithLabels(status.StatusCode.ToString()).Inc();
+            throw new RpcException(status);
+        }
+    }
+}

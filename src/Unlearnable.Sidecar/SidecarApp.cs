@@ -1,0 +1,81 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using Prometheus;
+using Unlearnable.Sidecar.Batching;
+using Unlearnable.Sidecar.Model;
+using Unlearnable.Sidecar.Observability;
+using Unlearnable.Sidecar.Posts;
+using Unlearnable.Sidecar.Profiles;
+using Unlearnable.Sidecar.Security;
+using Unlearnable.Sidecar.Services;
+
+namespace Unlearnable.Sidecar;
+
+/// <summary>
+/// Composition of the sidecar: gRPC (HTTP/2) on the "Grpc" endpoint, Prometheus metrics and
+/// an HTTP health probe on the "Http" endpoint (Kestrel:Endpoints in appsettings.json), gRPC
+/// health (NOT_SERVING until the model is warm) and reflection.
+/// </summary>
+public static class SidecarApp
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+        if (!builder.Environment.IsDevelopment()) builder.Logging.AddJsonConsole();
+
+        var section = builder.Configuration.GetSection("Sidecar");
+        builder.Services.Configure<SidecarOptions>(section);
+        var settings = section.Get<SidecarOptions>() ?? new SidecarOptions();
+        var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment());
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = settings.Limits.MaxMessageBytes;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 256;
+        });
+        builder.Services.AddSingleton(keys);
+        builder.Services.AddSingleton<SidecarMetrics>();
+        builder.Services.AddSingleton<ProfileStore>();
+        builder.Services.AddSingleton<WarmSurrogate>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmSurrogate>());
+        builder.Services.AddSingleton<BatchRunner>();
+        builder.Services.AddSingleton<MicroBatcher>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<MicroBatcher>());
+        builder.Services.AddSingleton<PostProtector>();
+        builder.Services.AddHostedService<ResultExpiry>();
+
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = settings.Limits.MaxMessageBytes;
+            grpc.MaxSendMessageSize = settings.Limits.MaxMessageBytes * 2;   // a lossless output can be larger than a JPEG input
+            grpc.EnableDetailedErrors = builder.Environment.IsDevelopment();
+        }).AddServiceOptions<ProtectionGrpcService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+        builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false).AddCheck<SurrogateHealthCheck>("surrogate");
+        builder.Services.AddGrpcReflection();
+
+        var app = builder.Build();
+        app.UseHttpMetrics();
+        app.MapGrpcService<ProtectionGrpcService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        app.MapMetrics();
+        app.MapGet("/healthz", (WarmSurrogate s) => s.IsReady ? Results.Ok("SERVING") : Results.Json("NOT_SERVING", statusCode: 503));
+        return app;
+    }
+}
+
+/// <summary>Drops stored results past their retention time, hourly.</summary>
+sealed class ResultExpiry(ProfileStore store, ILogger<ResultExpiry> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromHours(1));
+        do
+        {
+            int dropped = store.Expire();
+            if (dropped > 0) log.LogInformation("Dropped {Count} expired post results", dropped);
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+}

@@ -1,0 +1,76 @@
+namespace Unlearnable.Sidecar;
+
+/// <summary>Everything configurable, bound from the "Sidecar" section (appsettings.json, env Sidecar__...).</summary>
+public sealed class SidecarOptions
+{
+    public ModelOptions Model { get; set; } = new();
+    public ProtectionDefaults Protection { get; set; } = new();
+    public BatchingOptions Batching { get; set; } = new();
+    public LimitOptions Limits { get; set; } = new();
+    public ProfileOptions Profiles { get; set; } = new();
+    public AuthOptions Auth { get; set; } = new();
+}
+
+public sealed class ModelOptions
+{
+    /// <summary>Surrogate checkpoint; empty = train a small default on synthetic scenes at start.</summary>
+    public string? Checkpoint { get; set; }
+    public string Preset { get; set; } = "tiny";
+    public string Device { get; set; } = "auto";
+    /// <summary>Steps of the default surrogate's training on synthetic scenes when no checkpoint is given.</summary>
+    public int DefaultTrainingSteps { get; set; } = 150;
+    public int Seed { get; set; }
+}
+
+public sealed class ProtectionDefaults
+{
+    public double DefaultEpsilon { get; set; } = 8;
+    public double MinEpsilon { get; set; } = 2;
+    public double MaxEpsilon { get; set; } = 16;
+    public int DefaultTriggerLength { get; set; } = 3;
+    public int MaxTriggerLength { get; set; } = 8;
+    public string DefaultVocabulary { get; set; } = "common-words";
+    public int PgdSteps { get; set; } = 8;
+    public double StepSize { get; set; } = 1;
+    /// <summary>Trigger-search + PGD rounds per micro-batch.</summary>
+    public int Rounds { get; set; } = 2;
+    public int TopK { get; set; } = 16;
+    /// <summary>Surrogate steps on a private copy before each batch (0 = use the warm model as is).</summary>
+    public int ScratchSurrogateSteps { get; set; }
+}
+
+public sealed class BatchingOptions
+{
+    public int MaxBatchSize { get; set; } = 16;
+    public int MaxWaitMilliseconds { get; set; } = 30;
+    /// <summary>Posts waiting beyond this are refused with RESOURCE_EXHAUSTED.</summary>
+    public int QueueCapacity { get; set; } = 64;
+    /// <summary>Smaller batches are padded with fixed anchor pairs: a contrastive loss needs negatives.</summary>
+    public int MinContrastiveBatch { get; set; } = 8;
+}
+
+public sealed class LimitOptions
+{
+    public long MaxImageBytes { get; set; } = 16L << 20;
+    public long MaxImagePixels { get; set; } = 40_000_000;
+    public int MaxImageSide { get; set; } = 12_000;
+    public int MaxCaptionBytes { get; set; } = 2_000;
+    public int MaxIdLength { get; set; } = 128;
+    /// <summary>gRPC message size limit; above the image limit to leave room for the other fields.</summary>
+    public int MaxMessageBytes => (int)Math.Min(int.MaxValue, MaxImageBytes + (1 << 20));
+}
+
+public sealed class ProfileOptions
+{
+    public string DatabasePath { get; set; } = "unlearnable-sidecar.db";
+    /// <summary>How long a post's result is kept for idempotent replays.</summary>
+    public TimeSpan ResultRetention { get; set; } = TimeSpan.FromHours(24);
+}
+
+public sealed class AuthOptions
+{
+    /// <summary>Accepted keys, sent as the "x-api-key" header. Keep them in environment variables or a secret store.</summary>
+    public List<string> ApiKeys { get; set; } = [];
+    /// <summary>null = required outside the Development environment.</summary>
+    public bool? RequireApiKey { get; set; }
+}
