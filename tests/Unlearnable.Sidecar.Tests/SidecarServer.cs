@@ -1,0 +1,98 @@
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Unlearnable.Contracts.V1;
+
+namespace Unlearnable.Sidecar.Tests;
+
+/// <summary>
+/// The real sidecar on real loopback ports (gRPC over HTTP/2 and the HTTP metrics endpoint),
+/// with its own SQLite file, a quickly trained default surrogate and an API key.
+/// </summary>
+public sealed class SidecarServer : IAsyncDisposable
+{
+    public const string ApiKey = "test-key-5b1f";
+
+    readonly WebApplication _app;
+    public string Folder { get; }
+    public int GrpcPort { get; }
+    public int HttpPort { get; }
+    public GrpcChannel Channel { get; }
+    public ProtectionService.ProtectionServiceClient Client { get; }
+    public Metadata Auth { get; } = new() { { "x-api-key", ApiKey } };
+
+    SidecarServer(WebApplication app, string folder, int grpcPort, int httpPort)
+    {
+        (_app, Folder, GrpcPort, HttpPort) = (app, folder, grpcPort, httpPort);
+        Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}", new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
+        Client = new ProtectionService.ProtectionServiceClient(Channel);
+    }
+
+    public static async Task<SidecarServer> StartAsync(IDictionary<string, string?>? overrides = null, string? folder = null, bool waitUntilServing = true)
+    {
+        folder ??= Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        int grpcPort = FreePort(), httpPort = FreePort();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Kestrel:Endpoints:Grpc:Url"] = $"http://127.0.0.1:{grpcPort}",
+            ["Kestrel:Endpoints:Grpc:Protocols"] = "Http2",
+            ["Kestrel:Endpoints:Http:Url"] = $"http://127.0.0.1:{httpPort}",
+            ["Kestrel:Endpoints:Http:Protocols"] = "Http1",
+            ["Sidecar:Profiles:DatabasePath"] = Path.Combine(folder, "sidecar.db"),
+            ["Sidecar:Model:DefaultTrainingSteps"] = "6",
+            ["Sidecar:Protection:PgdSteps"] = "3",
+            ["Sidecar:Protection:Rounds"] = "1",
+            ["Sidecar:Protection:TopK"] = "4",
+            ["Sidecar:Batching:MaxWaitMilliseconds"] = "25",
+            ["Sidecar:Batching:MinContrastiveBatch"] = "4",
+            ["Sidecar:Auth:ApiKeys:0"] = ApiKey,
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (k, v) in overrides ?? new Dictionary<string, string?>()) settings[k] = v;
+        var app = SidecarApp.Build(["--environment", "Production"], b => b.Configuration.AddInMemoryCollection(settings));
+        await app.StartAsync();
+        var server = new SidecarServer(app, folder, grpcPort, httpPort);
+        if (waitUntilServing) await server.WaitUntilServingAsync();
+        return server;
+    }
+
+    public async Task<HealthCheckResponse.Types.ServingStatus> HealthAsync() =>
+        (await new Health.HealthClient(Channel).CheckAsync(new HealthCheckRequest())).Status;
+
+    public async Task WaitUntilServingAsync()
+    {
+        var until = DateTime.UtcNow.AddMinutes(3);
+        while (await HealthAsync() != HealthCheckResponse.Types.ServingStatus.Serving)
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("the sidecar did not report SERVING within 3 minutes");
+            await Task.Delay(200);
+        }
+    }
+
+    static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>One server shared by the tests of a class (training the default surrogate takes seconds).</summary>
+public sealed class SharedSidecar : IAsyncLifetime
+{
+    public SidecarServer Server { get; private set; } = null!;
+    public async Task InitializeAsync() => Server = await SidecarServer.StartAsync();
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
