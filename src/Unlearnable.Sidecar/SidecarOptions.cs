@@ -56,8 +56,11 @@ public sealed class LimitOptions
     public int MaxImageSide { get; set; } = 12_000;
     public int MaxCaptionBytes { get; set; } = 2_000;
     public int MaxIdLength { get; set; } = 128;
-    /// <summary>gRPC message size limit; above the image limit to leave room for the other fields.</summary>
-    public int MaxMessageBytes => (int)Math.Min(int.MaxValue, MaxImageBytes + (1 << 20));
+    /// <summary>
+    /// gRPC message size limit: room above the image limit, so an image a little too large gets
+    /// a message naming the image limit; beyond this the transport refuses it (RESOURCE_EXHAUSTED).
+    /// </summary>
+    public int MaxMessageBytes => (int)Math.Min(int.MaxValue, MaxImageBytes + (4 << 20));
 }
 
 public sealed class ProfileOptions

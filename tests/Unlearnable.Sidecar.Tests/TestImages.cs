@@ -55,19 +55,23 @@ public static class TestImages
             BitConverter.GetBytes(tag).Concat(BitConverter.GetBytes(type)).Concat(BitConverter.GetBytes(count)).Concat(BitConverter.GetBytes(value)).ToArray();
     }
 
-    /// <summary>A valid PNG signature and IHDR claiming width × height, with no image data after it.</summary>
+    /// <summary>A valid PNG whose IHDR claims width × height, followed by one small IDAT: a decompression bomb's header.</summary>
     public static byte[] PngHeaderClaiming(int width, int height)
     {
-        var ihdr = new List<byte>();
-        ihdr.AddRange("IHDR"u8.ToArray());
-        ihdr.AddRange(BigEndian(width));
-        ihdr.AddRange(BigEndian(height));
-        ihdr.AddRange([8, 2, 0, 0, 0]);                                  // 8-bit RGB
-        var crc = BigEndian((int)Crc32(ihdr.ToArray()));
-        return new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }.Concat(BigEndian(13)).Concat(ihdr).Concat(crc).ToArray();
+        var header = BigEndian(width).Concat(BigEndian(height)).Concat(new byte[] { 8, 2, 0, 0, 0 }).ToArray();   // 8-bit RGB
+        using var zlib = new MemoryStream();
+        using (var z = new System.IO.Compression.ZLibStream(zlib, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)) z.Write(new byte[4096]);
+        return new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }
+            .Concat(Chunk("IHDR", header)).Concat(Chunk("IDAT", zlib.ToArray())).Concat(Chunk("IEND", [])).ToArray();
 
-        static byte[] BigEndian(int v) => [(byte)(v >> 24), (byte)(v >> 16), (byte)(v >> 8), (byte)v];
+        static byte[] Chunk(string type, byte[] data)
+        {
+            var typed = System.Text.Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
+            return BigEndian(data.Length).Concat(typed).Concat(BigEndian((int)Crc32(typed))).ToArray();
+        }
     }
+
+    static byte[] BigEndian(int v) => [(byte)(v >> 24), (byte)(v >> 16), (byte)(v >> 8), (byte)v];
 
     /// <summary>PNG's chunk CRC (CRC-32, polynomial 0xEDB88320).</summary>
     static uint Crc32(byte[] data)

@@ -10,9 +10,14 @@ using Unlearnable.Sidecar.Profiles;
 namespace Unlearnable.Sidecar.Services;
 
 /// <summary>The gRPC surface: thin methods over <see cref="PostProtector"/> and <see cref="ProfileStore"/>.</summary>
+[BindServiceMethod(typeof(ProtectionGrpcService), nameof(Bind))]
 public sealed class ProtectionGrpcService(PostProtector protector, ProfileStore store, WarmSurrogate surrogate, IOptions<SidecarOptions> options,
     SidecarMetrics metrics, ILogger<ProtectionGrpcService> log) : ProtectionService.ProtectionServiceBase
 {
+    /// <summary>Found by grpc-dotnet through the attribute above: the generated binding, with strict request parsing.</summary>
+    public static void Bind(ServiceBinderBase binder, ProtectionService.ProtectionServiceBase service) =>
+        ProtectionService.BindService(new StrictParsingBinder(binder), service);
+
     public override Task<ProtectResponse> Protect(ProtectRequest request, ServerCallContext context) =>
         Answer(() => protector.ProtectAsync(request, context.CancellationToken), context);
 
