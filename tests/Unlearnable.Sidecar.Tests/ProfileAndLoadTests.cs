@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Unlearnable.Contracts.V1;
+
+namespace Unlearnable.Sidecar.Tests;
+
+[Collection("sidecar")]
+public class ProfileAndLoadTests
+{
+    static ProtectRequest Post(string user, string post, TriggerPolicy policy = TriggerPolicy.Unspecified, int size = 56) => new()
+    {
+        UserId = user, PostId = post, Image = ByteString.CopyFrom(TestImages.Jpeg(size, size + 8)), Caption = $"photo {post} of the beach",
+        Options = new ProtectOptions { TriggerPolicy = policy },
+    };
+
+    [Fact]
+    public async Task StickyUsersKeepTheirTriggerProfilesSurviveARestartAndCanBeDeleted()
+    {
+        string folder;
+        string stickyTrigger;
+        await using (var server = await SidecarServer.StartAsync())
+        {
+            folder = server.Folder;
+            var first = await server.Client.ProtectAsync(Post("gina", "g1", TriggerPolicy.Sticky), server.Auth);
+            var second = await server.Client.ProtectAsync(Post("gina", "g2"), server.Auth);
+            stickyTrigger = first.Trigger;
+            Assert.Equal(first.Trigger, second.Trigger);
+            var other = await server.Client.ProtectAsync(Post("hank", "h1"), server.Auth);
+            var profile = await server.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = "gina" }, server.Auth);
+            Assert.Equal(TriggerPolicy.Sticky, profile.TriggerPolicy);
+            Assert.Equal(first.Trigger, profile.StickyTrigger);
+            Assert.Equal(2, profile.PostsProtected);
+            Assert.Equal(TriggerPolicy.PerPost, (await server.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = "hank" }, server.Auth)).TriggerPolicy);
+        }
+
+        await using (var restarted = await SidecarServer.StartAsync(folder: folder))
+        {
+            var profile = await restarted.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = "gina" }, restarted.Auth);
+            Assert.Equal(2, profile.PostsProtected);
+            var third = await restarted.Client.ProtectAsync(Post("gina", "g3"), restarted.Auth);
+            Assert.Equal(stickyTrigger, third.Trigger);
+            var replay = await restarted.Client.ProtectAsync(Post("gina", "g1", TriggerPolicy.Sticky), restarted.Auth);
+            Assert.True(replay.Replayed);
+
+            var deleted = await restarted.Client.DeleteUserProfileAsync(new DeleteUserProfileRequest { UserId = "gina" }, restarted.Auth);
+            Assert.True(deleted.Deleted);
+            Assert.Equal(3, deleted.StoredResultsDeleted);
+            var gone = await Assert.ThrowsAsync<RpcException>(async () =>
+                await restarted.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = "gina" }, restarted.Auth));
+            Assert.Equal(StatusCode.NotFound, gone.StatusCode);
+            Assert.False((await restarted.Client.ProtectAsync(Post("gina", "g1", TriggerPolicy.Sticky), restarted.Auth)).Replayed);
+        }
+    }
+
+    [Fact]
+    public async Task WithTheQueueFullExcessPostsAreRefusedQuicklyAndEveryAcceptedOneCompletes()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Sidecar:Batching:QueueCapacity"] = "3",
+            ["Sidecar:Batching:MaxBatchSize"] = "2",
+            ["Sidecar:Protection:PgdSteps"] = "6",
+        });
+        var calls = Enumerable.Range(0, 24).Select(async i =>
+        {
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                await server.Client.ProtectAsync(Post($"load{i % 4}", $"q{i}", size: 96), server.Auth);
+                return (Code: StatusCode.OK, Ms: clock.ElapsedMilliseconds);
+            }
+            catch (RpcException e)
+            {
+                Assert.Contains("queue is full (3 posts waiting)", e.Status.Detail);
+                return (Code: e.StatusCode, Ms: clock.ElapsedMilliseconds);
+            }
+        }).ToList();
+        var results = await Task.WhenAll(calls);
+        var refused = results.Where(r => r.Code == StatusCode.ResourceExhausted).ToList();
+        Assert.NotEmpty(refused);
+        Assert.All(results, r => Assert.True(r.Code is StatusCode.OK or StatusCode.ResourceExhausted, r.Code.ToString()));
+        Assert.True(refused.Min(r => r.Ms) < results.Where(r => r.Code == StatusCode.OK).Max(r => r.Ms), "a refusal should not wait for the work it was refused");
+        Assert.True(results.Count(r => r.Code == StatusCode.OK) >= 3);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, await server.HealthAsync());
+    }
+
+    [Fact]
+    public async Task AnExpiredDeadlineIsReportedAndTheServerCarriesOn()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Protection:PgdSteps"] = "40" });
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+            await server.Client.ProtectAsync(Post("ivan", "d1", size: 200), server.Auth, deadline: DateTime.UtcNow.AddMilliseconds(150)));
+        Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
+        var ok = await server.Client.ProtectAsync(Post("ivan", "d2"), server.Auth);
+        Assert.NotEmpty(ok.Trigger);
+    }
+
+    [Fact]
+    public async Task AServerWhoseModelCannotLoadReportsNotServingAndUnavailable()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Model:Checkpoint"] = "/nonexistent/surrogate.safetensors" },
+            waitUntilServing: false);
+        await Task.Delay(500);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, await server.HealthAsync());
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await server.Client.ProtectAsync(Post("judy", "n1"), server.Auth));
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.Contains("surrogate model failed to load", e.Status.Detail);
+    }
+}
