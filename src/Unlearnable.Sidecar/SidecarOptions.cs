@@ -45,6 +45,8 @@ public sealed class BatchingOptions
     public int MaxWaitMilliseconds { get; set; } = 30;
     /// <summary>Posts waiting beyond this are refused with RESOURCE_EXHAUSTED.</summary>
     public int QueueCapacity { get; set; } = 64;
+    /// <summary>Decoded pixels all waiting posts may hold (RGBA, 4 bytes each): bounds memory whatever the image sizes.</summary>
+    public long MaxQueuedPixels { get; set; } = 200_000_000;
     /// <summary>Smaller batches are padded with fixed anchor pairs: a contrastive loss needs negatives.</summary>
     public int MinContrastiveBatch { get; set; } = 8;
 }

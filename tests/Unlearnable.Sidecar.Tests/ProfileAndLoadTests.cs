@@ -87,6 +87,45 @@ public class ProfileAndLoadTests
     }
 
     [Fact]
+    public async Task DecodedImagesWaitingInTheQueueStayWithinThePixelBudget()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Sidecar:Batching:MaxQueuedPixels"] = "50000",
+            ["Sidecar:Batching:MaxBatchSize"] = "1",
+            ["Sidecar:Protection:PgdSteps"] = "8",
+        });
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            try { await server.Client.ProtectAsync(Post("pixels", $"px{i}", size: 150), server.Auth); return "OK"; }
+            catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted) { return e.Status.Detail; }
+        }));
+        Assert.Contains("OK", results);
+        Assert.Contains(results, r => r.Contains("50,000-pixel budget"));
+    }
+
+    [Fact]
+    public async Task ConcurrentWritersToTheProfileStoreLoseNothing()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"), "profiles.db");
+        var options = Microsoft.Extensions.Options.Options.Create(new SidecarOptions { Profiles = new ProfileOptions { DatabasePath = path } });
+        var stores = Enumerable.Range(0, 4).Select(_ => new Profiles.ProfileStore(options)).ToList();   // as if four processes shared the file
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(t => Task.Run(() =>
+        {
+            var store = stores[t % stores.Count];
+            for (int i = 0; i < 25; i++)
+            {
+                store.Touch($"user{i % 5}", TriggerPolicy.Unspecified);
+                store.RecordPost($"user{i % 5}", [1, 2, 3], "a b c");
+                store.SaveResult($"user{i % 5}", $"t{t}-p{i}", [1], new ProtectResponse { PostId = $"t{t}-p{i}" });
+            }
+        })));
+        var reader = new Profiles.ProfileStore(options);
+        Assert.Equal(8 * 25, Enumerable.Range(0, 5).Sum(u => reader.Get($"user{u}")!.Posts));
+        Assert.Equal("t7-p24", reader.FindResult("user4", "t7-p24")!.Response.PostId);
+    }
+
+    [Fact]
     public async Task AnExpiredDeadlineIsReportedAndTheServerCarriesOn()
     {
         await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Protection:PgdSteps"] = "40" });

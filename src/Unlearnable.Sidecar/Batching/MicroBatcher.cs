@@ -6,7 +6,10 @@ using Unlearnable.Sidecar.Observability;
 namespace Unlearnable.Sidecar.Batching;
 
 /// <summary>The queue was full; the caller should back off (RESOURCE_EXHAUSTED).</summary>
-public sealed class QueueFullException(int capacity) : Exception($"the protection queue is full ({capacity} posts waiting); retry later");
+public sealed class QueueFullException(string message) : Exception(message)
+{
+    public QueueFullException(int capacity) : this($"the protection queue is full ({capacity} posts waiting); retry later") { }
+}
 
 /// <summary>
 /// Posts from every stream and unary call queue here; one worker takes up to MaxBatchSize of

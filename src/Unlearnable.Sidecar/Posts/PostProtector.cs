@@ -20,6 +20,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
 {
     readonly ConcurrentDictionary<(string User, string Post), (byte[] Hash, Task<ProtectResponse> Work)> _inFlight = new();
     readonly SemaphoreSlim _decoders = new(Math.Max(1, Environment.ProcessorCount));
+    long _heldPixels;
 
     public async Task<ProtectResponse> ProtectAsync(ProtectRequest request, CancellationToken cancel)
     {
@@ -64,7 +65,16 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         catch (ImageRejectedException e) { throw RequestValidation.Invalid(e.Message); }
         finally { _decoders.Release(); }
 
+        long pixels = (long)image.Upright.Width * image.Upright.Height;
+        long budget = options.Value.Batching.MaxQueuedPixels;
+        if (Interlocked.Add(ref _heldPixels, pixels) > budget && pixels < _heldPixels)
+        {
+            Interlocked.Add(ref _heldPixels, -pixels);
+            image.Dispose();
+            throw new QueueFullException($"queued images already hold the {budget:N0}-pixel budget; retry later");
+        }
         using (image)
+        try
         {
             var pending = new PendingPost(image, request.Caption, settings.Key, settings.Format, sticky, cancel);
             batcher.Enqueue(pending);
@@ -85,6 +95,10 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
             store.SaveResult(request.UserId, request.PostId, hash, response);
             store.RecordPost(request.UserId, done.TriggerIds, done.Trigger);
             return response;
+        }
+        finally
+        {
+            Interlocked.Add(ref _heldPixels, -pixels);
         }
     }
 
