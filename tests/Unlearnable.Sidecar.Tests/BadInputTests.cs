@@ -62,6 +62,21 @@ public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
     }
 
     [Fact]
+    public async Task ACmykJpegIsConvertedAndProtected()
+    {
+        // Written by PIL as CMYK: a blue field with a red disc at (18, 18) and a green box at (37, 12).
+        var input = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "cmyk.jpg"));
+        var response = await Server.Client.ProtectAsync(new ProtectRequest { UserId = "formats", PostId = "cmyk", Image = ByteString.CopyFrom(input), Caption = "cmyk" }, Server.Auth);
+        using var output = Imaging.SafeImageDecoder.Decode(response.Image.ToByteArray());
+        using var decoded = Imaging.SafeImageDecoder.Decode(input);
+        Assert.InRange(Protection.NoiseMapping.LInfinity(decoded, output), 0, 8);
+        static void Near(SKColor c, byte r, byte g, byte b) => Assert.True(Math.Abs(c.Red - r) < 40 && Math.Abs(c.Green - g) < 40 && Math.Abs(c.Blue - b) < 40, $"{c} is not near ({r}, {g}, {b})");
+        Near(output.GetPixel(18, 18), 220, 40, 40);
+        Near(output.GetPixel(37, 12), 20, 160, 60);
+        Near(output.GetPixel(4, 36), 30, 120, 200);
+    }
+
+    [Fact]
     public async Task ManyBadRequestsLeaveMemoryBounded()
     {
         var huge = Build("huge-header");
