@@ -126,6 +126,31 @@ public class ProfileAndLoadTests
     }
 
     [Fact]
+    public async Task ACancelledQueuedPostLeavesTheQueueAndFreesItsSlot()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Sidecar:Batching:QueueCapacity"] = "1",
+            ["Sidecar:Batching:MaxBatchSize"] = "1",
+            ["Sidecar:Protection:PgdSteps"] = "100",
+        });
+        var busy = server.Client.ProtectAsync(Post("kim", "busy"), server.Auth).ResponseAsync;   // occupies the worker
+        await Task.Delay(400);
+        using var cancel = new CancellationTokenSource();
+        var queued = server.Client.ProtectAsync(Post("kim", "queued"), server.Auth, cancellationToken: cancel.Token).ResponseAsync;
+        await Task.Delay(300);
+        var full = await Assert.ThrowsAsync<RpcException>(async () => await server.Client.ProtectAsync(Post("kim", "refused"), server.Auth));
+        Assert.Equal(StatusCode.ResourceExhausted, full.StatusCode);
+
+        cancel.Cancel();
+        Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => queued)).StatusCode);
+        await Task.Delay(300);
+        var next = await server.Client.ProtectAsync(Post("kim", "next"), server.Auth);   // the slot was given back
+        Assert.Equal("next", next.PostId);
+        Assert.Equal("busy", (await busy).PostId);
+    }
+
+    [Fact]
     public async Task AnExpiredDeadlineIsReportedAndTheServerCarriesOn()
     {
         await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Protection:PgdSteps"] = "40" });
