@@ -78,7 +78,14 @@ public sealed class ClipAdamW : IDisposable
 
     public void Load(string path)
     {
-        var contents = SafeTensors.Read(path);
+        SafeTensors.Contents contents;
+        try { contents = SafeTensors.Read(path); }
+        catch (InvalidDataException e)
+        {
+            // Work folders from before ClipAdamW hold TorchSharp's optimiser format.
+            throw new InvalidDataException($"{e.Message}. The optimiser state is not in this version's format (older runs saved TorchSharp's); " +
+                $"delete {path} to resume with fresh optimiser moments, or start the run in a new folder.", e);
+        }
         if (!contents.Metadata.TryGetValue("slots", out var slots) || slots != _slots.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))
             throw new InvalidDataException($"{path}: optimiser state for {slots ?? "an unknown number of"} parameters, the model has {_slots.Count}");
         Steps = long.Parse(contents.Metadata["steps"], System.Globalization.CultureInfo.InvariantCulture);
