@@ -128,7 +128,7 @@ public class MaskedLmTests
         var output = data + "-protected";
         var (code, stdout, stderr) = CliTests.Run("protect", "--method", "mem", "--data", data, "--out", output, "--preset", "tiny",
             "--rounds", "1", "--surrogate-steps", "1", "--pgd-steps", "1", "--trigger-rounds", "1", "--batch-size", "10",
-            "--trigger-length", "3", "--trigger-per-image", "--vocabulary", "mlm:" + bert, "--device", "cpu");
+            "--trigger-length", "3", "--trigger-scope", "image", "--vocabulary", "mlm:" + bert, "--device", "cpu");
         Assert.True(code == 0, stderr + stdout);
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "protection.json")))!;
         Assert.Equal("mlm:tiny-bert", report["vocabulary"]!.GetValue<string>());

@@ -61,6 +61,7 @@ public class ProtectCliTests
     [InlineData("pass --surrogate", "--method", "uap")]
     [InlineData("--method must be", "--method", "magic")]
     [InlineData("--vocabulary must be", "--vocabulary", "klingon")]
+    [InlineData("--trigger-scope must be image or caption", "--trigger-scope", "word")]
     public void BadProtectOptionsFailBeforeAnyWork(string expected, string option, string value)
     {
         var data = Temp();

@@ -23,13 +23,13 @@ static class ExperimentCommand
         var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 200, Description = "Surrogate steps per round" };
         var pgdSteps = new Option<int>("--pgd-steps") { DefaultValueFactory = _ => 8, Description = "PGD steps per batch and round" };
         var triggerRounds = new Option<int>("--trigger-rounds") { DefaultValueFactory = _ => 5, Description = "Rounds with trigger updates" };
-        var perImage = new Option<bool>("--trigger-per-image") { Description = "One trigger per image shared by its captions (default: one per caption)" };
+        var triggerScope = SharedOptions.TriggerScope();
         var device = SharedOptions.Device();
         var epsilon = new Option<double>("--epsilon") { DefaultValueFactory = _ => 8, Description = "L∞ bound in 1/255 units (every noise method)" };
         var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop protecting once the round's loss is below this" };
         var seed = SharedOptions.Seed();
         var table1 = new Command("table1", "Paper Table 1: protect the training split with each method, train a hacker from scratch, evaluate on clean test data")
-            { preset, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, perImage, epsilon, stopLoss, device, seed };
+            { preset, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, triggerScope, epsilon, stopLoss, device, seed };
         table1.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             var dev = Devices.Resolve(result.GetValue(device)!);
@@ -39,7 +39,7 @@ static class ExperimentCommand
                 new ProtectionOptions
                 {
                     Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), PgdSteps = result.GetValue(pgdSteps),
-                    TriggerRounds = result.GetValue(triggerRounds), BatchSize = batchSize, Seed = s, TriggerPerImage = result.GetValue(perImage),
+                    TriggerRounds = result.GetValue(triggerRounds), BatchSize = batchSize, Seed = s, TriggerPerImage = SharedOptions.PerImage(result.GetValue(triggerScope)!),
                     Epsilon = result.GetValue(epsilon) / 255, StopLoss = result.GetValue(stopLoss),
                 },
                 result.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));

@@ -40,14 +40,14 @@ static class ProtectCommand
         var beam = new Option<int>("--beam") { DefaultValueFactory = _ => 1, Description = "Trigger search beam width" };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 128, Description = "Images per batch" };
         var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop once the protected loss is below this" };
-        var perImage = new Option<bool>("--trigger-per-image") { Description = "One trigger per image shared by its captions (default: one per caption)" };
+        var triggerScope = SharedOptions.TriggerScope();
         var work = new Option<string?>("--work") { Description = "Work folder for noise and resume state (default OUT.work)" };
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();
         var command = new Command("protect", "Make a data set's training split unlearnable (EM, UAP or MEM)")
         {
             method, data, output, surrogate, preset, vocabulary, triggerLength, fraction, epsilon, stepSize, pgdSteps, rounds,
-            surrogateSteps, triggerRounds, topK, beam, batch, stopLoss, perImage, work, device, seed,
+            surrogateSteps, triggerRounds, topK, beam, batch, stopLoss, triggerScope, work, device, seed,
         };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
@@ -62,7 +62,7 @@ static class ProtectCommand
                 Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), TriggerLength = result.GetValue(triggerLength),
                 TriggerRounds = result.GetValue(triggerRounds), TopK = result.GetValue(topK), BeamWidth = result.GetValue(beam),
                 BatchSize = result.GetValue(batch), StopLoss = result.GetValue(stopLoss), Seed = result.GetValue(seed),
-                TriggerPerImage = result.GetValue(perImage),
+                TriggerPerImage = SharedOptions.PerImage(result.GetValue(triggerScope)!),
             };
             double share = result.GetValue(fraction);
             if (share is < 0 or > 1) throw new ArgumentException($"--fraction must be between 0 and 1, not {share}");

@@ -19,4 +19,17 @@ static class SharedOptions
     };
 
     public static Option<int> Seed() => new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
+
+    public static Option<string> TriggerScope() => new("--trigger-scope")
+    {
+        Description = "image: one trigger per image shared by its captions (default); caption: one per caption (the authors' per-pair triggers)",
+        DefaultValueFactory = _ => "image",
+    };
+
+    public static bool PerImage(string scope) => scope switch
+    {
+        "image" => true,
+        "caption" => false,
+        _ => throw new ArgumentException($"--trigger-scope must be image or caption, not '{scope}'"),
+    };
 }
