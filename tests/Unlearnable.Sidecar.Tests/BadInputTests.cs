@@ -44,6 +44,17 @@ public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, await Server.HealthAsync());
     }
 
+    [Fact]
+    public async Task RefusalsCarryABadRequestDetailNamingTheField()
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await SendRaw(Build("epsilon")));
+        var status = e.GetRpcStatus();
+        Assert.NotNull(status);
+        var violation = Assert.Single(status!.GetDetail<Google.Rpc.BadRequest>()!.FieldViolations);
+        Assert.Equal("options.epsilon", violation.Field);
+        Assert.Contains("outside the allowed range", violation.Description);
+    }
+
     [Theory]
     [InlineData(SKColorType.Gray8, SKAlphaType.Opaque)]
     [InlineData(SKColorType.Rgba8888, SKAlphaType.Unpremul)]

@@ -62,7 +62,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         PreparedImage image;
         await _decoders.WaitAsync(cancel);
         try { image = new PostImages(options.Value.Limits, size).Prepare(request.Image.ToByteArray()); }
-        catch (ImageRejectedException e) { throw RequestValidation.Invalid(e.Message); }
+        catch (ImageRejectedException e) { throw RequestValidation.Invalid("image", e.Message); }
         finally { _decoders.Release(); }
 
         long pixels = (long)image.Upright.Width * image.Upright.Height;

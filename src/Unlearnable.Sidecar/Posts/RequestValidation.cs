@@ -1,4 +1,6 @@
 using System.Text;
+using Any = Google.Protobuf.WellKnownTypes.Any;
+using Google.Rpc;
 using Grpc.Core;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Sidecar.Batching;
@@ -23,45 +25,51 @@ public static class RequestValidation
         var defaults = options.Protection;
         Id("user_id", request.UserId, limits.MaxIdLength);
         Id("post_id", request.PostId, limits.MaxIdLength);
-        if (request.Image.IsEmpty) throw Invalid("image is empty (0 bytes); send JPEG, PNG or WebP bytes");
+        if (request.Image.IsEmpty) throw Invalid("image", "image is empty (0 bytes); send JPEG, PNG or WebP bytes");
         if (request.Image.Length > limits.MaxImageBytes)
-            throw Invalid($"image is {request.Image.Length:N0} bytes; the limit is {limits.MaxImageBytes:N0}");
+            throw Invalid("image", $"image is {request.Image.Length:N0} bytes; the limit is {limits.MaxImageBytes:N0}");
         int captionBytes = Encoding.UTF8.GetByteCount(request.Caption);
-        if (captionBytes > limits.MaxCaptionBytes) throw Invalid($"caption is {captionBytes:N0} bytes of UTF-8; the limit is {limits.MaxCaptionBytes:N0}");
+        if (captionBytes > limits.MaxCaptionBytes) throw Invalid("caption", $"caption is {captionBytes:N0} bytes of UTF-8; the limit is {limits.MaxCaptionBytes:N0}");
         // Protobuf decodes invalid UTF-8 to U+FFFD: a caption holding it was not valid UTF-8.
-        if (request.Caption.Contains('\uFFFD')) throw Invalid("caption is not valid UTF-8");
+        if (request.Caption.Contains('\uFFFD')) throw Invalid("caption", "caption is not valid UTF-8");
         if (request.Caption.Any(c => char.IsControl(c) && c is not ('\n' or '\t')))
-            throw Invalid("caption contains control characters");
+            throw Invalid("caption", "caption contains control characters");
 
         var o = request.Options ?? new ProtectOptions();
         if (HasUnknownFields(request) || HasUnknownFields(o))
-            throw Invalid("request has fields this server does not know (it speaks unlearnable.v1 as described by GetServerInfo); upgrade the server or drop them");
+            throw Invalid("request", "request has fields this server does not know (it speaks unlearnable.v1 as described by GetServerInfo); upgrade the server or drop them");
         double epsilon = o.Epsilon == 0 ? defaults.DefaultEpsilon : o.Epsilon;
         if (!double.IsFinite(epsilon) || epsilon < defaults.MinEpsilon || epsilon > defaults.MaxEpsilon)
-            throw Invalid($"options.epsilon {o.Epsilon} is outside the allowed range [{defaults.MinEpsilon}, {defaults.MaxEpsilon}] (1/255 units; 0 = default {defaults.DefaultEpsilon})");
+            throw Invalid("options.epsilon", $"options.epsilon {o.Epsilon} is outside the allowed range [{defaults.MinEpsilon}, {defaults.MaxEpsilon}] (1/255 units; 0 = default {defaults.DefaultEpsilon})");
         int length = o.TriggerLength switch
         {
             0 => defaults.DefaultTriggerLength,
             -1 => 0,
             var k when k >= 1 && k <= defaults.MaxTriggerLength => k,
-            var k => throw Invalid($"options.trigger_length {k} is outside 1..{defaults.MaxTriggerLength} (0 = default {defaults.DefaultTriggerLength}, -1 = no trigger)"),
+            var k => throw Invalid("options.trigger_length", $"options.trigger_length {k} is outside 1..{defaults.MaxTriggerLength} (0 = default {defaults.DefaultTriggerLength}, -1 = no trigger)"),
         };
         string vocabulary = o.Vocabulary.Length == 0 ? defaults.DefaultVocabulary : o.Vocabulary;
-        if (!Vocabularies.Contains(vocabulary)) throw Invalid($"options.vocabulary '{o.Vocabulary}' is unknown; use {string.Join(" or ", Vocabularies)}");
-        if (!Enum.IsDefined(o.OutputFormat)) throw Invalid($"options.output_format {(int)o.OutputFormat} is unknown; use IMAGE_FORMAT_PNG or IMAGE_FORMAT_WEBP_LOSSLESS");
-        if (!Enum.IsDefined(o.TriggerPolicy)) throw Invalid($"options.trigger_policy {(int)o.TriggerPolicy} is unknown; use TRIGGER_POLICY_PER_POST or TRIGGER_POLICY_STICKY");
+        if (!Vocabularies.Contains(vocabulary)) throw Invalid("options.vocabulary", $"options.vocabulary '{o.Vocabulary}' is unknown; use {string.Join(" or ", Vocabularies)}");
+        if (!Enum.IsDefined(o.OutputFormat)) throw Invalid("options.output_format", $"options.output_format {(int)o.OutputFormat} is unknown; use IMAGE_FORMAT_PNG or IMAGE_FORMAT_WEBP_LOSSLESS");
+        if (!Enum.IsDefined(o.TriggerPolicy)) throw Invalid("options.trigger_policy", $"options.trigger_policy {(int)o.TriggerPolicy} is unknown; use TRIGGER_POLICY_PER_POST or TRIGGER_POLICY_STICKY");
         var format = o.OutputFormat == ImageFormat.WebpLossless ? ImageFormat.WebpLossless : ImageFormat.Png;
         return new PostSettings(new BatchKey(epsilon, length, vocabulary), format, o.TriggerPolicy);
     }
 
     public static void Id(string field, string value, int maxLength)
     {
-        if (string.IsNullOrWhiteSpace(value)) throw Invalid($"{field} is required");
-        if (value.Length > maxLength) throw Invalid($"{field} is {value.Length} characters; the limit is {maxLength}");
-        if (value.Any(char.IsControl) || value.Contains('\uFFFD')) throw Invalid($"{field} contains control characters or invalid UTF-8");
+        if (string.IsNullOrWhiteSpace(value)) throw Invalid(field, $"{field} is required");
+        if (value.Length > maxLength) throw Invalid(field, $"{field} is {value.Length} characters; the limit is {maxLength}");
+        if (value.Any(char.IsControl) || value.Contains('\uFFFD')) throw Invalid(field, $"{field} contains control characters or invalid UTF-8");
     }
 
-    public static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    /// <summary>INVALID_ARGUMENT with the message, plus a google.rpc.BadRequest detail naming the field (for clients that read rich errors).</summary>
+    public static RpcException Invalid(string field, string message) => new Google.Rpc.Status
+    {
+        Code = (int)Google.Rpc.Code.InvalidArgument,
+        Message = message,
+        Details = { Any.Pack(new BadRequest { FieldViolations = { new BadRequest.Types.FieldViolation { Field = field, Description = message } } }) },
+    }.ToRpcException();
 
     // A copy holding only the known fields is smaller when the original carried unknown ones.
     static bool HasUnknownFields(ProtectRequest r) =>

@@ -92,11 +92,15 @@ public sealed class ProtectionGrpcService(PostProtector protector, ProfileStore 
             metrics.Posts.WithLabels("OK").Inc();
             return result;
         }
+        catch (RpcException e)
+        {
+            metrics.Posts.WithLabels(e.StatusCode.ToString()).Inc();
+            throw;   // as it is: its trailers may carry rich error details
+        }
         catch (Exception e)
         {
             var status = e switch
             {
-                RpcException rpc => rpc.Status,
                 QueueFullException full => new Status(StatusCode.ResourceExhausted, full.Message),
                 OperationCanceledException when context.Deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the deadline passed before the post was protected"),
                 OperationCanceledException => new Status(StatusCode.Cancelled, "the call was cancelled; the post left its batch"),
