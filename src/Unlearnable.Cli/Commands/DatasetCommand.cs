@@ -22,6 +22,20 @@ static class DatasetCommand
             Console.WriteLine($"wrote {data.Summary()} to {result.GetValue(output)}");
             return 0;
         }));
-        return new Command("dataset", "Create data sets") { synthetic };
+        var identitiesOut = new Option<string>("--out") { Description = "Folder to write (one sub-folder of PNGs per person)", Required = true };
+        var people = new Option<int>("--identities") { Description = "Number of people", DefaultValueFactory = _ => 40 };
+        var photos = new Option<int>("--photos") { Description = "Photos per person", DefaultValueFactory = _ => 8 };
+        var faceSize = new Option<int>("--size") { Description = "Image side in pixels", DefaultValueFactory = _ => 64 };
+        var faceSeed = SharedOptions.Seed();
+        var identities = new Command("identities", "Write synthetic identities (faces) as identity folders, for the face-privacy study")
+            { identitiesOut, people, photos, faceSize, faceSeed };
+        identities.SetAction(result => CommandErrors.Run(() =>
+        {
+            var written = Data.Synthetic.Faces.SyntheticIdentities.Write(result.GetValue(identitiesOut)!, result.GetValue(people), result.GetValue(photos),
+                result.GetValue(faceSeed), result.GetValue(faceSize));
+            Console.WriteLine($"wrote {written.Count} identities × {result.GetValue(photos)} photos to {result.GetValue(identitiesOut)}");
+            return 0;
+        }));
+        return new Command("dataset", "Create data sets") { synthetic, identities };
     }
 }
