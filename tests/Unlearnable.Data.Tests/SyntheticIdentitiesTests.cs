@@ -67,4 +67,25 @@ public class SyntheticIdentitiesTests
             return values.Select(v => v - mean).ToArray();
         }
     }
+
+    [Fact]
+    public void FaceCaptionsUseInventedNamesAndHoldOutOnePhotoPerPerson()
+    {
+        var people = SyntheticIdentities.Write(Temp(), identities: 4, photosPerIdentity: 3, seed: 2, size: 32);
+        var data = FaceCaptions.Build(people, seed: 5);
+        var names = FaceCaptions.InventNames(4, 5);
+        Assert.Equal(4, names.Distinct().Count());
+        Assert.Equal(4, data.Of(Split.Test).Count);
+        Assert.Equal(8, data.Of(Split.Train).Count);
+        for (int p = 0; p < 4; p++)
+        {
+            var photos = data.Items.Where(i => i.Id.StartsWith($"id{p:D3}-", StringComparison.Ordinal)).ToList();
+            Assert.All(photos, i => Assert.All(i.Captions, c => Assert.Contains(names[p], c)));
+            Assert.All(photos, i => Assert.All(i.Captions, c => Assert.DoesNotContain("person-", c)));
+            Assert.Equal(Split.Test, photos[^1].Split);
+            Assert.Equal(5, photos[0].Captions.Distinct().Count());
+        }
+        Assert.Equal(names, FaceCaptions.InventNames(4, 5));
+        Assert.Throws<ArgumentException>(() => FaceCaptions.Build([new Identity("solo", [people[0].Images[0]])], 0));
+    }
 }
