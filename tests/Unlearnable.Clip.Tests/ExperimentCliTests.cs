@@ -59,4 +59,35 @@ public class ExperimentCliTests
         Assert.Equal(2, code);
         Assert.Contains("unknown method(s) tap", stderr);
     }
+
+    [Fact]
+    public void TheFaceStudyComparesPreTrainedCleanAndProtectedFineTuning()
+    {
+        var output = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+        var (code, stdout, stderr) = CliTests.Run("experiment", "faces", "--preset", "tiny", "--out", output, "--identities", "5", "--photos", "3",
+            "--pretrain-images", "64", "--pretrain-epochs", "1", "--epochs", "2", "--lr", "1e-4", "--batch-size", "5", "--rounds", "1",
+            "--surrogate-steps", "1", "--trigger-rounds", "1", "--device", "cpu");
+        Assert.True(code == 0, stderr + stdout);
+        var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(output, "face-study.json")))!;
+        Assert.Equal(5, report["Identities"]!.GetValue<int>());
+        Assert.Equal(10, report["TrainPhotos"]!.GetValue<int>());
+        Assert.Equal(5, report["TestPhotos"]!.GetValue<int>());
+        var arms = report["Arms"]!.AsArray();
+        Assert.Equal(["pre-trained", "fine-tuned on clean photos", "fine-tuned on MEM-protected photos"], arms.Select(a => a!["Arm"]!.GetValue<string>()));
+        Assert.Equal(2, arms[1]!["EpochI2THit10"]!.AsArray().Count);
+        Assert.InRange(report["MaxLInfinity"]!.GetValue<double>(), 1, 8);
+        Assert.Equal(5, Directory.GetDirectories(Path.Combine(output, "identities")).Length);
+        Assert.True(new FileInfo(Path.Combine(output, "face-name-hit10.png")).Length > 1000);
+        Assert.Contains("| fine-tuned on MEM-protected photos |", File.ReadAllText(Path.Combine(output, "report.md")));
+    }
+
+    [Fact]
+    public void TheFaceStudyRefusesAMissingIdentityFolderBeforeTraining()
+    {
+        var output = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+        var (code, _, stderr) = CliTests.Run("experiment", "faces", "--preset", "tiny", "--out", output, "--identity-folder", "/nonexistent/faces");
+        Assert.Equal(2, code);
+        Assert.Contains("/nonexistent/faces does not exist", stderr);
+        Assert.False(Directory.Exists(output));
+    }
 }
