@@ -5,13 +5,15 @@ using Unlearnable.Clip.Checkpoints;
 using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;
 using Unlearnable.Data;
+using Unlearnable.Imaging;
 using Unlearnable.Protection;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
 namespace Unlearnable.Experiments;
 
-public sealed record Table1Settings(string Preset, TrainingOptions Hacker, ProtectionOptions Protection, IReadOnlyList<string> Methods)
+/// <param name="Countermeasure">The hacker's preprocessing of every training image before training (robustness arm), or null.</param>
+public sealed record Table1Settings(string Preset, TrainingOptions Hacker, ProtectionOptions Protection, IReadOnlyList<string> Methods, Countermeasure? Countermeasure = null)
 {
     public static readonly string[] AllMethods = ["clean", "random", "em", "uap", "mem-3", "mem-5"];
 }
@@ -74,6 +76,11 @@ public sealed class Table1Experiment(CaptionDataset dataset, Table1Settings sett
         var (protectedTrain, reports, roundLosses) = Protect(method, config, train, cancel);
         var protectSeconds = clock.Elapsed.TotalSeconds;
         Log?.Invoke($"{method}: protection {protectSeconds:F0} s");
+        if (settings.Countermeasure is { } countermeasure)
+        {
+            protectedTrain = Countermeasures.ApplyTo(protectedTrain, countermeasure);
+            Log?.Invoke($"{method}: hacker applied {countermeasure} to every training image");
+        }
 
         clock.Restart();
         TorchRuntime.Seed(settings.Hacker.Seed);

@@ -56,6 +56,11 @@ public static class Table1Report
         var md = new StringBuilder();
         md.AppendLine($"# Table 1 — hacker trained from scratch on protected data ({settings.Preset}, {testImages} clean test images)");
         md.AppendLine();
+        if (settings.Countermeasure is { } countermeasure)
+        {
+            md.AppendLine($"Robustness arm: the hacker applied `{countermeasure}` to every training image before training.");
+            md.AppendLine();
+        }
         md.AppendLine("| method | i2t Hit@1 | i2t Hit@5 | i2t Hit@10 | i2t MedR | t2i Hit@1 | t2i Hit@5 | t2i Hit@10 | t2i MedR |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         string Cells(RetrievalScores s) => string.Format(c, "{0:F1} | {1:F1} | {2:F1} | {3:F1}", s.Hit1, s.Hit5, s.Hit10, s.MedR);

@@ -51,6 +51,21 @@ public class ExperimentCliTests
     }
 
     [Fact]
+    public void TheRobustnessArmTrainsTheHackerOnWashedImages()
+    {
+        var data = Temp();
+        Assert.Equal(0, CliTests.Run("dataset", "synthetic", "--out", data, "--images", "24", "--test", "6", "--size", "64").Code);
+        var output = Temp();
+        var (code, stdout, stderr) = CliTests.Run(["experiment", "table1", "--data", data, "--out", output, "--methods", "clean,em", "--countermeasure", "jpeg:75", .. Quick]);
+        Assert.True(code == 0, stderr + stdout);
+        Assert.Contains("em: hacker applied jpeg:75 to every training image", stdout);
+        Assert.Contains("applied `jpeg:75`", File.ReadAllText(Path.Combine(output, "report.md")));
+        var bad = CliTests.Run(["experiment", "table1", "--data", data, "--out", Temp(), "--countermeasure", "sharpen:2", .. Quick]);
+        Assert.Equal(2, bad.Code);
+        Assert.Contains("unknown countermeasure 'sharpen:2'", bad.Err);
+    }
+
+    [Fact]
     public void UnknownMethodsAreRefused()
     {
         var data = Temp();

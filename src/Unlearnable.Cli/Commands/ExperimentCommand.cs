@@ -26,10 +26,11 @@ static class ExperimentCommand
         var triggerScope = SharedOptions.TriggerScope();
         var device = SharedOptions.Device();
         var epsilon = new Option<double>("--epsilon") { DefaultValueFactory = _ => 8, Description = "L∞ bound in 1/255 units (every noise method)" };
+        var countermeasure = new Option<string?>("--countermeasure") { Description = "Robustness: the hacker first applies jpeg:Q, rescale:F, grayscale or blur:SIGMA to every training image" };
         var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop protecting once the round's loss is below this" };
         var seed = SharedOptions.Seed();
         var table1 = new Command("table1", "Paper Table 1: protect the training split with each method, train a hacker from scratch, evaluate on clean test data")
-            { preset, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, triggerScope, epsilon, stopLoss, device, seed };
+            { preset, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, triggerScope, epsilon, stopLoss, countermeasure, device, seed };
         table1.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             var dev = Devices.Resolve(result.GetValue(device)!);
@@ -42,7 +43,8 @@ static class ExperimentCommand
                     TriggerRounds = result.GetValue(triggerRounds), BatchSize = batchSize, Seed = s, TriggerPerImage = SharedOptions.PerImage(result.GetValue(triggerScope)!),
                     Epsilon = result.GetValue(epsilon) / 255, StopLoss = result.GetValue(stopLoss),
                 },
-                result.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                result.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                result.GetValue(countermeasure) is { } c ? Imaging.Countermeasure.Parse(c) : null);
             var dataset = DatasetLoader.Load(result.GetValue(data)!);
             Console.WriteLine(dataset.Summary());
             var clock = Stopwatch.StartNew();
