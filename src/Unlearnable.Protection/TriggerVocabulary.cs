@@ -46,6 +46,17 @@ public sealed class TriggerVocabulary
     /// <summary>Common English words that are single CLIP tokens, so triggers read as words (the default).</summary>
     public static TriggerVocabulary CommonWords => CommonVocabulary.Value;
 
+    /// <summary>The vocabularies known by name alone (no file to read).</summary>
+    public static readonly string[] BuiltInNames = ["common-words", "full"];
+
+    /// <summary>"common-words" or "full"; null for any other name.</summary>
+    public static TriggerVocabulary? BuiltIn(string name) => name switch
+    {
+        "common-words" => CommonWords,
+        "full" => Full,
+        _ => null,
+    };
+
     /// <summary>Only these words, each kept if it is a single publishable CLIP token.</summary>
     public static TriggerVocabulary FromWords(string name, IEnumerable<string> words)
     {

@@ -152,8 +152,7 @@ static class TriggerVocabularyOption
 {
     public static TriggerVocabulary Parse(string value, TorchSharp.torch.Device device)
     {
-        if (value == "full") return TriggerVocabulary.Full;
-        if (value == "common-words") return TriggerVocabulary.CommonWords;
+        if (TriggerVocabulary.BuiltIn(value) is { } builtIn) return builtIn;
         if (value.StartsWith("words:", StringComparison.Ordinal))
         {
             var path = value["words:".Length..];

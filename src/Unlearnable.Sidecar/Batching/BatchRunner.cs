@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using Unlearnable.Clip.Text;
@@ -17,14 +16,6 @@ namespace Unlearnable.Sidecar.Batching;
 /// </summary>
 public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate surrogate, SidecarMetrics metrics)
 {
-    readonly ConcurrentDictionary<string, TriggerVocabulary> _vocabularies = new();
-
-    public static TriggerVocabulary Vocabulary(string name) => name switch
-    {
-        "full" => TriggerVocabulary.Full,
-        _ => TriggerVocabulary.CommonWords,
-    };
-
     public void Run(IReadOnlyList<PendingPost> posts, CancellationToken stopping)
     {
         var settings = options.Value;
@@ -53,7 +44,7 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         using (NewDisposeScope())
         {
             var clean01 = tensor(pixels, [captions.Count, 3, size, size]).to(surrogate.Device);
-            var protector = new BatchProtector(model, protection, _vocabularies.GetOrAdd(key.Vocabulary, Vocabulary), surrogate.Device);
+            var protector = new BatchProtector(model, protection, TriggerVocabulary.BuiltIn(key.Vocabulary)!, surrogate.Device);
             result = protector.Protect(clean01, captions, settings.Protection.Rounds, settings.Protection.ScratchSurrogateSteps, fixedTriggers, stopping);
             delta = result.Delta.cpu().data<float>().ToArray();
         }

@@ -67,7 +67,8 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
 
         long pixels = (long)image.Upright.Width * image.Upright.Height;
         long budget = options.Value.Batching.MaxQueuedPixels;
-        if (Interlocked.Add(ref _heldPixels, pixels) > budget && pixels < _heldPixels)
+        long held = Interlocked.Add(ref _heldPixels, pixels);
+        if (held > budget && held > pixels)   // one image alone may exceed the budget; a full queue may not
         {
             Interlocked.Add(ref _heldPixels, -pixels);
             image.Dispose();
@@ -112,9 +113,20 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         return replay;
     }
 
+    // Hashes the content in place (length-prefixed parts) rather than re-serialising a copy of the image.
     static byte[] Hash(ProtectRequest request)
     {
-        var content = new ProtectRequest { Image = request.Image, Caption = request.Caption, Options = request.Options };
-        return SHA256.HashData(content.ToByteArray());
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        void Part(ReadOnlySpan<byte> bytes)
+        {
+            Span<byte> length = stackalloc byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(length, bytes.Length);
+            hash.AppendData(length);
+            hash.AppendData(bytes);
+        }
+        Part(request.Image.Span);
+        Part(System.Text.Encoding.UTF8.GetBytes(request.Caption));
+        Part((request.Options ?? new ProtectOptions()).ToByteArray());
+        return hash.GetHashAndReset();
     }
 }

@@ -3,6 +3,7 @@ using Any = Google.Protobuf.WellKnownTypes.Any;
 using Google.Rpc;
 using Grpc.Core;
 using Unlearnable.Contracts.V1;
+using Unlearnable.Protection;
 using Unlearnable.Sidecar.Batching;
 
 namespace Unlearnable.Sidecar.Posts;
@@ -17,8 +18,6 @@ public sealed record PostSettings(BatchKey Key, ImageFormat Format, TriggerPolic
 /// </summary>
 public static class RequestValidation
 {
-    static readonly string[] Vocabularies = ["common-words", "full"];
-
     public static PostSettings Validate(ProtectRequest request, SidecarOptions options)
     {
         var limits = options.Limits;
@@ -49,7 +48,8 @@ public static class RequestValidation
             var k => throw Invalid("options.trigger_length", $"options.trigger_length {k} is outside 1..{defaults.MaxTriggerLength} (0 = default {defaults.DefaultTriggerLength}, -1 = no trigger)"),
         };
         string vocabulary = o.Vocabulary.Length == 0 ? defaults.DefaultVocabulary : o.Vocabulary;
-        if (!Vocabularies.Contains(vocabulary)) throw Invalid("options.vocabulary", $"options.vocabulary '{o.Vocabulary}' is unknown; use {string.Join(" or ", Vocabularies)}");
+        if (TriggerVocabulary.BuiltIn(vocabulary) is null)
+            throw Invalid("options.vocabulary", $"options.vocabulary '{o.Vocabulary}' is unknown; use {string.Join(" or ", TriggerVocabulary.BuiltInNames)}");
         if (!Enum.IsDefined(o.OutputFormat)) throw Invalid("options.output_format", $"options.output_format {(int)o.OutputFormat} is unknown; use IMAGE_FORMAT_PNG or IMAGE_FORMAT_WEBP_LOSSLESS");
         if (!Enum.IsDefined(o.TriggerPolicy)) throw Invalid("options.trigger_policy", $"options.trigger_policy {(int)o.TriggerPolicy} is unknown; use TRIGGER_POLICY_PER_POST or TRIGGER_POLICY_STICKY");
         var format = o.OutputFormat == ImageFormat.WebpLossless ? ImageFormat.WebpLossless : ImageFormat.Png;
