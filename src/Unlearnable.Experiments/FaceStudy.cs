@@ -43,6 +43,7 @@ public sealed class FaceStudy(FaceStudySettings settings, Device device, string 
     {
         var config = ClipPresets.Get(settings.Preset);
         settings.FineTuning.Validate();
+        settings.Protection.Validate(config.Text.ContextLength);
         Directory.CreateDirectory(outDir);
         int size = config.Vision.ImageSize;
         var people = settings.IdentityFolder is { } folder

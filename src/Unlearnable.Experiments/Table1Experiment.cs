@@ -49,8 +49,9 @@ public sealed class Table1Experiment(CaptionDataset dataset, Table1Settings sett
         if (unknown.Count > 0) throw new ArgumentException($"unknown method(s) {string.Join(", ", unknown)}; known: {string.Join(", ", Table1Settings.AllMethods)}");
         if (settings.Methods.Contains("uap") && !settings.Methods.Contains("clean") && !File.Exists(CleanHackerPath))
             throw new ArgumentException("uap attacks the clean hacker model: include the clean method");
-        ClipPresets.Get(settings.Preset);
+        var config = ClipPresets.Get(settings.Preset);
         settings.Hacker.Validate();
+        settings.Protection.Validate(config.Text.ContextLength);   // bad ε or steps fail now, not after the clean hacker has trained
         Directory.CreateDirectory(Path.Combine(outDir, "rows"));
 
         var rows = new List<MethodRow>();

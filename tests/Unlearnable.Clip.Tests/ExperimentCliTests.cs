@@ -63,6 +63,10 @@ public class ExperimentCliTests
         var bad = CliTests.Run(["experiment", "table1", "--data", data, "--out", Temp(), "--countermeasure", "sharpen:2", .. Quick]);
         Assert.Equal(2, bad.Code);
         Assert.Contains("unknown countermeasure 'sharpen:2'", bad.Err);
+        var noEpsilon = CliTests.Run(["experiment", "table1", "--data", data, "--out", Temp(), "--epsilon", "0", .. Quick]);
+        Assert.Equal(2, noEpsilon.Code);
+        Assert.Contains("ε must be in (0, 1]", noEpsilon.Err);
+        Assert.DoesNotContain("clean: epoch", noEpsilon.Out);
     }
 
     [Fact]
