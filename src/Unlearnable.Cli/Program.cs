@@ -11,5 +11,6 @@ var root = new RootCommand("Unlearnable: protect image–caption data from CLIP-
     BenchCommand.Create(),
     ProtectCommand.Create(),
     ExperimentCommand.Create(),
+    EvaluateAttackCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -7,7 +7,10 @@ public sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<
 public static class Plots
 {
     const string FontName = "DejaVu Sans";
-    static readonly Lazy<bool> FontReady = new(() =>
+    /// <summary>The embedded font as a file (for text drawn outside ScottPlot).</summary>
+    public static string FontFile => FontReady.Value;
+
+    static readonly Lazy<string> FontReady = new(() =>
     {
         var path = Path.Combine(Path.GetTempPath(), "unlearnable-fonts", "DejaVuSans.ttf");
         if (!File.Exists(path))
@@ -21,7 +24,7 @@ public static class Plots
             File.Move(path + ".tmp", path, overwrite: true);
         }
         ScottPlot.Fonts.AddFontFile(FontName, path);
-        return true;
+        return path;
     });
 
     public static void Lines(string path, string title, string xLabel, string yLabel, IEnumerable<Series> series, bool logY = false)
@@ -43,5 +46,33 @@ public static class Plots
         plot.ShowLegend(ScottPlot.Alignment.UpperRight);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         plot.SavePng(path, 900, 560);
+    }
+
+    /// <summary>
+    /// A 2-D embedding of paired points (an image and its caption): images and captions in two
+    /// colours, each pair joined by a thin line, so aligned modalities show as short lines.
+    /// </summary>
+    public static void Pairs(string path, string title, IReadOnlyList<(double X, double Y)> images, IReadOnlyList<(double X, double Y)> captions)
+    {
+        _ = FontReady.Value;
+        var plot = new ScottPlot.Plot();
+        plot.Font.Set(FontName);
+        for (int i = 0; i < Math.Min(images.Count, captions.Count); i++)
+        {
+            var link = plot.Add.Line(images[i].X, images[i].Y, captions[i].X, captions[i].Y);
+            link.LineColor = ScottPlot.Colors.Gray.WithAlpha(0.4);
+            link.LineWidth = 1;
+        }
+        var a = plot.Add.ScatterPoints(images.Select(p => p.X).ToArray(), images.Select(p => p.Y).ToArray());
+        a.LegendText = "image";
+        a.MarkerSize = 7;
+        var b = plot.Add.ScatterPoints(captions.Select(p => p.X).ToArray(), captions.Select(p => p.Y).ToArray());
+        b.LegendText = "caption";
+        b.MarkerSize = 7;
+        b.MarkerShape = ScottPlot.MarkerShape.OpenCircle;
+        plot.Title(title);
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        plot.SavePng(path, 700, 640);
     }
 }

@@ -87,17 +87,16 @@ public class ExperimentCliTests
             "--pretrain-images", "64", "--pretrain-epochs", "1", "--epochs", "2", "--lr", "1e-4", "--batch-size", "5", "--rounds", "1",
             "--surrogate-steps", "1", "--trigger-rounds", "1", "--device", "cpu");
         Assert.True(code == 0, stderr + stdout);
-        var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(output, "face-study.json")))!;
-        Assert.Equal(5, report["Identities"]!.GetValue<int>());
-        Assert.Equal(10, report["TrainPhotos"]!.GetValue<int>());
-        Assert.Equal(5, report["TestPhotos"]!.GetValue<int>());
-        var arms = report["Arms"]!.AsArray();
-        Assert.Equal(["pre-trained", "fine-tuned on clean photos", "fine-tuned on MEM-protected photos"], arms.Select(a => a!["Arm"]!.GetValue<string>()));
-        Assert.Equal(2, arms[1]!["EpochI2THit10"]!.AsArray().Count);
-        Assert.InRange(report["MaxLInfinity"]!.GetValue<double>(), 1, 8);
-        Assert.Equal(5, Directory.GetDirectories(Path.Combine(output, "identities")).Length);
-        Assert.True(new FileInfo(Path.Combine(output, "face-name-hit10.png")).Length > 1000);
-        Assert.Contains("| fine-tuned on MEM-protected photos |", File.ReadAllText(Path.Combine(output, "report.md")));
+        var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(output, "report.json")))!;
+        Assert.Equal(10, report["trainImages"]!.GetValue<int>());
+        Assert.Equal(5, report["testImages"]!.GetValue<int>());
+        var arms = report["arms"]!.AsArray();
+        Assert.Equal(["pre-trained", "clean", "protected"], arms.Select(a => a!["name"]!.GetValue<string>()));
+        Assert.Equal(3, arms[1]!["epochs"]!.AsArray().Count);   // before fine-tuning and after each of 2 epochs
+        Assert.InRange(report["protection"]!["maxLInfinity"]!.GetValue<int>(), 1, 8);
+        Assert.Equal(5, Directory.GetDirectories(Path.Combine(output, "work", "data", "identities")).Length);
+        Assert.True(new FileInfo(Path.Combine(output, "i2t-hit10.png")).Length > 1000);
+        Assert.Contains("| protected |", File.ReadAllText(Path.Combine(output, "report.md")));
     }
 
     [Fact]

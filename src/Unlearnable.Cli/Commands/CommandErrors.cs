@@ -21,7 +21,8 @@ static class CommandErrors
             return Cancelled;
         }
         catch (Exception e) when (e is DataFormatException or ImageRejectedException or ArgumentException or InvalidDataException
-                                      or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException)
+                                      or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException
+                                      or Evaluation.SpecException)
         {
             await Console.Error.WriteLineAsync("error: " + e.Message);
             return BadInput;

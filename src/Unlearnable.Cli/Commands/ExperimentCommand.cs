@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Spectre.Console;
 using Unlearnable.Clip.Runtime;
 using Unlearnable.Data;
+using Unlearnable.Evaluation;
 using Unlearnable.Experiments;
 using Unlearnable.Protection;
 using Unlearnable.Training;
@@ -70,10 +71,10 @@ static class ExperimentCommand
     static Command Faces()
     {
         var preset = SharedOptions.Preset();
-        var output = new Option<string>("--out") { Description = "Folder for face-study.json, report.md, the plot and the work files", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder for report.json, report.md, the plots and the work files (rerun to resume)", Required = true };
         var identities = new Option<int>("--identities") { DefaultValueFactory = _ => 40, Description = "Synthetic people (ignored with --identity-folder)" };
         var photos = new Option<int>("--photos") { DefaultValueFactory = _ => 8, Description = "Photos per synthetic person (the last is held out)" };
-        var folder = new Option<string?>("--identity-folder") { Description = "Real faces: one sub-folder per person (PNG/JPEG/PGM/WebP)" };
+        var identityFolder = new Option<string?>("--identity-folder") { Description = "Real faces: one sub-folder per person (PNG/JPEG/PGM/WebP)" };
         var preTrained = new Option<string?>("--pretrained") { Description = "Pre-trained checkpoint (default: pre-train --preset on synthetic scenes)" };
         var preImages = new Option<int>("--pretrain-images") { DefaultValueFactory = _ => 1000, Description = "Synthetic scenes for pre-training" };
         var preEpochs = new Option<int>("--pretrain-epochs") { DefaultValueFactory = _ => 20, Description = "Pre-training epochs" };
@@ -87,32 +88,23 @@ static class ExperimentCommand
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();
         var faces = new Command("faces", "Face privacy: can fine-tuning on a person's protected photos teach a model their name?")
-            { preset, output, identities, photos, folder, preTrained, preImages, preEpochs, epochs, lr, batch, rounds, surrogateSteps, triggerRounds, topK, device, seed };
+            { preset, output, identities, photos, identityFolder, preTrained, preImages, preEpochs, epochs, lr, batch, rounds, surrogateSteps, triggerRounds, topK, device, seed };
         faces.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
-            int s = result.GetValue(seed), b = result.GetValue(batch);
-            if (result.GetValue(folder) is { } f && !Directory.Exists(f)) throw new DirectoryNotFoundException($"--identity-folder {f} does not exist");
-            if (result.GetValue(preTrained) is { } p && !File.Exists(p)) throw new FileNotFoundException($"--pretrained {p} does not exist", p);
-            var settings = new FaceStudySettings(result.GetValue(preset)!,
-                new TrainingOptions { Epochs = result.GetValue(preEpochs), BatchSize = 64, Seed = s, WarmupSteps = 20 },
-                result.GetValue(preImages),
-                new TrainingOptions { Epochs = result.GetValue(epochs), BatchSize = b, Seed = s, LearningRate = result.GetValue(lr), WarmupSteps = 5 },
-                new ProtectionOptions
-                {
-                    Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), TriggerRounds = result.GetValue(triggerRounds),
-                    TopK = result.GetValue(topK), BatchSize = b, Seed = s, SurrogateLearningRate = result.GetValue(lr),
-                },
-                result.GetValue(identities), result.GetValue(photos), result.GetValue(folder), result.GetValue(preTrained));
-            var clock = Stopwatch.StartNew();
-            var report = new FaceStudy(settings, Devices.Resolve(result.GetValue(device)!), result.GetValue(output)!)
+            var folder = result.GetValue(identityFolder);
+            var attack = new AttackSpec
             {
-                Log = line => Console.WriteLine($"[{clock.Elapsed:hh\\:mm\\:ss}] {line}"),
-            }.Run(cancel);
-            var table = new Table().AddColumns("model", "face→name Hit@10", "MedR", "name→face Hit@10", "MedR");
-            table.AddRow("random ranking", $"{report.RandomI2T.Hit10:F1}", $"{report.RandomI2T.MedR:F1}", $"{report.RandomT2I.Hit10:F1}", $"{report.RandomT2I.MedR:F1}");
-            foreach (var a in report.Arms) table.AddRow(a.Arm, $"{a.I2T.Hit10:F1}", $"{a.I2T.MedR:F1}", $"{a.T2I.Hit10:F1}", $"{a.T2I.MedR:F1}");
-            AnsiConsole.Write(table);
-            Console.WriteLine($"finished in {clock.Elapsed.TotalMinutes:F1} min; report in {result.GetValue(output)}");
+                Name = "face privacy", Preset = result.GetValue(preset)!, Seed = result.GetValue(seed),
+                Data = folder is null
+                    ? new DataSpec(DataKinds.SyntheticIdentities, Identities: result.GetValue(identities), Photos: result.GetValue(photos))
+                    : new DataSpec(DataKinds.Identities, Path.GetFullPath(folder)),
+                Protection = new ProtectionSpec(ProtectionSources.Mem, Rounds: result.GetValue(rounds), SurrogateSteps: result.GetValue(surrogateSteps),
+                    TriggerRounds: result.GetValue(triggerRounds), TopK: result.GetValue(topK), BatchSize: result.GetValue(batch)),
+                Attack = new HackerSpec(AttackModes.FineTune, result.GetValue(epochs), result.GetValue(lr), result.GetValue(batch),
+                    PreTrained: result.GetValue(preTrained) is { } p ? Path.GetFullPath(p) : null,
+                    PreTrainImages: result.GetValue(preImages), PreTrainEpochs: result.GetValue(preEpochs)),
+            };
+            EvaluateAttackCommand.RunWithProgress(attack, result.GetValue(device)!, result.GetValue(output)!, cancel);
             return Task.FromResult(0);
         }));
         return faces;

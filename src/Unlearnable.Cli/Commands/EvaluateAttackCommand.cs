@@ -1,0 +1,63 @@
+using System.CommandLine;
+using Spectre.Console;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Evaluation;
+
+namespace Unlearnable.Cli.Commands;
+
+/// <summary>`unlearnable evaluate-attack --spec job.json --out DIR`: the evaluation host's job, without a server.</summary>
+static class EvaluateAttackCommand
+{
+    public static Command Create()
+    {
+        var spec = new Option<string>("--spec") { Description = "Attack spec (JSON): data, protection, attack and arms; see examples/attacks/", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder for report.json, report.md, plots and the job's work files (rerun to resume)", Required = true };
+        var device = SharedOptions.Device();
+        var command = new Command("evaluate-attack", "Attack protected data like a hacker would (train from scratch or fine-tune) and report what the protection held")
+            { spec, output, device };
+        command.SetAction((result, cancel) => CommandErrors.Run(() =>
+        {
+            RunWithProgress(AttackSpec.Load(result.GetValue(spec)!), result.GetValue(device)!, result.GetValue(output)!, cancel);
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    /// <summary>Validates, runs the job behind progress bars (arms, and the current phase with its ETA), and prints the final table.</summary>
+    public static AttackReport RunWithProgress(AttackSpec attack, string device, string outDir, CancellationToken cancel)
+    {
+        SpecValidator.EnsureValid(attack);
+        var dev = Devices.Resolve(device);
+        AttackReport? report = null;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(context =>
+            {
+                var arms = context.AddTask("arms", maxValue: Math.Max(1, ArmPlan.For(attack).Count));
+                var phase = context.AddTask("preparing", maxValue: 1);
+                report = new AttackJob(attack, dev, outDir)
+                {
+                    OnProgress = p =>
+                    {
+                        if (p.Total > 0)
+                        {
+                            phase.MaxValue = p.Total;
+                            phase.Value = p.Done;
+                        }
+                        phase.Description = Markup.Escape(p.Arm is null ? p.Phase : $"{p.Arm} epoch {p.Epoch}/{p.Epochs}");
+                        if (p.Arms > 0) arms.Value = p.ArmIndex;
+                        if (p.Phase is not ("train" or "pretrain") || p.Total == 0)
+                            AnsiConsole.MarkupLine($"[grey]{DateTime.Now:HH:mm:ss}[/] {Markup.Escape(p.Message)}");
+                    },
+                }.Run(cancel);
+                arms.Value = arms.MaxValue;
+            });
+        var table = new Table().AddColumns("model", "image→text Hit@10", "MedR", "text→image Hit@10", "MedR");
+        table.AddRow("random ranking", $"{report!.RandomI2T.Hit10:F1}", $"{report.RandomI2T.MedR:F1}", $"{report.RandomT2I.Hit10:F1}", $"{report.RandomT2I.MedR:F1}");
+        foreach (var a in report.Arms) table.AddRow(Markup.Escape(a.Name), $"{a.I2T.Hit10:F1}", $"{a.I2T.MedR:F1}", $"{a.T2I.Hit10:F1}", $"{a.T2I.MedR:F1}");
+        AnsiConsole.Write(table);
+        Console.WriteLine($"finished in {report.Seconds / 60:F1} min; report in {outDir}");
+        return report;
+    }
+}

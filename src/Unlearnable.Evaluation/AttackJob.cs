@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Text.Json;
+using TorchSharp;
+using Unlearnable.Clip.Checkpoints;
+using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Data;
+using Unlearnable.Data.Synthetic;
+using Unlearnable.Experiments;
+using Unlearnable.Imaging;
+using Unlearnable.Protection;
+using Unlearnable.Training;
+
+namespace Unlearnable.Evaluation;
+
+/// <summary>
+/// Runs an attack spec end to end: load the data, pre-train where fine-tuning needs it, protect
+/// the training split, then train and score every arm, and write report.json, report.md and the
+/// plots into the output folder. Everything is kept in <c>OUT/work</c>, so running the same job
+/// again after a crash or a cancel continues from the last finished epoch.
+/// </summary>
+public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDir)
+{
+    public Action<JobProgress>? OnProgress { get; init; }
+
+    string WorkDir => Path.Combine(outDir, "work");
+
+    public AttackReport Run(CancellationToken cancel = default)
+    {
+        SpecValidator.EnsureValid(spec);
+        var clock = Stopwatch.StartNew();
+        Directory.CreateDirectory(WorkDir);
+        KeepSpec();
+        var config = ClipPresets.Get(spec.Preset);
+
+        var data = JobData.Load(spec.Data, spec.Seed, config.Vision.ImageSize, Path.Combine(WorkDir, "data"));
+        Report("data", data.Description);
+        var arms = ArmPlan.For(spec);
+        if (spec.Attack.Mode == AttackModes.FineTune)
+            foreach (var arch in arms.Select(a => a.Architecture).Distinct()) PreTrained(arch, cancel);
+
+        IReadOnlyList<CaptionedImage>? protectedTrain = null;
+        ProtectionSummary? protection = null;
+        if (spec.Protection.Source != ProtectionSources.None)
+        {
+            Report("protect", $"protecting {data.Train.Count} training images ({spec.Protection.Source})");
+            (protectedTrain, protection) = new ProtectionStage(spec, device, WorkDir) { OnProgress = OnProgress }
+                .Run(data.Train, () => Start(spec.Preset), cancel);
+            Report("protect", $"protected: max L∞ {protection.MaxLInfinity}/255, mean PSNR {protection.MeanPsnr:F1} dB, {protection.Seconds:F0} s");
+        }
+
+        var runner = new ArmRunner(spec.Attack, spec.Seed, device, WorkDir) { OnProgress = OnProgress };
+        var results = new List<ArmResult>();
+        for (int i = 0; i < arms.Count; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var arm = arms[i];
+            if (runner.Finished(arm) is { } finished) { results.Add(finished); continue; }
+            OnProgress?.Invoke(new JobProgress("train", $"arm {i + 1}/{arms.Count}: {arm.Name}", i, arms.Count, arm.Name, i, arms.Count));
+            results.Add(runner.Run(arm, i, arms.Count, TrainingSet(arm, data.Train, protectedTrain), data.Test, Start, cancel));
+        }
+
+        var ownCaptions = data.Test.Select(t => t.Captions.Count).ToArray();
+        var report = new AttackReport(spec.Name, spec, data.Description, data.Train.Count, data.Test.Count,
+            RetrievalMetrics.RandomImageToText(ownCaptions, ownCaptions.Sum()), RetrievalMetrics.RandomTextToImage(data.Test.Count),
+            protection, results, clock.Elapsed.TotalSeconds);
+        Report("report", "writing report.json, report.md and plots");
+        AttackReportWriter.Write(outDir, report);
+        ReportFigures.Write(outDir, report, data, protectedTrain, arm => runner.CheckpointPath(arm), arms, device);
+        Report("done", $"report in {outDir}");
+        return report;
+    }
+
+    /// <summary>The hacker's view of the training split for one arm: a protected share, then the countermeasure.</summary>
+    IReadOnlyList<CaptionedImage> TrainingSet(ArmPlan arm, IReadOnlyList<CaptionedImage> clean, IReadOnlyList<CaptionedImage>? protectedTrain)
+    {
+        var set = arm.Kind == ArmKinds.Protected ? PoisonMix.Mix(clean, protectedTrain!, arm.Fraction, spec.Seed) : clean;
+        if (arm.Countermeasure is { } text)
+        {
+            Report("train", $"{arm.Name}: applying {text} to every training image");
+            set = Countermeasures.ApplyTo(set, Countermeasure.Parse(text));
+        }
+        return set;
+    }
+
+    ClipModel Start(string architecture)
+    {
+        if (spec.Attack.Mode == AttackModes.FineTune) return ClipCheckpoint.Load(PreTrainedPath(architecture), device);
+        TorchRuntime.Seed(spec.Seed);
+        var model = new ClipModel(ClipPresets.Get(architecture));
+        model.to(device);
+        return model;
+    }
+
+    string PreTrainedPath(string architecture) =>
+        spec.Attack.PreTrained is { } given && architecture.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase)
+            ? given
+            : Path.Combine(WorkDir, "pretrained", architecture + ".safetensors");
+
+    /// <summary>Pre-trains an architecture on captioned scenes: image–text alignment, never the job's people (resumable).</summary>
+    void PreTrained(string architecture, CancellationToken cancel)
+    {
+        var path = PreTrainedPath(architecture);
+        if (File.Exists(path)) return;
+        var config = ClipPresets.Get(architecture);
+        var corpus = SyntheticScenes.Generate(spec.Attack.PreTrainImages, spec.Seed + 1, testImages: 0, size: config.Vision.ImageSize).Items;
+        var checkpoint = Path.Combine(WorkDir, "pretrained", architecture + ".run", "model.safetensors");
+        Directory.CreateDirectory(Path.GetDirectoryName(checkpoint)!);
+        Report("pretrain", $"pre-training {architecture} on {corpus.Count} captioned scenes");
+        TorchRuntime.Seed(spec.Seed);
+        using var model = File.Exists(ClipTrainer.StatePath(checkpoint)) ? ClipCheckpoint.Load(checkpoint, device) : new ClipModel(config);
+        model.to(device);
+        new ClipTrainer(model, new TrainingOptions { Epochs = spec.Attack.PreTrainEpochs, BatchSize = 64, Seed = spec.Seed, WarmupSteps = 20 }, device)
+        {
+            OnStep = p => OnProgress?.Invoke(new JobProgress("pretrain", $"pre-training {architecture}: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}",
+                p.Step, p.StepsPerEpoch, Epoch: p.Epoch, Epochs: p.Epochs, Loss: p.Loss)),
+        }.Train(corpus, new ImageTensors(config.Vision.ImageSize), checkpoint, cancel);
+        var partial = Path.ChangeExtension(path, ".partial.safetensors");   // the format follows the extension
+        ClipCheckpoint.Save(model, partial);
+        File.Move(partial, path, overwrite: true);
+    }
+
+    /// <summary>A job folder belongs to one spec: resuming it with a different spec would mix results.</summary>
+    void KeepSpec()
+    {
+        var path = Path.Combine(outDir, "spec.json");
+        var json = spec.ToJson();
+        if (File.Exists(path) && File.ReadAllText(path) != json)
+            throw new SpecException("$", $"{outDir} holds a job with a different spec; use a new output folder or the same spec");
+        File.WriteAllText(path, json);
+    }
+
+    void Report(string phase, string message) => OnProgress?.Invoke(JobProgress.Stage(phase, message));
+}
+
+/// <summary>Paper Table 3's poison fraction: a seeded share of the training pairs protected, the rest clean.</summary>
+public static class PoisonMix
+{
+    public static IReadOnlyList<CaptionedImage> Mix(IReadOnlyList<CaptionedImage> clean, IReadOnlyList<CaptionedImage> protectedItems, double fraction, int seed)
+    {
+        if (fraction is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "the protected share must be in [0, 1]");
+        if (clean.Count != protectedItems.Count) throw new ArgumentException($"{protectedItems.Count} protected items for {clean.Count} clean ones");
+        var rng = new Random(Seeds.Mix(seed, 0x9015));
+        var chosen = Enumerable.Range(0, clean.Count).OrderBy(_ => rng.Next()).Take((int)Math.Round(fraction * clean.Count)).ToHashSet();
+        return clean.Select((item, i) => chosen.Contains(i) ? protectedItems[i] : item).ToList();
+    }
+}

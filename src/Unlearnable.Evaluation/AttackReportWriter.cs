@@ -1,0 +1,77 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Unlearnable.Experiments;
+using Unlearnable.Training;
+
+namespace Unlearnable.Evaluation;
+
+/// <summary>report.json, report.md (paper-style tables per arm group) and the loss and retrieval curves of every arm.</summary>
+public static class AttackReportWriter
+{
+    public static void Write(string outDir, AttackReport report)
+    {
+        File.WriteAllText(Path.Combine(outDir, "report.json"), JsonSerializer.Serialize(report, AttackSpec.Json));
+        File.WriteAllText(Path.Combine(outDir, "report.md"), Markdown(report));
+        var trained = report.Arms.Where(a => a.Epochs.Count > 1).ToList();
+        Series Curve(ArmResult a, Func<EpochScores, double> y, bool skipZero = false)
+        {
+            var points = a.Epochs.Where(e => !skipZero || e.Epoch > 0).ToList();
+            return new Series(a.Name, points.Select(e => (double)e.Epoch).ToList(), points.Select(y).ToList(), Dashed: a.Kind == ArmKinds.Clean);
+        }
+        Plots.Lines(Path.Combine(outDir, "loss.png"), "Hacker training loss", "epoch", "contrastive loss", trained.Select(a => Curve(a, e => e.Loss, skipZero: true)));
+        Plots.Lines(Path.Combine(outDir, "i2t-hit10.png"), "Image → text Hit@10 on clean held-out data", "epoch", "Hit@10 (%)",
+            trained.Select(a => Curve(a, e => e.I2T.Hit10)).Append(Flat("random ranking", report.RandomI2T.Hit10, trained)));
+        Plots.Lines(Path.Combine(outDir, "i2t-medr.png"), "Image → text median rank on clean held-out data", "epoch", "MedR (lower = hacker learns)",
+            trained.Select(a => Curve(a, e => e.I2T.MedR)).Append(Flat("random ranking", report.RandomI2T.MedR, trained)));
+        Plots.Lines(Path.Combine(outDir, "t2i-medr.png"), "Text → image median rank on clean held-out data", "epoch", "MedR (lower = hacker learns)",
+            trained.Select(a => Curve(a, e => e.T2I.MedR)).Append(Flat("random ranking", report.RandomT2I.MedR, trained)));
+    }
+
+    static Series Flat(string name, double value, IReadOnlyList<ArmResult> arms)
+    {
+        double last = Math.Max(1, arms.Count == 0 ? 1 : arms.Max(a => a.Epochs[^1].Epoch));
+        return new Series(name, [0, last], [value, value], Dashed: true);
+    }
+
+    public static string Markdown(AttackReport report)
+    {
+        var md = new StringBuilder();
+        void Line(string text) => md.AppendLine(text);
+        Line($"# {report.Name}");
+        Line("");
+        Line(Invariant($"Data: {report.Data}. Attack: {report.Spec.Attack.Mode}, {report.Spec.Attack.Epochs} epochs, lr {report.Spec.Attack.LearningRate:G3}, architecture {report.Spec.Preset}. Seed {report.Spec.Seed}. Took {report.Seconds / 60:F1} min."));
+        if (report.Protection is { } p)
+            Line(Invariant($"Protection: {p.Source} on {p.Images} training images, max L∞ {p.MaxLInfinity}/255, mean PSNR {p.MeanPsnr:F1} dB, {p.Seconds:F0} s") +
+                (p.DictionaryShare is { } share ? Invariant($", {share * 100:F0} % of trigger words are dictionary words (e.g. {string.Join("; ", p.ExampleTriggers.Take(3).Select(t => $"\"{t}\""))})") : "") + ".");
+        Line("");
+        Line("Scores are on the clean held-out split after the last epoch; lower MedR and higher Hit@k mean the hacker learned more. " +
+             "\"Kept\" is how much of the full protection an arm keeps, by image→text Hit@10 (100 % = as low as the protected arm, 0 % = as high as the clean one).");
+
+        Table(md, "Same architecture", report, report.Arms.Where(a => a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1), kept: false);
+        Table(md, "Transfer: protection made with one surrogate, attacked with other architectures", report, report.Arms.Where(a => a.Architecture != report.Spec.Preset), kept: false);
+        Table(md, "Poison fraction: only a share of the training pairs protected", report, report.Arms.Where(a => a.Fraction is > 0 and < 1), kept: true);
+        Table(md, "Robustness: the hacker re-encodes the training images first", report, report.Arms.Where(a => a.Countermeasure is not null), kept: true);
+        Line("");
+        Line("Plots: `loss.png`, `i2t-hit10.png`, `i2t-medr.png`, `t2i-medr.png`, `examples.png` (clean vs protected training pairs), `tsne-clean.png` and `tsne-protected.png` (held-out image and caption features of the clean and protected hackers).");
+        return md.ToString();
+    }
+
+    static void Table(StringBuilder md, string title, AttackReport report, IEnumerable<ArmResult> arms, bool kept)
+    {
+        var rows = arms.ToList();
+        if (rows.Count == 0) return;
+        md.AppendLine();
+        md.AppendLine($"## {title}");
+        md.AppendLine();
+        md.AppendLine("| model | image→text Hit@1 | Hit@5 | Hit@10 | MedR | text→image Hit@1 | Hit@5 | Hit@10 | MedR |" + (kept ? " kept |" : ""));
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|" + (kept ? "---:|" : ""));
+        void Row(string name, RetrievalScores i, RetrievalScores t, string? keptText) =>
+            md.AppendLine(Invariant($"| {name} | {i.Hit1:F1} | {i.Hit5:F1} | {i.Hit10:F1} | {i.MedR:F1} | {t.Hit1:F1} | {t.Hit5:F1} | {t.Hit10:F1} | {t.MedR:F1} |") + (keptText is null ? "" : $" {keptText} |"));
+        Row("random ranking", report.RandomI2T, report.RandomT2I, kept ? "" : null);
+        foreach (var arm in rows)
+            Row(arm.Name, arm.I2T, arm.T2I, kept ? (report.ProtectionKept(arm) is { } k ? Invariant($"{k:F0} %") : "—") : null);
+    }
+
+    static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

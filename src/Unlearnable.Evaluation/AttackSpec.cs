@@ -1,0 +1,130 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Unlearnable.Evaluation;
+
+/// <summary>
+/// One evaluation job, as a privacy team writes it in JSON: which data, how it was protected,
+/// how the hacker attacks it, and which extra arms (transfer, poison fraction, robustness) to run.
+/// Field names are camelCase; unknown fields are refused so a typo never silently falls back to a default.
+/// </summary>
+public sealed record AttackSpec
+{
+    public string Name { get; init; } = "attack";
+    public int Seed { get; init; }
+    /// <summary>Architecture of the surrogate and of the main hacker (a ClipPresets name).</summary>
+    public string Preset { get; init; } = "tiny";
+    public DataSpec Data { get; init; } = new();
+    public ProtectionSpec Protection { get; init; } = new();
+    public HackerSpec Attack { get; init; } = new();
+    public ArmsSpec Arms { get; init; } = new();
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Parses a spec; a malformed document or an unknown field is a <see cref="SpecException"/> naming where.</summary>
+    public static AttackSpec Parse(string json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<AttackSpec>(json, Json) ?? throw new SpecException("$", "the spec is empty (null)");
+        }
+        catch (JsonException e)
+        {
+            throw new SpecException(e.Path ?? "$", e.Message.Split(" Path:")[0]);
+        }
+    }
+
+    public static AttackSpec Load(string path)
+    {
+        if (!File.Exists(path)) throw new SpecException("$", $"spec file {path} does not exist");
+        var spec = Parse(File.ReadAllText(path));
+        // Relative data paths in a spec file are relative to the file, so a spec travels with its data.
+        return spec.ResolvePaths(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    public AttackSpec ResolvePaths(string baseDir)
+    {
+        string? Resolve(string? p) => p is null ? null : Path.GetFullPath(p, baseDir);
+        return this with
+        {
+            Data = Data with { Path = Resolve(Data.Path) },
+            Protection = Protection with { Path = Resolve(Protection.Path) },
+            Attack = Attack with { PreTrained = Resolve(Attack.PreTrained) },
+        };
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+}
+
+public static class DataKinds
+{
+    public const string SyntheticIdentities = "synthetic-identities", Identities = "identities", Captions = "captions", SyntheticScenes = "synthetic-scenes";
+    public static readonly string[] All = [SyntheticIdentities, Identities, Captions, SyntheticScenes];
+}
+
+/// <param name="Kind">synthetic-identities, identities (one sub-folder per person), captions (a data folder with train and test splits) or synthetic-scenes.</param>
+public sealed record DataSpec(string Kind = DataKinds.SyntheticIdentities, string? Path = null, int Identities = 40, int Photos = 8,
+    int Images = 2200, int TestImages = 200);
+
+public static class ProtectionSources
+{
+    public const string None = "none", Mem = "mem", Em = "em", Folder = "folder", Sidecar = "sidecar";
+    public static readonly string[] All = [None, Mem, Em, Folder, Sidecar];
+}
+
+/// <summary>
+/// How the training split was protected: not at all, in-process (mem, em), read from a
+/// <c>protect</c> output folder, or by calling a running sidecar's Protect for every training pair.
+/// Round and step settings apply to the in-process methods; the sidecar uses its own.
+/// </summary>
+public sealed record ProtectionSpec(string Source = ProtectionSources.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
+    double Epsilon = 8, int TriggerLength = 3, int Rounds = 10, int SurrogateSteps = 50, int PgdSteps = 8, int TriggerRounds = 2, int TopK = 6,
+    int BatchSize = 32, double StopLoss = 0.01, string Vocabulary = "common-words");
+
+public static class AttackModes
+{
+    public const string FineTune = "fine-tune", FromScratch = "from-scratch";
+    public static readonly string[] All = [FineTune, FromScratch];
+}
+
+/// <summary>
+/// The hacker. Fine-tuning starts from <see cref="PreTrained"/> or, without one, from a model
+/// pre-trained here on synthetic captioned scenes (image–text alignment, never the job's data).
+/// </summary>
+public sealed record HackerSpec(string Mode = AttackModes.FineTune, int Epochs = 10, double LearningRate = 1e-5, int BatchSize = 32,
+    int WarmupSteps = 5, string? PreTrained = null, int PreTrainImages = 1000, int PreTrainEpochs = 20);
+
+/// <summary>
+/// Extra arms beside clean and protected on the main architecture: other hacker architectures
+/// (transfer), protected shares below 1 (poison fraction) and the hacker's countermeasures
+/// (jpeg:Q, rescale:F, grayscale, blur:SIGMA) applied to the protected images before training.
+/// </summary>
+public sealed record ArmsSpec(IReadOnlyList<string>? Architectures = null, IReadOnlyList<double>? Fractions = null,
+    IReadOnlyList<string>? Countermeasures = null, bool CountermeasuresOnClean = false)
+{
+    public IReadOnlyList<string> TransferArchitectures => Architectures ?? [];
+    public IReadOnlyList<double> PoisonFractions => Fractions ?? [];
+    public IReadOnlyList<string> HackerCountermeasures => Countermeasures ?? [];
+}
+
+/// <summary>One thing wrong with a spec: the JSON field at fault and what is wrong with it.</summary>
+public sealed record SpecViolation(string Field, string Problem)
+{
+    public override string ToString() => $"{Field}: {Problem}";
+}
+
+/// <summary>A spec that cannot run, with every field at fault.</summary>
+public sealed class SpecException(IReadOnlyList<SpecViolation> violations)
+    : Exception("invalid attack spec: " + string.Join("; ", violations))
+{
+    public SpecException(string field, string problem) : this([new SpecViolation(field, problem)]) { }
+
+    public IReadOnlyList<SpecViolation> Violations { get; } = violations;
+}

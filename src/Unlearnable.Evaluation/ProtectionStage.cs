@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Text.Json;
+using TorchSharp;
+using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Clip.Text;
+using Unlearnable.Data;
+using Unlearnable.Data.Formats;
+using Unlearnable.Imaging;
+using Unlearnable.Protection;
+using Unlearnable.Training;
+
+namespace Unlearnable.Evaluation;
+
+/// <summary>
+/// Produces the protected training split the hacker receives, aligned index for index with the
+/// clean one, and measures it. The result is kept in the work folder, so a resumed job does not
+/// protect again; an interrupted in-process run resumes mid-run, a sidecar run skips posts it has.
+/// </summary>
+public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string workDir)
+{
+    public Action<JobProgress>? OnProgress { get; init; }
+
+    string Folder => Path.Combine(workDir, "protected");
+    string SummaryPath => Path.Combine(Folder, "summary.json");
+
+    public static ProtectionOptions Options(AttackSpec spec) => new()
+    {
+        Method = spec.Protection.Source == ProtectionSources.Em ? ProtectionMethod.Em : ProtectionMethod.Mem,
+        Epsilon = spec.Protection.Epsilon / 255, TriggerLength = spec.Protection.TriggerLength, Rounds = spec.Protection.Rounds,
+        SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
+        TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
+        // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate (DESIGN.md).
+        SurrogateLearningRate = spec.Attack.Mode == AttackModes.FineTune ? spec.Attack.LearningRate : 1e-4,
+    };
+
+    /// <param name="surrogate">The surrogate for in-process protection (the pre-trained model when fine-tuning, a fresh one from scratch).</param>
+    public (IReadOnlyList<CaptionedImage> Items, ProtectionSummary Summary) Run(IReadOnlyList<CaptionedImage> train, Func<ClipModel> surrogate, CancellationToken cancel)
+    {
+        if (File.Exists(SummaryPath))
+        {
+            var kept = CaptionsJsonl.Load(Folder).Items;
+            if (kept.Count == train.Count)
+                return (kept.Select((k, i) => train[i] with { Image = k.Image, Captions = k.Captions }).ToList(),
+                    JsonSerializer.Deserialize<ProtectionSummary>(File.ReadAllText(SummaryPath), AttackSpec.Json)!);
+        }
+        var clock = Stopwatch.StartNew();
+        IReadOnlyList<CaptionedImage> items = spec.Protection.Source switch
+        {
+            ProtectionSources.Mem or ProtectionSources.Em => InProcess(train, surrogate, cancel),
+            ProtectionSources.Folder => FromFolder(train),
+            ProtectionSources.Sidecar => new SidecarProtection(spec.Protection, Path.Combine(workDir, "sidecar"))
+            {
+                OnPost = (done, total) => OnProgress?.Invoke(JobProgress.Stage("protect", $"sidecar: {done}/{total} posts protected", done, total)),
+            }.Protect(train, cancel),
+            _ => throw new SpecException("protection.source", $"'{spec.Protection.Source}' produces no protected data"),
+        };
+        var summary = Measure(train, items, clock.Elapsed.TotalSeconds);
+
+        if (Directory.Exists(Folder)) Directory.Delete(Folder, recursive: true);
+        CaptionsJsonl.Save(new CaptionDataset("protected", items.Select((item, i) => item with { Id = i.ToString("D6", System.Globalization.CultureInfo.InvariantCulture) }).ToList()), Folder);
+        File.WriteAllText(SummaryPath, JsonSerializer.Serialize(summary, AttackSpec.Json));
+        return (items, summary);
+    }
+
+    IReadOnlyList<CaptionedImage> InProcess(IReadOnlyList<CaptionedImage> train, Func<ClipModel> surrogateFactory, CancellationToken cancel)
+    {
+        var options = Options(spec);
+        TorchRuntime.Seed(spec.Seed);
+        using var surrogate = surrogateFactory();
+        var vocabulary = spec.Protection.Vocabulary == "full" ? TriggerVocabulary.Full : TriggerVocabulary.CommonWords;
+        var run = new DatasetProtector(surrogate, train, new ImageTensors(surrogate.Config.Vision.ImageSize), options, vocabulary, device, Path.Combine(workDir, "protection-run"))
+        {
+            OnProgress = p => OnProgress?.Invoke(JobProgress.Stage("protect", $"round {p.Round}/{p.Rounds} {p.Phase} loss {p.Loss:F3}", p.Batch, p.Batches)),
+        }.Run(cancel);
+        var (published, _) = ProtectedDataset.Build(train, run, seed: spec.Seed);
+        run.Noise.Dispose();
+        return published;
+    }
+
+    IReadOnlyList<CaptionedImage> FromFolder(IReadOnlyList<CaptionedImage> train)
+    {
+        var byId = DatasetLoader.Load(spec.Protection.Path!).Of(Split.Train).ToDictionary(i => i.Id);
+        var missing = train.Where(t => !byId.ContainsKey(t.Id)).Select(t => t.Id).ToList();
+        if (missing.Count > 0)
+            throw new SpecException("protection.path", $"{missing.Count} of {train.Count} training images have no protected version there (first: {missing[0]}); protect the same data set");
+        return train.Select(t => t with { Image = byId[t.Id].Image, Captions = byId[t.Id].Captions }).ToList();
+    }
+
+    /// <summary>L∞ and PSNR on the decoded images, and the trigger words as the prefix the protection added to each caption.</summary>
+    ProtectionSummary Measure(IReadOnlyList<CaptionedImage> clean, IReadOnlyList<CaptionedImage> protectedItems, double seconds)
+    {
+        var linf = new int[clean.Count];
+        var psnr = new double[clean.Count];
+        Parallel.For(0, clean.Count, i =>
+        {
+            using var a = SafeImageDecoder.Decode(clean[i].Image.ReadBytes(), what: clean[i].Image.Name);
+            using var b = SafeImageDecoder.Decode(protectedItems[i].Image.ReadBytes(), what: protectedItems[i].Image.Name);
+            (linf[i], psnr[i]) = a.Width == b.Width && a.Height == b.Height ? NoiseMapping.Compare(a, b) : (-1, double.NaN);
+        });
+        var triggers = clean.Zip(protectedItems, (c, p) => p.Captions[0].EndsWith(c.Captions[0], StringComparison.Ordinal)
+            ? p.Captions[0][..^c.Captions[0].Length].Trim() : "").ToList();
+        var ids = triggers.Where(t => t.Length > 0).Select(t => (IReadOnlyList<int>)ClipTokenizer.Default.EncodeRaw(t).ToArray()).ToList();
+        var finite = psnr.Where(double.IsFinite).ToList();
+        return new ProtectionSummary(spec.Protection.Source, clean.Count, linf.Max(), finite.Count == 0 ? double.PositiveInfinity : finite.Average(),
+            ids.Count == 0 ? null : EnglishWords.DictionaryShare(ids), seconds, triggers.Where(t => t.Length > 0).Distinct().Take(8).ToList());
+    }
+}

@@ -1,0 +1,83 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Unlearnable.Contracts.V1;
+using Unlearnable.Data;
+
+namespace Unlearnable.Evaluation;
+
+/// <summary>
+/// The black-box path: every training pair is posted to a running sidecar's Protect, exactly as
+/// a platform would, and the hacker trains on what came back. The post carries the image's first
+/// caption; the trigger the sidecar chose is prefixed to all of the image's captions (one trigger
+/// per image, as the sidecar publishes one caption per post). Posts already answered are kept in
+/// the work folder, so an interrupted run only sends the rest; a few run at once so the sidecar can batch them.
+/// </summary>
+public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int concurrency = 8)
+{
+    public Action<int, int>? OnPost { get; init; }
+
+    string ResultsPath => Path.Combine(workDir, "posts.tsv");
+
+    public IReadOnlyList<CaptionedImage> Protect(IReadOnlyList<CaptionedImage> train, CancellationToken cancel)
+    {
+        Directory.CreateDirectory(Path.Combine(workDir, "images"));
+        var done = LoadDone();
+        using var channel = GrpcChannel.ForAddress(spec.SidecarAddress!, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20 });
+        var client = new ProtectionService.ProtectionServiceClient(channel);
+        var headers = new Metadata();
+        if (!string.IsNullOrEmpty(spec.SidecarApiKey)) headers.Add("x-api-key", spec.SidecarApiKey);
+        using var log = new StreamWriter(ResultsPath, append: true);
+        var gate = new object();
+        int count = done.Count;
+
+        Parallel.ForEach(Enumerable.Range(0, train.Count).Where(i => !done.ContainsKey(i)),
+            new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancel }, i =>
+            {
+                var item = train[i];
+                var request = new ProtectRequest
+                {
+                    UserId = "evaluation", PostId = $"{i}-{item.Id}", Image = ByteString.CopyFrom(item.Image.ReadBytes()), Caption = item.Captions[0],
+                    Options = new ProtectOptions { Epsilon = spec.Epsilon, TriggerLength = spec.TriggerLength, TriggerPolicy = TriggerPolicy.PerPost },
+                };
+                ProtectResponse response;
+                try { response = client.Protect(request, headers, deadline: DateTime.UtcNow.AddMinutes(10), cancellationToken: cancel); }
+                catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled)
+                {
+                    throw new InvalidOperationException($"the sidecar at {spec.SidecarAddress} refused training image {item.Id}: {e.StatusCode} {e.Status.Detail}", e);
+                }
+                File.WriteAllBytes(ImagePath(i), response.Image.ToByteArray());
+                lock (gate)
+                {
+                    done[i] = response.Trigger;
+                    log.WriteLine($"{i.ToString(CultureInfo.InvariantCulture)}\t{response.Trigger}");
+                    log.Flush();
+                    OnPost?.Invoke(++count, train.Count);
+                }
+            });
+
+        return train.Select((item, i) => item with
+        {
+            Image = new MemoryImage(item.Id, File.ReadAllBytes(ImagePath(i))),
+            Captions = done[i].Length == 0 ? item.Captions : item.Captions.Select(c => done[i] + " " + c).ToList(),
+        }).ToList();
+    }
+
+    string ImagePath(int index) => Path.Combine(workDir, "images", index.ToString("D6", CultureInfo.InvariantCulture) + ".png");
+
+    /// <summary>Posts answered before: a line is written only after its image is on disk, and a torn last line is ignored.</summary>
+    ConcurrentDictionary<int, string> LoadDone()
+    {
+        var done = new ConcurrentDictionary<int, string>();
+        if (!File.Exists(ResultsPath)) return done;
+        foreach (var line in File.ReadAllLines(ResultsPath))
+        {
+            var parts = line.Split('\t');
+            if (parts.Length == 2 && int.TryParse(parts[0], CultureInfo.InvariantCulture, out int i) && File.Exists(ImagePath(i))) done[i] = parts[1];
+        }
+        File.WriteAllLines(ResultsPath, done.OrderBy(d => d.Key).Select(d => $"{d.Key.ToString(CultureInfo.InvariantCulture)}\t{d.Value}"));
+        return done;
+    }
+}

@@ -1,0 +1,153 @@
+using Unlearnable.Clip.Model;
+using Unlearnable.Data;
+using Unlearnable.Data.Formats;
+using Unlearnable.Imaging;
+
+namespace Unlearnable.Evaluation;
+
+/// <summary>
+/// Everything that can be checked before any training: names, ranges, and that the folders a
+/// spec points at exist and hold what the job needs. A job that passes can still fail later
+/// (a sidecar going away), but never because of a typo found after an hour of training.
+/// </summary>
+public static class SpecValidator
+{
+    public static void EnsureValid(AttackSpec spec)
+    {
+        var problems = Check(spec);
+        if (problems.Count > 0) throw new SpecException(problems);
+    }
+
+    public static List<SpecViolation> Check(AttackSpec spec)
+    {
+        var problems = new List<SpecViolation>();
+        void Fail(string field, string problem) => problems.Add(new SpecViolation(field, problem));
+        string Known(IEnumerable<string> names) => string.Join(", ", names);
+
+        if (string.IsNullOrWhiteSpace(spec.Name)) Fail("name", "must not be empty");
+        if (!ClipPresets.Names.Contains(spec.Preset, StringComparer.OrdinalIgnoreCase))
+            Fail("preset", $"unknown architecture '{spec.Preset}'; known: {Known(ClipPresets.Names)}");
+        for (int i = 0; i < spec.Arms.TransferArchitectures.Count; i++)
+            if (!ClipPresets.Names.Contains(spec.Arms.TransferArchitectures[i], StringComparer.OrdinalIgnoreCase))
+                Fail($"arms.architectures[{i}]", $"unknown architecture '{spec.Arms.TransferArchitectures[i]}'; known: {Known(ClipPresets.Names)}");
+
+        CheckData(spec.Data, Fail);
+        CheckProtection(spec, Fail);
+        CheckAttack(spec.Attack, Fail);
+
+        for (int i = 0; i < spec.Arms.PoisonFractions.Count; i++)
+            if (!(spec.Arms.PoisonFractions[i] is >= 0 and <= 1))
+                Fail($"arms.fractions[{i}]", $"{spec.Arms.PoisonFractions[i]} is outside 0–1 (the share of training pairs protected)");
+        if (spec.Arms.PoisonFractions.Count > 0 && spec.Protection.Source == ProtectionSources.None)
+            Fail("arms.fractions", "poison-fraction arms need a protection; protection.source is none");
+        for (int i = 0; i < spec.Arms.HackerCountermeasures.Count; i++)
+        {
+            try { Countermeasure.Parse(spec.Arms.HackerCountermeasures[i]); }
+            catch (ArgumentException e) { Fail($"arms.countermeasures[{i}]", e.Message); }
+        }
+        return problems;
+    }
+
+    static void CheckData(DataSpec data, Action<string, string> fail)
+    {
+        switch (data.Kind)
+        {
+            case DataKinds.SyntheticIdentities:
+                if (data.Identities < 2) fail("data.identities", $"{data.Identities}: retrieval needs at least 2 people");
+                if (data.Photos < 2) fail("data.photos", $"{data.Photos}: each person needs at least 2 photos (one is held out)");
+                break;
+            case DataKinds.SyntheticScenes:
+                if (data.TestImages < 2) fail("data.testImages", $"{data.TestImages}: the test split needs at least 2 images");
+                if (data.Images - data.TestImages < 2) fail("data.images", $"{data.Images} images leave fewer than 2 for training after {data.TestImages} test images");
+                break;
+            case DataKinds.Identities:
+                if (RequireFolder(data.Path, "data.path", fail))
+                {
+                    try
+                    {
+                        var people = IdentityFolders.Load(data.Path!);
+                        if (people.Count < 2) fail("data.path", $"{data.Path} has {people.Count} identity folder; retrieval needs at least 2");
+                        var single = people.FirstOrDefault(p => p.Images.Count < 2);
+                        if (single is not null) fail("data.path", $"{single.Name} has {single.Images.Count} photo; every person needs at least 2 (one is held out)");
+                    }
+                    catch (DataFormatException e) { fail("data.path", e.Message); }
+                }
+                break;
+            case DataKinds.Captions:
+                if (RequireFolder(data.Path, "data.path", fail))
+                {
+                    try
+                    {
+                        var set = DatasetLoader.Load(data.Path!);
+                        int train = set.Of(Split.Train).Count, test = set.Of(Split.Test).Count;
+                        if (train < 2 || test < 2) fail("data.path", $"{data.Path} has {train} training and {test} test images; both splits need at least 2");
+                    }
+                    catch (Exception e) when (e is DataFormatException or IOException or InvalidDataException) { fail("data.path", e.Message); }
+                }
+                break;
+            default:
+                fail("data.kind", $"unknown kind '{data.Kind}'; known: {string.Join(", ", DataKinds.All)}");
+                break;
+        }
+    }
+
+    static void CheckProtection(AttackSpec spec, Action<string, string> fail)
+    {
+        var p = spec.Protection;
+        switch (p.Source)
+        {
+            case ProtectionSources.None:
+                return;
+            case ProtectionSources.Folder:
+                if (RequireFolder(p.Path, "protection.path", fail))
+                {
+                    try
+                    {
+                        if (DatasetLoader.Load(p.Path!).Of(Split.Train).Count == 0) fail("protection.path", $"{p.Path} has no training split");
+                    }
+                    catch (Exception e) when (e is DataFormatException or IOException or InvalidDataException) { fail("protection.path", e.Message); }
+                }
+                return;
+            case ProtectionSources.Sidecar:
+                if (!Uri.TryCreate(p.SidecarAddress, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                    fail("protection.sidecarAddress", $"'{p.SidecarAddress}' is not an http(s) address such as http://localhost:5051");
+                break;
+            case ProtectionSources.Mem or ProtectionSources.Em:
+                if (p.Vocabulary is not ("common-words" or "full")) fail("protection.vocabulary", $"'{p.Vocabulary}': use common-words or full");
+                break;
+            default:
+                fail("protection.source", $"unknown source '{p.Source}'; known: {string.Join(", ", ProtectionSources.All)}");
+                return;
+        }
+        if (!(p.Epsilon > 0 && p.Epsilon <= 255)) fail("protection.epsilon", $"{p.Epsilon} must be in (0, 255] (1/255 units; 8 by default)");
+        if (p.Source == ProtectionSources.Sidecar) return;
+        if (!ClipPresets.Names.Contains(spec.Preset, StringComparer.OrdinalIgnoreCase)) return;
+        try { ProtectionStage.Options(spec).Validate(ClipPresets.Get(spec.Preset).Text.ContextLength); }
+        catch (ArgumentOutOfRangeException e) { fail("protection." + char.ToLowerInvariant(e.ParamName![0]) + e.ParamName[1..], e.Message.Split(" (Parameter")[0]); }
+    }
+
+    static void CheckAttack(HackerSpec attack, Action<string, string> fail)
+    {
+        if (!AttackModes.All.Contains(attack.Mode)) fail("attack.mode", $"unknown mode '{attack.Mode}'; known: {string.Join(", ", AttackModes.All)}");
+        if (attack.Epochs < 1) fail("attack.epochs", $"{attack.Epochs}: at least 1");
+        if (!(attack.LearningRate > 0)) fail("attack.learningRate", $"{attack.LearningRate}: must be positive");
+        if (attack.BatchSize < 2) fail("attack.batchSize", $"{attack.BatchSize}: a contrastive batch needs at least 2 pairs");
+        if (attack.Mode != AttackModes.FineTune) return;
+        if (attack.PreTrained is { } path)
+        {
+            if (!File.Exists(path)) fail("attack.preTrained", $"checkpoint {path} does not exist");
+        }
+        else
+        {
+            if (attack.PreTrainImages < 2) fail("attack.preTrainImages", $"{attack.PreTrainImages}: at least 2");
+            if (attack.PreTrainEpochs < 1) fail("attack.preTrainEpochs", $"{attack.PreTrainEpochs}: at least 1");
+        }
+    }
+
+    static bool RequireFolder(string? path, string field, Action<string, string> fail)
+    {
+        if (string.IsNullOrWhiteSpace(path)) { fail(field, "required for this kind"); return false; }
+        if (!Directory.Exists(path)) { fail(field, $"folder {path} does not exist"); return false; }
+        return true;
+    }
+}

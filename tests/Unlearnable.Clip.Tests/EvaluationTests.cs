@@ -1,0 +1,160 @@
+using System.Text.Json.Nodes;
+using Unlearnable.Data;
+using Unlearnable.Data.Synthetic;
+using Unlearnable.Evaluation;
+using Unlearnable.Training;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Clip.Tests;
+
+public class EvaluationTests
+{
+    static string Temp() => Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+
+    internal static string RepoFile(string relative)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Sidecar.sln"))) return Path.Combine(dir.FullName, relative);
+        throw new FileNotFoundException("repository root not found above " + AppContext.BaseDirectory);
+    }
+
+    [Fact]
+    public void TheShippedCiSpecRunsEveryArmAndWritesTablesAndPictures()
+    {
+        var output = Temp();
+        var (code, stdout, stderr) = CliTests.Run("evaluate-attack", "--spec", RepoFile("examples/attacks/face-study-ci.json"), "--out", output, "--device", "cpu");
+        Assert.True(code == 0, stderr + stdout);
+
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "report.json")))!;
+        Assert.Equal(12, report["trainImages"]!.GetValue<int>());
+        Assert.Equal(6, report["testImages"]!.GetValue<int>());
+        var arms = report["arms"]!.AsArray();
+        Assert.Equal(["pre-trained", "clean", "protected", "pre-trained [tiny-vit]", "clean [tiny-vit]", "protected [tiny-vit]", "protected 50%", "protected + jpeg:50"],
+            arms.Select(a => a!["name"]!.GetValue<string>()));
+        foreach (var arm in arms)
+        {
+            var epochs = arm!["epochs"]!.AsArray().Select(e => e!["epoch"]!.GetValue<int>()).ToList();
+            Assert.Equal(arm["kind"]!.GetValue<string>() == "pre-trained" ? [0] : [0, 1], epochs);
+            Assert.InRange(arm["i2t"]!["medR"]!.GetValue<double>(), 1, 30);
+        }
+        Assert.InRange(report["protection"]!["maxLInfinity"]!.GetValue<int>(), 1, 8);
+        Assert.Equal(report["randomI2t"]!["hit10"]!.GetValue<double>(), 100.0 * (1 - Enumerable.Range(0, 5).Aggregate(1.0, (s, j) => s * (30 - 10 - j) / (30.0 - j))), 6);
+
+        var md = File.ReadAllText(Path.Combine(output, "report.md"));
+        foreach (var section in new[] { "## Same architecture", "## Transfer", "## Poison fraction", "## Robustness", "| protected + jpeg:50 |" })
+            Assert.Contains(section, md);
+        foreach (var png in new[] { "loss.png", "i2t-hit10.png", "i2t-medr.png", "t2i-medr.png", "examples.png", "tsne-clean.png", "tsne-protected.png" })
+            Assert.True(new FileInfo(Path.Combine(output, png)).Length > 2000, png);
+    }
+
+    [Fact]
+    public void TheFullExampleSpecsAreValid()
+    {
+        foreach (var name in new[] { "face-study.json", "face-study-ci.json", "scenes-from-scratch.json" })
+            Assert.Empty(SpecValidator.Check(AttackSpec.Load(RepoFile("examples/attacks/" + name))));
+    }
+
+    [Fact]
+    public void BadSpecsNameEveryFieldAtFaultBeforeAnyTraining()
+    {
+        var empty = Temp();
+        Directory.CreateDirectory(Path.Combine(empty, "alice"));
+        var spec = new AttackSpec
+        {
+            Preset = "rn49",
+            Data = new DataSpec(DataKinds.Identities, empty),
+            Arms = new ArmsSpec(Architectures: ["tiny-vit", "vit-h"], Fractions: [0.5, 1.5], Countermeasures: ["jpeg:500"]),
+            Attack = new HackerSpec(Mode: "distill"),
+        };
+        var fields = SpecValidator.Check(spec).Select(v => v.Field).ToList();
+        Assert.Equal(["preset", "arms.architectures[1]", "data.path", "attack.mode", "arms.fractions[1]", "arms.countermeasures[0]"], fields);
+        Assert.Contains("no images", SpecValidator.Check(spec).Single(v => v.Field == "data.path").Problem);
+
+        var missing = SpecValidator.Check(new AttackSpec { Data = new DataSpec(DataKinds.Identities, "/nonexistent/faces") });
+        Assert.Equal("folder /nonexistent/faces does not exist", Assert.Single(missing).Problem);
+
+        var typo = Assert.Throws<SpecException>(() => AttackSpec.Parse("""{ "attack": { "epochz": 3 } }"""));
+        Assert.Contains("epochz", typo.Message);
+
+        var file = Path.Combine(Temp(), "bad.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, """{ "preset": "tiny", "arms": { "fractions": [-0.2] } }""");
+        var output = Temp();
+        var (code, _, stderr) = CliTests.Run("evaluate-attack", "--spec", file, "--out", output);
+        Assert.Equal(2, code);
+        Assert.Contains("arms.fractions[0]: -0.2 is outside 0–1", stderr);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void ACancelledJobResumesAfterItsLastScoredEpochWithoutRetraining()
+    {
+        var output = Temp();
+        var spec = new AttackSpec
+        {
+            Name = "resume", Seed = 3,
+            Data = new DataSpec(DataKinds.SyntheticScenes, Images: 40, TestImages: 10),
+            Protection = new ProtectionSpec(ProtectionSources.None),
+            Attack = new HackerSpec(AttackModes.FromScratch, Epochs: 3, LearningRate: 1e-3, BatchSize: 10, WarmupSteps: 2),
+        };
+        using var cancel = new CancellationTokenSource();
+        var first = new List<JobProgress>();
+        Assert.ThrowsAny<OperationCanceledException>(() => new AttackJob(spec, CPU, output)
+        {
+            OnProgress = p => { first.Add(p); if (p.Phase == "evaluate" && p.Epoch == 2 && p.Loss is not null && p.Message.Contains("Hit@10")) cancel.Cancel(); },
+        }.Run(cancel.Token));
+
+        var second = new List<JobProgress>();
+        var report = new AttackJob(spec, CPU, output) { OnProgress = second.Add }.Run();
+
+        Assert.DoesNotContain(second, p => p.Phase == "train" && p.Epoch is > 0 and <= 2);
+        Assert.Contains(second, p => p.Phase == "train" && p.Epoch == 3);
+        var clean = Assert.Single(report.Arms);
+        Assert.Equal([0, 1, 2, 3], clean.Epochs.Select(e => e.Epoch));
+        var scoredBefore = first.Last(p => p.Phase == "evaluate" && p.Epoch == 2 && p.Message.Contains("Hit@10"));
+        Assert.Equal(scoredBefore.Loss, clean.Epochs[2].Loss);
+        Assert.True(clean.Epochs[3].Loss < clean.Epochs[1].Loss);
+
+        var other = spec with { Seed = 4 };
+        var refused = Assert.Throws<SpecException>(() => new AttackJob(other, CPU, output).Run());
+        Assert.Contains("different spec", refused.Message);
+    }
+
+    [Fact]
+    public void APoisonFractionProtectsThatShareOfPairsAndTheSameOnesEveryTime()
+    {
+        var clean = SyntheticScenes.Generate(20, seed: 1, testImages: 0, size: 32).Items;
+        var marked = clean.Select(c => c with { Captions = ["protected " + c.Captions[0]] }).ToList();
+        var half = PoisonMix.Mix(clean, marked, 0.5, seed: 7);
+        Assert.Equal(10, half.Count(i => i.Captions[0].StartsWith("protected", StringComparison.Ordinal)));
+        Assert.Equal(half.Select(i => i.Captions[0]), PoisonMix.Mix(clean, marked, 0.5, seed: 7).Select(i => i.Captions[0]));
+        Assert.Equal(clean.Select(i => i.Id), half.Select(i => i.Id));
+        Assert.All(PoisonMix.Mix(clean, marked, 1, seed: 7), i => Assert.StartsWith("protected", i.Captions[0]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => PoisonMix.Mix(clean, marked, 1.2, seed: 7));
+    }
+
+    [Fact]
+    public void TsneKeepsWellSeparatedClustersApart()
+    {
+        var rng = new Random(2);
+        var points = Enumerable.Range(0, 60).Select(i => Enumerable.Range(0, 16).Select(d => (d == i % 3 ? 5.0 : 0.0) + 0.1 * rng.NextDouble()).ToArray()).ToArray();
+        var embedded = Tsne.Embed(points, seed: 1);
+        double Distance(int a, int b) => Math.Sqrt(Math.Pow(embedded[a].X - embedded[b].X, 2) + Math.Pow(embedded[a].Y - embedded[b].Y, 2));
+        var within = new List<double>();
+        var between = new List<double>();
+        for (int a = 0; a < 60; a++)
+            for (int b = a + 1; b < 60; b++) (a % 3 == b % 3 ? within : between).Add(Distance(a, b));
+        Assert.True(within.Max() < between.Min(), $"largest within-cluster distance {within.Max():F2}, smallest between {between.Min():F2}");
+    }
+
+    [Fact]
+    public void ProtectionKeptScalesBetweenTheCleanAndTheProtectedArm()
+    {
+        static ArmResult Arm(string name, string kind, double hit10) =>
+            new(name, kind, "tiny", 0, null, [], new RetrievalScores(0, 0, hit10, 10), new RetrievalScores(0, 0, 0, 10), 0);
+        var report = new AttackReport("r", new AttackSpec(), "d", 1, 1, new RetrievalScores(0, 0, 20, 10), new RetrievalScores(0, 0, 20, 10), null,
+            [Arm("clean", ArmKinds.Clean, 60), Arm("protected", ArmKinds.Protected, 20), Arm("protected + jpeg:50", ArmKinds.Protected, 50)], 1);
+        Assert.Equal(25, report.ProtectionKept(report.Arms[2])!.Value, 6);
+        Assert.Equal(100, report.ProtectionKept(report.Arms[1])!.Value, 6);
+    }
+}
