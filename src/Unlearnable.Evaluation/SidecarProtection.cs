@@ -17,6 +17,13 @@ namespace Unlearnable.Evaluation;
 /// </summary>
 public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int concurrency = 8)
 {
+    /// <summary>
+    /// The sidecar user the posts are made as: one per work folder, so two jobs never collide on
+    /// the sidecar's idempotent post ids, and a resumed job is the same user again.
+    /// </summary>
+    public static string UserIdFor(string workDir) =>
+        "evaluation-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(workDir))))[..12];
+
     public Action<int, int>? OnPost { get; init; }
 
     string ResultsPath => Path.Combine(workDir, "posts.tsv");
@@ -30,16 +37,35 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
         var headers = new Metadata();
         if (!string.IsNullOrEmpty(spec.SidecarApiKey)) headers.Add("x-api-key", spec.SidecarApiKey);
         using var log = new StreamWriter(ResultsPath, append: true);
+
+        try
+        {
+            Send(train, done, client, headers, log, cancel);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
+
+        return train.Select((item, i) => item with
+        {
+            Image = new MemoryImage(item.Id, File.ReadAllBytes(ImagePath(i))),
+            Captions = done[i].Length == 0 ? item.Captions : item.Captions.Select(c => done[i] + " " + c).ToList(),
+        }).ToList();
+    }
+
+    void Send(IReadOnlyList<CaptionedImage> train, ConcurrentDictionary<int, string> done, ProtectionService.ProtectionServiceClient client,
+        Metadata headers, StreamWriter log, CancellationToken cancel)
+    {
         var gate = new object();
         int count = done.Count;
-
         Parallel.ForEach(Enumerable.Range(0, train.Count).Where(i => !done.ContainsKey(i)),
             new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancel }, i =>
             {
                 var item = train[i];
                 var request = new ProtectRequest
                 {
-                    UserId = "evaluation", PostId = $"{i}-{item.Id}", Image = ByteString.CopyFrom(item.Image.ReadBytes()), Caption = item.Captions[0],
+                    UserId = UserIdFor(workDir), PostId = $"{i}-{item.Id}", Image = ByteString.CopyFrom(item.Image.ReadBytes()), Caption = item.Captions[0],
                     Options = new ProtectOptions { Epsilon = spec.Epsilon, TriggerLength = spec.TriggerLength, TriggerPolicy = TriggerPolicy.PerPost },
                 };
                 ProtectResponse response;
@@ -57,12 +83,6 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
                     OnPost?.Invoke(++count, train.Count);
                 }
             });
-
-        return train.Select((item, i) => item with
-        {
-            Image = new MemoryImage(item.Id, File.ReadAllBytes(ImagePath(i))),
-            Captions = done[i].Length == 0 ? item.Captions : item.Captions.Select(c => done[i] + " " + c).ToList(),
-        }).ToList();
     }
 
     string ImagePath(int index) => Path.Combine(workDir, "images", index.ToString("D6", CultureInfo.InvariantCulture) + ".png");

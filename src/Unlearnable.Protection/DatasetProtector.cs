@@ -31,6 +31,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
     string SurrogatePath => Path.Combine(workDir, "surrogate.safetensors");
     string OptimizerPath => Path.Combine(workDir, "surrogate.optim");
     string TriggerPath => Path.Combine(workDir, "triggers.bin");
+    string InitialSurrogatePath => Path.Combine(workDir, "surrogate-initial.safetensors");
 
     public ProtectionResult Run(CancellationToken cancel = default)
     {
@@ -48,6 +49,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         var triggers = options.UsesTrigger ? new TriggerTable(items.Select(i => i.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken, options.TriggerPerImage) : null;
         if (triggers is not null && File.Exists(TriggerPath)) triggers.Load(TriggerPath);
 
+        if (options.RestartSurrogate && !File.Exists(InitialSurrogatePath)) ClipCheckpoint.Save(surrogate, InitialSurrogatePath);
         var updater = new SurrogateUpdater(surrogate, options.SurrogateLearningRate, options.SurrogateWeightDecay);
         if (File.Exists(SurrogatePath))
         {
@@ -67,6 +69,14 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
             int round = state.Round;
             if (!state.SurrogateDone)
             {
+                if (options.RestartSurrogate && round > 0)
+                {
+                    // Every round's surrogate starts from the same initial weights and fresh moments (see ProtectionOptions.RestartSurrogate).
+                    using var initial = ClipCheckpoint.Load(InitialSurrogatePath, device);
+                    ClipCheckpoint.LoadStateDict(surrogate, initial.state_dict(), InitialSurrogatePath);
+                    updater.Dispose();
+                    updater = new SurrogateUpdater(surrogate, options.SurrogateLearningRate, options.SurrogateWeightDecay);
+                }
                 clocks.Surrogate.Start();
                 if (options.Method != ProtectionMethod.Uap) SurrogateSteps(updater, noise, triggers, round, cancel);
                 clocks.Surrogate.Stop();
@@ -100,6 +110,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
             state = state with { Round = round + 1, SurrogateDone = false, NextBatch = 0, Finished = converged || round + 1 >= rounds };
             state.Save(workDir);
         }
+        updater.Dispose();
         return new ProtectionResult(noise, triggers, state.RoundLosses, clocks.Pgd.Elapsed, clocks.Trigger.Elapsed, clocks.Surrogate.Elapsed);
     }
 

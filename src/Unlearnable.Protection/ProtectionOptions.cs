@@ -34,6 +34,14 @@ public sealed record ProtectionOptions
     /// </summary>
     public bool TriggerPerImage { get; init; } = true;
 
+    /// <summary>
+    /// Start every round's surrogate from the same initial weights instead of training one
+    /// surrogate on throughout. A hacker starts from a fresh model, and what leaks is what it learns
+    /// before the shortcut: a young surrogate makes PGD favour noise that a fresh model picks up
+    /// within a few steps. Off by default (the authors train one surrogate on).
+    /// </summary>
+    public bool RestartSurrogate { get; init; }
+
     public bool UsesTrigger => Method == ProtectionMethod.Mem;
 
     /// <summary>Refuses options that cannot work, saying which and why, before anything runs.</summary>

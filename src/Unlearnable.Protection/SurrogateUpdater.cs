@@ -10,7 +10,7 @@ namespace Unlearnable.Protection;
 /// default) on batches of (x + δ, trigger ⊕ caption). Steps with a non-finite gradient are
 /// skipped, as in <see cref="ClipTrainer"/>.
 /// </summary>
-public sealed class SurrogateUpdater
+public sealed class SurrogateUpdater : IDisposable
 {
     readonly ClipModel _model;
     readonly ClipAdamW _optimizer;
@@ -48,4 +48,6 @@ public sealed class SurrogateUpdater
 
     public void Save(string path) => _optimizer.Save(path);
     public void Load(string path) => _optimizer.Load(path);
+
+    public void Dispose() => _optimizer.Dispose();
 }

@@ -29,9 +29,10 @@ static class ExperimentCommand
         var epsilon = new Option<double>("--epsilon") { DefaultValueFactory = _ => 8, Description = "L∞ bound in 1/255 units (every noise method)" };
         var countermeasure = new Option<string?>("--countermeasure") { Description = "Robustness: the hacker first applies jpeg:Q, rescale:F, grayscale or blur:SIGMA to every training image" };
         var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop protecting once the round's loss is below this" };
+        var restart = new Option<bool>("--restart-surrogate") { Description = "Start each round's surrogate from the same initial weights (a young surrogate)" };
         var seed = SharedOptions.Seed();
         var table1 = new Command("table1", "Paper Table 1: protect the training split with each method, train a hacker from scratch, evaluate on clean test data")
-            { preset, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, triggerScope, epsilon, stopLoss, countermeasure, device, seed };
+            { preset, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, triggerScope, epsilon, stopLoss, restart, countermeasure, device, seed };
         table1.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             var dev = Devices.Resolve(result.GetValue(device)!);
@@ -42,7 +43,7 @@ static class ExperimentCommand
                 {
                     Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), PgdSteps = result.GetValue(pgdSteps),
                     TriggerRounds = result.GetValue(triggerRounds), BatchSize = batchSize, Seed = s, TriggerPerImage = SharedOptions.PerImage(result.GetValue(triggerScope)!),
-                    Epsilon = result.GetValue(epsilon) / 255, StopLoss = result.GetValue(stopLoss),
+                    Epsilon = result.GetValue(epsilon) / 255, StopLoss = result.GetValue(stopLoss), RestartSurrogate = result.GetValue(restart),
                 },
                 result.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 result.GetValue(countermeasure) is { } c ? Imaging.Countermeasure.Parse(c) : null);

@@ -1,0 +1,75 @@
+using Unlearnable.Contracts.V1;
+using Unlearnable.Data.Synthetic;
+using Unlearnable.Evaluation;
+using Unlearnable.Imaging;
+using Unlearnable.Protection;
+
+namespace Unlearnable.Sidecar.Tests;
+
+/// <summary>The evaluation host's black-box path: protect a data set by posting every training pair to a real running sidecar.</summary>
+[Collection("sidecar")]
+public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
+{
+    SidecarServer Server => shared.Server;
+
+    [Fact]
+    public async Task AJobProtectsItsTrainingSplitThroughTheSidecarAndAResumeSendsNothingTwice()
+    {
+        var output = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+        var spec = new AttackSpec
+        {
+            Name = "black box", Seed = 2,
+            Data = new DataSpec(DataKinds.SyntheticScenes, Images: 16, TestImages: 6),
+            Protection = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: SidecarServer.ApiKey,
+                Epsilon: 6, TriggerLength: 2),
+            Attack = new HackerSpec(AttackModes.FromScratch, Epochs: 1, LearningRate: 1e-3, BatchSize: 5, WarmupSteps: 1),
+        };
+        var user = SidecarProtection.UserIdFor(Path.Combine(output, "work", "sidecar"));
+        Assert.Equal(0, await PostsProtected(user));
+
+        var report = await Task.Run(() => new AttackJob(spec, TorchSharp.torch.CPU, output).Run());
+
+        var protection = report.Protection!;
+        Assert.Equal("sidecar", protection.Source);
+        Assert.Equal(10, protection.Images);
+        Assert.InRange(protection.MaxLInfinity, 1, 6);
+        Assert.All(protection.ExampleTriggers, t => Assert.Equal(2, t.Split(' ').Length));
+        Assert.Equal(["clean", "protected"], report.Arms.Select(a => a.Name));
+        Assert.Equal(10, await PostsProtected(user));
+
+        // What the hacker trained on is what the sidecar returned: each image within ε of the clean one, every caption behind its trigger.
+        var clean = SyntheticScenes.Generate(16, 2, 6, 64).Items.Where(i => i.Split == Data.Split.Train).ToList();
+        var published = Data.Formats.CaptionsJsonl.Load(Path.Combine(output, "work", "protected")).Items;
+        for (int i = 0; i < clean.Count; i++)
+        {
+            using var a = SafeImageDecoder.Decode(clean[i].Image.ReadBytes());
+            using var b = SafeImageDecoder.Decode(published[i].Image.ReadBytes());
+            Assert.InRange(NoiseMapping.LInfinity(a, b), 1, 6);
+            var trigger = published[i].Captions[0][..^clean[i].Captions[0].Length];
+            Assert.Equal(clean[i].Captions.Select(c => trigger + c), published[i].Captions);
+        }
+
+        // A lost protected copy is re-read from the sidecar's answers on disk, not posted again.
+        Directory.Delete(Path.Combine(output, "work", "protected"), recursive: true);
+        var replay = new SidecarProtection(spec.Protection, Path.Combine(output, "work", "sidecar")).Protect(clean, CancellationToken.None);
+        Assert.Equal(published.Select(p => p.Captions[0]), replay.Select(p => p.Captions[0]));
+        Assert.Equal(10, await PostsProtected(user));
+    }
+
+    async Task<long> PostsProtected(string user)
+    {
+        try { return (await Server.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = user }, Server.Auth)).PostsProtected; }
+        catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound) { return 0; }
+    }
+
+    [Fact]
+    public void ASidecarThatRefusesThePostsFailsTheJobWithTheSidecarsReason()
+    {
+        var spec = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: "wrong-key");
+        var items = SyntheticScenes.Generate(3, 1, 0, 64).Items;
+        var work = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+        var e = Assert.Throws<InvalidOperationException>(() => new SidecarProtection(spec, work).Protect(items, CancellationToken.None));
+        Assert.Contains("Unauthenticated", e.Message);
+        Assert.Contains("not valid", e.Message);
+    }
+}
