@@ -1,0 +1,2 @@
+var app = Unlearnable.EvaluationHost.EvaluationHostApp.Build(args);
+app.Run();

@@ -1,0 +1,93 @@
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Unlearnable.Contracts.V1;
+using Unlearnable.Evaluation;
+using Unlearnable.EvaluationHost.Jobs;
+
+namespace Unlearnable.EvaluationHost.Services;
+
+/// <summary>The gRPC face of the job queue: thin over <see cref="JobStore"/>, <see cref="JobWorker"/> and <see cref="JobEvents"/>.</summary>
+public sealed class EvaluationGrpcService(JobStore store, JobWorker worker, JobEvents events, IOptions<EvaluationHostOptions> options)
+    : EvaluationService.EvaluationServiceBase
+{
+    const int MaxSpecBytes = 64 * 1024;
+    static readonly string[] ReportImages = ["loss.png", "i2t-hit10.png", "i2t-medr.png", "t2i-medr.png", "examples.png", "tsne-clean.png", "tsne-protected.png"];
+
+    public override Task<Job> StartJob(StartJobRequest request, ServerCallContext context)
+    {
+        if (request.SpecJson.Length == 0) throw Invalid([new SpecViolation("spec_json", "is empty; send an attack spec (see examples/attacks/)")]);
+        if (request.SpecJson.Length > MaxSpecBytes) throw Invalid([new SpecViolation("spec_json", $"is {request.SpecJson.Length} characters; the limit is {MaxSpecBytes}")]);
+        AttackSpec spec;
+        try { spec = AttackSpec.Parse(request.SpecJson); }
+        catch (SpecException e) { throw Invalid(e.Violations); }
+        // Checked now, with paths resolved as the worker will, so a bad spec never reaches the queue.
+        var problems = SpecValidator.Check(spec.ResolvePaths(Path.GetFullPath(options.Value.DataDirectory)));
+        if (problems.Count > 0) throw Invalid(problems);
+        var job = store.Add(spec.Name, spec.ToJson());
+        worker.Wake();
+        return Task.FromResult(job);
+    }
+
+    public override async Task WatchJob(WatchJobRequest request, IServerStreamWriter<JobEvent> stream, ServerCallContext context)
+    {
+        using var subscription = events.Subscribe(request.JobId);   // before reading the state, so no event falls in between
+        var job = Find(request.JobId);
+        await stream.WriteAsync(job.LastEvent ?? new JobEvent { JobId = job.JobId, State = job.State, Phase = job.State.ToString().ToLowerInvariant(), Message = "queued" });
+        if (Ended(job.State)) return;
+        await foreach (var e in subscription.Reader.ReadAllAsync(context.CancellationToken))
+        {
+            await stream.WriteAsync(e);
+            if (Ended(e.State) || e.State == JobState.Queued) return;
+        }
+    }
+
+    public override Task<Job> GetJob(GetJobRequest request, ServerCallContext context) => Task.FromResult(Find(request.JobId));
+
+    public override Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context) =>
+        Task.FromResult(new ListJobsResponse { Jobs = { store.List() } });
+
+    public override Task<Job> CancelJob(CancelJobRequest request, ServerCallContext context)
+    {
+        var job = Find(request.JobId);
+        if (!worker.Cancel(job.JobId))
+            throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, $"job {job.JobId} has already ended ({job.State})"));
+        return Task.FromResult(store.Get(job.JobId)!);
+    }
+
+    public override async Task<Report> GetReport(GetReportRequest request, ServerCallContext context)
+    {
+        var job = Find(request.JobId);
+        if (job.State != JobState.Succeeded)
+            throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, $"job {job.JobId} is {job.State}; its report exists once it has succeeded"));
+        var folder = options.Value.JobFolder(job.JobId);
+        var report = new Report
+        {
+            JobId = job.JobId,
+            ReportJson = await File.ReadAllTextAsync(Path.Combine(folder, "report.json")),
+            ReportMd = await File.ReadAllTextAsync(Path.Combine(folder, "report.md")),
+        };
+        if (request.IncludeImages)
+            foreach (var name in ReportImages.Where(n => File.Exists(Path.Combine(folder, n))))
+                report.Files.Add(new ReportFile { Name = name, Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(Path.Combine(folder, name))) });
+        return report;
+    }
+
+    Job Find(string jobId)
+    {
+        if (string.IsNullOrEmpty(jobId)) throw Invalid([new SpecViolation("job_id", "is required")]);
+        return store.Get(jobId) ?? throw new RpcException(new Grpc.Core.Status(StatusCode.NotFound, $"no job '{jobId}'"));
+    }
+
+    static bool Ended(JobState state) => state is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
+
+    /// <summary>INVALID_ARGUMENT listing every problem, with a google.rpc.BadRequest naming each field.</summary>
+    static RpcException Invalid(IReadOnlyList<SpecViolation> violations) => new Google.Rpc.Status
+    {
+        Code = (int)Code.InvalidArgument,
+        Message = "invalid attack spec: " + string.Join("; ", violations),
+        Details = { Any.Pack(new BadRequest { FieldViolations = { violations.Select(v => new BadRequest.Types.FieldViolation { Field = v.Field, Description = v.Problem }) } }) },
+    }.ToRpcException();
+}

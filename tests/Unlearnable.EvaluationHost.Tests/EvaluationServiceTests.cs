@@ -1,0 +1,125 @@
+using System.Text.Json.Nodes;
+using Google.Rpc;
+using Grpc.Core;
+using Unlearnable.Contracts.V1;
+
+namespace Unlearnable.EvaluationHost.Tests;
+
+public class EvaluationServiceTests
+{
+    static string Spec(int epochs, string name = "host test") => $$"""
+        {
+          "name": "{{name}}", "seed": 5, "preset": "tiny",
+          "data": { "kind": "synthetic-scenes", "images": 40, "testImages": 10 },
+          "protection": { "source": "none" },
+          "attack": { "mode": "from-scratch", "epochs": {{epochs}}, "learningRate": 1e-3, "batchSize": 10, "warmupSteps": 2 }
+        }
+        """;
+
+    static async Task<List<JobEvent>> Watch(EvaluationHostServer host, string jobId, Func<JobEvent, bool>? stopWhen = null)
+    {
+        var seen = new List<JobEvent>();
+        using var call = host.Client.WatchJob(new WatchJobRequest { JobId = jobId }, deadline: DateTime.UtcNow.AddMinutes(8));
+        await foreach (var e in call.ResponseStream.ReadAllAsync())
+        {
+            seen.Add(e);
+            if (stopWhen?.Invoke(e) == true) break;
+        }
+        return seen;
+    }
+
+    [Fact]
+    public async Task AJobStreamsItsProgressSurvivesAHostRestartMidJobAndDeliversItsReport()
+    {
+        string dataDirectory, jobId;
+        await using (var host = await EvaluationHostServer.StartAsync())
+        {
+            dataDirectory = host.DataDirectory;
+            var job = await host.Client.StartJobAsync(new StartJobRequest { SpecJson = Spec(epochs: 3) });
+            jobId = job.JobId;
+            Assert.Equal("host test", job.Name);
+            var before = await Watch(host, jobId, e => e.Phase == "evaluate" && e.Epoch == 1 && e.Message.Contains("Hit@10"));
+            Assert.Contains(before, e => e.Phase == "train" && e.Epoch == 1 && e.Total > 0 && e.HasLoss);
+            Assert.All(before, e => Assert.Equal(jobId, e.JobId));
+        }   // the host stops mid-job, as a deploy or a crash would
+
+        await using (var restarted = await EvaluationHostServer.StartAsync(dataDirectory))
+        {
+            var after = await Watch(restarted, jobId);
+            Assert.Equal(JobState.Succeeded, after[^1].State);
+            Assert.DoesNotContain(after, e => e.Phase == "train" && e.Epoch == 1);   // epoch 1 was done before the restart
+            Assert.Contains(after, e => e.Phase == "train" && e.Epoch == 3);
+
+            var job = await restarted.Client.GetJobAsync(new GetJobRequest { JobId = jobId });
+            Assert.Equal((JobState.Succeeded, 2), (job.State, job.Attempts));
+            Assert.True(job.FinishedUnixMs >= job.StartedUnixMs && job.StartedUnixMs >= job.CreatedUnixMs);
+
+            var report = await restarted.Client.GetReportAsync(new GetReportRequest { JobId = jobId, IncludeImages = true });
+            var clean = JsonNode.Parse(report.ReportJson)!["arms"]!.AsArray().Single()!;
+            Assert.Equal([0, 1, 2, 3], clean["epochs"]!.AsArray().Select(e => e!["epoch"]!.GetValue<int>()));
+            Assert.Contains("| clean |", report.ReportMd);
+            Assert.Contains(report.Files, f => f.Name == "i2t-medr.png" && f.Content.Length > 2000);
+            Assert.Contains((await restarted.Client.ListJobsAsync(new ListJobsRequest())).Jobs, j => j.JobId == jobId);
+        }
+    }
+
+    [Fact]
+    public async Task CancellingStopsARunningJobAtItsNextStepAndAQueuedOneBeforeItStarts()
+    {
+        await using var host = await EvaluationHostServer.StartAsync();
+        var running = await host.Client.StartJobAsync(new StartJobRequest { SpecJson = Spec(epochs: 200, name: "long") });
+        var queued = await host.Client.StartJobAsync(new StartJobRequest { SpecJson = Spec(epochs: 1, name: "next") });
+        await Watch(host, running.JobId, e => e.Phase == "train" && e.Total > 0);
+
+        var cancelledWhileQueued = await host.Client.CancelJobAsync(new CancelJobRequest { JobId = queued.JobId });
+        Assert.Equal((JobState.Cancelled, 0), (cancelledWhileQueued.State, cancelledWhileQueued.Attempts));
+
+        var watching = Watch(host, running.JobId);
+        await host.Client.CancelJobAsync(new CancelJobRequest { JobId = running.JobId });
+        var events = await watching;
+        Assert.Equal(JobState.Cancelled, events[^1].State);
+        Assert.Equal(JobState.Cancelled, (await host.Client.GetJobAsync(new GetJobRequest { JobId = running.JobId })).State);
+
+        var again = await Assert.ThrowsAsync<RpcException>(async () => await host.Client.CancelJobAsync(new CancelJobRequest { JobId = running.JobId }));
+        Assert.Equal(StatusCode.FailedPrecondition, again.StatusCode);
+        var noReport = await Assert.ThrowsAsync<RpcException>(async () => await host.Client.GetReportAsync(new GetReportRequest { JobId = running.JobId }));
+        Assert.Equal(StatusCode.FailedPrecondition, noReport.StatusCode);
+        Assert.Contains("Cancelled", noReport.Status.Detail);
+    }
+
+    [Fact]
+    public async Task BadSpecsAreRefusedBeforeQueueingWithEveryFieldAtFault()
+    {
+        await using var host = await EvaluationHostServer.StartAsync();
+        var empty = Path.Combine(host.DataDirectory, "faces");
+        Directory.CreateDirectory(Path.Combine(empty, "alice"));
+
+        async Task<(string Message, List<string> Fields)> Refusal(string json)
+        {
+            var e = await Assert.ThrowsAsync<RpcException>(async () => await host.Client.StartJobAsync(new StartJobRequest { SpecJson = json }));
+            Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+            var details = e.GetRpcStatus()?.GetDetail<BadRequest>();
+            return (e.Status.Detail, details?.FieldViolations.Select(v => v.Field).ToList() ?? []);
+        }
+
+        var (message, fields) = await Refusal("""{ "preset": "rn49", "arms": { "fractions": [1.5] } }""");
+        Assert.Equal(["preset", "arms.fractions[0]"], fields);
+        Assert.Contains("unknown architecture 'rn49'", message);
+        Assert.Contains("1.5 is outside 0–1", message);
+        (message, fields) = await Refusal("""{ "data": { "kind": "identities", "path": "/nonexistent/people" } }""");
+        Assert.Equal(["data.path"], fields);
+        Assert.Contains("/nonexistent/people does not exist", message);
+        (message, fields) = await Refusal("""{ "data": { "kind": "identities", "path": "faces" } }""");   // relative to the host's data folder
+        Assert.Contains("no images", message);
+        (message, _) = await Refusal("""{ "attack": { "epochz": 3 } }""");
+        Assert.Contains("epochz", message);
+        (message, _) = await Refusal("{ not json");
+        Assert.Contains("invalid attack spec", message);
+        (message, _) = await Refusal("");
+        Assert.Contains("spec_json", message);
+
+        Assert.Empty((await host.Client.ListJobsAsync(new ListJobsRequest())).Jobs);
+        var missing = await Assert.ThrowsAsync<RpcException>(async () => await host.Client.GetJobAsync(new GetJobRequest { JobId = "nope" }));
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+    }
+}
