@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Unlearnable.Cli.Commands;
 
+Unlearnable.Clip.Runtime.TorchRuntime.PrepareNativeEnvironment();   // before any torch call
+
 var root = new RootCommand("Unlearnable: protect image–caption data from CLIP-style training, and measure what holds.")
 {
     TokenizeCommand.Create(),

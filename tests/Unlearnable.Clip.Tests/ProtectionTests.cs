@@ -1,5 +1,6 @@
 using SkiaSharp;
 using TorchSharp;
+using Unlearnable.Clip.Checkpoints;
 using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;
 using Unlearnable.Clip.Text;
@@ -193,6 +194,33 @@ public class ProtectionTests
         var (published, reports) = ProtectedDataset.Build(items, Protect(resumedDir));
         Assert.All(reports, r => Assert.InRange(r.LInfinity, 0, 8));
         Assert.All(published, p => Assert.Equal(2, ClipTokenizer.Default.CountTokens(p.Captions[0]) - ClipTokenizer.Default.CountTokens(items.First(o => o.Id == p.Id).Captions[0])));
+    }
+
+    [Fact]
+    public void ARestartedSurrogateStartsEveryRoundFromTheSameInitialWeights()
+    {
+        var items = SyntheticScenes.Generate(16, seed: 3, testImages: 0, size: 64).Items;
+        var vocabulary = TriggerVocabulary.FromWords("w", ["apple", "river", "quiet", "seven"]);
+        double DriftFromStart(bool restart)
+        {
+            var options = new ProtectionOptions
+            {
+                Rounds = 3, SurrogateSteps = 3, PgdSteps = 1, BatchSize = 8, TriggerLength = 1, TriggerRounds = 1, TopK = 2, Seed = 2,
+                SurrogateLearningRate = 1e-3, StopLoss = 0, RestartSurrogate = restart,
+            };
+            var work = TempDir();
+            TorchRuntime.Seed(6);
+            using var surrogate = new ClipModel(ClipPresets.Get("tiny"));
+            using var initial = new ClipModel(ClipPresets.Get("tiny"));
+            initial.load_state_dict(surrogate.state_dict());
+            new DatasetProtector(surrogate, items, new ImageTensors(64), options, vocabulary, CPU, work).Run().Noise.Dispose();
+            using var last = ClipCheckpoint.Load(Path.Combine(work, "surrogate.safetensors"), CPU);
+            return (last.TokenEmbeddingMatrix - initial.TokenEmbeddingMatrix).norm().item<float>();
+        }
+
+        double restarted = DriftFromStart(restart: true), continued = DriftFromStart(restart: false);
+        // Restarted: the last round's 3 steps from the start. Continued: 9 steps in all.
+        Assert.True(restarted > 0 && restarted < 0.8 * continued, $"drift from the initial weights: restarted {restarted:G3}, continued {continued:G3}");
     }
 
     [Fact]

@@ -18,9 +18,19 @@ public static partial class TorchRuntime
     /// </summary>
     public const string OneDnnIsaVariable = "ONEDNN_MAX_CPU_ISA";
 
-    static readonly Lazy<bool> Loaded = new(() =>
+    /// <summary>
+    /// Sets the native environment libtorch reads (the oneDNN ISA cap). It must run before the
+    /// process's first torch call of any kind, not only before the first model: entry points and
+    /// test assemblies call it first thing (a module initializer), and loading calls it again.
+    /// </summary>
+    public static void PrepareNativeEnvironment()
     {
         if (OperatingSystem.IsLinux() && Avx512F.IsSupported) _ = setenv(OneDnnIsaVariable, "AVX2", overwrite: 0);
+    }
+
+    static readonly Lazy<bool> Loaded = new(() =>
+    {
+        PrepareNativeEnvironment();
         try
         {
             torch.InitializeDeviceType(DeviceType.CPU);
