@@ -28,9 +28,24 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
     public AttackReport Run(CancellationToken cancel = default)
     {
         SpecValidator.EnsureValid(spec);
-        var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(WorkDir);
         KeepSpec();
+        // Seconds over every run of this job folder (interrupted ones too), not only the one that finishes it.
+        var elapsedPath = Path.Combine(WorkDir, "elapsed-seconds.txt");
+        double earlier = File.Exists(elapsedPath) ? double.Parse(File.ReadAllText(elapsedPath), System.Globalization.CultureInfo.InvariantCulture) : 0;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            return Run(() => earlier + clock.Elapsed.TotalSeconds, cancel);
+        }
+        finally
+        {
+            File.WriteAllText(elapsedPath, (earlier + clock.Elapsed.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    AttackReport Run(Func<double> seconds, CancellationToken cancel)
+    {
         var config = ClipPresets.Get(spec.Preset);
 
         var data = JobData.Load(spec.Data, spec.Seed, config.Vision.ImageSize, Path.Combine(WorkDir, "data"));
@@ -63,7 +78,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         var ownCaptions = data.Test.Select(t => t.Captions.Count).ToArray();
         var report = new AttackReport(spec.Name, spec, data.Description, data.Train.Count, data.Test.Count,
             RetrievalMetrics.RandomImageToText(ownCaptions, ownCaptions.Sum()), RetrievalMetrics.RandomTextToImage(data.Test.Count),
-            protection, results, clock.Elapsed.TotalSeconds);
+            protection, results, seconds());
         Report("report", "writing report.json, report.md and plots");
         AttackReportWriter.Write(outDir, report);
         ReportFigures.Write(outDir, report, data, protectedTrain, arm => runner.CheckpointPath(arm), arms, device);

@@ -22,6 +22,19 @@ public static class AttackReportWriter
         Plots.Lines(Path.Combine(outDir, "loss.png"), "Hacker training loss", "epoch", "contrastive loss", trained.Select(a => Curve(a, e => e.Loss, skipZero: true)));
         Plots.Lines(Path.Combine(outDir, "i2t-hit10.png"), "Image → text Hit@10 on clean held-out data", "epoch", "Hit@10 (%)",
             trained.Select(a => Curve(a, e => e.I2T.Hit10)).Append(Flat("random ranking", report.RandomI2T.Hit10, trained)));
+        // One picture per arm group as well, each with the clean and protected arms for reference.
+        var reference = trained.Where(a => a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1).ToList();
+        foreach (var (file, title, members) in new[]
+        {
+            ("i2t-hit10-transfer.png", "transfer", trained.Where(a => a.Architecture != report.Spec.Preset).ToList()),
+            ("i2t-hit10-fraction.png", "poison fraction", trained.Where(a => a.Fraction is > 0 and < 1).ToList()),
+            ("i2t-hit10-robustness.png", "robustness", trained.Where(a => a.Countermeasure is not null).ToList()),
+        })
+        {
+            if (members.Count == 0) continue;
+            Plots.Lines(Path.Combine(outDir, file), $"Image → text Hit@10, {title} arms", "epoch", "Hit@10 (%)",
+                reference.Concat(members).Select(a => Curve(a, e => e.I2T.Hit10)).Append(Flat("random ranking", report.RandomI2T.Hit10, trained)));
+        }
         Plots.Lines(Path.Combine(outDir, "i2t-medr.png"), "Image → text median rank on clean held-out data", "epoch", "MedR (lower = hacker learns)",
             trained.Select(a => Curve(a, e => e.I2T.MedR)).Append(Flat("random ranking", report.RandomI2T.MedR, trained)));
         Plots.Lines(Path.Combine(outDir, "t2i-medr.png"), "Text → image median rank on clean held-out data", "epoch", "MedR (lower = hacker learns)",
@@ -53,7 +66,7 @@ public static class AttackReportWriter
         Table(md, "Poison fraction: only a share of the training pairs protected", report, report.Arms.Where(a => a.Fraction is > 0 and < 1), kept: true);
         Table(md, "Robustness: the hacker re-encodes the training images first", report, report.Arms.Where(a => a.Countermeasure is not null), kept: true);
         Line("");
-        Line("Plots: `loss.png`, `i2t-hit10.png`, `i2t-medr.png`, `t2i-medr.png`, `examples.png` (clean vs protected training pairs), `tsne-clean.png` and `tsne-protected.png` (held-out image and caption features of the clean and protected hackers).");
+        Line("Plots: `loss.png`, `i2t-hit10.png` (and per group: `i2t-hit10-transfer.png`, `-fraction.png`, `-robustness.png`), `i2t-medr.png`, `t2i-medr.png`, `examples.png` (clean vs protected training pairs), `tsne-clean.png` and `tsne-protected.png` (held-out image and caption features of the clean and protected hackers).");
         return md.ToString();
     }
 

@@ -43,9 +43,12 @@ public static class Plots
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(logY ? yLabel + " (log10)" : yLabel);
-        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        // Many lines: the legend goes beside the chart rather than over it.
+        bool beside = series.Count() > 6;
+        if (beside) plot.ShowLegend(ScottPlot.Edge.Right);
+        else plot.ShowLegend(ScottPlot.Alignment.UpperRight);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        plot.SavePng(path, 900, 560);
+        plot.SavePng(path, beside ? 1150 : 900, 560);
     }
 
     /// <summary>

@@ -14,7 +14,6 @@ public sealed class EvaluationGrpcService(JobStore store, JobWorker worker, JobE
     : EvaluationService.EvaluationServiceBase
 {
     const int MaxSpecBytes = 64 * 1024;
-    static readonly string[] ReportImages = ["loss.png", "i2t-hit10.png", "i2t-medr.png", "t2i-medr.png", "examples.png", "tsne-clean.png", "tsne-protected.png"];
 
     public override Task<Job> StartJob(StartJobRequest request, ServerCallContext context)
     {
@@ -70,8 +69,8 @@ public sealed class EvaluationGrpcService(JobStore store, JobWorker worker, JobE
             ReportMd = await File.ReadAllTextAsync(Path.Combine(folder, "report.md")),
         };
         if (request.IncludeImages)
-            foreach (var name in ReportImages.Where(n => File.Exists(Path.Combine(folder, n))))
-                report.Files.Add(new ReportFile { Name = name, Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(Path.Combine(folder, name))) });
+            foreach (var path in Directory.GetFiles(folder, "*.png").Order(StringComparer.Ordinal))
+                report.Files.Add(new ReportFile { Name = Path.GetFileName(path), Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(path)) });
         return report;
     }
 
