@@ -43,11 +43,12 @@ static class ProtectCommand
         var triggerScope = SharedOptions.TriggerScope();
         var work = new Option<string?>("--work") { Description = "Work folder for noise and resume state (default OUT.work)" };
         var device = SharedOptions.Device();
+        var restart = new Option<bool>("--restart-surrogate") { Description = "Start each round's surrogate from the same initial weights (a young surrogate; protected much better in Table 1)" };
         var seed = SharedOptions.Seed();
         var command = new Command("protect", "Make a data set's training split unlearnable (EM, UAP or MEM)")
         {
             method, data, output, surrogate, preset, vocabulary, triggerLength, fraction, epsilon, stepSize, pgdSteps, rounds,
-            surrogateSteps, triggerRounds, topK, beam, batch, stopLoss, triggerScope, work, device, seed,
+            surrogateSteps, triggerRounds, topK, beam, batch, stopLoss, restart, triggerScope, work, device, seed,
         };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
@@ -62,6 +63,7 @@ static class ProtectCommand
                 Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), TriggerLength = result.GetValue(triggerLength),
                 TriggerRounds = result.GetValue(triggerRounds), TopK = result.GetValue(topK), BeamWidth = result.GetValue(beam),
                 BatchSize = result.GetValue(batch), StopLoss = result.GetValue(stopLoss), Seed = result.GetValue(seed),
+                RestartSurrogate = result.GetValue(restart),
                 TriggerPerImage = SharedOptions.PerImage(result.GetValue(triggerScope)!),
             };
             double share = result.GetValue(fraction);
