@@ -1,9 +1,8 @@
-using System.Net;
-using System.Net.Sockets;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Unlearnable.Contracts.V1;
+using Unlearnable.Tests;
 
 namespace Unlearnable.EvaluationHost.Tests;
 
@@ -25,12 +24,12 @@ public sealed class EvaluationHostServer : IAsyncDisposable
     public static async Task<EvaluationHostServer> StartAsync(string? dataDirectory = null)
     {
         dataDirectory ??= Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N"));
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         var settings = new Dictionary<string, string?>
         {
             ["Kestrel:Endpoints:Grpc:Url"] = $"http://127.0.0.1:{port}",
             ["Kestrel:Endpoints:Grpc:Protocols"] = "Http2",
-            ["Kestrel:Endpoints:Http:Url"] = $"http://127.0.0.1:{FreePort()}",
+            ["Kestrel:Endpoints:Http:Url"] = $"http://127.0.0.1:{LoopbackPorts.Free()}",
             ["Kestrel:Endpoints:Http:Protocols"] = "Http1",
             ["Evaluation:DataDirectory"] = dataDirectory,
             ["Evaluation:Device"] = "cpu",
@@ -39,13 +38,6 @@ public sealed class EvaluationHostServer : IAsyncDisposable
         var app = EvaluationHostApp.Build([], b => b.Configuration.AddInMemoryCollection(settings));
         await app.StartAsync();
         return new EvaluationHostServer(app, dataDirectory, port);
-    }
-
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()

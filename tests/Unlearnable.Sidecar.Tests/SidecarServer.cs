@@ -1,11 +1,10 @@
-using System.Net;
-using System.Net.Sockets;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Unlearnable.Contracts.V1;
+using Unlearnable.Tests;
 
 namespace Unlearnable.Sidecar.Tests;
 
@@ -36,7 +35,7 @@ public sealed class SidecarServer : IAsyncDisposable
     {
         folder ??= Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
-        int grpcPort = FreePort(), httpPort = FreePort();
+        int grpcPort = LoopbackPorts.Free(), httpPort = LoopbackPorts.Free();
         var settings = new Dictionary<string, string?>
         {
             ["Kestrel:Endpoints:Grpc:Url"] = $"http://127.0.0.1:{grpcPort}",
@@ -72,13 +71,6 @@ public sealed class SidecarServer : IAsyncDisposable
             if (DateTime.UtcNow > until) throw new TimeoutException("the sidecar did not report SERVING within 3 minutes");
             await Task.Delay(200);
         }
-    }
-
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()
