@@ -117,6 +117,9 @@ public class EvaluationServiceTests
         Assert.Contains("invalid attack spec", message);
         (message, _) = await Refusal("");
         Assert.Contains("spec_json", message);
+        (message, fields) = await Refusal("{\"name\": \"" + new string('x', 70_000) + "\"}");
+        Assert.Equal(["spec_json"], fields);
+        Assert.Contains("the limit is 65536", message);
 
         Assert.Empty((await host.Client.ListJobsAsync(new ListJobsRequest())).Jobs);
         var missing = await Assert.ThrowsAsync<RpcException>(async () => await host.Client.GetJobAsync(new GetJobRequest { JobId = "nope" }));
