@@ -96,7 +96,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         {
             using var a = SafeImageDecoder.Decode(clean[i].Image.ReadBytes(), what: clean[i].Image.Name);
             using var b = SafeImageDecoder.Decode(protectedItems[i].Image.ReadBytes(), what: protectedItems[i].Image.Name);
-            (linf[i], psnr[i]) = a.Width == b.Width && a.Height == b.Height ? NoiseMapping.Compare(a, b) : (-1, double.NaN);
+            (linf[i], psnr[i]) = a.Width == b.Width && a.Height == b.Height ? PixelDifference.Compare(a, b) : (-1, double.NaN);
         });
         var triggers = clean.Zip(protectedItems, (c, p) => p.Captions[0].EndsWith(c.Captions[0], StringComparison.Ordinal)
             ? p.Captions[0][..^c.Captions[0].Length].Trim() : "").ToList();

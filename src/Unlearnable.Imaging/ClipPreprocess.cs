@@ -34,16 +34,41 @@ public static class ClipPreprocess
         return chw;
     }
 
-    /// <summary>Shorter side to <paramref name="size"/> with a Catmull-Rom (bicubic) filter, then the centre square.</summary>
+    /// <summary>
+    /// The centre square, resized to <paramref name="size"/>: halved with a 2×2 box while it is more
+    /// than twice the target (an antialiased downscale, as the hackers' PIL/torchvision resize is),
+    /// then a Catmull-Rom (bicubic) step. Cropping first keeps every intermediate no larger than
+    /// the square itself, whatever the image's shape.
+    /// </summary>
     public static SKBitmap ResizeAndCrop(SKBitmap image, int size)
     {
-        double scale = (double)size / Math.Min(image.Width, image.Height);
-        int w = Math.Max(size, (int)Math.Round(image.Width * scale)), h = Math.Max(size, (int)Math.Round(image.Height * scale));
-        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        using var resized = w == image.Width && h == image.Height ? image.Copy() : image.Resize(info, new SKSamplingOptions(SKCubicResampler.CatmullRom));
+        int side = Math.Min(image.Width, image.Height);
         using var window = new SKBitmap();
-        if (!resized.ExtractSubset(window, SKRectI.Create((w - size) / 2, (h - size) / 2, size, size)))
-            throw new InvalidOperationException($"centre crop {size}x{size} of a {w}x{h} image failed");
-        return window.Copy();
+        if (!image.ExtractSubset(window, SKRectI.Create((image.Width - side) / 2, (image.Height - side) / 2, side, side)))
+            throw new InvalidOperationException($"centre crop {side}x{side} of a {image.Width}x{image.Height} image failed");
+        var current = window;   // shares the image's pixels until the first resize
+        try
+        {
+            while (current.Width >= 2 * size + 2) Replace(ref current, Resized(current, current.Width / 2, new SKSamplingOptions(SKFilterMode.Linear)));
+            if (current.Width != size) Replace(ref current, Resized(current, size, new SKSamplingOptions(SKCubicResampler.CatmullRom)));
+            return ReferenceEquals(current, window)
+                ? window.Copy(SKColorType.Rgba8888) ?? throw new InvalidOperationException("could not read the image as RGBA")
+                : current;
+        }
+        catch
+        {
+            if (!ReferenceEquals(current, window)) current.Dispose();
+            throw;
+        }
+
+        void Replace(ref SKBitmap step, SKBitmap next)
+        {
+            if (!ReferenceEquals(step, window)) step.Dispose();
+            step = next;
+        }
     }
+
+    static SKBitmap Resized(SKBitmap square, int side, SKSamplingOptions sampling) =>
+        square.Resize(new SKImageInfo(side, side, SKColorType.Rgba8888, SKAlphaType.Unpremul), sampling)
+        ?? throw new InvalidOperationException($"resizing a {square.Width}px square to {side}px failed");
 }

@@ -15,8 +15,7 @@ public static class Pgm
         int pos = 2;
         int width = ReadNumber(bytes, ref pos, what), height = ReadNumber(bytes, ref pos, what), max = ReadNumber(bytes, ref pos, what);
         if (width <= 0 || height <= 0 || max is <= 0 or > 65535) throw new ImageRejectedException($"{what} has an invalid PGM header ({width}x{height}, max {max}).");
-        if (width > limits.MaxSide || height > limits.MaxSide || (long)width * height > limits.MaxPixels)
-            throw new ImageRejectedException($"{what} is {width}x{height} pixels; the limits are {limits.MaxSide} per side and {limits.MaxPixels:N0} in all.");
+        limits.CheckDimensions(width, height, what);
         bool binary = bytes[1] == '5';
         int bytesPerSample = max > 255 ? 2 : 1;
         pos++; // the single whitespace after maxval

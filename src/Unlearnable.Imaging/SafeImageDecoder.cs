@@ -22,11 +22,7 @@ public static class SafeImageDecoder
         using var codec = SKCodec.Create(data)
             ?? throw new ImageRejectedException($"{what} is not a recognised image (JPEG, PNG, WebP, GIF or BMP expected).");
         var info = codec.Info;
-        if (info.Width <= 0 || info.Height <= 0)
-            throw new ImageRejectedException($"{what} has invalid dimensions {info.Width}x{info.Height}.");
-        if (info.Width > limits.MaxSide || info.Height > limits.MaxSide || (long)info.Width * info.Height > limits.MaxPixels)
-            throw new ImageRejectedException(
-                $"{what} is {info.Width}x{info.Height} pixels; the limits are {limits.MaxSide} per side and {limits.MaxPixels:N0} in all.");
+        limits.CheckDimensions(info.Width, info.Height, what);
 
         if (limits.RefuseAnimation && codec.FrameCount > 1)
             throw new ImageRejectedException($"{what} is animated ({codec.FrameCount} frames); only still images can be protected.");

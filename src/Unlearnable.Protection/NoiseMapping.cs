@@ -7,69 +7,51 @@ namespace Unlearnable.Protection;
 /// centre square of the image, resized; the noise is resized bilinearly (a convex combination,
 /// so the L∞ bound holds) onto that square, added, clamped and rounded to 8 bits (rounding a
 /// value within ±k of an integer stays within ±k). Pixels the model never saw are left alone.
+/// The output is the only full-size allocation: the input is read in place when it is RGBA.
 /// </summary>
 public static class NoiseMapping
 {
     /// <param name="delta">[3, S, S] noise in units of 1/255.</param>
     public static SKBitmap Apply(SKBitmap original, sbyte[] delta, int size)
     {
+        if (delta.Length != 3 * size * size) throw new ArgumentException($"noise has {delta.Length} values; a {size}px square needs {3 * size * size}");
         int w = original.Width, h = original.Height, side = Math.Min(w, h);
         int x0 = (w - side) / 2, y0 = (h - side) / 2;
-        var output = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-        var src = original.Copy(SKColorType.Rgba8888) ?? throw new InvalidOperationException("could not read the image as RGBA");
-        var from = src.GetPixelSpan();
-        var to = output.GetPixelSpan();
-        from.CopyTo(to);
-        double scale = (double)size / side;
-        for (int y = 0; y < side; y++)
+        var output = original.Copy(SKColorType.Rgba8888) ?? throw new InvalidOperationException("could not read the image as RGBA");
+        var (xa, xb, fx) = Taps(side, size);
+        var rows = Taps(side, size);
+        Parallel.For(0, side, y =>
         {
-            double sy = Math.Clamp((y + 0.5) * scale - 0.5, 0, size - 1);
-            int ya = (int)sy, yb = Math.Min(ya + 1, size - 1);
-            double fy = sy - ya;
+            int ya = rows.A[y], yb = rows.B[y];
+            float fy = rows.F[y];
+            var row = output.GetPixelSpan().Slice((y0 + y) * w * 4, w * 4);
             for (int x = 0; x < side; x++)
             {
-                double sx = Math.Clamp((x + 0.5) * scale - 0.5, 0, size - 1);
-                int xa = (int)sx, xb = Math.Min(xa + 1, size - 1);
-                double fx = sx - xa;
-                int p = ((y0 + y) * w + x0 + x) * 4;
+                int p = (x0 + x) * 4;
                 for (int c = 0; c < 3; c++)
                 {
                     int plane = c * size * size;
-                    double d = (1 - fy) * ((1 - fx) * delta[plane + ya * size + xa] + fx * delta[plane + ya * size + xb])
-                             + fy * ((1 - fx) * delta[plane + yb * size + xa] + fx * delta[plane + yb * size + xb]);
-                    to[p + c] = (byte)Math.Clamp(Math.Round(from[p + c] + d), 0, 255);
+                    float top = delta[plane + ya * size + xa[x]] + fx[x] * (delta[plane + ya * size + xb[x]] - delta[plane + ya * size + xa[x]]);
+                    float bottom = delta[plane + yb * size + xa[x]] + fx[x] * (delta[plane + yb * size + xb[x]] - delta[plane + yb * size + xa[x]]);
+                    row[p + c] = (byte)Math.Clamp(MathF.Round(row[p + c] + top + fy * (bottom - top)), 0, 255);
                 }
             }
-        }
-        src.Dispose();
+        });
         return output;
     }
 
-    /// <summary>Largest per-channel difference between two same-sized images, in 1/255 units.</summary>
-    public static int LInfinity(SKBitmap a, SKBitmap b) => Compare(a, b).LInfinity;
-
-    /// <summary>PSNR in dB over RGB (∞ for identical images).</summary>
-    public static double Psnr(SKBitmap a, SKBitmap b) => Compare(a, b).Psnr;
-
-    /// <summary>L∞ (1/255 units) and PSNR (dB) over RGB, in one pass over both images.</summary>
-    public static (int LInfinity, double Psnr) Compare(SKBitmap a, SKBitmap b)
+    // For each full-resolution coordinate along the square, the two noise samples it lies between and the weight of the second.
+    static (int[] A, int[] B, float[] F) Taps(int side, int size)
     {
-        if (a.Width != b.Width || a.Height != b.Height) throw new ArgumentException("images differ in size");
-        using var ca = a.Copy(SKColorType.Rgba8888);
-        using var cb = b.Copy(SKColorType.Rgba8888);
-        var pa = ca.GetPixelSpan();
-        var pb = cb.GetPixelSpan();
-        int max = 0;
-        double sum = 0;
-        long n = 0;
-        for (int i = 0; i < pa.Length; i++)
+        var (a, b, f) = (new int[side], new int[side], new float[side]);
+        double scale = (double)size / side;
+        for (int i = 0; i < side; i++)
         {
-            if (i % 4 == 3) continue;
-            int d = pa[i] - pb[i];
-            max = Math.Max(max, Math.Abs(d));
-            sum += d * d;
-            n++;
+            double s = Math.Clamp((i + 0.5) * scale - 0.5, 0, size - 1);
+            a[i] = (int)s;
+            b[i] = Math.Min(a[i] + 1, size - 1);
+            f[i] = (float)(s - a[i]);
         }
-        return (max, sum == 0 ? double.PositiveInfinity : 10 * Math.Log10(255.0 * 255.0 / (sum / n)));
+        return (a, b, f);
     }
 }

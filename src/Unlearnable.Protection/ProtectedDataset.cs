@@ -37,7 +37,7 @@ public static class ProtectedDataset
             var triggers = result.Triggers is null ? [] : item.Captions.Select((_, c) => result.Triggers.Get(i, c)).ToList();
             var captions = result.Triggers is null ? item.Captions : item.Captions.Select((c, k) => TriggeredCaptions.Publish(triggers[k], c)).ToList();
             output[i] = item with { Image = new MemoryImage(item.Id, png), Captions = captions };
-            var (lInfinity, psnr) = NoiseMapping.Compare(original, decoded);
+            var (lInfinity, psnr) = PixelDifference.Compare(original, decoded);
             reports[i] = new ProtectedImageReport(item.Id, true, lInfinity, psnr,
                 triggers.Select(t => Clip.Text.ClipTokenizer.Default.Decode(t)).ToList(), triggers);
         });

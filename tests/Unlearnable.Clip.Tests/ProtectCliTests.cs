@@ -40,9 +40,9 @@ public class ProtectCliTests
             }
             using var a = SafeImageDecoder.Decode(before.Image.ReadBytes());
             using var b = SafeImageDecoder.Decode(item.Image.ReadBytes());
-            Assert.InRange(NoiseMapping.LInfinity(a, b), 0, 8);
+            Assert.InRange(PixelDifference.LInfinity(a, b), 0, 8);
             var entry = images.Single(e => e!["id"]!.GetValue<string>() == item.Id)!;
-            Assert.Equal(NoiseMapping.LInfinity(a, b), entry["linf"]!.GetValue<int>());
+            Assert.Equal(PixelDifference.LInfinity(a, b), entry["linf"]!.GetValue<int>());
             for (int c = 0; c < item.Captions.Count; c++)
             {
                 var trigger = entry["triggers"]![c]!.GetValue<string>();

@@ -150,9 +150,9 @@ public class ProtectionTests
         var delta = Enumerable.Range(0, 3 * 32 * 32).Select(_ => (sbyte)rng.Next(-8, 9)).ToArray();
         using var protectedImage = NoiseMapping.Apply(original, delta, 32);
         using var decoded = SafeImageDecoder.Decode(ImageEncoding.Png(protectedImage));
-        Assert.InRange(NoiseMapping.LInfinity(original, decoded), 1, 8);
+        Assert.InRange(PixelDifference.LInfinity(original, decoded), 1, 8);
         Assert.Equal(original.GetPixel(10, 50), decoded.GetPixel(10, 50));   // outside the centre square the model saw
-        Assert.True(NoiseMapping.Psnr(original, decoded) > 30);
+        Assert.True(PixelDifference.Psnr(original, decoded) > 30);
     }
 
     [Fact]

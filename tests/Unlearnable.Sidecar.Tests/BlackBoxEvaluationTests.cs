@@ -44,7 +44,7 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
         {
             using var a = SafeImageDecoder.Decode(clean[i].Image.ReadBytes());
             using var b = SafeImageDecoder.Decode(published[i].Image.ReadBytes());
-            Assert.InRange(NoiseMapping.LInfinity(a, b), 1, 6);
+            Assert.InRange(PixelDifference.LInfinity(a, b), 1, 6);
             var trigger = published[i].Captions[0][..^clean[i].Captions[0].Length];
             Assert.Equal(clean[i].Captions.Select(c => trigger + c), published[i].Captions);
         }

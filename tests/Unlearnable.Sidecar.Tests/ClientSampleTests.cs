@@ -47,7 +47,7 @@ public class ClientSampleTests(SharedSidecar shared) : IClassFixture<SharedSidec
         using var a = SafeImageDecoder.Decode(input);
         using var b = SafeImageDecoder.Decode(output);
         Assert.Equal((a.Width, a.Height), (b.Width, b.Height));
-        Assert.InRange(NoiseMapping.LInfinity(a, b), 1, 8);
+        Assert.InRange(PixelDifference.LInfinity(a, b), 1, 8);
         Assert.False(string.IsNullOrWhiteSpace(trigger));
         Assert.Equal(trigger + " " + caption, protectedCaption);
     }

@@ -31,7 +31,7 @@ public class ProtectTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         using var decoded = SafeImageDecoder.Decode(output);
         Assert.Equal((80, 120), (upright.Width, upright.Height));          // orientation 6: rotated
         Assert.Equal((upright.Width, upright.Height), (decoded.Width, decoded.Height));
-        int linf = NoiseMapping.LInfinity(upright, decoded);
+        int linf = PixelDifference.LInfinity(upright, decoded);
         Assert.InRange(linf, 1, 8);
         Assert.Equal(linf, response.Quality.Linf);
         Assert.True(response.Quality.PsnrDb > 30);
@@ -52,7 +52,7 @@ public class ProtectTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         Assert.Equal("RIFF", System.Text.Encoding.ASCII.GetString(response.Image.Span[..4]));
         using var a = SafeImageDecoder.Decode(input);
         using var b = SafeImageDecoder.Decode(response.Image.ToByteArray());
-        Assert.InRange(NoiseMapping.LInfinity(a, b), 1, 4);
+        Assert.InRange(PixelDifference.LInfinity(a, b), 1, 4);
         Assert.Equal(2, response.Trigger.Split(' ').Length);
     }
 

@@ -47,7 +47,7 @@ public sealed class PostImages(LimitOptions limits, int modelSize)
         using var protectedImage = NoiseMapping.Apply(image.Upright, delta, modelSize);
         var bytes = format == ImageFormat.WebpLossless ? ImageEncoding.WebpLossless(protectedImage) : ImageEncoding.Png(protectedImage);
         using var decoded = SafeImageDecoder.Decode(bytes, _limits, "protected image");
-        var (linf, psnr) = NoiseMapping.Compare(image.Upright, decoded);
+        var (linf, psnr) = PixelDifference.Compare(image.Upright, decoded);
         return new EncodedImage(bytes, format == ImageFormat.WebpLossless ? ImageFormat.WebpLossless : ImageFormat.Png, linf, psnr);
     }
 

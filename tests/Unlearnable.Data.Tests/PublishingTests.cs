@@ -1,0 +1,142 @@
+using SkiaSharp;
+using Unlearnable.Data.Synthetic;
+using Unlearnable.Imaging;
+
+namespace Unlearnable.Data.Tests;
+
+/// <summary>The publishing side of the imaging layer: JPEG answers within the bound, grey kept grey, quality read back, shape limits.</summary>
+public class PublishingTests
+{
+    // Noise like a mapped PGD result: plateaus at ±bound with smooth slopes between them.
+    static SKBitmap AtTheBound(SKBitmap original, int bound)
+    {
+        var perturbed = original.Copy(SKColorType.Rgba8888);
+        var p = perturbed.GetPixelSpan();
+        for (int y = 0; y < original.Height; y++)
+            for (int x = 0; x < original.Width; x++)
+            {
+                int d = (int)Math.Round(bound * Math.Clamp(3 * Math.Sin(x / 9.5) * Math.Sin(y / 9.5), -1, 1));
+                for (int c = 0; c < 3; c++) { int i = (y * original.Width + x) * 4 + c; p[i] = (byte)Math.Clamp(p[i] + d, 0, 255); }
+            }
+        return perturbed;
+    }
+
+    [Theory]
+    [InlineData(92, false)]
+    [InlineData(75, false)]
+    [InlineData(90, true)]
+    public void AJpegUploadKeepsItsTablesAndSizeAndDecodesWithinTheBound(int uploadQuality, bool grey)
+    {
+        const int bound = 8;
+        var upload = PhonePhoto.Jpeg(1201, 899, uploadQuality, seed: uploadQuality, grey: grey);
+        using var original = SafeImageDecoder.Decode(upload);
+        using var perturbed = AtTheBound(original, bound);
+        // Re-encoding the pixels at the upload's own quality overshoots the bound (the photo's grain is quantised again).
+        using (var plain = SafeImageDecoder.Decode(ImageEncoding.Jpeg(perturbed, uploadQuality)))
+            Assert.True(PixelDifference.LInfinity(original, plain) > bound + 2);
+
+        var published = BoundedEncoder.Encode(original, perturbed, new OutputEncoding(OutputFormat.Jpeg), bound, upload);
+        using var decoded = SafeImageDecoder.Decode(published.Bytes);
+        Assert.Equal(OutputFormat.Jpeg, published.Format);
+        Assert.Equal(published.LInfinity, PixelDifference.LInfinity(original, decoded));
+        Assert.InRange(published.LInfinity, bound - 2, bound);
+        Assert.InRange(published.JpegQuality, uploadQuality - 2, uploadQuality + 2);
+        Assert.InRange((double)published.Bytes.Length / upload.Length, 0.8, 1.25);
+        Assert.Equal(JpegTables.Read(upload)!.Table(0), JpegTables.Read(published.Bytes)!.Table(0));
+    }
+
+    [Theory]
+    [InlineData(75)]
+    [InlineData(95)]
+    public void AnAskedJpegQualityIsRaisedOnlyAsFarAsTheBoundNeeds(int quality)
+    {
+        const int bound = 8;
+        var upload = PhonePhoto.Jpeg(800, 600, 92, seed: 9);
+        using var original = SafeImageDecoder.Decode(upload);
+        using var perturbed = AtTheBound(original, bound);
+        var published = BoundedEncoder.Encode(original, perturbed, new OutputEncoding(OutputFormat.Jpeg, quality), bound, upload);
+        using var decoded = SafeImageDecoder.Decode(published.Bytes);
+        Assert.InRange(PixelDifference.LInfinity(original, decoded), 1, bound);
+        Assert.Equal(published.LInfinity, PixelDifference.LInfinity(original, decoded));
+        bool jpeg = published.Bytes[0] == 0xFF && published.Bytes[1] == 0xD8;
+        Assert.Equal(published.Format == OutputFormat.Jpeg, jpeg);
+        if (jpeg) Assert.InRange(published.JpegQuality, quality, 100);
+    }
+
+    [Fact]
+    public void LosslessAnswersAreExactlyThePerturbedImage()
+    {
+        using var original = PhonePhoto.Render(300, 200, seed: 1);
+        using var perturbed = AtTheBound(original, 8);
+        foreach (var format in new[] { OutputFormat.Png, OutputFormat.WebpLossless })
+        {
+            var published = BoundedEncoder.Encode(original, perturbed, new OutputEncoding(format), 8);
+            using var decoded = SafeImageDecoder.Decode(published.Bytes);
+            Assert.Equal(0, PixelDifference.LInfinity(perturbed, decoded));
+            Assert.Equal(8, published.LInfinity);
+        }
+    }
+
+    [Theory]
+    [InlineData(OutputFormat.Jpeg)]
+    [InlineData(OutputFormat.Png)]
+    public void GreyPhotosAreWrittenAsOneChannelAndStayGrey(OutputFormat format)
+    {
+        using var original = SafeImageDecoder.Decode(PhonePhoto.Jpeg(640, 480, seed: 2, grey: true));
+        Assert.True(ImageEncoding.IsGrey(original));
+        using var perturbed = AtTheBound(original, 8);
+        var published = BoundedEncoder.Encode(original, perturbed, new OutputEncoding(format, 85), 8);
+        using (var codec = SKCodec.Create(SKData.CreateCopy(published.Bytes)))
+            Assert.Equal(SKColorType.Gray8, codec.Info.ColorType);
+        using var decoded = SafeImageDecoder.Decode(published.Bytes);
+        Assert.True(ImageEncoding.IsGrey(decoded));
+        Assert.InRange(published.LInfinity, 1, 8);
+    }
+
+    [Theory]
+    [InlineData(50)]
+    [InlineData(75)]
+    [InlineData(90)]
+    [InlineData(95)]
+    public void EstimatesTheQualityAJpegWasSavedAt(int quality)
+    {
+        using var photo = PhonePhoto.Render(64, 48);
+        Assert.InRange(JpegTables.Read(ImageEncoding.Jpeg(photo, quality))!.Quality!.Value, quality - 2, quality + 2);
+    }
+
+    [Fact]
+    public void QualityOfANonJpegIsUnknown()
+    {
+        using var photo = PhonePhoto.Render(64, 48);
+        Assert.Null(JpegTables.Read(ImageEncoding.Png(photo)));
+        Assert.Null(JpegTables.Read([0xFF, 0xD8, 0xFF, 0xDB, 0x00]));   // a DQT cut short
+    }
+
+    [Fact]
+    public void AThinStripIsRefusedFromItsHeader()
+    {
+        using var strip = new SKBitmap(new SKImageInfo(12000, 1, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        var png = ImageEncoding.Png(strip);
+        var e = Assert.Throws<ImageRejectedException>(() => SafeImageDecoder.Decode(png));
+        Assert.Contains("aspect ratio of 12000:1", e.Message);
+        Assert.Contains("limit is 16:1", e.Message);
+    }
+
+    [Fact]
+    public void LargePhotosAreCroppedThenDownscaledWithAveraging()
+    {
+        // Mid-grey under ±15 grain: an averaging downscale of 4000 pixels to 64 leaves almost none of it; point sampling would keep most.
+        using var grain = new SKBitmap(new SKImageInfo(6000, 4000, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        var pixels = grain.GetPixelSpan();
+        var rng = new Random(5);
+        for (int i = 0; i < pixels.Length; i += 4) { pixels[i] = pixels[i + 1] = pixels[i + 2] = (byte)(128 + rng.Next(-15, 16)); pixels[i + 3] = 255; }
+        using var square = ClipPreprocess.ResizeAndCrop(grain, 64);
+        Assert.Equal((64, 64), (square.Width, square.Height));
+        var values = new List<double>();
+        var p = square.GetPixelSpan();
+        for (int i = 0; i < p.Length; i += 4) values.Add(p[i]);
+        double mean = values.Average(), sd = Math.Sqrt(values.Average(v => (v - mean) * (v - mean)));
+        Assert.InRange(mean, 126, 130);
+        Assert.True(sd < 1.5, $"grain left after the downscale: sd {sd:F2}");
+    }
+}
