@@ -51,10 +51,15 @@ public static class BoundedEncoder
                 if (Check(bytes, original, perturbed, bound, pass, OutputFormat.Jpeg, own) is { } published) return published;
             }
 
+        // Each setting starts again from the noise as mapped: corrections made for one quantiser misguide another.
+        using var target = perturbed.Copy();
         foreach (var (q, fullChroma) in JpegSettings(quality))
-            for (int pass = 0; pass < PassesPerSetting; pass++)
+        {
+            target.CopyTo(perturbed);
+            for (int pass = 0; pass < (q == 100 ? 2 * PassesPerSetting : PassesPerSetting); pass++)
                 if (Check(ImageEncoding.Jpeg(perturbed, q, fullChroma), original, perturbed, bound, pass, OutputFormat.Jpeg, q) is { } published)
                     return published;
+        }
         Project(original, perturbed, bound);
         return Lossless(original, perturbed, OutputFormat.Png, bound);
     }
@@ -77,12 +82,13 @@ public static class BoundedEncoder
         return codec?.EncodedOrigin is SKEncodedOrigin.TopLeft or SKEncodedOrigin.Default;
     }
 
-    // The asked quality with the usual 4:2:0 chroma, then 4:4:4, then 4:4:4 at rising quality.
+    // The asked quality with the usual 4:2:0 chroma, then 4:4:4, then 4:4:4 halfway to 100, then at 100.
     static IEnumerable<(int Quality, bool FullChroma)> JpegSettings(int quality)
     {
         yield return (quality, false);
         yield return (quality, true);
-        for (int q = Math.Min(100, quality + 5); q <= 100; q = q == 100 ? 101 : Math.Min(100, q + 5)) yield return (q, true);
+        if (quality < 98) yield return ((quality + 101) / 2, true);
+        if (quality < 100) yield return (100, true);
     }
 
     static PublishedImage Lossless(SKBitmap original, SKBitmap perturbed, OutputFormat format, int bound)

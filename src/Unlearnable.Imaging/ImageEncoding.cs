@@ -10,7 +10,7 @@ public enum OutputFormat { Png, WebpLossless, Jpeg }
 /// </summary>
 public static class ImageEncoding
 {
-    public static byte[] Png(SKBitmap bitmap) => Encode(bitmap, pixels => pixels.Encode(new SKPngEncoderOptions()), "PNG");
+    public static byte[] Png(SKBitmap bitmap) => Encode(bitmap, pixels => pixels.Encode(new SKPngEncoderOptions(SKPngEncoderFilterFlags.AllFilters, 6)), "PNG");
 
     public static byte[] WebpLossless(SKBitmap bitmap) =>
         Encode(bitmap, pixels => pixels.Encode(new SKWebpEncoderOptions(SKWebpEncoderCompression.Lossless, 100)), "lossless WebP");

@@ -72,7 +72,7 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             Func<int, Tensor> texts = options.UsesTrigger
                 ? step => TriggeredCaptions.Shuffled(triggers, captions, Data.Seeds.Mix(options.Seed, r, step), context, device)
                 : _ => TextTensors.Batch(captions, context, device);
-            (delta, loss) = noise.Run(clean01, delta, texts, minimise: true);
+            (delta, loss) = noise.Run(clean01, delta, texts, minimise: true, seedOffset: r * options.PgdSteps);
             pgdClock.Stop();
         }
         if (!ReferenceEquals(model, surrogate)) model.Dispose();

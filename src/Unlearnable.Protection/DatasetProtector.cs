@@ -146,7 +146,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         }
 
         clocks.Pgd.Start();
-        var (optimised, loss) = noiseOptimizer.Run(clean01, delta, texts, minimise: options.Method != ProtectionMethod.Uap);
+        var (optimised, loss) = noiseOptimizer.Run(clean01, delta, texts, minimise: options.Method != ProtectionMethod.Uap, Seeds.Mix(round, members[0]));
         clocks.Pgd.Stop();
         noise.Write(members, optimised);
         return loss;

@@ -1,5 +1,6 @@
 using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;
+using Unlearnable.Protection.Robustness;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
@@ -10,12 +11,16 @@ namespace Unlearnable.Protection;
 /// makes the noise a shortcut for the loss; maximising (UAP) makes it adversarial. With
 /// caption shuffling (MEM's S(T)), every step pairs each image with its own trigger on another
 /// sample's clean caption, so the noise must bind to the trigger rather than to the caption.
+/// With <see cref="ProtectionOptions.RobustTo"/>, each step sees the protected images through one
+/// drawn platform transformation (EOT). A grey photo gets grey noise: its gradient is summed over
+/// the channels, so all three move together and the published image stays grey.
 /// </summary>
 public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
 {
     /// <param name="texts">Text ids for step s (the shuffle draws a new pairing each step).</param>
     /// <returns>The optimised δ and the loss at the last step.</returns>
-    public (Tensor Delta, double Loss) Run(Tensor clean01, Tensor delta, Func<int, Tensor> texts, bool minimise)
+    /// <param name="seedOffset">Distinguishes the calls of one run (round, batch) in the transformation draws.</param>
+    public (Tensor Delta, double Loss) Run(Tensor clean01, Tensor delta, Func<int, Tensor> texts, bool minimise, int seedOffset = 0)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -23,13 +28,16 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
         try
         {
             delta = delta.detach().clone();
+            using var grey = GreyMask(clean01);
             for (int step = 0; step < options.PgdSteps; step++)
             {
                 using var scope = NewDisposeScope();
                 var d = delta.detach().requires_grad_(true);
-                var value = ContrastiveLoss.Compute(model.Logits(model.EncodeImage(PixelSpace.Normalize(clean01.Plus(d))), model.EncodeText(texts(step))));
+                var seen = PlatformTransforms.Apply(options.RobustTo, clean01.Plus(d), options.Seed, seedOffset + step);
+                var value = ContrastiveLoss.Compute(model.Logits(model.EncodeImage(PixelSpace.Normalize(seen)), model.EncodeText(texts(step))));
                 // NaN gradients (see TorchRuntime: a libtorch CPU kernel fault) move no pixel rather than poisoning δ.
                 var gradient = autograd.grad([value], [d])[0].nan_to_num(0, 0, 0);
+                gradient = where(grey, gradient.sum(1, keepdim: true).expand_as(gradient), gradient);
                 loss = value.item<float>();
                 delta = Pgd.Step(delta, gradient, clean01, options.Epsilon, options.StepSize, minimise).MoveToOuterDisposeScope();
             }
@@ -39,5 +47,13 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
         {
             model.train(wasTraining);
         }
+    }
+
+    // [b, 1, 1, 1]: true where every pixel of the sample has R = G = B.
+    static Tensor GreyMask(Tensor clean01)
+    {
+        using var scope = NewDisposeScope();
+        var spread = clean01.amax(1).Minus(clean01.amin(1)).flatten(1).amax(1);
+        return spread.eq(KeptScalars.Of(0.0)).reshape(-1, 1, 1, 1).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,5 @@
+using Unlearnable.Protection.Robustness;
+
 namespace Unlearnable.Protection;
 
 public enum ProtectionMethod { Em, Uap, Mem }
@@ -41,6 +43,9 @@ public sealed record ProtectionOptions
     /// within a few steps. Off by default (the authors train one surrogate on).
     /// </summary>
     public bool RestartSurrogate { get; init; }
+
+    /// <summary>What PGD optimises the noise to survive; None is the authors' loop.</summary>
+    public TransformSet RobustTo { get; init; } = TransformSet.None;
 
     public bool UsesTrigger => Method == ProtectionMethod.Mem;
 

@@ -48,7 +48,7 @@ public static class SidecarApp
         builder.Services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = settings.Limits.MaxMessageBytes;
-            grpc.MaxSendMessageSize = settings.Limits.MaxMessageBytes * 2;   // a lossless output can be larger than a JPEG input
+            grpc.MaxSendMessageSize = (int)Math.Min(int.MaxValue, settings.Limits.MaxAnswerBytes + (1 << 20));
             grpc.EnableDetailedErrors = builder.Environment.IsDevelopment();
         }).AddServiceOptions<ProtectionGrpcService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false).AddCheck<SurrogateHealthCheck>("surrogate");

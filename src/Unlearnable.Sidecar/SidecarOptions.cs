@@ -1,3 +1,6 @@
+using Unlearnable.Protection;
+using Unlearnable.Protection.Robustness;
+
 namespace Unlearnable.Sidecar;
 
 /// <summary>Everything configurable, bound from the "Sidecar" section (appsettings.json, env Sidecar__...).</summary>
@@ -24,19 +27,46 @@ public sealed class ModelOptions
 
 public sealed class ProtectionDefaults
 {
-    public double DefaultEpsilon { get; set; } = 8;
+    /// <summary>The level a post gets when it names none.</summary>
+    public ProtectionStrength DefaultStrength { get; set; } = ProtectionStrength.Medium;
+    public StrengthSettings Low { get; set; } = new(ProtectionStrength.Low);
+    public StrengthSettings Medium { get; set; } = new(ProtectionStrength.Medium);
+    public StrengthSettings High { get; set; } = new(ProtectionStrength.High);
     public double MinEpsilon { get; set; } = 2;
     public double MaxEpsilon { get; set; } = 16;
     public int DefaultTriggerLength { get; set; } = 3;
     public int MaxTriggerLength { get; set; } = 8;
     public string DefaultVocabulary { get; set; } = "common-words";
-    public int PgdSteps { get; set; } = 8;
     public double StepSize { get; set; } = 1;
-    /// <summary>Trigger-search + PGD rounds per micro-batch.</summary>
-    public int Rounds { get; set; } = 2;
     public int TopK { get; set; } = 16;
     /// <summary>Surrogate steps on a private copy before each batch (0 = use the warm model as is).</summary>
     public int ScratchSurrogateSteps { get; set; }
+
+    public StrengthSettings Of(ProtectionStrength strength) => strength switch
+    {
+        ProtectionStrength.Low => Low,
+        ProtectionStrength.High => High,
+        _ => Medium,
+    };
+}
+
+/// <summary>One strength level's settings (defaults: <see cref="StrengthLevel.Default"/>); configurable per level.</summary>
+public sealed class StrengthSettings
+{
+    public StrengthSettings() : this(ProtectionStrength.Medium) { }
+
+    public StrengthSettings(ProtectionStrength strength)
+    {
+        var level = StrengthLevel.Default(strength);
+        (Epsilon, Rounds, PgdSteps, RobustTo) = (level.Epsilon, level.Rounds, level.PgdSteps, level.RobustTo);
+    }
+
+    /// <summary>Default L∞ bound in 1/255 units (a post may ask for another within the allowed range).</summary>
+    public double Epsilon { get; set; }
+    /// <summary>Trigger-search + PGD rounds per micro-batch.</summary>
+    public int Rounds { get; set; }
+    public int PgdSteps { get; set; }
+    public TransformSet RobustTo { get; set; }
 }
 
 public sealed class BatchingOptions
@@ -53,9 +83,17 @@ public sealed class BatchingOptions
 
 public sealed class LimitOptions
 {
-    public long MaxImageBytes { get; set; } = 16L << 20;
-    public long MaxImagePixels { get; set; } = 40_000_000;
+    /// <summary>A 48-megapixel phone JPEG with grain is about 20 MB.</summary>
+    public long MaxImageBytes { get; set; } = 32L << 20;
+    public long MaxImagePixels { get; set; } = 50_000_000;
     public int MaxImageSide { get; set; } = 12_000;
+    /// <summary>Longest over shortest side, checked from the header.</summary>
+    public double MaxAspectRatio { get; set; } = 16;
+    /// <summary>
+    /// Largest answer; separate from the input limits because a lossless answer of a grainy photo can be
+    /// several times the JPEG that was uploaded. A larger one is refused with OUT_OF_RANGE (ask for JPEG).
+    /// </summary>
+    public long MaxAnswerBytes { get; set; } = 128L << 20;
     public int MaxCaptionBytes { get; set; } = 2_000;
     public int MaxIdLength { get; set; } = 128;
     /// <summary>

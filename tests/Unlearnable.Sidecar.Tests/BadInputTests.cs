@@ -21,7 +21,7 @@ public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         { "truncated JPEG", "truncated-jpeg", StatusCode.InvalidArgument, "truncated" },
         { "truncated PNG", "truncated-png", StatusCode.InvalidArgument, "truncated" },
         { "PNG claiming 50,000 × 50,000", "huge-header", StatusCode.InvalidArgument, "50000x50000 pixels; the limits are" },
-        { "over the image byte limit", "too-big", StatusCode.InvalidArgument, "the limit is 16,777,216" },
+        { "over the image byte limit", "too-big", StatusCode.InvalidArgument, "the limit is 33,554,432" },
         { "over the message size limit", "huge-message", StatusCode.ResourceExhausted, "exceeds the maximum configured message size" },
         { "animated GIF", "gif", StatusCode.InvalidArgument, "not JPEG, PNG or WebP" },
         { "animated WebP", "animated-webp", StatusCode.InvalidArgument, "animated" },
@@ -113,7 +113,7 @@ public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
             case "truncated-jpeg": request.Image = ByteString.CopyFrom(jpeg.AsSpan(0, jpeg.Length / 2)); break;
             case "truncated-png": request.Image = ByteString.CopyFrom(png.AsSpan(0, png.Length / 2)); break;
             case "huge-header": request.Image = ByteString.CopyFrom(TestImages.PngHeaderClaiming(50_000, 50_000)); break;
-            case "too-big": request.Image = ByteString.CopyFrom(jpeg.Concat(new byte[(16 << 20) + 1000]).ToArray()); break;
+            case "too-big": request.Image = ByteString.CopyFrom(jpeg.Concat(new byte[(32 << 20) + 1000]).ToArray()); break;
             case "huge-message": request.Image = ByteString.CopyFrom(new byte[40 << 20]); break;
             case "gif": request.Image = ByteString.CopyFrom("GIF89a"u8.ToArray().Concat(new byte[64]).ToArray()); break;
             case "animated-webp": request.Image = ByteString.CopyFrom(AnimatedWebp()); break;

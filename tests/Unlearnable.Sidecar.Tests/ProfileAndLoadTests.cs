@@ -61,7 +61,7 @@ public class ProfileAndLoadTests
         {
             ["Sidecar:Batching:QueueCapacity"] = "3",
             ["Sidecar:Batching:MaxBatchSize"] = "2",
-            ["Sidecar:Protection:PgdSteps"] = "6",
+            ["Sidecar:Protection:Medium:PgdSteps"] = "6",
         });
         var calls = Enumerable.Range(0, 24).Select(async i =>
         {
@@ -93,7 +93,7 @@ public class ProfileAndLoadTests
         {
             ["Sidecar:Batching:MaxQueuedPixels"] = "50000",
             ["Sidecar:Batching:MaxBatchSize"] = "1",
-            ["Sidecar:Protection:PgdSteps"] = "8",
+            ["Sidecar:Protection:Medium:PgdSteps"] = "8",
         });
         var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
         {
@@ -132,7 +132,7 @@ public class ProfileAndLoadTests
         {
             ["Sidecar:Batching:QueueCapacity"] = "1",
             ["Sidecar:Batching:MaxBatchSize"] = "1",
-            ["Sidecar:Protection:PgdSteps"] = "100",
+            ["Sidecar:Protection:Medium:PgdSteps"] = "100",
         });
         var busy = server.Client.ProtectAsync(Post("kim", "busy"), server.Auth).ResponseAsync;   // occupies the worker
         await Task.Delay(400);
@@ -153,7 +153,7 @@ public class ProfileAndLoadTests
     [Fact]
     public async Task AnExpiredDeadlineIsReportedAndTheServerCarriesOn()
     {
-        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Protection:PgdSteps"] = "40" });
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Protection:Medium:PgdSteps"] = "40" });
         var e = await Assert.ThrowsAsync<RpcException>(async () =>
             await server.Client.ProtectAsync(Post("ivan", "d1", size: 200), server.Auth, deadline: DateTime.UtcNow.AddMilliseconds(150)));
         Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);

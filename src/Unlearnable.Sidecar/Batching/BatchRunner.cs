@@ -27,11 +27,12 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         var fixedTriggers = posts.Select(p => p.FixedTrigger).Concat(anchors.Select(_ => (int[]?)null)).ToList();
         var pixels = posts.SelectMany(p => p.Image.Pixels01).Concat(anchors.SelectMany(a => a.Pixels01)).ToArray();
         bool withTrigger = key.TriggerLength > 0;
+        var level = settings.Protection.Of(key.Strength);
         var protection = new ProtectionOptions
         {
             Method = withTrigger ? ProtectionMethod.Mem : ProtectionMethod.Em,
             Epsilon = key.Epsilon / 255, StepSize = Math.Min(settings.Protection.StepSize, key.Epsilon) / 255,
-            PgdSteps = settings.Protection.PgdSteps, TriggerLength = withTrigger ? key.TriggerLength : 1,
+            PgdSteps = level.PgdSteps, TriggerLength = withTrigger ? key.TriggerLength : 1, RobustTo = level.RobustTo,
             TopK = settings.Protection.TopK, BatchSize = captions.Count, Seed = settings.Model.Seed,
         };
         var queued = posts.Select(p => p.Queued.Elapsed).ToArray();
@@ -45,7 +46,7 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         {
             var clean01 = tensor(pixels, [captions.Count, 3, size, size]).to(surrogate.Device);
             var protector = new BatchProtector(model, protection, TriggerVocabulary.BuiltIn(key.Vocabulary)!, surrogate.Device);
-            result = protector.Protect(clean01, captions, settings.Protection.Rounds, settings.Protection.ScratchSurrogateSteps, fixedTriggers, stopping);
+            result = protector.Protect(clean01, captions, level.Rounds, settings.Protection.ScratchSurrogateSteps, fixedTriggers, stopping);
             delta = result.Delta.cpu().data<float>().ToArray();
         }
         clock.Stop();
@@ -65,10 +66,10 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
             {
                 var noise = new sbyte[plane];
                 for (int j = 0; j < plane; j++) noise[j] = (sbyte)Math.Clamp((int)MathF.Round(delta[i * plane + j] * 255f), -bound, bound);
-                var encoded = images.Finish(post.Image, noise, post.Format);
+                var encoded = images.Finish(post.Image, noise, post.Output, bound);
                 var trigger = withTrigger ? result.Triggers[i] : [];
                 post.Completion.TrySetResult(new ProtectedPost(encoded, withTrigger ? ClipTokenizer.Default.Decode(trigger) : "", trigger,
-                    result.Loss, settings.Protection.Rounds * settings.Protection.PgdSteps, queued[i], clock.Elapsed, posts.Count));
+                    result.Loss, level.Rounds * level.PgdSteps, queued[i], clock.Elapsed, posts.Count));
             }
             catch (Exception e)
             {

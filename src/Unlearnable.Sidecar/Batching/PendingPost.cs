@@ -1,22 +1,22 @@
 using System.Diagnostics;
-using Unlearnable.Contracts.V1;
+using Unlearnable.Imaging;
 using Unlearnable.Sidecar.Posts;
 
 namespace Unlearnable.Sidecar.Batching;
 
-/// <summary>What posts may share a batch: the same noise bound, trigger length and vocabulary.</summary>
-public sealed record BatchKey(double Epsilon, int TriggerLength, string Vocabulary);
+/// <summary>What posts may share a batch: the same noise bound, trigger length, vocabulary and strength (rounds, steps, robustness).</summary>
+public sealed record BatchKey(double Epsilon, int TriggerLength, string Vocabulary, Protection.ProtectionStrength Strength);
 
 /// <summary>The protected post, ready to send, plus the numbers the response reports.</summary>
-public sealed record ProtectedPost(EncodedImage Image, string Trigger, int[] TriggerIds, double Loss, int PgdSteps, TimeSpan Queued, TimeSpan Optimised, int BatchSize);
+public sealed record ProtectedPost(PublishedImage Image, string Trigger, int[] TriggerIds, double Loss, int PgdSteps, TimeSpan Queued, TimeSpan Optimised, int BatchSize);
 
 /// <summary>A post waiting in the queue. Cancelling it (client gone, deadline) takes it out of its batch.</summary>
-public sealed class PendingPost(PreparedImage image, string caption, BatchKey key, ImageFormat format, int[]? fixedTrigger, CancellationToken cancel)
+public sealed class PendingPost(PreparedImage image, string caption, BatchKey key, OutputEncoding output, int[]? fixedTrigger, CancellationToken cancel)
 {
     public PreparedImage Image { get; } = image;
     public string Caption { get; } = caption;
     public BatchKey Key { get; } = key;
-    public ImageFormat Format { get; } = format;
+    public OutputEncoding Output { get; } = output;
     public int[]? FixedTrigger { get; } = fixedTrigger;
     public CancellationToken Cancel { get; } = cancel;
     public Stopwatch Queued { get; } = Stopwatch.StartNew();

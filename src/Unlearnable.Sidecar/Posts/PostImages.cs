@@ -1,38 +1,44 @@
+using Grpc.Core;
 using SkiaSharp;
-using Unlearnable.Contracts.V1;
 using Unlearnable.Imaging;
 using Unlearnable.Protection;
 
 namespace Unlearnable.Sidecar.Posts;
 
-/// <summary>A decoded, upright post image and its model-resolution view in [0, 1] (CHW).</summary>
-public sealed class PreparedImage(SKBitmap upright, float[] pixels01) : IDisposable
+/// <summary>A decoded, upright post image, its model-resolution view in [0, 1] (CHW), and the upload it came from.</summary>
+public sealed class PreparedImage(SKBitmap upright, float[] pixels01, byte[] upload, OutputFormat uploadFormat) : IDisposable
 {
     public SKBitmap Upright { get; } = upright;
     public float[] Pixels01 { get; } = pixels01;
+    /// <summary>The bytes as uploaded: a JPEG answer at the upload's quality keeps their DCT coefficients.</summary>
+    public byte[] Upload { get; } = upload;
+    public OutputFormat UploadFormat { get; } = uploadFormat;
     public void Dispose() => Upright.Dispose();
 }
 
-public sealed record EncodedImage(byte[] Bytes, ImageFormat Format, int LInfinity, double Psnr);
-
 /// <summary>
-/// The image side of a post: only JPEG, PNG or WebP; byte size, then format, pixel count and
-/// frame count checked from the header before any pixel is decoded; EXIF orientation applied.
-/// On the way out the model-resolution noise is mapped to full resolution, the image encoded
-/// losslessly with no metadata, and the L∞ measured on the decoded output.
+/// The image side of a post: only JPEG, PNG or WebP; byte size, then format, pixel count, aspect
+/// ratio and frame count checked from the header before any pixel is decoded; EXIF orientation
+/// applied. On the way out the model-resolution noise is mapped to full resolution and the answer
+/// encoded with no metadata so that its decoded pixels are within ε of the upload's
+/// (<see cref="BoundedEncoder"/>); output limits are separate from input limits.
 /// </summary>
 public sealed class PostImages(LimitOptions limits, int modelSize)
 {
-    readonly ImageLimits _limits = new(limits.MaxImageBytes, limits.MaxImagePixels, limits.MaxImageSide) { RefuseAnimation = true };
+    readonly ImageLimits _limits = new(limits.MaxImageBytes, limits.MaxImagePixels, limits.MaxImageSide)
+    {
+        RefuseAnimation = true, MaxAspectRatio = limits.MaxAspectRatio,
+    };
 
     public PreparedImage Prepare(byte[] bytes)
     {
-        if (bytes.Length > 0 && bytes.Length <= limits.MaxImageBytes && !IsJpegPngOrWebp(bytes))
+        var format = Format(bytes);
+        if (bytes.Length > 0 && bytes.Length <= limits.MaxImageBytes && format is null)
             throw new ImageRejectedException("image is not JPEG, PNG or WebP (checked from its first bytes).");
         var upright = SafeImageDecoder.Decode(bytes, _limits);
         try
         {
-            return new PreparedImage(upright, ClipPreprocess.ToChw01(upright, modelSize));
+            return new PreparedImage(upright, ClipPreprocess.ToChw01(upright, modelSize), bytes, format!.Value);
         }
         catch
         {
@@ -41,18 +47,20 @@ public sealed class PostImages(LimitOptions limits, int modelSize)
         }
     }
 
-    /// <param name="delta">[3, S, S] noise in 1/255 units, already within ε.</param>
-    public EncodedImage Finish(PreparedImage image, sbyte[] delta, ImageFormat format)
+    /// <param name="delta">[3, S, S] noise in 1/255 units, already within <paramref name="bound"/>.</param>
+    public PublishedImage Finish(PreparedImage image, sbyte[] delta, OutputEncoding output, int bound)
     {
-        using var protectedImage = NoiseMapping.Apply(image.Upright, delta, modelSize);
-        var bytes = format == ImageFormat.WebpLossless ? ImageEncoding.WebpLossless(protectedImage) : ImageEncoding.Png(protectedImage);
-        using var decoded = SafeImageDecoder.Decode(bytes, _limits, "protected image");
-        var (linf, psnr) = PixelDifference.Compare(image.Upright, decoded);
-        return new EncodedImage(bytes, format == ImageFormat.WebpLossless ? ImageFormat.WebpLossless : ImageFormat.Png, linf, psnr);
+        using var perturbed = NoiseMapping.Apply(image.Upright, delta, modelSize);
+        var published = BoundedEncoder.Encode(image.Upright, perturbed, output, bound, image.Upload);
+        if (published.Bytes.Length > limits.MaxAnswerBytes)
+            throw new RpcException(new Status(StatusCode.OutOfRange,
+                $"the protected image is {published.Bytes.Length:N0} bytes as {published.Format}, above the {limits.MaxAnswerBytes:N0}-byte answer limit; ask for IMAGE_FORMAT_JPEG"));
+        return published;
     }
 
-    static bool IsJpegPngOrWebp(byte[] b) =>
-        (b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF)
-        || (b.Length >= 8 && b.AsSpan(0, 8).SequenceEqual((ReadOnlySpan<byte>)[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
-        || (b.Length >= 12 && b.AsSpan(0, 4).SequenceEqual("RIFF"u8) && b.AsSpan(8, 4).SequenceEqual("WEBP"u8));
+    static OutputFormat? Format(byte[] b) =>
+        b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF ? OutputFormat.Jpeg
+        : b.Length >= 8 && b.AsSpan(0, 8).SequenceEqual((ReadOnlySpan<byte>)[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) ? OutputFormat.Png
+        : b.Length >= 12 && b.AsSpan(0, 4).SequenceEqual("RIFF"u8) && b.AsSpan(8, 4).SequenceEqual("WEBP"u8) ? OutputFormat.WebpLossless
+        : null;
 }

@@ -77,20 +77,26 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         using (image)
         try
         {
-            var pending = new PendingPost(image, request.Caption, settings.Key, settings.Format, sticky, cancel);
+            var pending = new PendingPost(image, request.Caption, settings.Key, Output(settings, image.UploadFormat), sticky, cancel);
             batcher.Enqueue(pending);
             var done = await pending.Completion.Task;
             var response = new ProtectResponse
             {
                 PostId = request.PostId,
                 Image = ByteString.CopyFrom(done.Image.Bytes),
-                ImageFormat = done.Image.Format,
+                ImageFormat = done.Image.Format switch
+                {
+                    OutputFormat.Jpeg => ImageFormat.Jpeg,
+                    OutputFormat.WebpLossless => ImageFormat.WebpLossless,
+                    _ => ImageFormat.Png,
+                },
                 ProtectedCaption = done.Trigger.Length == 0 ? request.Caption : (done.Trigger + " " + request.Caption).TrimEnd(),
                 Trigger = done.Trigger,
                 Quality = new Quality
                 {
                     Linf = done.Image.LInfinity, PsnrDb = done.Image.Psnr, SurrogateLoss = done.Loss, PgdSteps = done.PgdSteps,
                     QueuedMs = done.Queued.TotalMilliseconds, OptimiseMs = done.Optimised.TotalMilliseconds, BatchSize = done.BatchSize,
+                    JpegQuality = done.Image.JpegQuality, Strength = RequestValidation.Contract(settings.Key.Strength),
                 },
             };
             store.SaveResult(request.UserId, request.PostId, hash, response);
@@ -102,6 +108,15 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
             Interlocked.Add(ref _heldPixels, -pixels);
         }
     }
+
+    // Unspecified keeps the upload's format, unless a JPEG quality was asked for.
+    static OutputEncoding Output(PostSettings settings, OutputFormat upload) => new(settings.Format switch
+    {
+        ImageFormat.Jpeg => OutputFormat.Jpeg,
+        ImageFormat.Png => OutputFormat.Png,
+        ImageFormat.WebpLossless => OutputFormat.WebpLossless,
+        _ => settings.JpegQuality is null ? upload : OutputFormat.Jpeg,
+    }, settings.JpegQuality);
 
     static ProtectResponse Replay(byte[] storedHash, byte[] hash, ProtectResponse stored, string postId)
     {

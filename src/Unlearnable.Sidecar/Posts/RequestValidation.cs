@@ -8,8 +8,8 @@ using Unlearnable.Sidecar.Batching;
 
 namespace Unlearnable.Sidecar.Posts;
 
-/// <summary>The checked settings of one post.</summary>
-public sealed record PostSettings(BatchKey Key, ImageFormat Format, TriggerPolicy Policy);
+/// <summary>The checked settings of one post. Format Unspecified = the upload's; a null JPEG quality keeps the upload's.</summary>
+public sealed record PostSettings(BatchKey Key, ImageFormat Format, int? JpegQuality, TriggerPolicy Policy);
 
 /// <summary>
 /// Checks everything about a request except the image pixels, before any work: ids, caption
@@ -37,9 +37,13 @@ public static class RequestValidation
         var o = request.Options ?? new ProtectOptions();
         if (HasUnknownFields(request) || HasUnknownFields(o))
             throw Invalid("request", "request has fields this server does not know (it speaks unlearnable.v1 as described by GetServerInfo); upgrade the server or drop them");
-        double epsilon = o.Epsilon == 0 ? defaults.DefaultEpsilon : o.Epsilon;
+        if (!Enum.IsDefined(o.Strength))
+            throw Invalid("options.strength", $"options.strength {(int)o.Strength} is unknown; use PROTECTION_STRENGTH_LOW, _MEDIUM or _HIGH (0 = the server default, {defaults.DefaultStrength})");
+        var strength = Strength(o.Strength) ?? defaults.DefaultStrength;
+        var level = defaults.Of(strength);
+        double epsilon = o.Epsilon == 0 ? level.Epsilon : o.Epsilon;
         if (!double.IsFinite(epsilon) || epsilon < defaults.MinEpsilon || epsilon > defaults.MaxEpsilon)
-            throw Invalid("options.epsilon", $"options.epsilon {o.Epsilon} is outside the allowed range [{defaults.MinEpsilon}, {defaults.MaxEpsilon}] (1/255 units; 0 = default {defaults.DefaultEpsilon})");
+            throw Invalid("options.epsilon", $"options.epsilon {o.Epsilon} is outside the allowed range [{defaults.MinEpsilon}, {defaults.MaxEpsilon}] (1/255 units; 0 = the {strength} level's {level.Epsilon})");
         int length = o.TriggerLength switch
         {
             0 => defaults.DefaultTriggerLength,
@@ -50,11 +54,29 @@ public static class RequestValidation
         string vocabulary = o.Vocabulary.Length == 0 ? defaults.DefaultVocabulary : o.Vocabulary;
         if (TriggerVocabulary.BuiltIn(vocabulary) is null)
             throw Invalid("options.vocabulary", $"options.vocabulary '{o.Vocabulary}' is unknown; use {string.Join(" or ", TriggerVocabulary.BuiltInNames)}");
-        if (!Enum.IsDefined(o.OutputFormat)) throw Invalid("options.output_format", $"options.output_format {(int)o.OutputFormat} is unknown; use IMAGE_FORMAT_PNG or IMAGE_FORMAT_WEBP_LOSSLESS");
+        if (!Enum.IsDefined(o.OutputFormat))
+            throw Invalid("options.output_format", $"options.output_format {(int)o.OutputFormat} is unknown; use IMAGE_FORMAT_JPEG, IMAGE_FORMAT_PNG or IMAGE_FORMAT_WEBP_LOSSLESS (0 = the upload's format)");
+        if (o.JpegQuality is < 0 or > 100) throw Invalid("options.jpeg_quality", $"options.jpeg_quality {o.JpegQuality} is outside 1..100 (0 = keep the upload's)");
+        if (o.JpegQuality != 0 && o.OutputFormat is ImageFormat.Png or ImageFormat.WebpLossless)
+            throw Invalid("options.jpeg_quality", $"options.jpeg_quality applies to JPEG answers; this post asks for {o.OutputFormat}");
         if (!Enum.IsDefined(o.TriggerPolicy)) throw Invalid("options.trigger_policy", $"options.trigger_policy {(int)o.TriggerPolicy} is unknown; use TRIGGER_POLICY_PER_POST or TRIGGER_POLICY_STICKY");
-        var format = o.OutputFormat == ImageFormat.WebpLossless ? ImageFormat.WebpLossless : ImageFormat.Png;
-        return new PostSettings(new BatchKey(epsilon, length, vocabulary), format, o.TriggerPolicy);
+        return new PostSettings(new BatchKey(epsilon, length, vocabulary, strength), o.OutputFormat, o.JpegQuality == 0 ? null : o.JpegQuality, o.TriggerPolicy);
     }
+
+    public static Protection.ProtectionStrength? Strength(Contracts.V1.ProtectionStrength strength) => strength switch
+    {
+        Contracts.V1.ProtectionStrength.Low => Protection.ProtectionStrength.Low,
+        Contracts.V1.ProtectionStrength.Medium => Protection.ProtectionStrength.Medium,
+        Contracts.V1.ProtectionStrength.High => Protection.ProtectionStrength.High,
+        _ => null,
+    };
+
+    public static Contracts.V1.ProtectionStrength Contract(Protection.ProtectionStrength strength) => strength switch
+    {
+        Protection.ProtectionStrength.Low => Contracts.V1.ProtectionStrength.Low,
+        Protection.ProtectionStrength.High => Contracts.V1.ProtectionStrength.High,
+        _ => Contracts.V1.ProtectionStrength.Medium,
+    };
 
     public static void Id(string field, string value, int maxLength)
     {
@@ -76,5 +98,9 @@ public static class RequestValidation
         new ProtectRequest { UserId = r.UserId, PostId = r.PostId, Image = r.Image, Caption = r.Caption, Options = r.Options }.CalculateSize() != r.CalculateSize();
 
     static bool HasUnknownFields(ProtectOptions o) =>
-        new ProtectOptions { Epsilon = o.Epsilon, TriggerLength = o.TriggerLength, Vocabulary = o.Vocabulary, OutputFormat = o.OutputFormat, TriggerPolicy = o.TriggerPolicy }.CalculateSize() != o.CalculateSize();
+        new ProtectOptions
+        {
+            Epsilon = o.Epsilon, TriggerLength = o.TriggerLength, Vocabulary = o.Vocabulary, OutputFormat = o.OutputFormat, TriggerPolicy = o.TriggerPolicy,
+            Strength = o.Strength, JpegQuality = o.JpegQuality,
+        }.CalculateSize() != o.CalculateSize();
 }

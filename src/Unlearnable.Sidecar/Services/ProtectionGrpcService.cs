@@ -76,10 +76,23 @@ public sealed class ProtectionGrpcService(PostProtector protector, ProfileStore 
         {
             Version = typeof(ProtectionGrpcService).Assembly.GetName().Version?.ToString() ?? "0",
             Model = surrogate.Description, Device = surrogate.Device.ToString(),
-            MinEpsilon = o.Protection.MinEpsilon, MaxEpsilon = o.Protection.MaxEpsilon, DefaultEpsilon = o.Protection.DefaultEpsilon,
+            MinEpsilon = o.Protection.MinEpsilon, MaxEpsilon = o.Protection.MaxEpsilon, DefaultEpsilon = o.Protection.Of(o.Protection.DefaultStrength).Epsilon,
             DefaultTriggerLength = o.Protection.DefaultTriggerLength, MaxTriggerLength = o.Protection.MaxTriggerLength,
             MaxBatchSize = o.Batching.MaxBatchSize, MaxImageBytes = o.Limits.MaxImageBytes, MaxImagePixels = o.Limits.MaxImagePixels,
             MaxCaptionBytes = o.Limits.MaxCaptionBytes, ImageSize = surrogate.IsReady ? surrogate.Model.Config.Vision.ImageSize : 0,
+            MaxImageAspectRatio = o.Limits.MaxAspectRatio, MaxImageSide = o.Limits.MaxImageSide, MaxAnswerBytes = o.Limits.MaxAnswerBytes,
+            Strengths =
+            {
+                Enum.GetValues<Protection.ProtectionStrength>().Select(strength =>
+                {
+                    var level = o.Protection.Of(strength);
+                    return new StrengthLevel
+                    {
+                        Strength = RequestValidation.Contract(strength), Epsilon = level.Epsilon, Rounds = level.Rounds, PgdSteps = level.PgdSteps,
+                        RobustTo = { Protection.Robustness.PlatformTransforms.Describe(level.RobustTo) },
+                    };
+                }),
+            },
         });
     }
 
