@@ -82,11 +82,13 @@ public static class ProtectionSources
 /// <summary>
 /// How the training split was protected: not at all, in-process (mem, em), read from a
 /// <c>protect</c> output folder, or by calling a running sidecar's Protect for every training pair.
-/// Round and step settings apply to the in-process methods; the sidecar uses its own.
+/// Round and step settings apply to the in-process methods, as does <c>robustTo</c> (none, the
+/// authors' loop, or platform: noise optimised to survive JPEG re-encoding and downscaling); the
+/// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high; omitted: its default).
 /// </summary>
 public sealed record ProtectionSpec(string Source = ProtectionSources.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = 8, int TriggerLength = 3, int Rounds = 10, int SurrogateSteps = 50, int PgdSteps = 8, int TriggerRounds = 2, int TopK = 6,
-    int BatchSize = 32, double StopLoss = 0.01, string Vocabulary = "common-words");
+    int BatchSize = 32, double StopLoss = 0.01, string Vocabulary = "common-words", string RobustTo = "none", string? Strength = null);
 
 public static class AttackModes
 {
@@ -104,7 +106,7 @@ public sealed record HackerSpec(string Mode = AttackModes.FineTune, int Epochs =
 /// <summary>
 /// Extra arms beside clean and protected on the main architecture: other hacker architectures
 /// (transfer), protected shares below 1 (poison fraction) and the hacker's countermeasures
-/// (jpeg:Q, rescale:F, grayscale, blur:SIGMA) applied to the protected images before training.
+/// (jpeg:Q, rescale:F, grayscale, blur:SIGMA, platform) applied to the protected images before training.
 /// </summary>
 public sealed record ArmsSpec(IReadOnlyList<string>? Architectures = null, IReadOnlyList<double>? Fractions = null,
     IReadOnlyList<string>? Countermeasures = null, bool CountermeasuresOnClean = false)

@@ -8,6 +8,7 @@ using Unlearnable.Data;
 using Unlearnable.Data.Formats;
 using Unlearnable.Imaging;
 using Unlearnable.Protection;
+using Unlearnable.Protection.Robustness;
 using Unlearnable.Training;
 
 namespace Unlearnable.Evaluation;
@@ -30,9 +31,14 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         Epsilon = spec.Protection.Epsilon / 255, TriggerLength = spec.Protection.TriggerLength, Rounds = spec.Protection.Rounds,
         SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
+        RobustTo = RobustTo(spec.Protection.RobustTo) ?? TransformSet.None,
         // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate (DESIGN.md).
         SurrogateLearningRate = spec.Attack.Mode == AttackModes.FineTune ? spec.Attack.LearningRate : 1e-4,
     };
+
+    public static TransformSet? RobustTo(string name) => Enum.TryParse<TransformSet>(name, ignoreCase: true, out var set) && Enum.IsDefined(set) ? set : null;
+
+    public static ProtectionStrength? Strength(string name) => Enum.TryParse<ProtectionStrength>(name, ignoreCase: true, out var level) && Enum.IsDefined(level) ? level : null;
 
     /// <param name="surrogate">The surrogate for in-process protection (the pre-trained model when fine-tuning, a fresh one from scratch).</param>
     public (IReadOnlyList<CaptionedImage> Items, ProtectionSummary Summary) Run(IReadOnlyList<CaptionedImage> train, Func<ClipModel> surrogate, CancellationToken cancel)
@@ -73,7 +79,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         {
             OnProgress = p => OnProgress?.Invoke(JobProgress.Stage("protect", $"round {p.Round}/{p.Rounds} {p.Phase} loss {p.Loss:F3}", p.Batch, p.Batches)),
         }.Run(cancel);
-        var (published, _) = ProtectedDataset.Build(train, run, seed: spec.Seed);
+        var (published, _) = ProtectedDataset.Build(train, run, options.Epsilon, seed: spec.Seed);
         run.Noise.Dispose();
         return published;
     }

@@ -66,7 +66,7 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
                 var request = new ProtectRequest
                 {
                     UserId = UserIdFor(workDir), PostId = $"{i}-{item.Id}", Image = ByteString.CopyFrom(item.Image.ReadBytes()), Caption = item.Captions[0],
-                    Options = new ProtectOptions { Epsilon = spec.Epsilon, TriggerLength = spec.TriggerLength, TriggerPolicy = TriggerPolicy.PerPost },
+                    Options = new ProtectOptions { Epsilon = spec.Epsilon, TriggerLength = spec.TriggerLength, TriggerPolicy = TriggerPolicy.PerPost, Strength = Strength() },
                 };
                 ProtectResponse response;
                 try { response = client.Protect(request, headers, deadline: DateTime.UtcNow.AddMinutes(10), cancellationToken: cancel); }
@@ -84,6 +84,13 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
                 }
             });
     }
+
+    ProtectionStrength Strength() => spec.Strength is null ? ProtectionStrength.Unspecified : ProtectionStage.Strength(spec.Strength) switch
+    {
+        Protection.ProtectionStrength.Low => ProtectionStrength.Low,
+        Protection.ProtectionStrength.High => ProtectionStrength.High,
+        _ => ProtectionStrength.Medium,
+    };
 
     string ImagePath(int index) => Path.Combine(workDir, "images", index.ToString("D6", CultureInfo.InvariantCulture) + ".png");
 

@@ -111,9 +111,11 @@ public static class SpecValidator
             case ProtectionSources.Sidecar:
                 if (!Uri.TryCreate(p.SidecarAddress, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
                     fail("protection.sidecarAddress", $"'{p.SidecarAddress}' is not an http(s) address such as http://localhost:5051");
+                if (p.Strength is not null && ProtectionStage.Strength(p.Strength) is null) fail("protection.strength", $"'{p.Strength}': use low, medium or high");
                 break;
             case ProtectionSources.Mem or ProtectionSources.Em:
                 if (p.Vocabulary is not ("common-words" or "full")) fail("protection.vocabulary", $"'{p.Vocabulary}': use common-words or full");
+                if (ProtectionStage.RobustTo(p.RobustTo) is null) fail("protection.robustTo", $"'{p.RobustTo}': use none or platform");
                 break;
             default:
                 fail("protection.source", $"unknown source '{p.Source}'; known: {string.Join(", ", ProtectionSources.All)}");

@@ -121,7 +121,7 @@ public sealed class Table1Experiment(CaptionDataset dataset, Table1Settings sett
         if (method == "random")
         {
             var noise = RandomNoise(train.Count, config.Vision.ImageSize);
-            var (items, reports) = ProtectedDataset.Build(train, new ProtectionResult(noise, null, [], default, default, default), seed: settings.Protection.Seed);
+            var (items, reports) = ProtectedDataset.Build(train, new ProtectionResult(noise, null, [], default, default, default), settings.Protection.Epsilon, seed: settings.Protection.Seed);
             noise.Dispose();
             return (items, reports, []);
         }
@@ -138,7 +138,7 @@ public sealed class Table1Experiment(CaptionDataset dataset, Table1Settings sett
         {
             OnProgress = p => OnProtection?.Invoke(method, p),
         }.Run(cancel);
-        var (published, reportsOut) = ProtectedDataset.Build(train, run, seed: options.Seed);
+        var (published, reportsOut) = ProtectedDataset.Build(train, run, options.Epsilon, seed: options.Seed);
         run.Noise.Dispose();
         return (published, reportsOut, run.RoundLosses.ToList());
     }

@@ -35,40 +35,16 @@ public static class ClipPreprocess
     }
 
     /// <summary>
-    /// The centre square, resized to <paramref name="size"/>: halved with a 2×2 box while it is more
-    /// than twice the target (an antialiased downscale, as the hackers' PIL/torchvision resize is),
-    /// then a Catmull-Rom (bicubic) step. Cropping first keeps every intermediate no larger than
-    /// the square itself, whatever the image's shape.
+    /// The centre square, resized to <paramref name="size"/> with an averaging downscale
+    /// (<see cref="ImageResize"/>). Cropping first keeps every intermediate no larger than the
+    /// square itself, whatever the image's shape.
     /// </summary>
     public static SKBitmap ResizeAndCrop(SKBitmap image, int size)
     {
         int side = Math.Min(image.Width, image.Height);
-        using var window = new SKBitmap();
+        using var window = new SKBitmap();   // shares the image's pixels
         if (!image.ExtractSubset(window, SKRectI.Create((image.Width - side) / 2, (image.Height - side) / 2, side, side)))
             throw new InvalidOperationException($"centre crop {side}x{side} of a {image.Width}x{image.Height} image failed");
-        var current = window;   // shares the image's pixels until the first resize
-        try
-        {
-            while (current.Width >= 2 * size + 2) Replace(ref current, Resized(current, current.Width / 2, new SKSamplingOptions(SKFilterMode.Linear)));
-            if (current.Width != size) Replace(ref current, Resized(current, size, new SKSamplingOptions(SKCubicResampler.CatmullRom)));
-            return ReferenceEquals(current, window)
-                ? window.Copy(SKColorType.Rgba8888) ?? throw new InvalidOperationException("could not read the image as RGBA")
-                : current;
-        }
-        catch
-        {
-            if (!ReferenceEquals(current, window)) current.Dispose();
-            throw;
-        }
-
-        void Replace(ref SKBitmap step, SKBitmap next)
-        {
-            if (!ReferenceEquals(step, window)) step.Dispose();
-            step = next;
-        }
+        return ImageResize.Antialiased(window, size, size);
     }
-
-    static SKBitmap Resized(SKBitmap square, int side, SKSamplingOptions sampling) =>
-        square.Resize(new SKImageInfo(side, side, SKColorType.Rgba8888, SKAlphaType.Unpremul), sampling)
-        ?? throw new InvalidOperationException($"resizing a {square.Width}px square to {side}px failed");
 }

@@ -191,7 +191,7 @@ public class ProtectionTests
         straight.Noise.Dispose();
         resumed.Noise.Dispose();
 
-        var (published, reports) = ProtectedDataset.Build(items, Protect(resumedDir));
+        var (published, reports) = ProtectedDataset.Build(items, Protect(resumedDir), 8.0 / 255);
         Assert.All(reports, r => Assert.InRange(r.LInfinity, 0, 8));
         Assert.All(published, p => Assert.Equal(2, ClipTokenizer.Default.CountTokens(p.Captions[0]) - ClipTokenizer.Default.CountTokens(items.First(o => o.Id == p.Id).Captions[0])));
     }

@@ -71,5 +71,20 @@ public class CountermeasureTests
     }
 
     [Fact]
+    public void PlatformShrinksALargePhotoTo1080AndReEncodesASmallOne()
+    {
+        using var large = Synthetic.PhonePhoto.Render(4000, 3000, seed: 1);
+        using var published = Countermeasure.Parse("platform").Apply(large);
+        Assert.Equal((1080, 810), (published.Width, published.Height));
+
+        using var input = Noisy();
+        using var small = Countermeasure.Parse("platform").Apply(input);
+        Assert.Equal((64, 64), (small.Width, small.Height));
+        Assert.InRange(PixelDifference.LInfinity(input, small), 1, 80);
+        Assert.Equal("platform", Countermeasure.Parse("Platform").ToString());
+        Assert.Contains("unknown countermeasure", Assert.Throws<ArgumentException>(() => Countermeasure.Parse("platform:3")).Message);
+    }
+
+    [Fact]
     public void SpecsRoundTrip() => Assert.Equal("jpeg:75", Countermeasure.Parse("JPEG:75").ToString());
 }

@@ -56,7 +56,7 @@ static class BenchCommand
             Console.WriteLine($"training step (forward+backward+AdamW): median {stepTimes[stepTimes.Count / 2]:F0} ms");
             return 0;
         }));
-        return new Command("bench", "Benchmarks that print timings") { trainStep, MemCommand() };
+        return new Command("bench", "Benchmarks that print timings") { trainStep, MemCommand(), BenchPublishCommand.Create() };
     }
 
     static Command MemCommand()

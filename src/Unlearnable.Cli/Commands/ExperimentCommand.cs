@@ -27,7 +27,7 @@ static class ExperimentCommand
         var triggerScope = SharedOptions.TriggerScope();
         var device = SharedOptions.Device();
         var epsilon = new Option<double>("--epsilon") { DefaultValueFactory = _ => 8, Description = "L∞ bound in 1/255 units (every noise method)" };
-        var countermeasure = new Option<string?>("--countermeasure") { Description = "Robustness: the hacker first applies jpeg:Q, rescale:F, grayscale or blur:SIGMA to every training image" };
+        var countermeasure = new Option<string?>("--countermeasure") { Description = "Robustness: the hacker first applies jpeg:Q, rescale:F, grayscale, blur:SIGMA or platform (1080 px long side + JPEG q85) to every training image" };
         var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop protecting once the round's loss is below this" };
         var restart = new Option<bool>("--restart-surrogate") { Description = "Start each round's surrogate from the same initial weights (a young surrogate)" };
         var seed = SharedOptions.Seed();

@@ -9,14 +9,18 @@ using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;
 using Unlearnable.Data;
 using Unlearnable.Data.Formats;
+using Unlearnable.Imaging;
 using Unlearnable.Protection;
+using Unlearnable.Protection.Robustness;
 using Unlearnable.Training;
 
 namespace Unlearnable.Cli.Commands;
 
 /// <summary>
 /// Protects the training split of a data set (EM, UAP or MEM) and writes it, with the other
-/// splits untouched, as a captions.jsonl folder of lossless PNGs plus protection.json.
+/// splits untouched, as a captions.jsonl folder plus protection.json. Each protected image is the
+/// full-resolution original with the noise carried onto it, in the original's format by default
+/// (a JPEG keeps its own tables), within ε on the decoded file.
 /// </summary>
 static class ProtectCommand
 {
@@ -30,9 +34,18 @@ static class ProtectCommand
         var vocabulary = new Option<string>("--vocabulary") { Description = "Trigger vocabulary: common-words (default), full, words:PATH (one word per line), or mlm:PATH (a bert-base-uncased style folder: config.json, model.safetensors, vocab.txt; HotFlip restricted to its top-5 words per mask)", DefaultValueFactory = _ => "common-words" };
         var triggerLength = new Option<int>("--trigger-length") { Description = "Trigger tokens k (MEM-k)", DefaultValueFactory = _ => 3 };
         var fraction = new Option<double>("--fraction") { Description = "Share of training images to publish protected (0..1)", DefaultValueFactory = _ => 1.0 };
-        var epsilon = new Option<double>("--epsilon") { Description = "L∞ bound in 1/255 units", DefaultValueFactory = _ => 8 };
+        var strength = new Option<ProtectionStrength>("--strength")
+        {
+            Description = "low (ε 4, not made robust), medium (ε 8, robust to platform re-encoding and downscaling) or high (ε 12, 12 PGD steps, robust)",
+            DefaultValueFactory = _ => ProtectionStrength.Medium,
+        };
+        var robustTo = new Option<TransformSet?>("--robust-to") { Description = "What the noise is optimised to survive: None (the authors' loop) or Platform (JPEG 60-95, downscaling); default: the strength's" };
+        var epsilon = new Option<double?>("--epsilon") { Description = "L∞ bound in 1/255 units (default: the strength's)" };
+        var format = new Option<OutputFormat?>("--format") { Description = "Protected image format: Jpeg, Png or WebpLossless (default: each original's; a JPEG keeps its own tables)" };
+        var jpegQuality = new Option<int?>("--jpeg-quality") { Description = "JPEG answers: quality 1..100 (default: the original's); raised where ε cannot be held" };
+        jpegQuality.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1 or > 100) r.AddError("--jpeg-quality must be in 1..100"); });
         var stepSize = new Option<double>("--step-size") { Description = "PGD step in 1/255 units", DefaultValueFactory = _ => 1 };
-        var pgdSteps = new Option<int>("--pgd-steps") { DefaultValueFactory = _ => 8, Description = "PGD steps per batch and round" };
+        var pgdSteps = new Option<int?>("--pgd-steps") { Description = "PGD steps per batch and round (default: the strength's)" };
         var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 20, Description = "Outer rounds" };
         var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 200, Description = "Surrogate AdamW steps per round" };
         var triggerRounds = new Option<int>("--trigger-rounds") { DefaultValueFactory = _ => 5, Description = "Rounds in which triggers are updated" };
@@ -47,11 +60,12 @@ static class ProtectCommand
         var seed = SharedOptions.Seed();
         var command = new Command("protect", "Make a data set's training split unlearnable (EM, UAP or MEM)")
         {
-            method, data, output, surrogate, preset, vocabulary, triggerLength, fraction, epsilon, stepSize, pgdSteps, rounds,
+            method, data, output, surrogate, preset, vocabulary, triggerLength, fraction, strength, robustTo, epsilon, format, jpegQuality, stepSize, pgdSteps, rounds,
             surrogateSteps, triggerRounds, topK, beam, batch, stopLoss, restart, triggerScope, work, device, seed,
         };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
+            var level = StrengthLevel.Default(result.GetValue(strength));
             var options = new ProtectionOptions
             {
                 Method = result.GetValue(method)!.ToLowerInvariant() switch
@@ -59,7 +73,8 @@ static class ProtectCommand
                     "em" => ProtectionMethod.Em, "uap" => ProtectionMethod.Uap, "mem" => ProtectionMethod.Mem,
                     var other => throw new ArgumentException($"--method must be em, uap or mem, not '{other}'"),
                 },
-                Epsilon = result.GetValue(epsilon) / 255, StepSize = result.GetValue(stepSize) / 255, PgdSteps = result.GetValue(pgdSteps),
+                Epsilon = (result.GetValue(epsilon) ?? level.Epsilon) / 255, StepSize = result.GetValue(stepSize) / 255, PgdSteps = result.GetValue(pgdSteps) ?? level.PgdSteps,
+                RobustTo = result.GetValue(robustTo) ?? level.RobustTo,
                 Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), TriggerLength = result.GetValue(triggerLength),
                 TriggerRounds = result.GetValue(triggerRounds), TopK = result.GetValue(topK), BeamWidth = result.GetValue(beam),
                 BatchSize = result.GetValue(batch), StopLoss = result.GetValue(stopLoss), Seed = result.GetValue(seed),
@@ -106,7 +121,9 @@ static class ProtectCommand
                     task.Value = total;
                 });
 
-            var (published, reports) = ProtectedDataset.Build(train, run, share, options.Seed);
+            var answer = result.GetValue(format) is { } chosen ? new OutputEncoding(chosen, result.GetValue(jpegQuality))
+                : result.GetValue(jpegQuality) is { } quality ? new OutputEncoding(OutputFormat.Jpeg, quality) : null;
+            var (published, reports) = ProtectedDataset.Build(train, run, options.Epsilon, share, options.Seed, output: answer);
             run.Noise.Dispose();
             var byId = published.ToDictionary(p => p.Id);
             var items = dataset.Items.Select(i => i.Split == Split.Train ? byId[i.Id] : i).ToList();
@@ -141,7 +158,7 @@ static class ProtectCommand
             },
             ["images"] = new JsonArray(reports.Select(r => (JsonNode?)new JsonObject
             {
-                ["id"] = r.Id, ["protected"] = r.Protected, ["linf"] = r.LInfinity,
+                ["id"] = r.Id, ["protected"] = r.Protected, ["linf"] = r.LInfinity, ["format"] = r.Format?.ToString().ToLowerInvariant(),
                 ["psnr"] = double.IsFinite(r.Psnr) ? Math.Round(r.Psnr, 2) : null,
                 ["triggers"] = new JsonArray(r.Triggers.Select(t => (JsonNode?)t).ToArray()),
             }).ToArray()),

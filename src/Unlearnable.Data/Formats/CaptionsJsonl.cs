@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Unlearnable.Imaging;
 
 namespace Unlearnable.Data.Formats;
 
@@ -39,7 +40,7 @@ public static class CaptionsJsonl
         return new CaptionDataset(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), items);
     }
 
-    /// <summary>Writes images (as given, or PNG when generated) and captions.jsonl into <paramref name="folder"/>.</summary>
+    /// <summary>Writes images (as given; generated ones named by their format) and captions.jsonl into <paramref name="folder"/>.</summary>
     public static void Save(CaptionDataset dataset, string folder)
     {
         var images = Path.Combine(folder, "images");
@@ -47,9 +48,10 @@ public static class CaptionsJsonl
         using var writer = new StreamWriter(Path.Combine(folder, FileName + ".tmp"));
         foreach (var item in dataset.Items)
         {
-            var extension = item.Image is FileImage f ? Path.GetExtension(f.Path) : ".png";
+            var bytes = item.Image.ReadBytes();
+            var extension = item.Image is FileImage f ? Path.GetExtension(f.Path) : ImageFormats.Extension(ImageFormats.Sniff(bytes) ?? OutputFormat.Png);
             var relative = $"images/{item.Id}{extension}";
-            File.WriteAllBytes(Path.Combine(folder, relative), item.Image.ReadBytes());
+            File.WriteAllBytes(Path.Combine(folder, relative), bytes);
             var line = new JsonObject
             {
                 ["image"] = relative,

@@ -32,7 +32,7 @@ public sealed class PostImages(LimitOptions limits, int modelSize)
 
     public PreparedImage Prepare(byte[] bytes)
     {
-        var format = Format(bytes);
+        var format = ImageFormats.Sniff(bytes);
         if (bytes.Length > 0 && bytes.Length <= limits.MaxImageBytes && format is null)
             throw new ImageRejectedException("image is not JPEG, PNG or WebP (checked from its first bytes).");
         var upright = SafeImageDecoder.Decode(bytes, _limits);
@@ -57,10 +57,4 @@ public sealed class PostImages(LimitOptions limits, int modelSize)
                 $"the protected image is {published.Bytes.Length:N0} bytes as {published.Format}, above the {limits.MaxAnswerBytes:N0}-byte answer limit; ask for IMAGE_FORMAT_JPEG"));
         return published;
     }
-
-    static OutputFormat? Format(byte[] b) =>
-        b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF ? OutputFormat.Jpeg
-        : b.Length >= 8 && b.AsSpan(0, 8).SequenceEqual((ReadOnlySpan<byte>)[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) ? OutputFormat.Png
-        : b.Length >= 12 && b.AsSpan(0, 4).SequenceEqual("RIFF"u8) && b.AsSpan(8, 4).SequenceEqual("WEBP"u8) ? OutputFormat.WebpLossless
-        : null;
 }

@@ -1,0 +1,110 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Unlearnable.Data.Synthetic;
+using Unlearnable.Imaging;
+using Unlearnable.Protection;
+
+namespace Unlearnable.Cli.Commands;
+
+/// <summary>
+/// The publishing side of a post at phone sizes: decode, model view, noise carried to full
+/// resolution, bounded encode. Prints time and peak memory per megapixel (resident memory sampled
+/// every 5 ms above the level before the post), answer size against the upload, and L∞.
+/// </summary>
+static class BenchPublishCommand
+{
+    public static Command Create()
+    {
+        var megapixels = new Option<int[]>("--megapixels") { Description = "Photo sizes to measure (4:3), in megapixels", DefaultValueFactory = _ => [12, 24, 48], AllowMultipleArgumentsPerToken = true };
+        var format = new Option<OutputFormat>("--format") { Description = "Answer format: Jpeg (default: keeps the upload's tables), Png or WebpLossless", DefaultValueFactory = _ => OutputFormat.Jpeg };
+        var quality = new Option<int?>("--quality") { Description = "JPEG quality of the answer (default: the upload's)" };
+        var uploadQuality = new Option<int>("--upload-quality") { Description = "JPEG quality the phone saved the upload at", DefaultValueFactory = _ => 92 };
+        var epsilon = new Option<int>("--epsilon") { Description = "Noise bound in 1/255", DefaultValueFactory = _ => 8 };
+        var modelSize = new Option<int>("--model-size") { Description = "Side of the model-resolution noise (64 tiny, 224 for the paper's models)", DefaultValueFactory = _ => 224 };
+        quality.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1 or > 100) r.AddError("--quality must be in 1..100"); });
+        uploadQuality.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 100) r.AddError("--upload-quality must be in 1..100"); });
+        megapixels.Validators.Add(r => { if (r.GetValueOrDefault<int[]>()!.Any(m => m is < 1 or > 50)) r.AddError("--megapixels must each be in 1..50"); });
+        var command = new Command("publish", "Time and peak memory per megapixel of carrying noise to a phone-sized photo and encoding the answer")
+            { megapixels, format, quality, uploadQuality, epsilon, modelSize };
+        command.SetAction(result => CommandErrors.Run(() =>
+        {
+            int bound = result.GetValue(epsilon), size = result.GetValue(modelSize);
+            var encoding = new OutputEncoding(result.GetValue(format), result.GetValue(quality));
+            Console.WriteLine($"answer {encoding.Format}{(encoding.JpegQuality is { } q ? $" q{q}" : "")}, ε {bound}/255, noise at {size}px, uploads: grainy 4:3 JPEGs at q{result.GetValue(uploadQuality)}");
+            Console.WriteLine("   MP  upload MB  answer/upload  L∞   decode s  map s  encode s  total s  s/MP   peak MB  MB/MP");
+            foreach (int mp in result.GetValue(megapixels)!)
+            {
+                int height = (int)Math.Round(Math.Sqrt(mp * 1e6 * 3 / 4)), width = height * 4 / 3;
+                var upload = PhonePhoto.Jpeg(width, height, result.GetValue(uploadQuality), seed: mp);
+                var delta = Noise(size, bound);
+                var limits = new ImageLimits(long.MaxValue, 60_000_000);
+                using var peak = new PeakMemory();
+                var clock = Stopwatch.StartNew();
+                using var original = SafeImageDecoder.Decode(upload, limits);
+                var view = ClipPreprocess.ToChw01(original, size);
+                var decoded = clock.Elapsed;
+                using var perturbed = NoiseMapping.Apply(original, delta, size);
+                var mapped = clock.Elapsed;
+                var published = BoundedEncoder.Encode(original, perturbed, encoding, bound, upload);
+                var total = clock.Elapsed;
+                long peakBytes = peak.Stop();
+                GC.KeepAlive(view);
+                Console.WriteLine($"{width * (long)height / 1e6,5:F1}  {upload.Length / 1e6,9:F1}  {(double)published.Bytes.Length / upload.Length,13:F2}  {published.LInfinity,3}  " +
+                                  $"{decoded.TotalSeconds,8:F2}  {(mapped - decoded).TotalSeconds,5:F2}  {(total - mapped).TotalSeconds,8:F2}  {total.TotalSeconds,7:F2}  " +
+                                  $"{total.TotalSeconds / mp,4:F2}  {peakBytes / 1e6,8:F0}  {peakBytes / 1e6 / mp,5:F1}" +
+                                  (published.Format == encoding.Format ? "" : $"  (answered as {published.Format})"));
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    // Model-resolution noise at the bound, in smooth patches, as PGD leaves it.
+    static sbyte[] Noise(int size, int bound)
+    {
+        var delta = new sbyte[3 * size * size];
+        var rng = new Random(1);
+        for (int i = 0; i < delta.Length; i++) delta[i] = (sbyte)(rng.Next(2) == 0 ? -bound : bound);
+        return delta;
+    }
+
+    /// <summary>Resident memory above the level at construction, sampled every 5 ms until stopped.</summary>
+    sealed class PeakMemory : IDisposable
+    {
+        readonly long _baseline;
+        long _peak;
+        readonly CancellationTokenSource _stop = new();
+        readonly Task _sampler;
+
+        public PeakMemory()
+        {
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+            _baseline = _peak = Resident();
+            _sampler = Task.Run(async () =>
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    long now = Resident();
+                    if (now > Interlocked.Read(ref _peak)) Interlocked.Exchange(ref _peak, now);
+                    try { await Task.Delay(5, _stop.Token); } catch (OperationCanceledException) { }
+                }
+            });
+        }
+
+        public long Stop()
+        {
+            _stop.Cancel();
+            _sampler.Wait();
+            return Math.Max(0, Interlocked.Read(ref _peak) - _baseline);
+        }
+
+        public void Dispose() => _stop.Dispose();
+
+        static long Resident()
+        {
+            using var process = Process.GetCurrentProcess();
+            return process.WorkingSet64;
+        }
+    }
+}
