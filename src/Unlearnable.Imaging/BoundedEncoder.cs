@@ -11,8 +11,11 @@ public sealed record OutputEncoding(OutputFormat Format, int? JpegQuality = null
     public const int DefaultJpegQuality = 90;
 }
 
-/// <summary>What was published and how far its decoded pixels are from the original's.</summary>
-public sealed record PublishedImage(byte[] Bytes, OutputFormat Format, int JpegQuality, int LInfinity, double Psnr);
+/// <summary>
+/// What was published and how far its decoded pixels are from the original's; <see cref="SilencedShare"/> is
+/// the share of the image's coded units that were given no noise so that a JPEG answer could hold the bound.
+/// </summary>
+public sealed record PublishedImage(byte[] Bytes, OutputFormat Format, int JpegQuality, int LInfinity, double Psnr, double SilencedShare = 0);
 
 /// <summary>
 /// Encodes a perturbed image so that its <em>decoded</em> pixels stay within a bound of the
@@ -44,24 +47,68 @@ public static class BoundedEncoder
         int quality = encoding.JpegQuality ?? Math.Clamp(tables?.Quality ?? OutputEncoding.DefaultJpegQuality, 50, 95);
         // Headroom for quantisation where the noise sits at the bound: coarser tables move values further.
         Project(original, perturbed, bound - Math.Min(bound / 2, quality >= 88 ? 1 : quality >= 70 ? 2 : 3));
-        if (encoding.JpegQuality is null && tables?.Quality is { } own && StoredUpright(upload!))
-            for (int pass = 0; pass < 2 * PassesPerSetting; pass++)
-            {
-                if (JpegCoefficientNoise.Transcode(upload!, original, perturbed) is not { } bytes) break;
-                if (Check(bytes, original, perturbed, bound, pass, OutputFormat.Jpeg, own) is { } published) return published;
-            }
+        if (encoding.JpegQuality is null && tables?.Quality is { } own && StoredUpright(upload!)
+            && KeepingCoefficients(upload!, original, perturbed, bound, own) is { } kept)
+            return kept;
 
         // Each setting starts again from the noise as mapped: corrections made for one quantiser misguide another.
         using var target = perturbed.Copy();
         foreach (var (q, fullChroma) in JpegSettings(quality))
         {
             target.CopyTo(perturbed);
-            for (int pass = 0; pass < (q == 100 ? 2 * PassesPerSetting : PassesPerSetting); pass++)
+            for (int pass = 0; pass < (q == quality || q == 100 ? PassesPerSetting : PassesPerSetting - 1); pass++)
                 if (Check(ImageEncoding.Jpeg(perturbed, q, fullChroma), original, perturbed, bound, pass, OutputFormat.Jpeg, q) is { } published)
                     return published;
         }
         Project(original, perturbed, bound);
         return Lossless(original, perturbed, OutputFormat.Png, bound);
+    }
+
+    // The upload's coefficients plus the noise's. A first pass pulls overshooting values back; after that every
+    // minimum coded unit that still overshoots (rough noise in chroma that 4:2:0 cannot carry) gets no noise:
+    // its coefficients are then the upload's own and decode to the original exactly, so the passes end.
+    static PublishedImage? KeepingCoefficients(byte[] upload, SKBitmap original, SKBitmap perturbed, int bound, int quality)
+    {
+        bool[]? silenced = null;
+        for (int pass = 0; pass < 2 * PassesPerSetting; pass++)
+        {
+            if (JpegCoefficientNoise.Transcode(upload, original, perturbed) is not var (bytes, mcuWidth, mcuHeight)) return null;
+            using var decoded = Decode(bytes, original);
+            var (linf, psnr) = PixelDifference.Compare(original, decoded);
+            if (linf <= bound)
+                return new PublishedImage(bytes, OutputFormat.Jpeg, quality, linf, psnr, silenced is null ? 0 : (double)silenced.Count(s => s) / silenced.Length);
+            if (pass == 0) PullBack(original, perturbed, decoded, bound, 1);
+            else silenced = Silence(original, perturbed, decoded, bound, mcuWidth, mcuHeight, silenced);
+        }
+        return null;
+    }
+
+    // Restores the original in every coded unit (and the neighbour its upsampled chroma reaches) holding a value beyond the bound.
+    static bool[] Silence(SKBitmap original, SKBitmap perturbed, SKBitmap decoded, int bound, int mcuWidth, int mcuHeight, bool[]? silenced)
+    {
+        int width = original.Width, height = original.Height;
+        int columns = (width + mcuWidth - 1) / mcuWidth, rows = (height + mcuHeight - 1) / mcuHeight;
+        silenced ??= new bool[columns * rows];
+        var o = original.GetPixelSpan();
+        var d = decoded.GetPixelSpan();
+        for (int i = 0; i < o.Length; i++)
+        {
+            if ((i & 3) == 3 || Math.Abs(d[i] - o[i]) <= bound) continue;
+            int x = i / 4 % width, y = i / 4 / width, cx = x / mcuWidth, cy = y / mcuHeight;
+            for (int ny = Math.Max(0, cy - 1); ny <= Math.Min(rows - 1, cy + 1); ny++)
+                for (int nx = Math.Max(0, cx - 1); nx <= Math.Min(columns - 1, cx + 1); nx++)
+                    if (Math.Abs(nx * mcuWidth + mcuWidth / 2 - x) <= mcuWidth / 2 + 2 && Math.Abs(ny * mcuHeight + mcuHeight / 2 - y) <= mcuHeight / 2 + 2)
+                        silenced[ny * columns + nx] = true;
+        }
+        var p = perturbed.GetPixelSpan();
+        for (int cell = 0; cell < silenced.Length; cell++)
+        {
+            if (!silenced[cell]) continue;
+            int x0 = cell % columns * mcuWidth, y0 = cell / columns * mcuHeight;
+            for (int y = y0; y < Math.Min(height, y0 + mcuHeight); y++)
+                o.Slice((y * width + x0) * 4, Math.Min(mcuWidth, width - x0) * 4).CopyTo(p.Slice((y * width + x0) * 4));
+        }
+        return silenced;
     }
 
     // The answer if its decoded pixels are within the bound; otherwise pulls the perturbed image back for the next pass,
@@ -82,11 +129,10 @@ public static class BoundedEncoder
         return codec?.EncodedOrigin is SKEncodedOrigin.TopLeft or SKEncodedOrigin.Default;
     }
 
-    // The asked quality with the usual 4:2:0 chroma, then 4:4:4, then 4:4:4 halfway to 100, then at 100.
+    // The asked quality with the usual 4:2:0 chroma, then full chroma halfway to 100, then at 100: at most eight passes in all.
     static IEnumerable<(int Quality, bool FullChroma)> JpegSettings(int quality)
     {
         yield return (quality, false);
-        yield return (quality, true);
         if (quality < 98) yield return ((quality + 101) / 2, true);
         if (quality < 100) yield return (100, true);
     }

@@ -21,8 +21,11 @@ public static class JpegCoefficientNoise
     /// <param name="upload">The JPEG as uploaded, stored upright (EXIF orientation top-left).</param>
     /// <param name="original">The upload decoded, RGBA.</param>
     /// <param name="perturbed">What should be published, RGBA, same size.</param>
-    /// <returns>The new JPEG, or null when this upload cannot be carried over (colour space, precision, size or a decoding fault).</returns>
-    public static byte[]? Transcode(byte[] upload, SKBitmap original, SKBitmap perturbed)
+    /// <returns>
+    /// The new JPEG and the size of its minimum coded unit (the pixels one set of luma and chroma blocks
+    /// covers), or null when this upload cannot be carried over (colour space, precision, size or a decoding fault).
+    /// </returns>
+    public static (byte[] Bytes, int McuWidth, int McuHeight)? Transcode(byte[] upload, SKBitmap original, SKBitmap perturbed)
     {
         if (JpegTables.Read(upload) is not { } tables) return null;
         try
@@ -52,7 +55,7 @@ public static class JpegCoefficientNoise
             target.jpeg_write_coefficients(coefficients);
             target.jpeg_finish_compress();
             source.jpeg_finish_decompress();
-            return output.ToArray();
+            return (output.ToArray(), 8 * maxH, 8 * maxV);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -20,24 +20,35 @@ static class BenchPublishCommand
         var quality = new Option<int?>("--quality") { Description = "JPEG quality of the answer (default: the upload's)" };
         var uploadQuality = new Option<int>("--upload-quality") { Description = "JPEG quality the phone saved the upload at", DefaultValueFactory = _ => 92 };
         var epsilon = new Option<int>("--epsilon") { Description = "Noise bound in 1/255", DefaultValueFactory = _ => 8 };
-        var modelSize = new Option<int>("--model-size") { Description = "Side of the model-resolution noise (64 tiny, 224 for the paper's models)", DefaultValueFactory = _ => 224 };
+        var preset = SharedOptions.Preset(required: false);
+        var noise = new Option<BenchNoise>("--noise")
+        {
+            Description = "Pgd: what batch MEM makes for the photo on a fresh --preset surrogate (robust to platforms); Random: ±ε with a random sign per model pixel and channel (rougher); Luma: the same, equal in R, G, B",
+            DefaultValueFactory = _ => BenchNoise.Pgd,
+        };
         quality.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1 or > 100) r.AddError("--quality must be in 1..100"); });
         uploadQuality.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 100) r.AddError("--upload-quality must be in 1..100"); });
         megapixels.Validators.Add(r => { if (r.GetValueOrDefault<int[]>()!.Any(m => m is < 1 or > 50)) r.AddError("--megapixels must each be in 1..50"); });
         var command = new Command("publish", "Time and peak memory per megapixel of carrying noise to a phone-sized photo and encoding the answer")
-            { megapixels, format, quality, uploadQuality, epsilon, modelSize };
+            { megapixels, format, quality, uploadQuality, epsilon, preset, noise };
         command.SetAction(result => CommandErrors.Run(() =>
         {
-            int bound = result.GetValue(epsilon), size = result.GetValue(modelSize);
+            int bound = result.GetValue(epsilon);
+            var kind = result.GetValue(noise);
+            using var model = new Clip.Model.ClipModel(Clip.Model.ClipPresets.Get(result.GetValue(preset)!));
+            int size = model.Config.Vision.ImageSize;
             var encoding = new OutputEncoding(result.GetValue(format), result.GetValue(quality));
-            Console.WriteLine($"answer {encoding.Format}{(encoding.JpegQuality is { } q ? $" q{q}" : "")}, ε {bound}/255, noise at {size}px, uploads: grainy 4:3 JPEGs at q{result.GetValue(uploadQuality)}");
-            Console.WriteLine("   MP  upload MB  answer/upload  L∞   decode s  map s  encode s  total s  s/MP   peak MB  MB/MP");
+            Console.WriteLine($"answer {encoding.Format}{(encoding.JpegQuality is { } q ? $" q{q}" : "")}, ε {bound}/255, {kind} noise at {size}px, " +
+                              $"uploads: grainy 4:3 JPEGs at q{result.GetValue(uploadQuality)}");
+            Console.WriteLine("   MP  upload MB  answer/upload  L∞  no-noise  decode s  map s  encode s  total s  s/MP   peak MB  MB/MP");
             foreach (int mp in result.GetValue(megapixels)!)
             {
                 int height = (int)Math.Round(Math.Sqrt(mp * 1e6 * 3 / 4)), width = height * 4 / 3;
                 var upload = PhonePhoto.Jpeg(width, height, result.GetValue(uploadQuality), seed: mp);
-                var delta = Noise(size, bound);
                 var limits = new ImageLimits(long.MaxValue, 60_000_000);
+                sbyte[] delta;
+                using (var photo = SafeImageDecoder.Decode(upload, limits))
+                    delta = kind == BenchNoise.Pgd ? PgdNoise(model, ClipPreprocess.ToChw01(photo, size), bound) : Noise(size, bound, kind == BenchNoise.Luma);
                 using var peak = new PeakMemory();
                 var clock = Stopwatch.StartNew();
                 using var original = SafeImageDecoder.Decode(upload, limits);
@@ -49,7 +60,7 @@ static class BenchPublishCommand
                 var total = clock.Elapsed;
                 long peakBytes = peak.Stop();
                 GC.KeepAlive(view);
-                Console.WriteLine($"{width * (long)height / 1e6,5:F1}  {upload.Length / 1e6,9:F1}  {(double)published.Bytes.Length / upload.Length,13:F2}  {published.LInfinity,3}  " +
+                Console.WriteLine($"{width * (long)height / 1e6,5:F1}  {upload.Length / 1e6,9:F1}  {(double)published.Bytes.Length / upload.Length,13:F2}  {published.LInfinity,3}  {published.SilencedShare,8:P1}  " +
                                   $"{decoded.TotalSeconds,8:F2}  {(mapped - decoded).TotalSeconds,5:F2}  {(total - mapped).TotalSeconds,8:F2}  {total.TotalSeconds,7:F2}  " +
                                   $"{total.TotalSeconds / mp,4:F2}  {peakBytes / 1e6,8:F0}  {peakBytes / 1e6 / mp,5:F1}" +
                                   (published.Format == encoding.Format ? "" : $"  (answered as {published.Format})"));
@@ -59,14 +70,32 @@ static class BenchPublishCommand
         return command;
     }
 
-    // Model-resolution noise at the bound, in smooth patches, as PGD leaves it.
-    static sbyte[] Noise(int size, int bound)
+    // Batch MEM (one round, robust to platforms) for the photo plus seven synthetic scenes as the rest of its batch.
+    static sbyte[] PgdNoise(Clip.Model.ClipModel model, float[] photo01, int bound)
     {
-        var delta = new sbyte[3 * size * size];
+        int size = model.Config.Vision.ImageSize, plane = 3 * size * size;
+        var others = SyntheticScenes.Generate(7, seed: 3, testImages: 0, size: size).Items;
+        var pixels = photo01.Concat(others.SelectMany(o => ClipPreprocess.ToChw01(SafeImageDecoder.Decode(o.Image.ReadBytes()), size))).ToArray();
+        var options = new ProtectionOptions { Epsilon = bound / 255.0, BatchSize = 8, RobustTo = Protection.Robustness.TransformSet.Platform };
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var clean = TorchSharp.torch.tensor(pixels, [8, 3, size, size]);
+        var captions = new[] { "a walk by the sea" }.Concat(others.Select(o => o.Captions[0])).ToList();
+        var delta = new BatchProtector(model, options, TriggerVocabulary.CommonWords, TorchSharp.torch.CPU).Protect(clean, captions).Delta;
+        return delta[0].data<float>().ToArray().Select(v => (sbyte)Math.Clamp((int)MathF.Round(v * 255), -bound, bound)).ToArray();
+    }
+
+    // Model-resolution noise at the bound with a random sign per model pixel (and channel): rougher than PGD leaves it.
+    static sbyte[] Noise(int size, int bound, bool luma)
+    {
+        int plane = size * size;
+        var delta = new sbyte[3 * plane];
         var rng = new Random(1);
-        for (int i = 0; i < delta.Length; i++) delta[i] = (sbyte)(rng.Next(2) == 0 ? -bound : bound);
+        for (int i = 0; i < delta.Length; i++)
+            delta[i] = luma && i >= plane ? delta[i % plane] : (sbyte)(rng.Next(2) == 0 ? -bound : bound);
         return delta;
     }
+
+    enum BenchNoise { Pgd, Random, Luma }
 
     /// <summary>Resident memory above the level at construction, sampled every 5 ms until stopped.</summary>
     sealed class PeakMemory : IDisposable
