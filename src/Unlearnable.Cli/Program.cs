@@ -15,4 +15,10 @@ var root = new RootCommand("Unlearnable: protect image–caption data from CLIP-
     ExperimentCommand.Create(),
     EvaluateAttackCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)   // a value the option's type or validator refuses is bad input, like any other (exit 2)
+{
+    foreach (var error in parsed.Errors) await Console.Error.WriteLineAsync("error: " + error.Message);
+    return CommandErrors.BadInput;
+}
+return await parsed.InvokeAsync();

@@ -53,8 +53,54 @@ public class ProtectCliTests
         Assert.Contains(images, e => e!["linf"]!.GetValue<int>() > 0);
     }
 
+    [Fact]
+    public void ProtectPublishesJpegsAtTheChosenStrengthAndKeepsEachOriginalsFormatByDefault()
+    {
+        // Phone-style JPEG originals (larger than the model input) in a captions folder.
+        var data = Temp();
+        var items = Enumerable.Range(0, 6).Select(i => new CaptionedImage($"p{i}",
+            new MemoryImage($"p{i}", Data.Synthetic.PhonePhoto.Jpeg(240 + 16 * i, 180, quality: 88, seed: i, grey: i == 0)), [$"photo number {i}"], Split.Train)).ToList();
+        Data.Formats.CaptionsJsonl.Save(new CaptionDataset("phone", items), data);
+
+        string Protect(params string[] extra)
+        {
+            var output = Temp();
+            var (code, stdout, stderr) = CliTests.Run(["protect", "--data", data, "--out", output, "--preset", "tiny", "--rounds", "1", "--surrogate-steps", "1",
+                "--pgd-steps", "2", "--trigger-rounds", "1", "--top-k", "3", "--batch-size", "6", "--device", "cpu", .. extra]);
+            Assert.True(code == 0, stderr + stdout);
+            return output;
+        }
+
+        var kept = DatasetLoader.Load(Protect("--strength", "high"));
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(Directory.GetParent(((FileImage)kept.Items[0].Image).Path)!.Parent!.FullName, "protection.json")))!;
+        Assert.Equal(12, report["settings"]!["Epsilon"]!.GetValue<double>(), 6);
+        foreach (var item in kept.Items)
+        {
+            var bytes = item.Image.ReadBytes();
+            Assert.Equal(OutputFormat.Jpeg, ImageFormats.Sniff(bytes));
+            Assert.EndsWith(".jpg", ((FileImage)item.Image).Path);
+            using var a = SafeImageDecoder.Decode(items.Single(i => i.Id == item.Id).Image.ReadBytes());
+            using var b = SafeImageDecoder.Decode(bytes);
+            Assert.Equal((a.Width, a.Height), (b.Width, b.Height));
+            Assert.InRange(PixelDifference.LInfinity(a, b), 1, 12);
+            if (item.Id == "p0") Assert.True(ImageEncoding.IsGrey(b), "a grey photo came back coloured");
+        }
+
+        var asPng = DatasetLoader.Load(Protect("--strength", "low", "--format", "Png"));
+        Assert.All(asPng.Items, item =>
+        {
+            Assert.Equal(OutputFormat.Png, ImageFormats.Sniff(item.Image.ReadBytes()));
+            using var a = SafeImageDecoder.Decode(items.Single(i => i.Id == item.Id).Image.ReadBytes());
+            using var b = SafeImageDecoder.Decode(item.Image.ReadBytes());
+            Assert.InRange(PixelDifference.LInfinity(a, b), 1, 4);
+        });
+    }
+
     [Theory]
     [InlineData("ε must be", "--epsilon", "0")]
+    [InlineData("--strength", "--strength", "extreme")]
+    [InlineData("--jpeg-quality must be in 1..100", "--jpeg-quality", "0")]
+    [InlineData("--format", "--format", "gif")]
     [InlineData("at least 1 token", "--trigger-length", "0")]
     [InlineData("does not fit", "--trigger-length", "40")]
     [InlineData("--fraction must be between 0 and 1", "--fraction", "1.5")]
