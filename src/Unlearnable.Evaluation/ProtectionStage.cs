@@ -93,22 +93,26 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         return train.Select(t => t with { Image = byId[t.Id].Image, Captions = byId[t.Id].Captions }).ToList();
     }
 
-    /// <summary>L∞ and PSNR on the decoded images, and the trigger words as the prefix the protection added to each caption.</summary>
+    /// <summary>L∞, PSNR and SSIM on the decoded images, and the trigger words as the prefix the protection added to each caption.</summary>
     ProtectionSummary Measure(IReadOnlyList<CaptionedImage> clean, IReadOnlyList<CaptionedImage> protectedItems, double seconds)
     {
         var linf = new int[clean.Count];
         var psnr = new double[clean.Count];
+        var ssim = new double[clean.Count];
         Parallel.For(0, clean.Count, i =>
         {
             using var a = SafeImageDecoder.Decode(clean[i].Image.ReadBytes(), what: clean[i].Image.Name);
             using var b = SafeImageDecoder.Decode(protectedItems[i].Image.ReadBytes(), what: protectedItems[i].Image.Name);
-            (linf[i], psnr[i]) = a.Width == b.Width && a.Height == b.Height ? PixelDifference.Compare(a, b) : (-1, double.NaN);
+            bool same = a.Width == b.Width && a.Height == b.Height;
+            (linf[i], psnr[i]) = same ? PixelDifference.Compare(a, b) : (-1, double.NaN);
+            ssim[i] = same ? PixelDifference.Ssim(a, b) : double.NaN;
         });
         var triggers = clean.Zip(protectedItems, (c, p) => p.Captions[0].EndsWith(c.Captions[0], StringComparison.Ordinal)
             ? p.Captions[0][..^c.Captions[0].Length].Trim() : "").ToList();
         var ids = triggers.Where(t => t.Length > 0).Select(t => (IReadOnlyList<int>)ClipTokenizer.Default.EncodeRaw(t).ToArray()).ToList();
         var finite = psnr.Where(double.IsFinite).ToList();
         return new ProtectionSummary(spec.Protection.Source, clean.Count, linf.Max(), finite.Count == 0 ? double.PositiveInfinity : finite.Average(),
-            ids.Count == 0 ? null : EnglishWords.DictionaryShare(ids), seconds, triggers.Where(t => t.Length > 0).Distinct().Take(8).ToList());
+            ids.Count == 0 ? null : EnglishWords.DictionaryShare(ids), seconds, triggers.Where(t => t.Length > 0).Distinct().Take(8).ToList(),
+            ssim.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average());
     }
 }

@@ -35,4 +35,42 @@ public static class PixelDifference
 
     static SKBitmap? Rgba(SKBitmap bitmap) => bitmap.ColorType == SKColorType.Rgba8888 ? null
         : bitmap.Copy(SKColorType.Rgba8888) ?? throw new InvalidOperationException("could not read the image as RGBA");
+
+    /// <summary>
+    /// Structural similarity of the luma (BT.601), mean over 8×8 windows at a stride of 4 with the
+    /// usual constants (K1 0.01, K2 0.03, range 255): 1 for identical images.
+    /// </summary>
+    public static double Ssim(SKBitmap a, SKBitmap b)
+    {
+        if (a.Width != b.Width || a.Height != b.Height) throw new ArgumentException("images differ in size");
+        using var ca = Rgba(a);
+        using var cb = Rgba(b);
+        var (la, lb) = (Luma(ca ?? a), Luma(cb ?? b));
+        int w = a.Width, h = a.Height, windows = 0;
+        const double c1 = 0.01 * 255 * 0.01 * 255, c2 = 0.03 * 255 * 0.03 * 255;
+        double total = 0;
+        for (int y0 = 0; y0 + 8 <= h; y0 += 4)
+            for (int x0 = 0; x0 + 8 <= w; x0 += 4)
+            {
+                double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+                for (int y = y0; y < y0 + 8; y++)
+                    for (int x = x0; x < x0 + 8; x++)
+                    {
+                        double va = la[y * w + x], vb = lb[y * w + x];
+                        (sa, sb, saa, sbb, sab) = (sa + va, sb + vb, saa + va * va, sbb + vb * vb, sab + va * vb);
+                    }
+                double ma = sa / 64, mb = sb / 64, vara = saa / 64 - ma * ma, varb = sbb / 64 - mb * mb, cov = sab / 64 - ma * mb;
+                total += (2 * ma * mb + c1) * (2 * cov + c2) / ((ma * ma + mb * mb + c1) * (vara + varb + c2));
+                windows++;
+            }
+        return windows == 0 ? 1 : total / windows;
+    }
+
+    static float[] Luma(SKBitmap rgba)
+    {
+        var p = rgba.GetPixelSpan();
+        var luma = new float[p.Length / 4];
+        for (int i = 0; i < luma.Length; i++) luma[i] = 0.299f * p[i * 4] + 0.587f * p[i * 4 + 1] + 0.114f * p[i * 4 + 2];
+        return luma;
+    }
 }

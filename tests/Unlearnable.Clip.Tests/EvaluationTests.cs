@@ -70,6 +70,13 @@ public class EvaluationTests
         Assert.Equal(["preset", "arms.architectures[1]", "data.path", "attack.mode", "arms.fractions[1]", "arms.countermeasures[0]"], fields);
         Assert.Contains("no images", SpecValidator.Check(spec).Single(v => v.Field == "data.path").Problem);
 
+        var robustness = SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(RobustTo: "everything"), Arms = new ArmsSpec(Countermeasures: ["platform", "platform:2"]) });
+        Assert.Equal(["arms.countermeasures[1]", "protection.robustTo"], robustness.Select(v => v.Field).Order());
+        var strength = SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: "http://127.0.0.1:1", Strength: "max") });
+        Assert.Equal("protection.strength", Assert.Single(strength).Field);
+        Assert.Empty(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: "http://127.0.0.1:1", Strength: "High") }));
+        Assert.Equal(Protection.Robustness.TransformSet.Platform, ProtectionStage.Options(new AttackSpec { Protection = new ProtectionSpec(RobustTo: "platform") }).RobustTo);
+
         var missing = SpecValidator.Check(new AttackSpec { Data = new DataSpec(DataKinds.Identities, "/nonexistent/faces") });
         Assert.Equal("folder /nonexistent/faces does not exist", Assert.Single(missing).Problem);
 

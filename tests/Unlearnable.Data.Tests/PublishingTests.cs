@@ -64,6 +64,17 @@ public class PublishingTests
     }
 
     [Fact]
+    public void SsimIsOneForTheSameImageAndFallsWithTheNoise()
+    {
+        using var original = PhonePhoto.Render(200, 150, seed: 6);
+        using var light = AtTheBound(original, 2);
+        using var heavy = AtTheBound(original, 16);
+        Assert.Equal(1.0, PixelDifference.Ssim(original, original), 6);
+        double a = PixelDifference.Ssim(original, light), b = PixelDifference.Ssim(original, heavy);
+        Assert.True(a < 1 && b < a && b > 0, $"SSIM {a:F3} at ±2, {b:F3} at ±16");
+    }
+
+    [Fact]
     public void LosslessAnswersAreExactlyThePerturbedImage()
     {
         using var original = PhonePhoto.Render(300, 200, seed: 1);
