@@ -24,9 +24,11 @@ public sealed record PublishedImage(byte[] Bytes, OutputFormat Format, int JpegQ
 /// the noise's added (<see cref="JpegCoefficientNoise"/>): no second loss, about the same size.
 /// Otherwise the pixels are encoded. Either way, JPEG's quantisation moves values by a level or
 /// two, so each pass decodes the answer and pulls every channel value outside the bound back by its
-/// excess plus a margin that grows each pass; if passes do not settle it, full chroma, then higher qualities are tried, and
-/// as a last resort the answer is a lossless PNG (the result says which). Works in place on the
-/// perturbed image: at most the original, the perturbed image and one decoded copy at a time.
+/// excess plus a margin; on the coefficient path, coded units that still overshoot then get no
+/// noise, which always settles it. On the pixel path full chroma, then higher qualities are tried,
+/// and as a last resort the answer is a lossless PNG (the result says which). Works in place on
+/// the perturbed image: besides it and the original, one decoded copy (and on the pixel path the
+/// noise as mapped, to restart each setting from) at a time.
 /// </summary>
 public static class BoundedEncoder
 {

@@ -11,8 +11,8 @@ namespace Unlearnable.Protection;
 /// makes the noise a shortcut for the loss; maximising (UAP) makes it adversarial. With
 /// caption shuffling (MEM's S(T)), every step pairs each image with its own trigger on another
 /// sample's clean caption, so the noise must bind to the trigger rather than to the caption.
-/// With <see cref="ProtectionOptions.RobustTo"/>, each step sees the protected images through one
-/// drawn platform transformation (EOT). A grey photo gets grey noise: its gradient is summed over
+/// With <see cref="ProtectionOptions.RobustTo"/>, each step sees the protected colour images through
+/// one drawn platform transformation (EOT). A grey photo gets grey noise: its gradient is summed over
 /// the channels, so all three move together and the published image stays grey.
 /// </summary>
 public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
@@ -33,7 +33,10 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
             {
                 using var scope = NewDisposeScope();
                 var d = delta.detach().requires_grad_(true);
-                var seen = PlatformTransforms.Apply(options.RobustTo, clean01.Plus(d), options.Seed, seedOffset + step);
+                var published = clean01.Plus(d);
+                // Grey photos see themselves as sent: noise without chroma already passes JPEG's chroma subsampling,
+                // and on real grey faces the transformations cost more un-washed protection than they bought (README).
+                var seen = where(grey, published, PlatformTransforms.Apply(options.RobustTo, published, options.Seed, seedOffset + step));
                 var value = ContrastiveLoss.Compute(model.Logits(model.EncodeImage(PixelSpace.Normalize(seen)), model.EncodeText(texts(step))));
                 // NaN gradients (see TorchRuntime: a libtorch CPU kernel fault) move no pixel rather than poisoning δ.
                 var gradient = autograd.grad([value], [d])[0].nan_to_num(0, 0, 0);
