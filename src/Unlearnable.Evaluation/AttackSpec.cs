@@ -84,7 +84,8 @@ public static class ProtectionSources
 /// <c>protect</c> output folder, or by calling a running sidecar's Protect for every training pair.
 /// Round and step settings apply to the in-process methods, as does <c>robustTo</c> (none, the
 /// authors' loop, or platform: noise optimised to survive JPEG re-encoding and downscaling); the
-/// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high; omitted: its default).
+/// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high, with that level's ε;
+/// omitted: its default level at <c>epsilon</c>).
 /// </summary>
 public sealed record ProtectionSpec(string Source = ProtectionSources.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = 8, int TriggerLength = 3, int Rounds = 10, int SurrogateSteps = 50, int PgdSteps = 8, int TriggerRounds = 2, int TopK = 6,

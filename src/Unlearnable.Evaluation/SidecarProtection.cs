@@ -66,7 +66,8 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
                 var request = new ProtectRequest
                 {
                     UserId = UserIdFor(workDir), PostId = $"{i}-{item.Id}", Image = ByteString.CopyFrom(item.Image.ReadBytes()), Caption = item.Captions[0],
-                    Options = new ProtectOptions { Epsilon = spec.Epsilon, TriggerLength = spec.TriggerLength, TriggerPolicy = TriggerPolicy.PerPost, Strength = Strength() },
+                    // With a strength the level's own ε applies; epsilon is for a sidecar at its default level (and in-process methods).
+                    Options = new ProtectOptions { Epsilon = spec.Strength is null ? spec.Epsilon : 0, TriggerLength = spec.TriggerLength, TriggerPolicy = TriggerPolicy.PerPost, Strength = Strength() },
                 };
                 ProtectResponse response;
                 try { response = client.Protect(request, headers, deadline: DateTime.UtcNow.AddMinutes(10), cancellationToken: cancel); }

@@ -63,6 +63,23 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
     }
 
     [Fact]
+    public void AStrengthInTheSpecIsTheLevelTheSidecarProtectsAtWithItsOwnEpsilon()
+    {
+        // epsilon 12 in the spec, strength low: the low level's ε 4 applies.
+        var spec = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: SidecarServer.ApiKey,
+            Epsilon: 12, TriggerLength: 2, Strength: "low");
+        var items = SyntheticScenes.Generate(4, 3, 0, 64).Items;
+        var work = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+        var published = new SidecarProtection(spec, work).Protect(items, CancellationToken.None);
+        for (int i = 0; i < items.Count; i++)
+        {
+            using var a = SafeImageDecoder.Decode(items[i].Image.ReadBytes());
+            using var b = SafeImageDecoder.Decode(published[i].Image.ReadBytes());
+            Assert.InRange(PixelDifference.LInfinity(a, b), 1, 4);
+        }
+    }
+
+    [Fact]
     public void ASidecarThatRefusesThePostsFailsTheJobWithTheSidecarsReason()
     {
         var spec = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: "wrong-key");
