@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Protect one post through the Unlearnable sidecar and write the result.
 //   node protect-post.js --address 127.0.0.1:5051 --api-key KEY --user alice --post p1 \
-//        --image photo.jpg --caption "at the beach" --out protected.png
+//        --image photo.jpg --caption "at the beach" --out protected.jpg
 'use strict';
 const fs = require('fs');
 const path = require('path');

@@ -5,7 +5,7 @@ Uses Debian's python3-grpcio and python3-grpc-tools (apt install python3-grpcio 
 the stubs are generated from protos/ at start, so nothing generated is committed.
 
     /usr/bin/python3 protect_post.py --address 127.0.0.1:5051 --api-key KEY \
-        --user alice --post p1 --image photo.jpg --caption "at the beach" --out protected.png
+        --user alice --post p1 --image photo.jpg --caption "at the beach" --out protected.jpg
 """
 import argparse
 import importlib

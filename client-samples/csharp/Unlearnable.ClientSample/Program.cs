@@ -1,6 +1,6 @@
 using Unlearnable.ClientSample;
 
-// unlearnable-client protect --address http://127.0.0.1:5051 --api-key KEY --user alice --post p1 --image a.jpg --caption "..." --out a-protected.png
+// unlearnable-client protect --address http://127.0.0.1:5051 --api-key KEY --user alice --post p1 --image a.jpg --caption "..." --out a-protected.jpg
 // unlearnable-client session --address ... --user alice --images a.jpg,b.jpg --caption "..." --out-dir protected/
 var options = new Dictionary<string, string>();
 for (int i = 1; i + 1 < args.Length; i += 2) options[args[i].TrimStart('-')] = args[i + 1];
@@ -27,7 +27,13 @@ try
         await foreach (var response in client.ProtectSessionAsync(Get("user"), posts))
         {
             if (response.Error is { } error) { Console.WriteLine($"{response.PostId}: failed ({error.Code}) {error.Message}"); continue; }
-            var path = Path.Combine(Get("out-dir"), response.PostId + (response.ImageFormat == Unlearnable.Contracts.V1.ImageFormat.WebpLossless ? ".webp" : ".png"));
+            var extension = response.ImageFormat switch
+            {
+                Unlearnable.Contracts.V1.ImageFormat.Jpeg => ".jpg",
+                Unlearnable.Contracts.V1.ImageFormat.WebpLossless => ".webp",
+                _ => ".png",
+            };
+            var path = Path.Combine(Get("out-dir"), response.PostId + extension);
             File.WriteAllBytes(path, response.Image.ToByteArray());
             Console.WriteLine($"{response.PostId}: \"{response.ProtectedCaption}\" -> {path}");
         }
