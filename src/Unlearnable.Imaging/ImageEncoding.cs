@@ -23,7 +23,7 @@ public static class ImageEncoding
         return Encode(bitmap, pixels => pixels.Encode(options), "JPEG");
     }
 
-    public static byte[] Encode(SKBitmap bitmap, OutputFormat format, int jpegQuality = 90) => format switch
+    public static byte[] Encode(SKBitmap bitmap, OutputFormat format, int jpegQuality = OutputEncoding.DefaultJpegQuality) => format switch
     {
         OutputFormat.Jpeg => Jpeg(bitmap, jpegQuality),
         OutputFormat.WebpLossless => WebpLossless(bitmap),

@@ -13,11 +13,6 @@ namespace Unlearnable.Imaging;
 /// </summary>
 public static class JpegCoefficientNoise
 {
-    static readonly double[,] Basis = DctBasis();
-
-    // RGB → Y, Cb, Cr without the offsets (a difference has none): JFIF's matrix.
-    static readonly float[][] ToComponent = [[0.299f, 0.587f, 0.114f], [-0.168736f, -0.331264f, 0.5f], [0.5f, -0.418688f, -0.081312f]];
-
     /// <param name="upload">The JPEG as uploaded, stored upright (EXIF orientation top-left).</param>
     /// <param name="original">The upload decoded, RGBA.</param>
     /// <param name="perturbed">What should be published, RGBA, same size.</param>
@@ -45,7 +40,7 @@ public static class JpegCoefficientNoise
                 if (tables.Table(component.Quant_tbl_no) is not { } quant) return null;
                 int blocksHigh = (int)Math.Ceiling(original.Height * (double)component.V_samp_factor / (maxV * 8));
                 var blocks = coefficients[ci].Access(0, blocksHigh);
-                AddToComponent(blocks, component.Width_in_blocks, ToComponent[ci], maxH / component.H_samp_factor, maxV / component.V_samp_factor, quant, original, perturbed);
+                AddToComponent(blocks, component.Width_in_blocks, JpegStandard.RgbToYcc[ci], maxH / component.H_samp_factor, maxV / component.V_samp_factor, quant, original, perturbed);
             }
             var output = new MemoryStream();
             var target = new jpeg_compress_struct();
@@ -104,7 +99,7 @@ public static class JpegCoefficientNoise
         });
     }
 
-    // The JPEG DCT: F(v, u) = Σy Σx f(y, x) A[v, y] A[u, x], A[u, x] = c(u)/2 · cos((2x + 1)uπ/16), c(0) = 1/√2.
+    // The JPEG DCT: F(v, u) = Σy Σx f(y, x) A[v, y] A[u, x] (A: JpegStandard.DctBasis).
     static void Forward(ReadOnlySpan<double> block, Span<double> result)
     {
         Span<double> rows = stackalloc double[64];
@@ -112,24 +107,15 @@ public static class JpegCoefficientNoise
             for (int u = 0; u < 8; u++)
             {
                 double s = 0;
-                for (int x = 0; x < 8; x++) s += block[y * 8 + x] * Basis[u, x];
+                for (int x = 0; x < 8; x++) s += block[y * 8 + x] * JpegStandard.DctBasis[u, x];
                 rows[y * 8 + u] = s;
             }
         for (int v = 0; v < 8; v++)
             for (int u = 0; u < 8; u++)
             {
                 double s = 0;
-                for (int y = 0; y < 8; y++) s += rows[y * 8 + u] * Basis[v, y];
+                for (int y = 0; y < 8; y++) s += rows[y * 8 + u] * JpegStandard.DctBasis[v, y];
                 result[v * 8 + u] = s;
             }
-    }
-
-    static double[,] DctBasis()
-    {
-        var a = new double[8, 8];
-        for (int u = 0; u < 8; u++)
-            for (int x = 0; x < 8; x++)
-                a[u, x] = (u == 0 ? Math.Sqrt(0.5) : 1) / 2 * Math.Cos((2 * x + 1) * u * Math.PI / 16);
-        return a;
     }
 }

@@ -14,8 +14,7 @@ public sealed class JpegTables
         35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
     ];
 
-    // Sum of the 64 entries of the standard luminance table (ITU-T T.81 Annex K.1).
-    const double StandardLuminanceSum = 3615;
+    static readonly double StandardLuminanceSum = JpegStandard.Luminance.Sum();
 
     readonly Dictionary<int, int[]> _tables;
     JpegTables(Dictionary<int, int[]> tables) => _tables = tables;
@@ -29,7 +28,7 @@ public sealed class JpegTables
         get
         {
             if (Table(0) is not { } luminance) return null;
-            double scale = 100 * luminance.Sum() / StandardLuminanceSum;   // libjpeg: scale = q < 50 ? 5000 / q : 200 − 2q
+            double scale = 100 * luminance.Sum() / StandardLuminanceSum;   // inverts JpegStandard.QualityScale
             double quality = scale <= 100 ? (200 - scale) / 2 : 5000 / scale;
             return (int)Math.Clamp(Math.Round(quality), 1, 100);
         }

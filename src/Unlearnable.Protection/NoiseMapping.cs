@@ -18,12 +18,11 @@ public static class NoiseMapping
         int w = original.Width, h = original.Height, side = Math.Min(w, h);
         int x0 = (w - side) / 2, y0 = (h - side) / 2;
         var output = original.Copy(SKColorType.Rgba8888) ?? throw new InvalidOperationException("could not read the image as RGBA");
-        var (xa, xb, fx) = Taps(side, size);
-        var rows = Taps(side, size);
+        var (xa, xb, fx) = Taps(side, size);   // a square: rows use the same taps
         Parallel.For(0, side, y =>
         {
-            int ya = rows.A[y], yb = rows.B[y];
-            float fy = rows.F[y];
+            int ya = xa[y], yb = xb[y];
+            float fy = fx[y];
             var row = output.GetPixelSpan().Slice((y0 + y) * w * 4, w * 4);
             for (int x = 0; x < side; x++)
             {

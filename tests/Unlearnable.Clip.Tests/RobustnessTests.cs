@@ -41,8 +41,8 @@ public class RobustnessTests
         foreach (int quality in new[] { 30, 75, 92 })
         {
             var tables = JpegTables.Read(ImageEncoding.Jpeg(photo, quality))!;
-            Assert.Equal(DifferentiableJpeg.ScaledTable(DifferentiableJpeg.Luminance, quality), tables.Table(0));
-            Assert.Equal(DifferentiableJpeg.ScaledTable(DifferentiableJpeg.Chrominance, quality), tables.Table(1));
+            Assert.Equal(JpegStandard.ScaledTable(JpegStandard.Luminance, quality), tables.Table(0));
+            Assert.Equal(JpegStandard.ScaledTable(JpegStandard.Chrominance, quality), tables.Table(1));
         }
     }
 

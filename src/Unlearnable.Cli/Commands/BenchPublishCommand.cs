@@ -75,7 +75,11 @@ static class BenchPublishCommand
     {
         int size = model.Config.Vision.ImageSize, plane = 3 * size * size;
         var others = SyntheticScenes.Generate(7, seed: 3, testImages: 0, size: size).Items;
-        var pixels = photo01.Concat(others.SelectMany(o => ClipPreprocess.ToChw01(SafeImageDecoder.Decode(o.Image.ReadBytes()), size))).ToArray();
+        var pixels = photo01.Concat(others.SelectMany(o =>
+        {
+            using var scene = SafeImageDecoder.Decode(o.Image.ReadBytes());
+            return ClipPreprocess.ToChw01(scene, size);
+        })).ToArray();
         var options = new ProtectionOptions { Epsilon = bound / 255.0, BatchSize = 8, RobustTo = Protection.Robustness.TransformSet.Platform };
         using var scope = TorchSharp.torch.NewDisposeScope();
         var clean = TorchSharp.torch.tensor(pixels, [8, 3, size, size]);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Unlearnable.Clip.Runtime;
+using Unlearnable.Imaging;
 using static TorchSharp.torch;
 
 namespace Unlearnable.Protection.Robustness;
@@ -12,29 +13,8 @@ namespace Unlearnable.Protection.Robustness;
 /// </summary>
 public static class DifferentiableJpeg
 {
-    // ITU-T T.81 Annex K.1 (luminance) and K.2 (chrominance), natural order.
-    public static readonly int[] Luminance =
-    [
-        16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-        18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
-    ];
-    public static readonly int[] Chrominance =
-    [
-        17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
-        99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-    ];
-
-    static readonly float[] ToYcc = [0.299f, 0.587f, 0.114f, -0.168736f, -0.331264f, 0.5f, 0.5f, -0.418688f, -0.081312f];
     static readonly ConcurrentDictionary<(int Quality, string Device), (Tensor Luma, Tensor Chroma)> Tables = new();
     static readonly ConcurrentDictionary<string, (Tensor Dct, Tensor ToYcc, Tensor FromYcc)> Constants = new();
-
-    /// <summary>libjpeg's table for a quality: scale = q &lt; 50 ? 5000 / q : 200 − 2q, entries (t·scale + 50) / 100 in 1..255.</summary>
-    public static int[] ScaledTable(int[] standard, int quality)
-    {
-        if (quality is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(quality), quality, "JPEG quality must be in 1..100");
-        int scale = quality < 50 ? 5000 / quality : 200 - 2 * quality;
-        return standard.Select(t => Math.Clamp((t * scale + 50) / 100, 1, 255)).ToArray();
-    }
 
     /// <param name="images01">[b, 3, H, W] in [0, 1]; H and W are padded (edge repeated) to multiples of 16 and cropped back.</param>
     public static Tensor Apply(Tensor images01, int quality)
@@ -69,17 +49,14 @@ public static class DifferentiableJpeg
     }
 
     static (Tensor Luma, Tensor Chroma) TablesFor(int quality, Device device) => Tables.GetOrAdd((quality, device.ToString()), _ =>
-        (Table(ScaledTable(Luminance, quality), device), Table(ScaledTable(Chrominance, quality), device)));
+        (Table(JpegStandard.ScaledTable(JpegStandard.Luminance, quality), device), Table(JpegStandard.ScaledTable(JpegStandard.Chrominance, quality), device)));
 
     static Tensor Table(int[] values, Device device) => tensor(values.Select(v => (float)v).ToArray(), [8, 8]).to(device).DetachFromDisposeScope();
 
     static (Tensor Dct, Tensor ToYcc, Tensor FromYcc) ConstantsOn(Device device) => Constants.GetOrAdd(device.ToString(), _ =>
     {
-        var basis = new float[64];
-        for (int u = 0; u < 8; u++)
-            for (int x = 0; x < 8; x++)
-                basis[u * 8 + x] = (float)((u == 0 ? Math.Sqrt(0.5) : 1) / 2 * Math.Cos((2 * x + 1) * u * Math.PI / 16));
-        var toYcc = tensor(ToYcc, [3, 3]);
+        var basis = JpegStandard.DctBasis.Cast<double>().Select(v => (float)v).ToArray();
+        var toYcc = tensor(JpegStandard.RgbToYcc.SelectMany(row => row).ToArray(), [3, 3]);
         return (tensor(basis, [8, 8]).to(device).DetachFromDisposeScope(), toYcc.to(device).DetachFromDisposeScope(),
                 linalg.inv(toYcc).to(device).DetachFromDisposeScope());
     });
