@@ -35,6 +35,7 @@ static class BenchPublishCommand
         {
             int bound = result.GetValue(epsilon);
             var kind = result.GetValue(noise);
+            Clip.Runtime.TorchRuntime.Seed(0);   // the same surrogate, so the same noise, every run
             using var model = new Clip.Model.ClipModel(Clip.Model.ClipPresets.Get(result.GetValue(preset)!));
             int size = model.Config.Vision.ImageSize;
             var encoding = new OutputEncoding(result.GetValue(format), result.GetValue(quality));
