@@ -18,8 +18,12 @@ public sealed record MemoryImage(string Label, byte[] Bytes) : ImageSource(Label
     public override byte[] ReadBytes() => Bytes;
 }
 
-/// <summary>One image with its captions (5 in the retrieval benchmarks) and its split.</summary>
-public sealed record CaptionedImage(string Id, ImageSource Image, IReadOnlyList<string> Captions, Split Split);
+/// <summary>
+/// One image with its captions (5 in the retrieval benchmarks) and its split. Owner is who would
+/// post it (a person's anonymous id in face sets, null where the data does not say): the black-box
+/// path posts each owner's photos as that owner's own sidecar user.
+/// </summary>
+public sealed record CaptionedImage(string Id, ImageSource Image, IReadOnlyList<string> Captions, Split Split, string? Owner = null);
 
 /// <summary>An image–caption data set; Notes say what a loader saw and did not use, so nothing is dropped silently.</summary>
 public sealed record CaptionDataset(string Name, IReadOnlyList<CaptionedImage> Items, IReadOnlyList<string> Notes)

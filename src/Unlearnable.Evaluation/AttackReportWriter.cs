@@ -56,7 +56,8 @@ public static class AttackReportWriter
         Line(Invariant($"Data: {report.Data}. Attack: {report.Spec.Attack.Mode}, {report.Spec.Attack.Epochs} epochs, lr {report.Spec.Attack.LearningRate:G3}, architecture {report.Spec.Preset}. Seed {report.Spec.Seed}. Took {report.Seconds / 60:F1} min."));
         if (report.Protection is { } p)
             Line(Invariant($"Protection: {p.Source} on {p.Images} training images, max L∞ {p.MaxLInfinity}/255, mean PSNR {p.MeanPsnr:F1} dB, mean SSIM {p.MeanSsim:F3}, {p.Seconds:F0} s") +
-                (p.DictionaryShare is { } share ? Invariant($", {share * 100:F0} % of trigger words are dictionary words (e.g. {string.Join("; ", p.ExampleTriggers.Take(3).Select(t => $"\"{t}\""))})") : "") + ".");
+                (p.DictionaryShare is { } share ? Invariant($", {share * 100:F0} % of trigger words are dictionary words (e.g. {string.Join("; ", p.ExampleTriggers.Take(3).Select(t => $"\"{t}\""))})") : "") +
+                (p.Posting is { } posting ? "; " + posting : "") + ".");
         Line("");
         Line("Scores are on the clean held-out split after the last epoch; lower MedR and higher Hit@k mean the hacker learned more. " +
              "\"Kept\" is how much of the full protection an arm keeps, by image→text Hit@10 (100 % = as low as the protected arm, 0 % = as high as the clean one).");

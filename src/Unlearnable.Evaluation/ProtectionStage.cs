@@ -51,22 +51,30 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
                     JsonSerializer.Deserialize<ProtectionSummary>(File.ReadAllText(SummaryPath), AttackSpec.Json)!);
         }
         var clock = Stopwatch.StartNew();
+        string? posting = null;
         IReadOnlyList<CaptionedImage> items = spec.Protection.Source switch
         {
             ProtectionSources.Mem or ProtectionSources.Em => InProcess(train, surrogate, cancel),
             ProtectionSources.Folder => FromFolder(train),
-            ProtectionSources.Sidecar => new SidecarProtection(spec.Protection, Path.Combine(workDir, "sidecar"))
-            {
-                OnPost = (done, total) => OnProgress?.Invoke(JobProgress.Stage("protect", $"sidecar: {done}/{total} posts protected", done, total)),
-            }.Protect(train, cancel),
+            ProtectionSources.Sidecar => Posted(train, cancel, out posting),
             _ => throw new SpecException("protection.source", $"'{spec.Protection.Source}' produces no protected data"),
         };
-        var summary = Measure(train, items, clock.Elapsed.TotalSeconds);
+        var summary = Measure(train, items, clock.Elapsed.TotalSeconds) with { Posting = posting };
 
         if (Directory.Exists(Folder)) Directory.Delete(Folder, recursive: true);
         CaptionsJsonl.Save(new CaptionDataset("protected", items.Select((item, i) => item with { Id = i.ToString("D6", System.Globalization.CultureInfo.InvariantCulture) }).ToList()), Folder);
         File.WriteAllText(SummaryPath, JsonSerializer.Serialize(summary, AttackSpec.Json));
         return (items, summary);
+    }
+
+    IReadOnlyList<CaptionedImage> Posted(IReadOnlyList<CaptionedImage> train, CancellationToken cancel, out string posting)
+    {
+        var posts = new SidecarProtection(spec.Protection, Path.Combine(workDir, "sidecar"))
+        {
+            OnPost = (done, total) => OnProgress?.Invoke(JobProgress.Stage("protect", $"sidecar: {done}/{total} posts protected", done, total)),
+        }.Protect(train, cancel);
+        posting = posts.Describe();
+        return posts.Items;
     }
 
     IReadOnlyList<CaptionedImage> InProcess(IReadOnlyList<CaptionedImage> train, Func<ClipModel> surrogateFactory, CancellationToken cancel)

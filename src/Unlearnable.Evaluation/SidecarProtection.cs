@@ -5,30 +5,44 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Data;
+using Unlearnable.Imaging;
 
 namespace Unlearnable.Evaluation;
 
+/// <summary>What was posted: the protected split, and how the posts were made (for the report).</summary>
+public sealed record SidecarPosts(IReadOnlyList<CaptionedImage> Items, int Users, int ConvertedToPng)
+{
+    public string Describe() =>
+        $"posted as {Users} sidecar user{(Users == 1 ? "" : "s")}{(Users > 1 ? " (one per person, as each would post their own photos)" : "")}" +
+        (ConvertedToPng > 0 ? $"; {ConvertedToPng} image{(ConvertedToPng == 1 ? "" : "s")} not in JPEG, PNG or WebP converted to PNG before posting" : "");
+}
+
 /// <summary>
 /// The black-box path: every training pair is posted to a running sidecar's Protect, exactly as
-/// a platform would, and the hacker trains on what came back. The post carries the image's first
-/// caption; the trigger the sidecar chose is prefixed to all of the image's captions (one trigger
-/// per image, as the sidecar publishes one caption per post). Posts already answered are kept in
-/// the work folder, so an interrupted run only sends the rest; a few run at once so the sidecar can batch them.
+/// a platform would, and the hacker trains on what came back. Each owner's photos are posted as
+/// that owner's own user, so per-user protection (sticky triggers, the user's noise) works as it
+/// would for real people. The post carries the image's first caption; the trigger the sidecar
+/// chose is prefixed to all of the image's captions (one trigger per image, as the sidecar
+/// publishes one caption per post). Formats a platform would not take (PGM, BMP, GIF) are posted as
+/// the PNG a user's phone would have sent. Posts already answered are kept in the work folder, so
+/// an interrupted run only sends the rest; a few run at once so the sidecar can batch them.
 /// </summary>
 public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int concurrency = 8)
 {
     /// <summary>
-    /// The sidecar user the posts are made as: one per work folder, so two jobs never collide on
-    /// the sidecar's idempotent post ids, and a resumed job is the same user again.
+    /// The sidecar user an owner's posts are made as: unique to the work folder, so two jobs never
+    /// collide on the sidecar's idempotent post ids or share a user's profile, and a resumed job is
+    /// the same users again. Images without an owner are all one user.
     /// </summary>
-    public static string UserIdFor(string workDir) =>
-        "evaluation-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(workDir))))[..12];
+    public static string UserIdFor(string workDir, string? owner = null) =>
+        "evaluation-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(workDir))))[..12] +
+        (owner is null ? "" : "-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(owner)))[..12]);
 
     public Action<int, int>? OnPost { get; init; }
 
     string ResultsPath => Path.Combine(workDir, "posts.tsv");
 
-    public IReadOnlyList<CaptionedImage> Protect(IReadOnlyList<CaptionedImage> train, CancellationToken cancel)
+    public SidecarPosts Protect(IReadOnlyList<CaptionedImage> train, CancellationToken cancel)
     {
         Directory.CreateDirectory(Path.Combine(workDir, "images"));
         var done = LoadDone();
@@ -47,11 +61,22 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
         }
 
-        return train.Select((item, i) => item with
+        var items = train.Select((item, i) => item with
         {
             Image = new MemoryImage(item.Id, File.ReadAllBytes(ImagePath(i))),
             Captions = done[i].Length == 0 ? item.Captions : item.Captions.Select(c => done[i] + " " + c).ToList(),
         }).ToList();
+        int converted = train.Count(item => ImageFormats.Sniff(item.Image.ReadBytes()) is null);
+        return new SidecarPosts(items, train.Select(item => item.Owner).Distinct().Count(), converted);
+    }
+
+    /// <summary>The bytes a user would upload: the file itself when a platform takes its format, else its pixels as PNG.</summary>
+    static byte[] Upload(ImageSource image)
+    {
+        var bytes = image.ReadBytes();
+        if (ImageFormats.Sniff(bytes) is not null) return bytes;
+        using var decoded = SafeImageDecoder.Decode(bytes, what: image.Name);
+        return ImageEncoding.Png(decoded);
     }
 
     void Send(IReadOnlyList<CaptionedImage> train, ConcurrentDictionary<int, string> done, ProtectionService.ProtectionServiceClient client,
@@ -65,9 +90,9 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
                 var item = train[i];
                 var request = new ProtectRequest
                 {
-                    UserId = UserIdFor(workDir), PostId = $"{i}-{item.Id}", Image = ByteString.CopyFrom(item.Image.ReadBytes()), Caption = item.Captions[0],
+                    UserId = UserIdFor(workDir, item.Owner), PostId = $"{i}-{item.Id}", Image = ByteString.CopyFrom(Upload(item.Image)), Caption = item.Captions[0],
                     // With a strength the level's own ε applies; epsilon is for a sidecar at its default level (and in-process methods).
-                    Options = new ProtectOptions { Epsilon = spec.Strength is null ? spec.Epsilon : 0, TriggerLength = spec.TriggerLength, TriggerPolicy = TriggerPolicy.PerPost, Strength = Strength() },
+                    Options = new ProtectOptions { Epsilon = spec.Strength is null ? spec.Epsilon : 0, TriggerLength = spec.TriggerLength, Strength = Strength() },
                 };
                 ProtectResponse response;
                 try { response = client.Protect(request, headers, deadline: DateTime.UtcNow.AddMinutes(10), cancellationToken: cancel); }

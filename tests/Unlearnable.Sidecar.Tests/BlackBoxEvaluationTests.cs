@@ -51,7 +51,7 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
 
         // A lost protected copy is re-read from the sidecar's answers on disk, not posted again.
         Directory.Delete(Path.Combine(output, "work", "protected"), recursive: true);
-        var replay = new SidecarProtection(spec.Protection, Path.Combine(output, "work", "sidecar")).Protect(clean, CancellationToken.None);
+        var replay = new SidecarProtection(spec.Protection, Path.Combine(output, "work", "sidecar")).Protect(clean, CancellationToken.None).Items;
         Assert.Equal(published.Select(p => p.Captions[0]), replay.Select(p => p.Captions[0]));
         Assert.Equal(10, await PostsProtected(user));
     }
@@ -63,6 +63,54 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
     }
 
     [Fact]
+    public async Task EachPersonsPhotosArePostedAsTheirOwnUserAndPgmPhotosArriveAsPng()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+        var people = Data.Synthetic.Faces.SyntheticIdentities.Write(Path.Combine(root, "faces"), identities: 3, photosPerIdentity: 3, seed: 4);
+        // The first person's photos become binary PGM, as in ORL.
+        foreach (var photo in people[0].Images.Cast<Data.FileImage>())
+        {
+            File.WriteAllBytes(Path.ChangeExtension(photo.Path, ".pgm"), GreyPgm(photo.Path));
+            File.Delete(photo.Path);
+        }
+        var train = Data.Synthetic.Faces.FaceCaptions.Build(Data.Formats.IdentityFolders.Load(Path.Combine(root, "faces")), seed: 4).Of(Data.Split.Train);
+        var spec = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: SidecarServer.ApiKey, TriggerLength: 2);
+        var work = Path.Combine(root, "work");
+
+        var posts = new SidecarProtection(spec, work).Protect(train, CancellationToken.None);
+
+        Assert.Equal(3, posts.Users);
+        Assert.Equal(2, posts.ConvertedToPng);
+        Assert.Contains("3 sidecar users", posts.Describe());
+        Assert.Contains("2 images not in JPEG, PNG or WebP converted to PNG", posts.Describe());
+        foreach (var owner in train.Select(t => t.Owner).Distinct())
+            Assert.Equal(2, await PostsProtected(SidecarProtection.UserIdFor(work, owner)));
+        Assert.Equal(0, await PostsProtected(SidecarProtection.UserIdFor(work)));
+        for (int i = 0; i < train.Count; i++)
+        {
+            Assert.Equal(OutputFormat.Png, ImageFormats.Sniff(posts.Items[i].Image.ReadBytes()));
+            using var a = SafeImageDecoder.Decode(train[i].Image.ReadBytes());
+            using var b = SafeImageDecoder.Decode(posts.Items[i].Image.ReadBytes());
+            Assert.InRange(PixelDifference.LInfinity(a, b), 1, 8);
+            if (train[i].Owner == "id000") Assert.True(ImageEncoding.IsGrey(b), "a grey PGM face comes back grey");
+        }
+    }
+
+    static byte[] GreyPgm(string png)
+    {
+        using var bitmap = SafeImageDecoder.DecodeFile(png);
+        var header = System.Text.Encoding.ASCII.GetBytes($"P5\n{bitmap.Width} {bitmap.Height}\n255\n");
+        var pixels = new byte[bitmap.Width * bitmap.Height];
+        for (int y = 0; y < bitmap.Height; y++)
+            for (int x = 0; x < bitmap.Width; x++)
+            {
+                var c = bitmap.GetPixel(x, y);
+                pixels[y * bitmap.Width + x] = (byte)((c.Red * 77 + c.Green * 150 + c.Blue * 29) >> 8);
+            }
+        return [.. header, .. pixels];
+    }
+
+    [Fact]
     public void AStrengthInTheSpecIsTheLevelTheSidecarProtectsAtWithItsOwnEpsilon()
     {
         // epsilon 12 in the spec, strength low: the low level's ε 4 applies.
@@ -70,7 +118,7 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
             Epsilon: 12, TriggerLength: 2, Strength: "low");
         var items = SyntheticScenes.Generate(4, 3, 0, 64).Items;
         var work = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
-        var published = new SidecarProtection(spec, work).Protect(items, CancellationToken.None);
+        var published = new SidecarProtection(spec, work).Protect(items, CancellationToken.None).Items;
         for (int i = 0; i < items.Count; i++)
         {
             using var a = SafeImageDecoder.Decode(items[i].Image.ReadBytes());

@@ -51,7 +51,7 @@ public static class FaceCaptions
             {
                 var captions = Templates.OrderBy(_ => rng.Next()).Take(captionsPerPhoto).Select(t => string.Format(System.Globalization.CultureInfo.InvariantCulture, t, names[p])).ToList();
                 var split = n == people[p].Images.Count - 1 ? Split.Test : Split.Train;
-                items.Add(new CaptionedImage($"id{p:D3}-{n:D2}", people[p].Images[n], captions, split));
+                items.Add(new CaptionedImage($"id{p:D3}-{n:D2}", people[p].Images[n], captions, split, Owner: $"id{p:D3}"));
             }
         }
         return new CaptionDataset("faces", items, [$"{people.Count} identities renamed with invented names; the last photo of each is the test split"]);
