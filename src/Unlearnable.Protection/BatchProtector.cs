@@ -23,8 +23,10 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
     /// <param name="rounds">Trigger-update + PGD rounds for this batch.</param>
     /// <param name="scratchSurrogateSteps">Surrogate steps on a private copy before protecting (0 = use the warm model as is).</param>
     /// <param name="fixedTriggers">Per post, a trigger to keep instead of searching one (a user's sticky trigger), or null.</param>
+    /// <param name="users">The posting users' shared patterns (stepped in place; the caller keeps them), or null for sample-wise noise.</param>
+    /// <returns>Delta is the noise to publish: the user's pattern plus the post's own.</returns>
     public BatchProtection Protect(Tensor clean01, IReadOnlyList<string> captions, int rounds = 1, int scratchSurrogateSteps = 0,
-        IReadOnlyList<int[]?>? fixedTriggers = null, CancellationToken cancel = default)
+        IReadOnlyList<int[]?>? fixedTriggers = null, CancellationToken cancel = default, UserNoise? users = null)
     {
         options.Validate(surrogate.Config.Text.ContextLength);
         if (clean01.shape[0] != captions.Count) throw new ArgumentException("one caption per image is needed");
@@ -39,6 +41,7 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             ? (t.Length == options.TriggerLength ? t : throw new ArgumentException($"fixed trigger {i} has {t.Length} tokens, the batch uses {options.TriggerLength}"))
             : null;
         var delta = zeros_like(clean01);
+        Tensor Published() => users?.Published(clean01, delta) ?? delta;
 
         var model = surrogate;
         if (scratchSurrogateSteps > 0)
@@ -49,7 +52,7 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             for (int s = 0; s < scratchSurrogateSteps; s++)
             {
                 cancel.ThrowIfCancellationRequested();
-                updater.Step(() => (clean01.Plus(delta).Clamped(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device)));
+                updater.Step(() => (clean01.Plus(Published()).Clamped(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device)));
             }
             surrogateClock.Stop();
         }
@@ -63,7 +66,7 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             if (options.UsesTrigger)
             {
                 triggerClock.Start();
-                triggers = search.UpdateForImages(clean01.Plus(delta), captions, triggers)
+                triggers = search.UpdateForImages(clean01.Plus(Published()), captions, triggers)
                     .Select((found, i) => Fixed(i) ?? found).ToList();
                 triggerClock.Stop();
             }
@@ -72,11 +75,11 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             Func<int, Tensor> texts = options.UsesTrigger
                 ? step => TriggeredCaptions.Shuffled(triggers, captions, Data.Seeds.Mix(options.Seed, r, step), context, device)
                 : _ => TextTensors.Batch(captions, context, device);
-            (delta, loss) = noise.Run(clean01, delta, texts, minimise: true, seedOffset: r * options.PgdSteps);
+            (delta, loss) = noise.Run(clean01, delta, texts, minimise: true, seedOffset: r * options.PgdSteps, users);
             pgdClock.Stop();
         }
         if (!ReferenceEquals(model, surrogate)) model.Dispose();
-        return new BatchProtection(delta, triggers, loss, pgdClock.Elapsed, triggerClock.Elapsed, surrogateClock.Elapsed);
+        return new BatchProtection(Published(), triggers, loss, pgdClock.Elapsed, triggerClock.Elapsed, surrogateClock.Elapsed);
     }
 
     ClipModel ScratchCopy()

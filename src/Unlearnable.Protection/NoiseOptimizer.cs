@@ -13,15 +13,20 @@ namespace Unlearnable.Protection;
 /// sample's clean caption, so the noise must bind to the trigger rather than to the caption.
 /// With <see cref="ProtectionOptions.RobustTo"/>, each step sees the protected colour images through
 /// one drawn platform transformation (EOT). A grey photo gets grey noise: its gradient is summed over
-/// the channels, so all three move together and the published image stays grey.
+/// the channels, so all three move together and the published image stays grey. With
+/// <see cref="UserNoise"/>, δ is each photo's own share of the noise (bounded by ε minus the user
+/// share) and the users' patterns take a step with it on the same gradient.
 /// </summary>
 public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
 {
     /// <param name="texts">Text ids for step s (the shuffle draws a new pairing each step).</param>
     /// <returns>The optimised δ and the loss at the last step.</returns>
     /// <param name="seedOffset">Distinguishes the calls of one run (round, batch) in the transformation draws.</param>
-    public (Tensor Delta, double Loss) Run(Tensor clean01, Tensor delta, Func<int, Tensor> texts, bool minimise, int seedOffset = 0)
+    /// <param name="users">The users' shared patterns, stepped in place; null for sample-wise noise only.</param>
+    public (Tensor Delta, double Loss) Run(Tensor clean01, Tensor delta, Func<int, Tensor> texts, bool minimise, int seedOffset = 0, UserNoise? users = null)
     {
+        double ownBound = options.Epsilon - (users?.Bound ?? 0);
+        if (!(ownBound > 0)) throw new ArgumentOutOfRangeException(nameof(users), users?.Bound, "the user share must leave part of ε to each photo");
         bool wasTraining = model.training;
         model.eval();
         double loss = double.NaN;
@@ -33,7 +38,7 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
             {
                 using var scope = NewDisposeScope();
                 var d = delta.detach().requires_grad_(true);
-                var published = clean01.Plus(d);
+                var published = users is null ? clean01.Plus(d) : clean01.Plus(users.PerSample(grey)).Plus(d).Clamped(0, 1);
                 // Grey photos see themselves as sent: noise without chroma already passes JPEG's chroma subsampling,
                 // and on real grey faces the transformations cost more un-washed protection than they bought (README).
                 var seen = where(grey, published, PlatformTransforms.Apply(options.RobustTo, published, options.Seed, seedOffset + step));
@@ -42,7 +47,8 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
                 var gradient = autograd.grad([value], [d])[0].nan_to_num(0, 0, 0);
                 gradient = where(grey, gradient.sum(1, keepdim: true).expand_as(gradient), gradient);
                 loss = value.item<float>();
-                delta = Pgd.Step(delta, gradient, clean01, options.Epsilon, options.StepSize, minimise).MoveToOuterDisposeScope();
+                users?.Step(gradient, options.StepSize, minimise);
+                delta = Pgd.Step(delta, gradient, clean01, ownBound, options.StepSize, minimise).MoveToOuterDisposeScope();
             }
             return (delta, loss);
         }
@@ -53,7 +59,7 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
     }
 
     // [b, 1, 1, 1]: true where every pixel of the sample has R = G = B.
-    static Tensor GreyMask(Tensor clean01)
+    internal static Tensor GreyMask(Tensor clean01)
     {
         using var scope = NewDisposeScope();
         var spread = clean01.amax(1).Minus(clean01.amin(1)).flatten(1).amax(1);

@@ -27,6 +27,8 @@ public static class SidecarApp
         var section = builder.Configuration.GetSection("Sidecar");
         builder.Services.Configure<SidecarOptions>(section);
         var settings = section.Get<SidecarOptions>() ?? new SidecarOptions();
+        if (!(settings.Protection.UserShare is >= 0 and < 1))
+            throw new InvalidOperationException($"Sidecar:Protection:UserShare is {settings.Protection.UserShare}; it must be in [0, 1) (the share of ε spent on a user's shared pattern; 0 = off)");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment());
 
         builder.WebHost.ConfigureKestrel(kestrel =>

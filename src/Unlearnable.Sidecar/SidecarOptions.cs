@@ -41,6 +41,11 @@ public sealed class ProtectionDefaults
     public int TopK { get; set; } = 16;
     /// <summary>Surrogate steps on a private copy before each batch (0 = use the warm model as is).</summary>
     public int ScratchSurrogateSteps { get; set; }
+    /// <summary>
+    /// Share of ε spent on the user's own pattern, which all of a user's photos carry and which is kept
+    /// in their profile (see <see cref="Protection.UserNoise"/>); the rest is each photo's own. 0 = sample-wise noise only.
+    /// </summary>
+    public double UserShare { get; set; } = 0.5;
 
     public StrengthSettings Of(ProtectionStrength strength) => strength switch
     {

@@ -243,4 +243,34 @@ public class ProtectionTests
         Assert.True(result.SurrogateTime > TimeSpan.Zero && result.PgdTime > TimeSpan.Zero && result.TriggerTime > TimeSpan.Zero);
         Assert.True(before.eq(surrogate.TokenEmbeddingMatrix).all().item<bool>(), "scratch surrogate steps must not touch the shared model");
     }
+    [Fact]
+    public void AUsersPhotosShareTheirPatternWithinItsShareOfEpsilonAndAGreyPhotoGetsItsGreyPart()
+    {
+        TorchRuntime.Seed(31);
+        using var surrogate = new ClipModel(ClipPresets.Get("tiny"));
+        var posts = SyntheticScenes.Generate(6, seed: 10, testImages: 0, size: 64).Items;
+        var clean = PixelSpace.Unnormalize(new ImageTensors(64).Batch(posts.Select(p => p.Image).ToList(), CPU));
+        clean[1] = clean[1].mean([0], keepdim: true).expand(3, -1, -1).clone();   // the first user's second photo is grey
+        const double share = 4.0 / 255;
+        using var users = new UserNoise(zeros(2, 3, 64, 64), [0, 0, 0, 1, 1, -1], share);
+        var options = new ProtectionOptions { TriggerLength = 2, TopK = 3, PgdSteps = 3 };
+        var result = new BatchProtector(surrogate, options, TriggerVocabulary.FromWords("w", ["apple", "river", "seven"]), CPU)
+            .Protect(clean, posts.Select(p => p.Captions[0]).ToList(), rounds: 2, users: users);
+
+        var patterns = users.Patterns;
+        Assert.True(patterns.abs().max().item<float>() <= share + 1e-6, "the pattern stays within the user share");
+        Assert.True(patterns[0].abs().max().item<float>() > 0 && patterns[1].abs().max().item<float>() > 0, "both users' patterns were optimised");
+        Assert.True(result.Delta.abs().max().item<float>() <= 8f / 255 + 1e-6);
+        Assert.True((clean + result.Delta).min().item<float>() >= 0 && (clean + result.Delta).max().item<float>() <= 1);
+        // Away from the pixel range's ends nothing is cut, so each colour photo's noise is its user's pattern plus at most the own share.
+        var inside = clean.ge(8.0 / 255).logical_and(clean.le(1 - 8.0 / 255));
+        foreach (var (sample, user) in new[] { (0, 0), (2, 0), (3, 1), (4, 1) })
+        {
+            var own = (result.Delta[sample] - patterns[user]).abs().masked_select(inside[sample]);
+            Assert.True(own.max().item<float>() <= share + 1e-6, $"photo {sample}: its noise strays {own.max().item<float>() * 255:F2}/255 from its user's pattern");
+        }
+        Assert.True((result.Delta[5].abs().max().item<float>()) <= share + 1e-6, "a post without a user (an anchor) has only its own share");
+        var grey = result.Delta[1];
+        Assert.True(grey[0].eq(grey[1]).all().item<bool>() && grey[1].eq(grey[2]).all().item<bool>(), "a grey photo's noise is grey");
+    }
 }

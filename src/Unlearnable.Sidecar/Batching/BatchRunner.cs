@@ -5,6 +5,7 @@ using Unlearnable.Protection;
 using Unlearnable.Sidecar.Model;
 using Unlearnable.Sidecar.Observability;
 using Unlearnable.Sidecar.Posts;
+using Unlearnable.Sidecar.Profiles;
 using static TorchSharp.torch;
 
 namespace Unlearnable.Sidecar.Batching;
@@ -12,9 +13,11 @@ namespace Unlearnable.Sidecar.Batching;
 /// <summary>
 /// Protects one micro-batch of posts that share settings: batch-level MEM (or EM without a
 /// trigger) against the warm surrogate, padded with anchor pairs when the batch is small, then
-/// each post's noise is quantised within ε, carried to full resolution and encoded.
+/// each post's noise is quantised within ε, carried to full resolution and encoded. Each user's
+/// shared pattern is read from their profile before the batch and written back after it (one
+/// batch runs at a time, so no other batch changes it meanwhile).
 /// </summary>
-public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate surrogate, SidecarMetrics metrics)
+public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate surrogate, SidecarMetrics metrics, ProfileStore store)
 {
     public void Run(IReadOnlyList<PendingPost> posts, CancellationToken stopping)
     {
@@ -46,8 +49,10 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         {
             var clean01 = tensor(pixels, [captions.Count, 3, size, size]).to(surrogate.Device);
             var protector = new BatchProtector(model, protection, TriggerVocabulary.BuiltIn(key.Vocabulary)!, surrogate.Device);
-            result = protector.Protect(clean01, captions, level.Rounds, settings.Protection.ScratchSurrogateSteps, fixedTriggers, stopping);
+            using var users = UsersOf(posts, captions.Count, size, key.Epsilon * settings.Protection.UserShare);
+            result = protector.Protect(clean01, captions, level.Rounds, settings.Protection.ScratchSurrogateSteps, fixedTriggers, stopping, users?.Noise);
             delta = result.Delta.cpu().data<float>().ToArray();
+            users?.Save(store, size);
         }
         clock.Stop();
         metrics.OptimiseSeconds.Observe(clock.Elapsed.TotalSeconds);
@@ -76,5 +81,37 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
                 post.Completion.TrySetException(e);
             }
         }
+    }
+
+    /// <param name="bound">The user share of ε in 1/255 units; below one step there is no user pattern.</param>
+    BatchUsers? UsersOf(IReadOnlyList<PendingPost> posts, int samples, int size, double bound)
+    {
+        int whole = (int)Math.Floor(bound + 1e-6);   // published noise moves in whole 1/255 steps, so the pattern's bound is one too
+        if (whole < 1) return null;
+        var ids = posts.Select(p => p.UserId).Distinct().ToList();
+        var stored = store.UserNoise(ids, size);
+        var values = new float[ids.Count * 3 * size * size];
+        for (int u = 0; u < ids.Count; u++)
+            if (stored.TryGetValue(ids[u], out var pattern))
+                for (int j = 0; j < pattern.Length; j++) values[u * pattern.Length + j] = Math.Clamp(pattern[j], -whole, whole) / 255f;
+        var rows = Enumerable.Range(0, samples).Select(i => i < posts.Count ? ids.IndexOf(posts[i].UserId) : -1).ToList();
+        return new BatchUsers(ids, new UserNoise(tensor(values, [ids.Count, 3, size, size]).to(surrogate.Device), rows, whole / 255.0));
+    }
+
+    sealed record BatchUsers(IReadOnlyList<string> Ids, UserNoise Noise) : IDisposable
+    {
+        public void Save(ProfileStore store, int size)
+        {
+            var values = Noise.Patterns.cpu().data<float>().ToArray();
+            int plane = 3 * size * size;
+            for (int u = 0; u < Ids.Count; u++)
+            {
+                var pattern = new sbyte[plane];
+                for (int j = 0; j < plane; j++) pattern[j] = (sbyte)MathF.Round(values[u * plane + j] * 255f);
+                store.SaveUserNoise(Ids[u], size, pattern);
+            }
+        }
+
+        public void Dispose() => Noise.Dispose();
     }
 }

@@ -11,8 +11,9 @@ public sealed record BatchKey(double Epsilon, int TriggerLength, string Vocabula
 public sealed record ProtectedPost(PublishedImage Image, string Trigger, int[] TriggerIds, double Loss, int PgdSteps, TimeSpan Queued, TimeSpan Optimised, int BatchSize);
 
 /// <summary>A post waiting in the queue. Cancelling it (client gone, deadline) takes it out of its batch.</summary>
-public sealed class PendingPost(PreparedImage image, string caption, BatchKey key, OutputEncoding output, int[]? fixedTrigger, CancellationToken cancel)
+public sealed class PendingPost(string userId, PreparedImage image, string caption, BatchKey key, OutputEncoding output, int[]? fixedTrigger, CancellationToken cancel)
 {
+    public string UserId { get; } = userId;
     public PreparedImage Image { get; } = image;
     public string Caption { get; } = caption;
     public BatchKey Key { get; } = key;

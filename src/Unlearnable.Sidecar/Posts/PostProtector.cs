@@ -77,7 +77,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         using (image)
         try
         {
-            var pending = new PendingPost(image, request.Caption, settings.Key, Output(settings, image.UploadFormat), sticky, cancel);
+            var pending = new PendingPost(request.UserId, image, request.Caption, settings.Key, Output(settings, image.UploadFormat), sticky, cancel);
             batcher.Enqueue(pending);
             var done = await pending.Completion.Task;
             var response = new ProtectResponse

@@ -35,6 +35,9 @@ public sealed class ProfileStore
               user_id TEXT NOT NULL, post_id TEXT NOT NULL, request_hash BLOB NOT NULL, response BLOB NOT NULL, created_ms INTEGER NOT NULL,
               PRIMARY KEY (user_id, post_id));
             CREATE INDEX IF NOT EXISTS results_created ON results (created_ms);
+            CREATE TABLE IF NOT EXISTS user_noise (
+              user_id TEXT NOT NULL, size INTEGER NOT NULL, pattern BLOB NOT NULL, updated_ms INTEGER NOT NULL,
+              PRIMARY KEY (user_id, size));
             """);
     }
 
@@ -98,11 +101,39 @@ public sealed class ProfileStore
             """, ("$u", userId), ("$now", Now), ("$sticky", (int)TriggerPolicy.Sticky), ("$t", string.Join(',', trigger)), ("$text", triggerText));
     }
 
-    /// <summary>Deletes the user and every stored result of theirs.</summary>
+    /// <summary>
+    /// The users' shared noise patterns at a model size (3·size·size values in whole 1/255 steps, as
+    /// published images have no finer ones); users without one are missing from the answer.
+    /// </summary>
+    public Dictionary<string, sbyte[]> UserNoise(IEnumerable<string> userIds, int size)
+    {
+        using var db = Open();
+        var found = new Dictionary<string, sbyte[]>();
+        foreach (var user in userIds.Distinct())
+        {
+            using var command = Command(db, "SELECT pattern FROM user_noise WHERE user_id = $u AND size = $s", ("$u", user), ("$s", size));
+            if (command.ExecuteScalar() is byte[] blob && blob.Length == 3 * size * size) found[user] = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, sbyte>(blob).ToArray();
+        }
+        return found;
+    }
+
+    public void SaveUserNoise(string userId, int size, sbyte[] pattern)
+    {
+        using var db = Open();
+        Execute(db, """
+            INSERT INTO user_noise (user_id, size, pattern, updated_ms) VALUES ($u, $s, $p, $now)
+            ON CONFLICT (user_id, size) DO UPDATE SET pattern = $p, updated_ms = $now
+            """, ("$u", userId), ("$s", size), ("$p", System.Runtime.InteropServices.MemoryMarshal.AsBytes(pattern.AsSpan()).ToArray()), ("$now", Now));
+    }
+
+    /// <summary>Deletes the user, their noise pattern and every stored result of theirs.</summary>
     public (bool Deleted, int Results) Delete(string userId)
     {
         using var db = Open();
         using var transaction = db.BeginTransaction();
+        using var noise = Command(db, "DELETE FROM user_noise WHERE user_id = $u", ("$u", userId));
+        noise.Transaction = transaction;
+        noise.ExecuteNonQuery();
         using var results = Command(db, "DELETE FROM results WHERE user_id = $u", ("$u", userId));
         results.Transaction = transaction;
         int resultCount = results.ExecuteNonQuery();

@@ -1,0 +1,65 @@
+using Google.Protobuf;
+using Microsoft.Extensions.Options;
+using Unlearnable.Contracts.V1;
+using Unlearnable.Data.Synthetic;
+using Unlearnable.Imaging;
+using Unlearnable.Sidecar.Profiles;
+
+namespace Unlearnable.Sidecar.Tests;
+
+/// <summary>A user's photos share a pattern kept in their profile: it survives between batches, stays within its share of ε and goes with the profile.</summary>
+[Collection("sidecar")]
+public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
+{
+    SidecarServer Server => shared.Server;
+
+    [Fact]
+    public async Task OnePersonsPostsInSeparateBatchesShareTheirPatternAndDeletingTheProfileDeletesIt()
+    {
+        var scenes = SyntheticScenes.Generate(3, seed: 21, testImages: 0, size: 64).Items.Select(s => s.Image.ReadBytes()).ToList();
+        string alice = "alice-" + Guid.NewGuid().ToString("N")[..8], bob = "bob-" + Guid.NewGuid().ToString("N")[..8];
+
+        // One at a time, so each post is its own batch: what they share can only come from alice's profile.
+        var first = await Post(alice, "a1", scenes[0]);
+        var second = await Post(alice, "a2", scenes[1]);
+        var other = await Post(bob, "b1", scenes[2]);
+
+        var store = new ProfileStore(Options.Create(new SidecarOptions { Profiles = { DatabasePath = Path.Combine(Server.Folder, "sidecar.db") } }));
+        var pattern = store.UserNoise([alice], 64)[alice];
+        Assert.InRange(pattern.Min(), -4, -1);   // ε 8 by default, half of it the user's
+        Assert.InRange(pattern.Max(), 1, 4);
+
+        double same = Correlation(Noise(scenes[0], first), Noise(scenes[1], second));
+        double different = Correlation(Noise(scenes[0], first), Noise(scenes[2], other));
+        Assert.True(same > 0.2 && same > different + 0.15, $"noise correlation: alice's two photos {same:F2}, alice's and bob's {different:F2}");
+
+        await Server.Client.DeleteUserProfileAsync(new DeleteUserProfileRequest { UserId = alice }, Server.Auth);
+        Assert.Empty(store.UserNoise([alice], 64));
+        Assert.Single(store.UserNoise([bob], 64));
+    }
+
+    async Task<byte[]> Post(string user, string post, byte[] image) =>
+        (await Server.Client.ProtectAsync(new ProtectRequest { UserId = user, PostId = post, Image = ByteString.CopyFrom(image), Caption = "a photo of a day out" }, Server.Auth))
+        .Image.ToByteArray();
+
+    static float[] Noise(byte[] clean, byte[] published)
+    {
+        using var a = SafeImageDecoder.Decode(clean);
+        using var b = SafeImageDecoder.Decode(published);
+        var noise = new List<float>();
+        for (int y = 0; y < a.Height; y++)
+            for (int x = 0; x < a.Width; x++)
+            {
+                var (p, q) = (a.GetPixel(x, y), b.GetPixel(x, y));
+                noise.AddRange([q.Red - p.Red, q.Green - p.Green, q.Blue - p.Blue]);
+            }
+        return [.. noise];
+    }
+
+    static double Correlation(float[] a, float[] b)
+    {
+        double ma = a.Average(), mb = b.Average(), ab = 0, aa = 0, bb = 0;
+        for (int i = 0; i < a.Length; i++) (ab, aa, bb) = (ab + (a[i] - ma) * (b[i] - mb), aa + (a[i] - ma) * (a[i] - ma), bb + (b[i] - mb) * (b[i] - mb));
+        return ab / Math.Sqrt(aa * bb);
+    }
+}
