@@ -75,21 +75,23 @@ public sealed record DataSpec(string Kind = DataKinds.SyntheticIdentities, strin
 
 public static class ProtectionSources
 {
-    public const string None = "none", Mem = "mem", Em = "em", Folder = "folder", Sidecar = "sidecar";
-    public static readonly string[] All = [None, Mem, Em, Folder, Sidecar];
+    public const string None = "none", Mem = "mem", Em = "em", Folder = "folder", Sidecar = "sidecar", Posts = "posts";
+    public static readonly string[] All = [None, Mem, Em, Folder, Sidecar, Posts];
 }
 
 /// <summary>
 /// How the training split was protected: not at all, in-process (mem, em), read from a
-/// <c>protect</c> output folder, or by calling a running sidecar's Protect for every training pair.
+/// <c>protect</c> output folder, by calling a running sidecar's Protect for every training pair, or
+/// as posts (the sidecar's batch path in this process, against its default surrogate, no server needed).
 /// Round and step settings apply to the in-process methods, as does <c>robustTo</c> (none, the
-/// authors' loop, or platform: noise optimised to survive JPEG re-encoding and downscaling); the
+/// authors' loop, or platform: noise optimised to survive JPEG re-encoding and downscaling) and
+/// <c>userShare</c> (the share of ε spent on a pattern all of one person's photos carry, on identity data); the
 /// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high, with that level's ε;
 /// omitted: its default level at <c>epsilon</c>).
 /// </summary>
 public sealed record ProtectionSpec(string Source = ProtectionSources.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = 8, int TriggerLength = 3, int Rounds = 10, int SurrogateSteps = 50, int PgdSteps = 8, int TriggerRounds = 2, int TopK = 6,
-    int BatchSize = 32, double StopLoss = 0.01, string Vocabulary = "common-words", string RobustTo = "none", string? Strength = null);
+    int BatchSize = 32, double StopLoss = 0.01, string Vocabulary = "common-words", string RobustTo = "none", string? Strength = null, double UserShare = 0);
 
 public static class AttackModes
 {

@@ -31,7 +31,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         Epsilon = spec.Protection.Epsilon / 255, TriggerLength = spec.Protection.TriggerLength, Rounds = spec.Protection.Rounds,
         SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
-        RobustTo = RobustTo(spec.Protection.RobustTo) ?? TransformSet.None,
+        RobustTo = RobustTo(spec.Protection.RobustTo) ?? TransformSet.None, UserShare = spec.Protection.UserShare,
         // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate (DESIGN.md).
         SurrogateLearningRate = spec.Attack.Mode == AttackModes.FineTune ? spec.Attack.LearningRate : 1e-4,
     };
@@ -57,6 +57,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
             ProtectionSources.Mem or ProtectionSources.Em => InProcess(train, surrogate, cancel),
             ProtectionSources.Folder => FromFolder(train),
             ProtectionSources.Sidecar => Posted(train, cancel, out posting),
+            ProtectionSources.Posts => AsPosts(train, cancel, out posting),
             _ => throw new SpecException("protection.source", $"'{spec.Protection.Source}' produces no protected data"),
         };
         var summary = Measure(train, items, clock.Elapsed.TotalSeconds) with { Posting = posting };
@@ -75,6 +76,39 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         }.Protect(train, cancel);
         posting = posts.Describe();
         return posts.Items;
+    }
+
+    /// <summary>The sidecar's options at the spec's strength (medium by default; without one, at the spec's ε), for the in-process posts path.</summary>
+    public static (ProtectionOptions Options, int Rounds) PostOptions(AttackSpec spec)
+    {
+        var level = StrengthLevel.Default(Strength(spec.Protection.Strength ?? "medium") ?? ProtectionStrength.Medium);
+        double epsilon = spec.Protection.Strength is null ? spec.Protection.Epsilon : level.Epsilon;
+        return (new ProtectionOptions
+        {
+            Method = spec.Protection.TriggerLength > 0 ? ProtectionMethod.Mem : ProtectionMethod.Em, TriggerLength = Math.Max(1, spec.Protection.TriggerLength),
+            Epsilon = epsilon / 255, StepSize = Math.Min(1, epsilon) / 255, PgdSteps = level.PgdSteps, RobustTo = level.RobustTo,
+            TopK = 16, UserShare = spec.Protection.UserShare, Seed = spec.Seed,
+        }, level.Rounds);
+    }
+
+    IReadOnlyList<CaptionedImage> AsPosts(IReadOnlyList<CaptionedImage> train, CancellationToken cancel, out string posting)
+    {
+        var (options, rounds) = PostOptions(spec);
+        var config = Clip.Model.ClipPresets.Get(spec.Preset);
+        TorchRuntime.Seed(spec.Seed);
+        using var surrogate = DefaultSurrogate.Train(config, device, seed: spec.Seed,
+            onEpoch: (e, of) => OnProgress?.Invoke(JobProgress.Stage("protect", $"default surrogate: epoch {e}/{of} on synthetic scenes", e, of)), cancel: cancel);
+        var run = new PostBatches(surrogate, options, TriggerVocabulary.CommonWords, device)
+        {
+            Rounds = rounds,
+            OnBatch = (done, total) => OnProgress?.Invoke(JobProgress.Stage("protect", $"posts: {done}/{total} protected in micro-batches", done, total)),
+        }.Protect(train, new ImageTensors(config.Vision.ImageSize), Path.Combine(workDir, "posts"), cancel);
+        var (published, _) = ProtectedDataset.Build(train, run, options.Epsilon, seed: spec.Seed);
+        run.Noise.Dispose();
+        int owners = train.Select(t => t.Owner).OfType<string>().Distinct().Count();
+        posting = $"posted in micro-batches of {PostBatches.SidecarBatchSize} through the sidecar's batch path, against its default surrogate" +
+            (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "");
+        return published;
     }
 
     IReadOnlyList<CaptionedImage> InProcess(IReadOnlyList<CaptionedImage> train, Func<ClipModel> surrogateFactory, CancellationToken cancel)

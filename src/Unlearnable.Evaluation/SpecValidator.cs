@@ -113,6 +113,10 @@ public static class SpecValidator
                     fail("protection.sidecarAddress", $"'{p.SidecarAddress}' is not an http(s) address such as http://localhost:5051");
                 if (p.Strength is not null && ProtectionStage.Strength(p.Strength) is null) fail("protection.strength", $"'{p.Strength}': use low, medium or high");
                 break;
+            case ProtectionSources.Posts:
+                if (p.Strength is not null && ProtectionStage.Strength(p.Strength) is null) fail("protection.strength", $"'{p.Strength}': use low, medium or high");
+                if (!(p.UserShare is >= 0 and < 1)) fail("protection.userShare", $"{p.UserShare} must be in [0, 1) (0 = sample-wise noise only)");
+                break;
             case ProtectionSources.Mem or ProtectionSources.Em:
                 if (p.Vocabulary is not ("common-words" or "full")) fail("protection.vocabulary", $"'{p.Vocabulary}': use common-words or full");
                 if (ProtectionStage.RobustTo(p.RobustTo) is null) fail("protection.robustTo", $"'{p.RobustTo}': use none or platform");
@@ -122,7 +126,7 @@ public static class SpecValidator
                 return;
         }
         if (!(p.Epsilon > 0 && p.Epsilon <= 255)) fail("protection.epsilon", $"{p.Epsilon} must be in (0, 255] (1/255 units; 8 by default)");
-        if (p.Source == ProtectionSources.Sidecar) return;
+        if (p.Source is ProtectionSources.Sidecar or ProtectionSources.Posts) return;
         if (!ClipPresets.Names.Contains(spec.Preset, StringComparer.OrdinalIgnoreCase)) return;
         try { ProtectionStage.Options(spec).Validate(ClipPresets.Get(spec.Preset).Text.ContextLength); }
         catch (ArgumentOutOfRangeException e) { fail("protection." + char.ToLowerInvariant(e.ParamName![0]) + e.ParamName[1..], e.Message.Split(" (Parameter")[0]); }

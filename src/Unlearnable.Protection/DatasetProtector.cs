@@ -21,6 +21,8 @@ public sealed record ProtectionResult(NoiseStore Noise, TriggerTable? Triggers, 
 /// update, then PGD on its noise (with caption shuffling for MEM). Stops after the configured
 /// rounds or once the protected loss is below the threshold. Everything is saved in the work
 /// folder after every batch; running again with the same folder resumes where it stopped.
+/// With <see cref="ProtectionOptions.UserShare"/> and owners in the data, each owner's photos also
+/// share a pattern (<see cref="UserNoise"/>), kept beside the noise; the store holds what is published.
 /// UAP is the one-pass adversarial baseline against a surrogate trained on clean data.
 /// </summary>
 public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<CaptionedImage> items, ImageTensors pixels,
@@ -46,6 +48,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         if (state.OptionsJson != optionsJson)
             throw new InvalidOperationException($"{workDir} holds a run with other options; use a new work folder or the same options.");
         var noise = NoiseStore.OpenOrCreate(Path.Combine(workDir, "noise.bin"), items.Count, pixels.ImageSize);
+        using var owners = Owners.Of(items, options, workDir, pixels.ImageSize);
         var triggers = options.UsesTrigger ? new TriggerTable(items.Select(i => i.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken, options.TriggerPerImage) : null;
         if (triggers is not null && File.Exists(TriggerPath)) triggers.Load(TriggerPath);
 
@@ -96,9 +99,10 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
                 cancel.ThrowIfCancellationRequested();
                 var members = order.Skip(start).Take(batches[b]).ToList();
                 start += batches[b];
-                double loss = ProtectBatch(members, round, noiseOptimizer, search, noise, triggers, clocks);
+                double loss = ProtectBatch(members, round, noiseOptimizer, search, noise, owners, triggers, clocks);
                 lossSum += loss;
                 noise.Flush();
+                owners?.Patterns.Flush();
                 triggers?.Save(TriggerPath);
                 var losses = state.RoundLosses.Take(round).Append(lossSum / (b + 1)).ToList();
                 state = state with { NextBatch = b + 1, RoundLosses = losses };
@@ -114,7 +118,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         return new ProtectionResult(noise, triggers, state.RoundLosses, clocks.Pgd.Elapsed, clocks.Trigger.Elapsed, clocks.Surrogate.Elapsed);
     }
 
-    double ProtectBatch(List<int> members, int round, NoiseOptimizer noiseOptimizer, TriggerSearch search, NoiseStore noise,
+    double ProtectBatch(List<int> members, int round, NoiseOptimizer noiseOptimizer, TriggerSearch search, NoiseStore noise, Owners? owners,
         TriggerTable? triggers, (Stopwatch Pgd, Stopwatch Trigger, Stopwatch Surrogate) clocks)
     {
         using var scope = NewDisposeScope();
@@ -146,10 +150,37 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         }
 
         clocks.Pgd.Start();
-        var (optimised, loss) = noiseOptimizer.Run(clean01, delta, texts, minimise: options.Method != ProtectionMethod.Uap, Seeds.Mix(round, members[0]));
+        using var users = owners?.ForBatch(members, device, options.UserBound);
+        var own = users?.Own(clean01, delta, options.Epsilon - options.UserBound) ?? delta;
+        var (optimised, loss) = noiseOptimizer.Run(clean01, own, texts, minimise: options.Method != ProtectionMethod.Uap, Seeds.Mix(round, members[0]), users);
         clocks.Pgd.Stop();
-        noise.Write(members, optimised);
+        noise.Write(members, users?.Published(clean01, optimised) ?? optimised);
+        if (users is not null) owners!.Keep(users);
         return loss;
+    }
+
+    /// <summary>Who posted each image, and the owners' patterns on disk (one row per owner).</summary>
+    sealed class Owners(NoiseStore patterns, int[] rowOf) : IDisposable
+    {
+        public NoiseStore Patterns { get; } = patterns;
+
+        public static Owners? Of(IReadOnlyList<CaptionedImage> items, ProtectionOptions options, string workDir, int size)
+        {
+            var names = items.Select(i => i.Owner).OfType<string>().Distinct().ToList();
+            if (options.UserBound <= 0 || names.Count == 0) return null;
+            var rowOf = items.Select(i => i.Owner is null ? -1 : names.IndexOf(i.Owner)).ToArray();
+            return new Owners(NoiseStore.OpenOrCreate(Path.Combine(workDir, "user-noise.bin"), names.Count, size), rowOf);
+        }
+
+        public UserNoise ForBatch(IReadOnlyList<int> members, Device device, double bound)
+        {
+            using var all = Patterns.Read(Enumerable.Range(0, Patterns.Count).ToList(), device);
+            return new UserNoise(all, members.Select(i => rowOf[i]).ToList(), bound);
+        }
+
+        public void Keep(UserNoise users) => Patterns.Write(Enumerable.Range(0, Patterns.Count).ToList(), users.Patterns);
+
+        public void Dispose() => Patterns.Dispose();
     }
 
     void SurrogateSteps(SurrogateUpdater updater, NoiseStore noise, TriggerTable? triggers, int round, CancellationToken cancel)

@@ -44,6 +44,15 @@ public sealed record ProtectionOptions
     /// </summary>
     public bool RestartSurrogate { get; init; }
 
+    /// <summary>
+    /// Share of ε spent on a pattern all of one owner's photos carry (<see cref="UserNoise"/>), where the
+    /// data says who posted each photo; rounded down to whole 1/255 steps. 0 (the authors' loop) = sample-wise noise only.
+    /// </summary>
+    public double UserShare { get; init; }
+
+    /// <summary>The user pattern's bound in pixel units: <see cref="UserShare"/> of ε in whole 1/255 steps (published noise has no finer ones).</summary>
+    public double UserBound => Math.Floor(UserShare * Epsilon * 255 + 1e-6) / 255;
+
     /// <summary>What PGD optimises the noise to survive; None is the authors' loop.</summary>
     public TransformSet RobustTo { get; init; } = TransformSet.None;
 
@@ -60,6 +69,7 @@ public sealed record ProtectionOptions
         if (BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "a contrastive batch needs at least 2 pairs");
         if (TopK < 1) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "top-k must be at least 1");
         if (BeamWidth < 1) throw new ArgumentOutOfRangeException(nameof(BeamWidth), BeamWidth, "beam width must be at least 1");
+        if (!(UserShare is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(UserShare), UserShare, "the user share of ε must be in [0, 1) (0 = sample-wise noise only)");
         if (StopLoss < 0) throw new ArgumentOutOfRangeException(nameof(StopLoss), StopLoss, "the stop loss must be ≥ 0");
         if (UsesTrigger)
         {

@@ -47,6 +47,14 @@ public sealed class UserNoise : IDisposable
         return clean01.Plus(PerSample(grey)).Plus(own).Clamped(0, 1).Minus(clean01).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The photos' own share, recovered from noise published earlier (within ±<paramref name="ownBound"/>).</summary>
+    public Tensor Own(Tensor clean01, Tensor published, double ownBound)
+    {
+        using var scope = NewDisposeScope();
+        using var grey = NoiseOptimizer.GreyMask(clean01);
+        return published.Minus(PerSample(grey)).Clamped(-ownBound, ownBound).MoveToOuterDisposeScope();
+    }
+
     /// <summary>One signed step on every pattern with the summed gradient of its user's photos (gradient wrt each photo's published noise).</summary>
     public void Step(Tensor sampleGradient, double stepSize, bool minimise)
     {

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Prometheus;
+using Unlearnable.Contracts.V1;
 using Unlearnable.Sidecar.Batching;
 using Unlearnable.Sidecar.Model;
 using Unlearnable.Sidecar.Observability;
@@ -27,6 +28,8 @@ public static class SidecarApp
         var section = builder.Configuration.GetSection("Sidecar");
         builder.Services.Configure<SidecarOptions>(section);
         var settings = section.Get<SidecarOptions>() ?? new SidecarOptions();
+        if (settings.Protection.DefaultTriggerPolicy is not (TriggerPolicy.PerPost or TriggerPolicy.Sticky))
+            throw new InvalidOperationException($"Sidecar:Protection:DefaultTriggerPolicy is {settings.Protection.DefaultTriggerPolicy}; use PerPost or Sticky");
         if (!(settings.Protection.UserShare is >= 0 and < 1))
             throw new InvalidOperationException($"Sidecar:Protection:UserShare is {settings.Protection.UserShare}; it must be in [0, 1) (the share of ε spent on a user's shared pattern; 0 = off)");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment());

@@ -21,7 +21,7 @@ public sealed class ModelOptions
     public string Preset { get; set; } = "tiny";
     public string Device { get; set; } = "auto";
     /// <summary>Steps of the default surrogate's training on synthetic scenes when no checkpoint is given.</summary>
-    public int DefaultTrainingSteps { get; set; } = 150;
+    public int DefaultTrainingSteps { get; set; } = Protection.DefaultSurrogate.Steps;
     public int Seed { get; set; }
 }
 
@@ -35,6 +35,8 @@ public sealed class ProtectionDefaults
     public double MinEpsilon { get; set; } = 2;
     public double MaxEpsilon { get; set; } = 16;
     public int DefaultTriggerLength { get; set; } = 3;
+    /// <summary>The trigger policy of a new user whose first post names none.</summary>
+    public Contracts.V1.TriggerPolicy DefaultTriggerPolicy { get; set; } = Contracts.V1.TriggerPolicy.PerPost;
     public int MaxTriggerLength { get; set; } = 8;
     public string DefaultVocabulary { get; set; } = "common-words";
     public double StepSize { get; set; } = 1;
@@ -76,7 +78,7 @@ public sealed class StrengthSettings
 
 public sealed class BatchingOptions
 {
-    public int MaxBatchSize { get; set; } = 16;
+    public int MaxBatchSize { get; set; } = Protection.PostBatches.SidecarBatchSize;
     public int MaxWaitMilliseconds { get; set; } = 30;
     /// <summary>Posts waiting beyond this are refused with RESOURCE_EXHAUSTED.</summary>
     public int QueueCapacity { get; set; } = 64;

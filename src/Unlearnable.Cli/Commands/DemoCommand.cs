@@ -1,63 +1,65 @@
-using TorchSharp;
 using System.CommandLine;
-using System.Diagnostics;
-using Unlearnable.Clip.Checkpoints;
-using Unlearnable.Clip.Model;
-using Unlearnable.Clip.Runtime;
-using Unlearnable.Data;
-using Unlearnable.Data.Synthetic;
-using Unlearnable.Training;
+using Unlearnable.Evaluation;
 
 namespace Unlearnable.Cli.Commands;
 
 /// <summary>
-/// The main job on the embedded default: generate the synthetic scenes, train a CLIP on the
-/// training split and print clean retrieval against the random baseline. Needs no files.
+/// The product's story on the embedded default, needing no files or server: people post photos
+/// of themselves with their names (synthetic faces); the posts are protected through the
+/// sidecar's batch path (its default surrogate, micro-batches, medium strength, each person's
+/// shared pattern); a hacker fine-tunes a pre-trained CLIP on the clean posts and, separately, on
+/// the protected ones, and tries to put names to new photos. It prints both beside the random and
+/// pre-trained baselines and writes the report with its charts and example images.
 /// </summary>
 static class DemoCommand
 {
     public static Command Create()
     {
         var preset = SharedOptions.Preset(required: false);
-        var images = new Option<int>("--images") { Description = "Synthetic images (the last 200 are the test split)", DefaultValueFactory = _ => 1200 };
-        var epochs = new Option<int>("--epochs") { Description = "Training epochs", DefaultValueFactory = _ => 30 };
-        var batch = new Option<int>("--batch-size") { Description = "Pairs per batch", DefaultValueFactory = _ => 64 };
-        var output = new Option<string?>("--out") { Description = "Also save the trained checkpoint here" };
-        var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file" };
+        var people = new Option<int>("--people") { Description = "People who post", DefaultValueFactory = _ => 40 };
+        var photos = new Option<int>("--photos") { Description = "Photos per person (the last is held out for the hacker's test)", DefaultValueFactory = _ => 8 };
+        var epochs = new Option<int>("--epochs") { Description = "The hacker's fine-tuning epochs", DefaultValueFactory = _ => 10 };
+        var preTrain = new Option<int>("--pretrain-images") { Description = "Captioned scenes the hacker's model was pre-trained on", DefaultValueFactory = _ => 1000 };
+        people.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 2) r.AddError("--people must be at least 2"); });
+        photos.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 2) r.AddError("--photos must be at least 2 (one is held out)"); });
+        epochs.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--epochs must be at least 1"); });
+        preTrain.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 2) r.AddError("--pretrain-images must be at least 2"); });
+        var output = new Option<string>("--out") { Description = "Folder for the report, charts and example images (rerun to resume)", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();
-        var command = new Command("demo", "Train a CLIP on the built-in synthetic scenes and print its retrieval figures")
-            { preset, images, epochs, batch, output, json, device, seed };
+        var command = new Command("demo", "Protect people's posts as the sidecar does, let a hacker fine-tune on them, and show what it learned against clean posts")
+            { preset, people, photos, epochs, preTrain, output, device, seed };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
-            var config = ClipPresets.Get(result.GetValue(preset)!);
-            var dev = Devices.Resolve(result.GetValue(device)!);
-            var options = new TrainingOptions
-            {
-                Epochs = result.GetValue(epochs), BatchSize = result.GetValue(batch), Seed = result.GetValue(seed), WarmupSteps = 20,
-            };
-            options.Validate();
-
-            var clock = Stopwatch.StartNew();
-            var data = SyntheticScenes.Generate(result.GetValue(images), result.GetValue(seed));
-            Console.WriteLine($"{data.Summary()} generated in {clock.Elapsed.TotalSeconds:F1} s");
-            TorchRuntime.Seed(options.Seed);
-            var model = new ClipModel(config);
-            model.to(dev);
-            Console.WriteLine($"model {config} on {dev}");
-
-            var pixels = new ImageTensors(config.Vision.ImageSize);
-            clock.Restart();
-            TrainingProgress.Run(model, options, dev, data.Of(Split.Train), pixels, null, cancel);
-            var trainTime = clock.Elapsed;
-            var report = Evaluator.Evaluate(model, data.Of(Split.Test), pixels, dev);
-            RetrievalPrinter.Print(report);
-            Console.WriteLine($"training time {trainTime.TotalSeconds:F1} s; image→text MedR {report.ImageToText.MedR:F1} vs random {report.RandomImageToText.MedR:F1} " +
-                              $"({report.RandomImageToText.MedR / report.ImageToText.MedR:F1}x better)");
-            if (result.GetValue(output) is { } path) ClipCheckpoint.Save(model, path);
-            if (result.GetValue(json) is { } jsonPath) RetrievalJson.Write(report, jsonPath);
+            var spec = Spec(result.GetValue(preset)!, result.GetValue(people), result.GetValue(photos), result.GetValue(epochs), result.GetValue(preTrain), result.GetValue(seed));
+            string outDir = result.GetValue(output)!;
+            Console.WriteLine($"{spec.Data.Identities} people post {spec.Data.Photos - 1} photos each with captions naming them; a hacker collects the posts and fine-tunes CLIP to put names to faces.");
+            var report = EvaluateAttackCommand.RunWithProgress(spec, result.GetValue(device)!, outDir, cancel);
+            Console.WriteLine(Story(report));
+            Console.WriteLine($"charts: {Path.Combine(outDir, "i2t-hit10.png")}, examples: {Path.Combine(outDir, "examples.png")}, full report: {Path.Combine(outDir, "report.md")}");
             return Task.FromResult(0);
         }));
         return command;
+    }
+
+    public static AttackSpec Spec(string preset, int people, int photos, int epochs, int preTrainImages, int seed) => new()
+    {
+        Name = "demo: people's posts protected through the sidecar's batch path, against a hacker who fine-tunes on them",
+        Seed = seed, Preset = preset,
+        Data = new DataSpec(DataKinds.SyntheticIdentities, Identities: people, Photos: photos),
+        Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "medium", TriggerLength: 3, UserShare: 0.5),
+        Attack = new HackerSpec(AttackModes.FineTune, Epochs: epochs, LearningRate: 1e-4, BatchSize: 32, PreTrainImages: preTrainImages, PreTrainEpochs: 20),
+    };
+
+    /// <summary>One sentence on what the protection held: how much of what clean posts teach the hacker, protected posts did not.</summary>
+    static string Story(AttackReport report)
+    {
+        var arm = (string name) => report.Arms.First(a => a.Name == name);
+        var (clean, prot) = (arm(ArmKinds.Clean), arm(ArmKinds.Protected));
+        double baseline = report.Arms.FirstOrDefault(a => a.Name == ArmKinds.PreTrained)?.I2T.Hit10 ?? report.RandomI2T.Hit10;
+        double gap = clean.I2T.Hit10 - baseline;
+        string kept = gap > 0 ? $"{Math.Clamp((clean.I2T.Hit10 - prot.I2T.Hit10) / gap, 0, 1) * 100:F0} %" : "n/a (clean posts taught it nothing)";
+        return FormattableString.Invariant(
+            $"Names right within the top 10 for a new photo: {clean.I2T.Hit10:F1} % after clean posts, {prot.I2T.Hit10:F1} % after protected ones (pre-trained {baseline:F1} %, random {report.RandomI2T.Hit10:F1} %): the protection kept {kept} of what the posts would have taught.");
     }
 }

@@ -75,13 +75,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, ILogger<Warm
             return ClipCheckpoint.Load(cached, Device);
         }
         log.LogInformation("No checkpoint configured: training a default {Preset} surrogate on synthetic scenes for {Steps} steps", preset.Name, config.DefaultTrainingSteps);
-        var model = new ClipModel(preset);
-        model.to(Device);
-        const int batch = 32;
-        var data = SyntheticScenes.Generate(256, seed: config.Seed, testImages: 0, size: preset.Vision.ImageSize).Items;
-        int epochs = Math.Max(1, (int)Math.Ceiling(config.DefaultTrainingSteps / (double)ClipTrainer.BatchSizes(data.Count, batch).Count));
-        new ClipTrainer(model, new TrainingOptions { Epochs = epochs, BatchSize = batch, Seed = config.Seed, WarmupSteps = 10 }, Device)
-            .Train(data, new ImageTensors(preset.Vision.ImageSize), cancel: cancel);
+        var model = Protection.DefaultSurrogate.Train(preset, Device, config.DefaultTrainingSteps, config.Seed, cancel: cancel);
         ClipCheckpoint.Save(model, cached);
         return model;
     }

@@ -56,7 +56,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
 
     async Task<ProtectResponse> RunAsync(ProtectRequest request, PostSettings settings, byte[] hash, CancellationToken cancel)
     {
-        var profile = store.Touch(request.UserId, settings.Policy);
+        var profile = store.Touch(request.UserId, settings.Policy, options.Value.Protection.DefaultTriggerPolicy);
         int[]? sticky = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } t && t.Length == settings.Key.TriggerLength ? t : null;
         int size = surrogate.Model.Config.Vision.ImageSize;
         PreparedImage image;

@@ -75,12 +75,12 @@ public sealed class ProfileStore
             row.IsDBNull(2) ? null : row.GetString(2), row.GetInt64(3), row.GetInt64(4), row.GetInt64(5));
     }
 
-    /// <summary>The user's profile, created with the given policy (per-post when unspecified) if new; a specified policy replaces the stored one.</summary>
-    public StoredProfile Touch(string userId, TriggerPolicy requested)
+    /// <summary>The user's profile, created with the given policy (<paramref name="fallback"/> when unspecified) if new; a specified policy replaces the stored one.</summary>
+    public StoredProfile Touch(string userId, TriggerPolicy requested, TriggerPolicy fallback = TriggerPolicy.PerPost)
     {
         using var db = Open();
         long now = Now;
-        var policy = requested == TriggerPolicy.Unspecified ? TriggerPolicy.PerPost : requested;
+        var policy = requested == TriggerPolicy.Unspecified ? fallback : requested;
         Execute(db, """
             INSERT INTO users (user_id, trigger_policy, posts, created_ms, last_seen_ms) VALUES ($u, $p, 0, $now, $now)
             ON CONFLICT (user_id) DO UPDATE SET last_seen_ms = $now,

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Data;
+using Unlearnable.Training;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Protection;
+
+/// <summary>
+/// Protects posts the way the sidecar does, without a server: in arrival order, micro-batches of
+/// <see cref="BatchSize"/> posts, each protected once by <see cref="BatchProtector"/> against a fixed
+/// surrogate (never trained on the posts), one trigger per post on its first caption, and each
+/// owner's pattern carried from batch to batch as the sidecar's profiles carry it. The result is a
+/// <see cref="ProtectionResult"/>, so <see cref="ProtectedDataset"/> publishes it like any other.
+/// </summary>
+public sealed class PostBatches(ClipModel surrogate, ProtectionOptions options, TriggerVocabulary vocabulary, Device device)
+{
+    /// <summary>The sidecar's largest micro-batch.</summary>
+    public const int SidecarBatchSize = 16;
+
+    public int BatchSize { get; init; } = SidecarBatchSize;
+    /// <summary>Trigger-update + PGD rounds per batch (the strength level's).</summary>
+    public int Rounds { get; init; } = 2;
+    /// <summary>Posts done so far, of all.</summary>
+    public Action<int, int>? OnBatch { get; init; }
+
+    public ProtectionResult Protect(IReadOnlyList<CaptionedImage> posts, ImageTensors pixels, string workDir, CancellationToken cancel = default)
+    {
+        if (posts.Count < 2) throw new ArgumentException($"a contrastive batch needs at least 2 posts, got {posts.Count}");
+        int size = surrogate.Config.Vision.ImageSize;
+        Directory.CreateDirectory(workDir);
+        var noise = NoiseStore.OpenOrCreate(Path.Combine(workDir, "post-noise.bin"), posts.Count, size);
+        var triggers = options.UsesTrigger ? new TriggerTable(posts.Select(p => p.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken, perImage: true) : null;
+        var owners = posts.Select(p => p.Owner).OfType<string>().Distinct().ToList();
+        bool perUser = owners.Count > 0 && options.UserBound > 0;
+        var patterns = perUser ? zeros(owners.Count, 3, size, size, device: device).DetachFromDisposeScope() : null;
+        var protector = new BatchProtector(surrogate, options with { BatchSize = Math.Max(2, BatchSize) }, vocabulary, device);
+        var (losses, pgd, trigger) = (new List<double>(), TimeSpan.Zero, TimeSpan.Zero);
+        int start = 0;
+        try
+        {
+            foreach (int count in ClipTrainer.BatchSizes(posts.Count, BatchSize))
+            {
+                cancel.ThrowIfCancellationRequested();
+                var members = Enumerable.Range(start, count).ToList();
+                start += count;
+                using var scope = NewDisposeScope();
+                var clean01 = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => posts[i].Image).ToList(), device));
+                using var users = perUser ? new UserNoise(patterns!, members.Select(i => owners.IndexOf(posts[i].Owner!)).ToList(), options.UserBound) : null;
+                var batch = protector.Protect(clean01, members.Select(i => posts[i].Captions[0]).ToList(), Rounds, cancel: cancel, users: users);
+                noise.Write(members, batch.Delta);
+                for (int n = 0; n < members.Count && triggers is not null; n++) triggers.Set(members[n], 0, batch.Triggers[n]);
+                if (users is not null)
+                {
+                    patterns!.Dispose();
+                    patterns = users.Patterns.clone().DetachFromDisposeScope();
+                }
+                (pgd, trigger) = (pgd + batch.PgdTime, trigger + batch.TriggerTime);
+                losses.Add(batch.Loss);
+                OnBatch?.Invoke(start, posts.Count);
+            }
+        }
+        finally
+        {
+            patterns?.Dispose();
+        }
+        noise.Flush();
+        return new ProtectionResult(noise, triggers, [losses.Average()], pgd, trigger, TimeSpan.Zero);
+    }
+}
