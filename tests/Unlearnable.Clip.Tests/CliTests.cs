@@ -36,10 +36,11 @@ public class CliTests
         var (code, output, error) = Run("demo", "--people", "4", "--photos", "3", "--epochs", "1", "--pretrain-images", "8", "--out", outDir, "--device", "cpu");
         Assert.True(code == 0, error + output);
         Assert.Contains("after clean posts", output);
+        Assert.Contains("after the platform's downscale and JPEG re-encode", output);
         Assert.Contains("random", output);
         foreach (var file in new[] { "report.md", "report.json", "i2t-hit10.png", "examples.png" }) Assert.True(File.Exists(Path.Combine(outDir, file)), file);
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")))!;
-        Assert.Equal(["pre-trained", "clean", "protected"], report["arms"]!.AsArray().Select(a => a!["name"]!.GetValue<string>()));
+        Assert.Equal(["pre-trained", "clean", "protected", "protected + platform"], report["arms"]!.AsArray().Select(a => a!["name"]!.GetValue<string>()));
         Assert.Equal("posts", report["protection"]!["source"]!.GetValue<string>());
         Assert.InRange(report["protection"]!["maxLInfinity"]!.GetValue<int>(), 1, 8);
         Assert.Contains("posted", File.ReadAllText(Path.Combine(outDir, "report.md")), StringComparison.OrdinalIgnoreCase);

@@ -49,6 +49,8 @@ static class DemoCommand
         Data = new DataSpec(DataKinds.SyntheticIdentities, Identities: people, Photos: photos),
         Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "medium", TriggerLength: 3, UserShare: 0.5),
         Attack = new HackerSpec(AttackModes.FineTune, Epochs: epochs, LearningRate: 1e-4, BatchSize: 32, PreTrainImages: preTrainImages, PreTrainEpochs: 20),
+        // What every platform does to a photo before anyone can crawl it: downscale and re-encode as JPEG.
+        Arms = new ArmsSpec(Countermeasures: ["platform"]),
     };
 
     /// <summary>One sentence on what the protection held: how much of what clean posts teach the hacker, protected posts did not.</summary>
@@ -58,8 +60,10 @@ static class DemoCommand
         var (clean, prot) = (arm(ArmKinds.Clean), arm(ArmKinds.Protected));
         double baseline = report.Arms.FirstOrDefault(a => a.Name == ArmKinds.PreTrained)?.I2T.Hit10 ?? report.RandomI2T.Hit10;
         double gap = clean.I2T.Hit10 - baseline;
-        string kept = gap > 0 ? $"{Math.Clamp((clean.I2T.Hit10 - prot.I2T.Hit10) / gap, 0, 1) * 100:F0} %" : "n/a (clean posts taught it nothing)";
+        string Kept(ArmResult a) => gap > 0 ? FormattableString.Invariant($"{Math.Clamp((clean.I2T.Hit10 - a.I2T.Hit10) / gap, 0, 1) * 100:F0} %") : "n/a (clean posts taught it nothing)";
+        var washed = report.Arms.FirstOrDefault(a => a.Countermeasure == "platform");
         return FormattableString.Invariant(
-            $"Names right within the top 10 for a new photo: {clean.I2T.Hit10:F1} % after clean posts, {prot.I2T.Hit10:F1} % after protected ones (pre-trained {baseline:F1} %, random {report.RandomI2T.Hit10:F1} %): the protection kept {kept} of what the posts would have taught.");
+            $"Names right within the top 10 for a new photo: {clean.I2T.Hit10:F1} % after clean posts, {prot.I2T.Hit10:F1} % after protected ones (pre-trained {baseline:F1} %, random {report.RandomI2T.Hit10:F1} %): the protection kept {Kept(prot)} of what the posts would have taught") +
+            (washed is null ? "." : FormattableString.Invariant($", and {Kept(washed)} after the platform's downscale and JPEG re-encode ({washed.I2T.Hit10:F1} %)."));
     }
 }
