@@ -75,6 +75,11 @@ public class EvaluationTests
         var strength = SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: "http://127.0.0.1:1", Strength: "max") });
         Assert.Equal("protection.strength", Assert.Single(strength).Field);
         Assert.Empty(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: "http://127.0.0.1:1", Strength: "High") }));
+        var posts = SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "max", UserShare: 1.5) });
+        Assert.Equal(["protection.strength", "protection.userShare"], posts.Select(v => v.Field).Order());
+        Assert.Equal("protection.userShare", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(UserShare: -0.5) })).Field);
+        var (postOptions, postRounds) = ProtectionStage.PostOptions(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "high", UserShare: 0.5) });
+        Assert.Equal((12.0 / 255, 3, 6.0 / 255), (postOptions.Epsilon, postRounds, postOptions.UserBound));
         Assert.Equal(Protection.Robustness.TransformSet.Platform, ProtectionStage.Options(new AttackSpec { Protection = new ProtectionSpec(RobustTo: "platform") }).RobustTo);
 
         var missing = SpecValidator.Check(new AttackSpec { Data = new DataSpec(DataKinds.Identities, "/nonexistent/faces") });

@@ -273,4 +273,33 @@ public class ProtectionTests
         var grey = result.Delta[1];
         Assert.True(grey[0].eq(grey[1]).all().item<bool>() && grey[1].eq(grey[2]).all().item<bool>(), "a grey photo's noise is grey");
     }
+    [Fact]
+    public void DatasetLevelMemGivesEachOwnersPhotosTheirSharedPattern()
+    {
+        // Two owners of four scenes each: every photo's published noise is nearer its owner's pattern than the other owner's.
+        // (Not within the own share of the final pattern: a photo is published with the pattern as it was at its last batch.)
+        var items = SyntheticScenes.Generate(8, seed: 12, testImages: 0, size: 64).Items.Select((item, i) => item with { Owner = i < 4 ? "ada" : "bo" }).ToList();
+        var options = new ProtectionOptions
+        {
+            Rounds = 2, SurrogateSteps = 1, PgdSteps = 3, BatchSize = 4, TriggerLength = 1, TriggerRounds = 1, TopK = 2, StopLoss = 0, UserShare = 0.5, Seed = 4,
+        };
+        Assert.Equal(4.0 / 255, options.UserBound, 9);
+        var work = TempDir();
+        TorchRuntime.Seed(8);
+        using var surrogate = new ClipModel(ClipPresets.Get("tiny"));
+        var result = new DatasetProtector(surrogate, items, new ImageTensors(64), options, TriggerVocabulary.FromWords("w", ["apple", "river"]), CPU, work).Run();
+        using var noise = result.Noise;
+        using var patterns = NoiseStore.OpenOrCreate(Path.Combine(work, "user-noise.bin"), 2, 64);
+        using var pattern = patterns.Read([0, 1], CPU);
+        using var published = noise.Read(Enumerable.Range(0, 8).ToList(), CPU);
+
+        Assert.True(pattern.abs().max().item<float>() <= options.UserBound + 1e-6 && pattern[0].abs().max().item<float>() > 0 && pattern[1].abs().max().item<float>() > 0);
+        Assert.True(published.abs().max().item<float>() <= 8f / 255 + 1e-6);
+        for (int i = 0; i < 8; i++)
+        {
+            float mine = (published[i] - pattern[i < 4 ? 0 : 1]).abs().mean().item<float>(), theirs = (published[i] - pattern[i < 4 ? 1 : 0]).abs().mean().item<float>();
+            Assert.True(mine < 0.8 * theirs, $"photo {i}: {mine * 255:F2}/255 from its owner's pattern on average, {theirs * 255:F2}/255 from the other's");
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => (options with { UserShare = 1 }).Validate(32));
+    }
 }
