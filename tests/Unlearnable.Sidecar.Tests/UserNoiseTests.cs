@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Data.Synthetic;
@@ -36,6 +37,17 @@ public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         await Server.Client.DeleteUserProfileAsync(new DeleteUserProfileRequest { UserId = alice }, Server.Auth);
         Assert.Empty(store.UserNoise([alice], 64));
         Assert.Single(store.UserNoise([bob], 64));
+    }
+
+    [Theory]
+    [InlineData("Sidecar:Protection:UserShare", "1")]
+    [InlineData("Sidecar:Protection:UserShare", "-0.2")]
+    [InlineData("Sidecar:Protection:DefaultTriggerPolicy", "Unspecified")]
+    public void ASidecarConfiguredWithAnImpossibleUserSettingRefusesToStartNamingIt(string key, string value)
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => SidecarApp.Build(["--environment", "Development"],
+            b => b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [key] = value })));
+        Assert.Contains(key, e.Message);
     }
 
     async Task<byte[]> Post(string user, string post, byte[] image) =>
