@@ -36,7 +36,7 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
             Method = withTrigger ? ProtectionMethod.Mem : ProtectionMethod.Em,
             Epsilon = key.Epsilon / 255, StepSize = Math.Min(settings.Protection.StepSize, key.Epsilon) / 255,
             PgdSteps = level.PgdSteps, TriggerLength = withTrigger ? key.TriggerLength : 1, RobustTo = level.RobustTo,
-            TopK = settings.Protection.TopK, BatchSize = captions.Count, Seed = settings.Model.Seed,
+            TopK = settings.Protection.TopK, BatchSize = captions.Count, Seed = settings.Model.Seed, UserShare = settings.Protection.UserShare,
         };
         var queued = posts.Select(p => p.Queued.Elapsed).ToArray();
         foreach (var wait in queued) metrics.QueueSeconds.Observe(wait.TotalSeconds);
@@ -49,7 +49,7 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         {
             var clean01 = tensor(pixels, [captions.Count, 3, size, size]).to(surrogate.Device);
             var protector = new BatchProtector(model, protection, TriggerVocabulary.BuiltIn(key.Vocabulary)!, surrogate.Device);
-            using var users = UsersOf(posts, captions.Count, size, key.Epsilon * settings.Protection.UserShare);
+            using var users = UsersOf(posts, captions.Count, size, protection.UserBound);
             result = protector.Protect(clean01, captions, level.Rounds, settings.Protection.ScratchSurrogateSteps, fixedTriggers, stopping, users?.Noise);
             delta = result.Delta.cpu().data<float>().ToArray();
             users?.Save(store, size);
@@ -83,10 +83,10 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         }
     }
 
-    /// <param name="bound">The user share of ε in 1/255 units; below one step there is no user pattern.</param>
+    /// <param name="bound">The pattern's bound (<see cref="ProtectionOptions.UserBound"/>, whole 1/255 steps); zero = no user pattern.</param>
     BatchUsers? UsersOf(IReadOnlyList<PendingPost> posts, int samples, int size, double bound)
     {
-        int whole = (int)Math.Floor(bound + 1e-6);   // published noise moves in whole 1/255 steps, so the pattern's bound is one too
+        int whole = (int)Math.Round(bound * 255);
         if (whole < 1) return null;
         var ids = posts.Select(p => p.UserId).Distinct().ToList();
         var stored = store.UserNoise(ids, size);
