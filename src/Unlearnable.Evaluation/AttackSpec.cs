@@ -85,13 +85,18 @@ public static class ProtectionSources
 /// as posts (the sidecar's batch path in this process, against its default surrogate, no server needed).
 /// Round and step settings apply to the in-process methods, as does <c>robustTo</c> (none, the
 /// authors' loop, or platform: noise optimised to survive JPEG re-encoding and downscaling) and
-/// <c>userShare</c> (the share of ε spent on a pattern all of one person's photos carry, on identity data); the
+/// <c>userShare</c> (the share of ε spent on a pattern all of one person's photos carry, on identity data;
+/// by default the sidecar's ½ for posts, 0 in-process); the
 /// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high, with that level's ε;
 /// omitted: its default level at <c>epsilon</c>).
 /// </summary>
 public sealed record ProtectionSpec(string Source = ProtectionSources.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = 8, int TriggerLength = 3, int Rounds = 10, int SurrogateSteps = 50, int PgdSteps = 8, int TriggerRounds = 2, int TopK = 6,
-    int BatchSize = 32, double StopLoss = 0.01, string Vocabulary = "common-words", string RobustTo = "none", string? Strength = null, double UserShare = 0);
+    int BatchSize = 32, double StopLoss = 0.01, string Vocabulary = "common-words", string RobustTo = "none", string? Strength = null, double? UserShare = null)
+{
+    /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
+    public double UserShareOrDefault => UserShare ?? (Source == ProtectionSources.Posts ? Protection.UserNoise.DefaultShare : 0);
+}
 
 public static class AttackModes
 {

@@ -31,7 +31,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         Epsilon = spec.Protection.Epsilon / 255, TriggerLength = spec.Protection.TriggerLength, Rounds = spec.Protection.Rounds,
         SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
-        RobustTo = RobustTo(spec.Protection.RobustTo) ?? TransformSet.None, UserShare = spec.Protection.UserShare,
+        RobustTo = RobustTo(spec.Protection.RobustTo) ?? TransformSet.None, UserShare = spec.Protection.UserShareOrDefault,
         // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate (DESIGN.md).
         SurrogateLearningRate = spec.Attack.Mode == AttackModes.FineTune ? spec.Attack.LearningRate : 1e-4,
     };
@@ -87,7 +87,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         {
             Method = spec.Protection.TriggerLength > 0 ? ProtectionMethod.Mem : ProtectionMethod.Em, TriggerLength = Math.Max(1, spec.Protection.TriggerLength),
             Epsilon = epsilon / 255, StepSize = Math.Min(1, epsilon) / 255, PgdSteps = level.PgdSteps, RobustTo = level.RobustTo,
-            TopK = 16, UserShare = spec.Protection.UserShare, Seed = spec.Seed,
+            TopK = 16, UserShare = spec.Protection.UserShareOrDefault, Seed = spec.Seed,
         }, level.Rounds);
     }
 

@@ -115,7 +115,7 @@ public static class SpecValidator
                 break;
             case ProtectionSources.Posts:
                 if (p.Strength is not null && ProtectionStage.Strength(p.Strength) is null) fail("protection.strength", $"'{p.Strength}': use low, medium or high");
-                if (!(p.UserShare is >= 0 and < 1)) fail("protection.userShare", $"{p.UserShare} must be in [0, 1) (0 = sample-wise noise only)");
+                if (!(p.UserShareOrDefault is >= 0 and < 1)) fail("protection.userShare", $"{p.UserShare} must be in [0, 1) (0 = sample-wise noise only)");
                 break;
             case ProtectionSources.Mem or ProtectionSources.Em:
                 if (p.Vocabulary is not ("common-words" or "full")) fail("protection.vocabulary", $"'{p.Vocabulary}': use common-words or full");

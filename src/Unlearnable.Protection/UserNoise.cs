@@ -13,6 +13,9 @@ namespace Unlearnable.Protection;
 /// </summary>
 public sealed class UserNoise : IDisposable
 {
+    /// <summary>The share of ε the sidecar (and the in-process posts path) spends on the user's pattern by default.</summary>
+    public const double DefaultShare = 0.5;
+
     readonly Tensor _rows, _has;
 
     /// <param name="patterns">[users, 3, S, S] in pixel units, each within ±<paramref name="bound"/>.</param>

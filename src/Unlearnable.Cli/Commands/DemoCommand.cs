@@ -47,7 +47,7 @@ static class DemoCommand
         Name = "demo: people's posts protected through the sidecar's batch path, against a hacker who fine-tunes on them",
         Seed = seed, Preset = preset,
         Data = new DataSpec(DataKinds.SyntheticIdentities, Identities: people, Photos: photos),
-        Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "medium", TriggerLength: 3, UserShare: 0.5),
+        Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "medium", TriggerLength: 3),
         Attack = new HackerSpec(AttackModes.FineTune, Epochs: epochs, LearningRate: 1e-4, BatchSize: 32, PreTrainImages: preTrainImages, PreTrainEpochs: 20),
         // What every platform does to a photo before anyone can crawl it: downscale and re-encode as JPEG.
         Arms = new ArmsSpec(Countermeasures: ["platform"]),
