@@ -94,6 +94,8 @@ public static class SpecValidator
     static void CheckProtection(AttackSpec spec, Action<string, string> fail)
     {
         var p = spec.Protection;
+        if (p.UserShare is not null && p.Source is not (ProtectionSources.Mem or ProtectionSources.Em or ProtectionSources.Posts))
+            fail("protection.userShare", $"applies to mem, em and posts; source '{p.Source}' does not use it (a sidecar has its own Sidecar:Protection:UserShare)");
         switch (p.Source)
         {
             case ProtectionSources.None:
@@ -115,7 +117,6 @@ public static class SpecValidator
                 break;
             case ProtectionSources.Posts:
                 if (p.Strength is not null && ProtectionStage.Strength(p.Strength) is null) fail("protection.strength", $"'{p.Strength}': use low, medium or high");
-                if (!(p.UserShareOrDefault is >= 0 and < 1)) fail("protection.userShare", $"{p.UserShare} must be in [0, 1) (0 = sample-wise noise only)");
                 break;
             case ProtectionSources.Mem or ProtectionSources.Em:
                 if (p.Vocabulary is not ("common-words" or "full")) fail("protection.vocabulary", $"'{p.Vocabulary}': use common-words or full");
@@ -126,9 +127,10 @@ public static class SpecValidator
                 return;
         }
         if (!(p.Epsilon > 0 && p.Epsilon <= 255)) fail("protection.epsilon", $"{p.Epsilon} must be in (0, 255] (1/255 units; 8 by default)");
-        if (p.Source is ProtectionSources.Sidecar or ProtectionSources.Posts) return;
+        if (p.Source == ProtectionSources.Sidecar) return;
         if (!ClipPresets.Names.Contains(spec.Preset, StringComparer.OrdinalIgnoreCase)) return;
-        try { ProtectionStage.Options(spec).Validate(ClipPresets.Get(spec.Preset).Text.ContextLength); }
+        var options = p.Source == ProtectionSources.Posts ? ProtectionStage.PostOptions(spec).Options : ProtectionStage.Options(spec);
+        try { options.Validate(ClipPresets.Get(spec.Preset).Text.ContextLength); }
         catch (ArgumentOutOfRangeException e) { fail("protection." + char.ToLowerInvariant(e.ParamName![0]) + e.ParamName[1..], e.Message.Split(" (Parameter")[0]); }
     }
 

@@ -48,7 +48,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         if (state.OptionsJson != optionsJson)
             throw new InvalidOperationException($"{workDir} holds a run with other options; use a new work folder or the same options.");
         var noise = NoiseStore.OpenOrCreate(Path.Combine(workDir, "noise.bin"), items.Count, pixels.ImageSize);
-        using var owners = Owners.Of(items, options, workDir, pixels.ImageSize);
+        using var owners = OwnerPatterns.Open(items, options, Path.Combine(workDir, "user-noise.bin"), pixels.ImageSize);
         var triggers = options.UsesTrigger ? new TriggerTable(items.Select(i => i.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken, options.TriggerPerImage) : null;
         if (triggers is not null && File.Exists(TriggerPath)) triggers.Load(TriggerPath);
 
@@ -102,7 +102,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
                 double loss = ProtectBatch(members, round, noiseOptimizer, search, noise, owners, triggers, clocks);
                 lossSum += loss;
                 noise.Flush();
-                owners?.Patterns.Flush();
+                owners?.Flush();
                 triggers?.Save(TriggerPath);
                 var losses = state.RoundLosses.Take(round).Append(lossSum / (b + 1)).ToList();
                 state = state with { NextBatch = b + 1, RoundLosses = losses };
@@ -118,7 +118,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         return new ProtectionResult(noise, triggers, state.RoundLosses, clocks.Pgd.Elapsed, clocks.Trigger.Elapsed, clocks.Surrogate.Elapsed);
     }
 
-    double ProtectBatch(List<int> members, int round, NoiseOptimizer noiseOptimizer, TriggerSearch search, NoiseStore noise, Owners? owners,
+    double ProtectBatch(List<int> members, int round, NoiseOptimizer noiseOptimizer, TriggerSearch search, NoiseStore noise, OwnerPatterns? owners,
         TriggerTable? triggers, (Stopwatch Pgd, Stopwatch Trigger, Stopwatch Surrogate) clocks)
     {
         using var scope = NewDisposeScope();
@@ -157,30 +157,6 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         noise.Write(members, users?.Published(clean01, optimised) ?? optimised);
         if (users is not null) owners!.Keep(users);
         return loss;
-    }
-
-    /// <summary>Who posted each image, and the owners' patterns on disk (one row per owner).</summary>
-    sealed class Owners(NoiseStore patterns, int[] rowOf) : IDisposable
-    {
-        public NoiseStore Patterns { get; } = patterns;
-
-        public static Owners? Of(IReadOnlyList<CaptionedImage> items, ProtectionOptions options, string workDir, int size)
-        {
-            var names = items.Select(i => i.Owner).OfType<string>().Distinct().ToList();
-            if (options.UserBound <= 0 || names.Count == 0) return null;
-            var rowOf = items.Select(i => i.Owner is null ? -1 : names.IndexOf(i.Owner)).ToArray();
-            return new Owners(NoiseStore.OpenOrCreate(Path.Combine(workDir, "user-noise.bin"), names.Count, size), rowOf);
-        }
-
-        public UserNoise ForBatch(IReadOnlyList<int> members, Device device, double bound)
-        {
-            using var all = Patterns.Read(Enumerable.Range(0, Patterns.Count).ToList(), device);
-            return new UserNoise(all, members.Select(i => rowOf[i]).ToList(), bound);
-        }
-
-        public void Keep(UserNoise users) => Patterns.Write(Enumerable.Range(0, Patterns.Count).ToList(), users.Patterns);
-
-        public void Dispose() => Patterns.Dispose();
     }
 
     void SurrogateSteps(SurrogateUpdater updater, NoiseStore noise, TriggerTable? triggers, int round, CancellationToken cancel)

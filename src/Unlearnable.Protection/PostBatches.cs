@@ -30,40 +30,29 @@ public sealed class PostBatches(ClipModel surrogate, ProtectionOptions options, 
         if (posts.Count < 2) throw new ArgumentException($"a contrastive batch needs at least 2 posts, got {posts.Count}");
         int size = surrogate.Config.Vision.ImageSize;
         Directory.CreateDirectory(workDir);
+        // Posts are protected once, in order: a new run starts from no noise and no patterns, as a new sidecar would.
+        foreach (var stale in new[] { "post-noise.bin", "post-user-noise.bin" }) File.Delete(Path.Combine(workDir, stale));
         var noise = NoiseStore.OpenOrCreate(Path.Combine(workDir, "post-noise.bin"), posts.Count, size);
         var triggers = options.UsesTrigger ? new TriggerTable(posts.Select(p => p.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken, perImage: true) : null;
-        var owners = posts.Select(p => p.Owner).OfType<string>().Distinct().ToList();
-        bool perUser = owners.Count > 0 && options.UserBound > 0;
-        var patterns = perUser ? zeros(owners.Count, 3, size, size, device: device).DetachFromDisposeScope() : null;
+        using var owners = OwnerPatterns.Open(posts, options, Path.Combine(workDir, "post-user-noise.bin"), size);
         var protector = new BatchProtector(surrogate, options with { BatchSize = Math.Max(2, BatchSize) }, vocabulary, device);
         var (losses, pgd, trigger) = (new List<double>(), TimeSpan.Zero, TimeSpan.Zero);
         int start = 0;
-        try
+        foreach (int count in ClipTrainer.BatchSizes(posts.Count, BatchSize))
         {
-            foreach (int count in ClipTrainer.BatchSizes(posts.Count, BatchSize))
-            {
-                cancel.ThrowIfCancellationRequested();
-                var members = Enumerable.Range(start, count).ToList();
-                start += count;
-                using var scope = NewDisposeScope();
-                var clean01 = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => posts[i].Image).ToList(), device));
-                using var users = perUser ? new UserNoise(patterns!, members.Select(i => owners.IndexOf(posts[i].Owner!)).ToList(), options.UserBound) : null;
-                var batch = protector.Protect(clean01, members.Select(i => posts[i].Captions[0]).ToList(), Rounds, cancel: cancel, users: users);
-                noise.Write(members, batch.Delta);
-                for (int n = 0; n < members.Count && triggers is not null; n++) triggers.Set(members[n], 0, batch.Triggers[n]);
-                if (users is not null)
-                {
-                    patterns!.Dispose();
-                    patterns = users.Patterns.clone().DetachFromDisposeScope();
-                }
-                (pgd, trigger) = (pgd + batch.PgdTime, trigger + batch.TriggerTime);
-                losses.Add(batch.Loss);
-                OnBatch?.Invoke(start, posts.Count);
-            }
-        }
-        finally
-        {
-            patterns?.Dispose();
+            cancel.ThrowIfCancellationRequested();
+            var members = Enumerable.Range(start, count).ToList();
+            start += count;
+            using var scope = NewDisposeScope();
+            var clean01 = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => posts[i].Image).ToList(), device));
+            using var users = owners?.ForBatch(members, device, options.UserBound);
+            var batch = protector.Protect(clean01, members.Select(i => posts[i].Captions[0]).ToList(), Rounds, cancel: cancel, users: users);
+            noise.Write(members, batch.Delta);
+            for (int n = 0; n < members.Count && triggers is not null; n++) triggers.Set(members[n], 0, batch.Triggers[n]);
+            if (users is not null) owners!.Keep(users);
+            (pgd, trigger) = (pgd + batch.PgdTime, trigger + batch.TriggerTime);
+            losses.Add(batch.Loss);
+            OnBatch?.Invoke(start, posts.Count);
         }
         noise.Flush();
         return new ProtectionResult(noise, triggers, [losses.Average()], pgd, trigger, TimeSpan.Zero);

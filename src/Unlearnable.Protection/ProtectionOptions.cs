@@ -48,9 +48,11 @@ public sealed record ProtectionOptions
     /// Share of ε spent on a pattern all of one owner's photos carry (<see cref="UserNoise"/>), where the
     /// data says who posted each photo; rounded down to whole 1/255 steps. 0 (the authors' loop) = sample-wise noise only.
     /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]   // runs from before it existed resume
     public double UserShare { get; init; }
 
     /// <summary>The user pattern's bound in pixel units: <see cref="UserShare"/> of ε in whole 1/255 steps (published noise has no finer ones).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public double UserBound => Math.Floor(UserShare * Epsilon * 255 + 1e-6) / 255;
 
     /// <summary>What PGD optimises the noise to survive; None is the authors' loop.</summary>

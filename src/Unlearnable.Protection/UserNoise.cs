@@ -34,6 +34,9 @@ public sealed class UserNoise : IDisposable
     public Tensor Patterns { get; private set; }
     public double Bound { get; }
 
+    /// <summary>Where the caller keeps each pattern row (an owner store's rows, for writing them back).</summary>
+    public IReadOnlyList<int> Rows { get; init; } = [];
+
     /// <summary>[b, 3, S, S]: each sample's user pattern (zero without a user); a grey photo gets the pattern's grey part, so it stays grey.</summary>
     public Tensor PerSample(Tensor grey)
     {

@@ -78,6 +78,12 @@ public class EvaluationTests
         var posts = SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "max", UserShare: 1.5) });
         Assert.Equal(["protection.strength", "protection.userShare"], posts.Select(v => v.Field).Order());
         Assert.Equal("protection.userShare", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(UserShare: -0.5) })).Field);
+        Assert.Equal("protection.userShare", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: "http://127.0.0.1:1", UserShare: 0.5) })).Field);
+        Assert.Equal("protection.triggerLength", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Posts, TriggerLength: 40) })).Field);
+        // A spec written before userShare existed reads and writes back the same, so its job folder still resumes.
+        var old = new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Mem) };
+        Assert.DoesNotContain("userShare", old.ToJson(), StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("UserBound", System.Text.Json.JsonSerializer.Serialize(ProtectionStage.Options(old)));
         var (postOptions, postRounds) = ProtectionStage.PostOptions(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "high", UserShare: 0.5) });
         Assert.Equal((12.0 / 255, 3, 6.0 / 255), (postOptions.Epsilon, postRounds, postOptions.UserBound));
         Assert.Equal(Protection.Robustness.TransformSet.Platform, ProtectionStage.Options(new AttackSpec { Protection = new ProtectionSpec(RobustTo: "platform") }).RobustTo);

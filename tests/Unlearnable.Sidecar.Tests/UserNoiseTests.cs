@@ -39,6 +39,25 @@ public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         Assert.Single(store.UserNoise([bob], 64));
     }
 
+    [Fact]
+    public async Task ALowStrengthPostDoesNotShrinkAPatternBuiltAtAHigherOne()
+    {
+        var scenes = SyntheticScenes.Generate(2, seed: 23, testImages: 0, size: 64).Items.Select(s => s.Image.ReadBytes()).ToList();
+        string carol = "carol-" + Guid.NewGuid().ToString("N")[..8];
+        var store = new ProfileStore(Options.Create(new SidecarOptions { Profiles = { DatabasePath = Path.Combine(Server.Folder, "sidecar.db") } }));
+
+        await Post(carol, "high", scenes[0], new ProtectOptions { Strength = ProtectionStrength.High });   // ε 12: a pattern of up to ±6
+        var built = store.UserNoise([carol], 64)[carol];
+        Assert.InRange(built.Max(v => Math.Abs((int)v)), 3, 6);
+
+        await Post(carol, "low", scenes[1], new ProtectOptions { Strength = ProtectionStrength.Low });     // ε 4: this post sees it cut to ±2
+        var after = store.UserNoise([carol], 64)[carol];
+        // The low post's steps (2 of them in the test settings) are applied to the stored pattern, not to a copy cut to ±2.
+        Assert.True(after.Zip(built).Any(p => p.First != p.Second), "the low post still moved the pattern");
+        Assert.InRange(after.Zip(built).Max(p => Math.Abs(p.First - p.Second)), 1, 2);
+        Assert.InRange(after.Max(v => Math.Abs((int)v)), 3, 6);
+    }
+
     [Theory]
     [InlineData("Sidecar:Protection:UserShare", "1")]
     [InlineData("Sidecar:Protection:UserShare", "-0.2")]
@@ -50,8 +69,8 @@ public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         Assert.Contains(key, e.Message);
     }
 
-    async Task<byte[]> Post(string user, string post, byte[] image) =>
-        (await Server.Client.ProtectAsync(new ProtectRequest { UserId = user, PostId = post, Image = ByteString.CopyFrom(image), Caption = "a photo of a day out" }, Server.Auth))
+    async Task<byte[]> Post(string user, string post, byte[] image, ProtectOptions? options = null) =>
+        (await Server.Client.ProtectAsync(new ProtectRequest { UserId = user, PostId = post, Image = ByteString.CopyFrom(image), Caption = "a photo of a day out", Options = options ?? new() }, Server.Auth))
         .Image.ToByteArray();
 
     static float[] Noise(byte[] clean, byte[] published)

@@ -90,16 +90,19 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         if (whole < 1) return null;
         var ids = posts.Select(p => p.UserId).Distinct().ToList();
         var stored = store.UserNoise(ids, size);
-        var values = new float[ids.Count * 3 * size * size];
+        int plane = 3 * size * size;
+        var loaded = ids.Select(id => stored.TryGetValue(id, out var pattern) ? pattern : new sbyte[plane]).ToList();
+        var values = new float[ids.Count * plane];
         for (int u = 0; u < ids.Count; u++)
-            if (stored.TryGetValue(ids[u], out var pattern))
-                for (int j = 0; j < pattern.Length; j++) values[u * pattern.Length + j] = Math.Clamp(pattern[j], -whole, whole) / 255f;
+            for (int j = 0; j < plane; j++) values[u * plane + j] = Math.Clamp(loaded[u][j], -whole, whole) / 255f;
         var rows = Enumerable.Range(0, samples).Select(i => i < posts.Count ? ids.IndexOf(posts[i].UserId) : -1).ToList();
-        return new BatchUsers(ids, new UserNoise(tensor(values, [ids.Count, 3, size, size]).to(surrogate.Device), rows, whole / 255.0));
+        return new BatchUsers(ids, loaded, whole, new UserNoise(tensor(values, [ids.Count, 3, size, size]).to(surrogate.Device), rows, whole / 255.0));
     }
 
-    sealed record BatchUsers(IReadOnlyList<string> Ids, UserNoise Noise) : IDisposable
+    /// <param name="Loaded">The patterns as stored, which a batch at a lower bound sees cut to it.</param>
+    sealed record BatchUsers(IReadOnlyList<string> Ids, IReadOnlyList<sbyte[]> Loaded, int Whole, UserNoise Noise) : IDisposable
     {
+        /// <summary>Writes back the stored patterns moved by what the batch moved them (not the cut copy), so a low-strength post does not shrink a pattern built at a higher one.</summary>
         public void Save(ProfileStore store, int size)
         {
             var values = Noise.Patterns.cpu().data<float>().ToArray();
@@ -107,7 +110,11 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
             for (int u = 0; u < Ids.Count; u++)
             {
                 var pattern = new sbyte[plane];
-                for (int j = 0; j < plane; j++) pattern[j] = (sbyte)MathF.Round(values[u * plane + j] * 255f);
+                for (int j = 0; j < plane; j++)
+                {
+                    int moved = (int)MathF.Round(values[u * plane + j] * 255f) - Math.Clamp(Loaded[u][j], -Whole, Whole);
+                    pattern[j] = (sbyte)Math.Clamp(Loaded[u][j] + moved, -127, 127);
+                }
                 store.SaveUserNoise(Ids[u], size, pattern);
             }
         }

@@ -117,11 +117,12 @@ public sealed class ProfileStore
         return found;
     }
 
+    /// <summary>Keeps a user's pattern; not for a user deleted meanwhile (a batch still running when the profile was deleted).</summary>
     public void SaveUserNoise(string userId, int size, sbyte[] pattern)
     {
         using var db = Open();
         Execute(db, """
-            INSERT INTO user_noise (user_id, size, pattern, updated_ms) VALUES ($u, $s, $p, $now)
+            INSERT INTO user_noise (user_id, size, pattern, updated_ms) SELECT $u, $s, $p, $now WHERE EXISTS (SELECT 1 FROM users WHERE user_id = $u)
             ON CONFLICT (user_id, size) DO UPDATE SET pattern = $p, updated_ms = $now
             """, ("$u", userId), ("$s", size), ("$p", System.Runtime.InteropServices.MemoryMarshal.AsBytes(pattern.AsSpan()).ToArray()), ("$now", Now));
     }
