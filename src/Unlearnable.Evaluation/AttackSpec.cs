@@ -86,7 +86,7 @@ public static class ProtectionSources
 /// Round and step settings apply to the in-process methods, as does <c>robustTo</c> (none, the
 /// authors' loop, or platform: noise optimised to survive JPEG re-encoding and downscaling) and
 /// <c>userShare</c> (the share of ε spent on a pattern all of one person's photos carry, on identity data;
-/// by default the sidecar's ½ for posts, 0 in-process); the
+/// by default the sidecar's for posts, 0 in-process); the
 /// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high, with that level's ε;
 /// omitted: its default level at <c>epsilon</c>).
 /// </summary>

@@ -45,7 +45,7 @@ public sealed class ProtectionDefaults
     public int ScratchSurrogateSteps { get; set; }
     /// <summary>
     /// Share of ε spent on the user's own pattern, which all of a user's photos carry and which is kept
-    /// in their profile (see <see cref="Protection.UserNoise"/>); the rest is each photo's own. 0 = sample-wise noise only.
+    /// in their profile (see <see cref="Protection.UserNoise"/>); the rest is each photo's own. 0 (the default) = sample-wise noise only.
     /// </summary>
     public double UserShare { get; set; } = Protection.UserNoise.DefaultShare;
 
