@@ -83,12 +83,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     {
         var level = StrengthLevel.Default(Strength(spec.Protection.Strength ?? "medium") ?? ProtectionStrength.Medium);
         double epsilon = spec.Protection.Strength is null ? spec.Protection.Epsilon : level.Epsilon;
-        return (new ProtectionOptions
-        {
-            Method = spec.Protection.TriggerLength > 0 ? ProtectionMethod.Mem : ProtectionMethod.Em, TriggerLength = Math.Max(1, spec.Protection.TriggerLength),
-            Epsilon = epsilon / 255, StepSize = Math.Min(1, epsilon) / 255, PgdSteps = level.PgdSteps, RobustTo = level.RobustTo,
-            TopK = 16, UserShare = spec.Protection.UserShareOrDefault, Seed = spec.Seed,
-        }, level.Rounds);
+        return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.Seed, spec.Protection.UserShareOrDefault), level.Rounds);
     }
 
     IReadOnlyList<CaptionedImage> AsPosts(IReadOnlyList<CaptionedImage> train, CancellationToken cancel, out string posting)

@@ -35,8 +35,9 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
     /// the same users again. Images without an owner are all one user.
     /// </summary>
     public static string UserIdFor(string workDir, string? owner = null) =>
-        "evaluation-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(workDir))))[..12] +
-        (owner is null ? "" : "-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(owner)))[..12]);
+        "evaluation-" + ShortHash(Path.GetFullPath(workDir)) + (owner is null ? "" : "-" + ShortHash(owner));
+
+    static string ShortHash(string text) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..12];
 
     public Action<int, int>? OnPost { get; init; }
 

@@ -110,12 +110,9 @@ public static class SpecValidator
                     catch (Exception e) when (e is DataFormatException or IOException or InvalidDataException) { fail("protection.path", e.Message); }
                 }
                 return;
-            case ProtectionSources.Sidecar:
-                if (!Uri.TryCreate(p.SidecarAddress, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            case ProtectionSources.Sidecar or ProtectionSources.Posts:
+                if (p.Source == ProtectionSources.Sidecar && (!Uri.TryCreate(p.SidecarAddress, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
                     fail("protection.sidecarAddress", $"'{p.SidecarAddress}' is not an http(s) address such as http://localhost:5051");
-                if (p.Strength is not null && ProtectionStage.Strength(p.Strength) is null) fail("protection.strength", $"'{p.Strength}': use low, medium or high");
-                break;
-            case ProtectionSources.Posts:
                 if (p.Strength is not null && ProtectionStage.Strength(p.Strength) is null) fail("protection.strength", $"'{p.Strength}': use low, medium or high");
                 break;
             case ProtectionSources.Mem or ProtectionSources.Em:

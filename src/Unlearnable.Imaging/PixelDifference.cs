@@ -70,7 +70,8 @@ public static class PixelDifference
     {
         var p = rgba.GetPixelSpan();
         var luma = new float[p.Length / 4];
-        for (int i = 0; i < luma.Length; i++) luma[i] = 0.299f * p[i * 4] + 0.587f * p[i * 4 + 1] + 0.114f * p[i * 4 + 2];
+        var y = JpegStandard.RgbToYcc[0];   // BT.601 luma weights
+        for (int i = 0; i < luma.Length; i++) luma[i] = y[0] * p[i * 4] + y[1] * p[i * 4 + 1] + y[2] * p[i * 4 + 2];
         return luma;
     }
 }

@@ -12,6 +12,24 @@ public enum ProtectionStrength { Low, Medium, High }
 /// </summary>
 public sealed record StrengthLevel(double Epsilon, int Rounds, int PgdSteps, TransformSet RobustTo)
 {
+    /// <summary>The sidecar's PGD step (1/255 units) and HotFlip candidates per position, unless configured otherwise.</summary>
+    public const double DefaultStepSize = 1;
+    public const int DefaultTopK = 16;
+
+    /// <summary>
+    /// What protecting posts at this level means to the batch protector (the sidecar's micro-batches
+    /// and the in-process posts path alike): the bound <paramref name="epsilon"/> (1/255 units; a post
+    /// may ask for another than the level's), MEM with a trigger of <paramref name="triggerLength"/>
+    /// tokens or EM without one (0), the level's PGD steps and robustness.
+    /// </summary>
+    public ProtectionOptions PostOptions(double epsilon, int triggerLength, int seed, double userShare = 0,
+        double stepSize = DefaultStepSize, int topK = DefaultTopK) => new()
+    {
+        Method = triggerLength > 0 ? ProtectionMethod.Mem : ProtectionMethod.Em, TriggerLength = Math.Max(1, triggerLength),
+        Epsilon = epsilon / 255, StepSize = Math.Min(stepSize, epsilon) / 255, PgdSteps = PgdSteps, RobustTo = RobustTo,
+        TopK = topK, UserShare = userShare, Seed = seed,
+    };
+
     public static StrengthLevel Default(ProtectionStrength strength) => strength switch
     {
         ProtectionStrength.Low => new(4, 1, 8, TransformSet.None),

@@ -39,8 +39,8 @@ public sealed class ProtectionDefaults
     public Contracts.V1.TriggerPolicy DefaultTriggerPolicy { get; set; } = Contracts.V1.TriggerPolicy.PerPost;
     public int MaxTriggerLength { get; set; } = 8;
     public string DefaultVocabulary { get; set; } = "common-words";
-    public double StepSize { get; set; } = 1;
-    public int TopK { get; set; } = 16;
+    public double StepSize { get; set; } = StrengthLevel.DefaultStepSize;
+    public int TopK { get; set; } = StrengthLevel.DefaultTopK;
     /// <summary>Surrogate steps on a private copy before each batch (0 = use the warm model as is).</summary>
     public int ScratchSurrogateSteps { get; set; }
     /// <summary>
@@ -74,6 +74,8 @@ public sealed class StrengthSettings
     public int Rounds { get; set; }
     public int PgdSteps { get; set; }
     public TransformSet RobustTo { get; set; }
+
+    public StrengthLevel ToLevel() => new(Epsilon, Rounds, PgdSteps, RobustTo);
 }
 
 public sealed class BatchingOptions

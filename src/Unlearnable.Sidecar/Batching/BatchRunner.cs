@@ -31,13 +31,8 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         var pixels = posts.SelectMany(p => p.Image.Pixels01).Concat(anchors.SelectMany(a => a.Pixels01)).ToArray();
         bool withTrigger = key.TriggerLength > 0;
         var level = settings.Protection.Of(key.Strength);
-        var protection = new ProtectionOptions
-        {
-            Method = withTrigger ? ProtectionMethod.Mem : ProtectionMethod.Em,
-            Epsilon = key.Epsilon / 255, StepSize = Math.Min(settings.Protection.StepSize, key.Epsilon) / 255,
-            PgdSteps = level.PgdSteps, TriggerLength = withTrigger ? key.TriggerLength : 1, RobustTo = level.RobustTo,
-            TopK = settings.Protection.TopK, BatchSize = captions.Count, Seed = settings.Model.Seed, UserShare = settings.Protection.UserShare,
-        };
+        var protection = level.ToLevel().PostOptions(key.Epsilon, key.TriggerLength, settings.Model.Seed, settings.Protection.UserShare,
+            settings.Protection.StepSize, settings.Protection.TopK) with { BatchSize = captions.Count };
         var queued = posts.Select(p => p.Queued.Elapsed).ToArray();
         foreach (var wait in queued) metrics.QueueSeconds.Observe(wait.TotalSeconds);
         metrics.BatchSize.Observe(posts.Count);
