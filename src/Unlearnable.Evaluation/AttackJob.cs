@@ -46,7 +46,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
 
     AttackReport Run(Func<double> seconds, CancellationToken cancel)
     {
-        var config = ClipPresets.Get(spec.Preset);
+        var config = spec.Architecture(spec.Preset);
 
         var data = JobData.Load(spec.Data, spec.Seed, config.Vision.ImageSize, Path.Combine(WorkDir, "data"));
         Report("data", data.Description);
@@ -100,9 +100,9 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
 
     ClipModel Start(string architecture)
     {
-        if (spec.Attack.Mode == AttackModes.FineTune) return ClipCheckpoint.Load(PreTrainedPath(architecture), device);
+        if (spec.Attack.Mode == AttackModes.FineTune) return ClipCheckpoint.Load(PreTrainedPath(architecture), device, spec.Architecture(architecture), spec.QuickGelu);
         TorchRuntime.Seed(spec.Seed);
-        var model = new ClipModel(ClipPresets.Get(architecture));
+        var model = new ClipModel(spec.Architecture(architecture));
         model.to(device);
         return model;
     }
@@ -117,7 +117,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
     {
         var path = PreTrainedPath(architecture);
         if (File.Exists(path)) return;
-        var config = ClipPresets.Get(architecture);
+        var config = spec.Architecture(architecture);
         var corpus = SyntheticScenes.Generate(spec.Attack.PreTrainImages, spec.Seed + 1, testImages: 0, size: config.Vision.ImageSize).Items;
         var checkpoint = Path.Combine(WorkDir, "pretrained", architecture + ".run", "model.safetensors");
         Directory.CreateDirectory(Path.GetDirectoryName(checkpoint)!);

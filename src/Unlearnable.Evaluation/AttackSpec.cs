@@ -14,6 +14,8 @@ public sealed record AttackSpec
     public int Seed { get; init; }
     /// <summary>Architecture of the surrogate and of the main hacker (a ClipPresets name).</summary>
     public string Preset { get; init; } = "tiny";
+    /// <summary>QuickGELU (true) or exact GELU (false) in every model the job builds; null = each preset's own.</summary>
+    public bool? QuickGelu { get; init; }
     public DataSpec Data { get; init; } = new();
     public ProtectionSpec Protection { get; init; } = new();
     public HackerSpec Attack { get; init; } = new();
@@ -27,6 +29,9 @@ public sealed record AttackSpec
         AllowTrailingCommas = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
+
+    /// <summary>The config of an architecture this job builds (the preset, with the spec's activation).</summary>
+    public Clip.Model.ClipConfig Architecture(string preset) => Clip.Model.ClipPresets.Get(preset, QuickGelu);
 
     /// <summary>Parses a spec; a malformed document or an unknown field is a <see cref="SpecException"/> naming where.</summary>
     public static AttackSpec Parse(string json)

@@ -89,7 +89,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     IReadOnlyList<CaptionedImage> AsPosts(IReadOnlyList<CaptionedImage> train, CancellationToken cancel, out string posting)
     {
         var (options, rounds) = PostOptions(spec);
-        var config = Clip.Model.ClipPresets.Get(spec.Preset);
+        var config = spec.Architecture(spec.Preset);
         TorchRuntime.Seed(spec.Seed);
         using var surrogate = DefaultSurrogate.Train(config, device, seed: spec.Seed,
             onEpoch: (e, of) => OnProgress?.Invoke(JobProgress.Stage("protect", $"default surrogate: epoch {e}/{of} on synthetic scenes", e, of)), cancel: cancel);

@@ -32,6 +32,8 @@ public static class SidecarApp
             throw new InvalidOperationException($"Sidecar:Protection:DefaultTriggerPolicy is {settings.Protection.DefaultTriggerPolicy}; use PerPost or Sticky");
         if (!(settings.Protection.UserShare is >= 0 and < 1))
             throw new InvalidOperationException($"Sidecar:Protection:UserShare is {settings.Protection.UserShare}; it must be in [0, 1) (the share of ε spent on a user's shared pattern; 0 = off)");
+        if (!string.IsNullOrWhiteSpace(settings.Model.Preset) && !Clip.Model.ClipPresets.Names.Contains(settings.Model.Preset, StringComparer.OrdinalIgnoreCase))
+            throw new InvalidOperationException($"Sidecar:Model:Preset is '{settings.Model.Preset}'; known presets: {string.Join(", ", Clip.Model.ClipPresets.Names)} (or empty)");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment());
 
         builder.WebHost.ConfigureKestrel(kestrel =>

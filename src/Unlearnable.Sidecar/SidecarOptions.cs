@@ -16,9 +16,21 @@ public sealed class SidecarOptions
 
 public sealed class ModelOptions
 {
-    /// <summary>Surrogate checkpoint; empty = train a small default on synthetic scenes at start.</summary>
+    /// <summary>
+    /// Surrogate checkpoint: ours, or OpenAI / open_clip weights as safetensors; empty = train a small
+    /// default on synthetic scenes at start.
+    /// </summary>
     public string? Checkpoint { get; set; }
-    public string Preset { get; set; } = "tiny";
+    /// <summary>
+    /// Architecture (a ClipPresets name) of the default surrogate (empty: tiny) or of a Checkpoint
+    /// that carries no config (empty: inferred from its tensor shapes).
+    /// </summary>
+    public string? Preset { get; set; }
+    /// <summary>QuickGELU (true) or exact GELU (false); empty = the preset's, the checkpoint's own, or true for config-less weights.</summary>
+    public bool? QuickGelu { get; set; }
+
+    /// <summary>The preset named, if any.</summary>
+    public Clip.Model.ClipConfig? NamedPreset => string.IsNullOrWhiteSpace(Preset) ? null : Clip.Model.ClipPresets.Get(Preset, QuickGelu);
     public string Device { get; set; } = "auto";
     /// <summary>Steps of the default surrogate's training on synthetic scenes when no checkpoint is given.</summary>
     public int DefaultTrainingSteps { get; set; } = Protection.DefaultSurrogate.Steps;

@@ -38,15 +38,19 @@ public class CheckpointTests
     }
 
     [Fact]
-    public void ForeignOpenClipSafetensorsLoadByNameWithAPreset()
+    public void ConfigLessWeightsLoadWithAPresetOrByInference()
     {
         // An open_clip export: just the state dict under its own key names, no config, plus a key we ignore.
         using var source = new ClipModel(ClipPresets.Get("tiny-vit"));
         var path = TempPath("open_clip.safetensors");
         SafeTensors.Write(path, source.state_dict().Select(kv => (kv.Key, kv.Value)).Append(("attn_mask", ones(4, 4))));
-        Assert.Contains("no model config", Assert.Throws<InvalidDataException>(() => ClipCheckpoint.Load(path, CPU)).Message);
-        using var loaded = ClipCheckpoint.Load(path, CPU, ClipPresets.Get("tiny-vit"));
-        Assert.True(Features(source).allclose(Features(loaded), rtol: 0, atol: 0));
+        using var named = ClipCheckpoint.Load(path, CPU, ClipPresets.Get("tiny-vit"));
+        Assert.True(Features(source).allclose(Features(named), rtol: 0, atol: 0));
+        // Without a preset the shapes tell all but the heads (width / 64, as in OpenAI's releases) and the activation.
+        using var inferred = ClipCheckpoint.Load(path, CPU, quickGelu: false);
+        Assert.Equal(("inferred-vit", 2, 2, 64, 8), (inferred.Config.Name, inferred.Config.Vision.Heads, inferred.Config.Text.Heads,
+            inferred.Config.Vision.ImageSize, inferred.Config.Vision.PatchSize));
+        Assert.True(source.Config.SameArchitecture(inferred.Config with { Vision = inferred.Config.Vision with { Heads = 4 }, Text = inferred.Config.Text with { Heads = 4 } }));
     }
 
     [Fact]
@@ -63,8 +67,58 @@ public class CheckpointTests
         Assert.Contains("missing (1): ln_final.bias", e.Message);
         // The same weights do not fit a different architecture either.
         var good = TempPath("tiny.safetensors");
-        ClipCheckpoint.Save(source, good);
+        SafeTensors.Write(good, source.state_dict().Select(kv => (kv.Key, kv.Value)));
         Assert.Throws<InvalidDataException>(() => ClipCheckpoint.Load(good, CPU, ClipPresets.Get("tiny-vit")));
+        // A file that is no CLIP (here: a text tower alone) cannot be inferred; the message says what is missing.
+        var textOnly = TempPath("text-only.safetensors");
+        SafeTensors.Write(textOnly, source.state_dict().Where(kv => !kv.Key.StartsWith("visual.", StringComparison.Ordinal)).Select(kv => (kv.Key, kv.Value)));
+        var unknown = Assert.Throws<InvalidDataException>(() => ClipCheckpoint.Load(textOnly, CPU)).Message;
+        Assert.Contains("neither a ViT", unknown);
+        Assert.Contains("name a preset", unknown);
+    }
+
+    [Fact]
+    public void CheckpointsWithTheOldShortcutNamesStillLoad()
+    {
+        // Before OpenAI's names, the ResNet shortcut was downsample.0 (pool), .1 (conv), .2 (BN).
+        using var source = new ClipModel(ClipPresets.Get("tiny"));
+        var old = source.state_dict().ToDictionary(
+            kv => kv.Key.Replace(".downsample.1.", ".downsample.2.").Replace(".downsample.0.", ".downsample.1."), kv => kv.Value);
+        Assert.Contains(old.Keys, k => k.EndsWith(".downsample.2.running_var", StringComparison.Ordinal));
+        var path = TempPath("old.safetensors");
+        ClipCheckpoint.Save(source, path);
+        var metadata = SafeTensors.Read(path).Metadata;
+        SafeTensors.Write(path, old.Select(kv => (kv.Key, kv.Value)), metadata);
+        using var loaded = ClipCheckpoint.Load(path, CPU);
+        Assert.True(Features(source).allclose(Features(loaded), rtol: 0, atol: 0));
+    }
+
+    [Fact]
+    public void BatchCountersMayBeAbsentAndTorchSharpFilesReadByName()
+    {
+        using var source = new ClipModel(ClipPresets.Get("tiny"));
+        var path = TempPath("no-counters.safetensors");
+        SafeTensors.Write(path, source.state_dict().Where(kv => !kv.Key.EndsWith("num_batches_tracked", StringComparison.Ordinal)).Select(kv => (kv.Key, kv.Value)),
+            SafeTensors.Read(Save(source)).Metadata);
+        using var loaded = ClipCheckpoint.Load(path, CPU);
+        Assert.True(Features(source).allclose(Features(loaded), rtol: 0, atol: 0));
+
+        // TorchSharp's own format is read into the same name → tensor map, every key and dtype intact.
+        var native = TempPath("model.ckpt");
+        source.save(native);
+        var read = TorchSharpFormat.Read(native);
+        var expected = source.state_dict();
+        Assert.Equal(expected.Keys.Order(), read.Keys.Order());
+        Assert.All(expected, kv => Assert.True(kv.Value.dtype == read[kv.Key].dtype && kv.Value.eq(read[kv.Key]).all().item<bool>(), kv.Key));
+        File.WriteAllBytes(native, File.ReadAllBytes(native)[..1000]);
+        Assert.Contains("not a valid TorchSharp checkpoint", Assert.Throws<InvalidDataException>(() => TorchSharpFormat.Read(native)).Message);
+    }
+
+    static string Save(ClipModel model)
+    {
+        var path = TempPath("model.safetensors");
+        ClipCheckpoint.Save(model, path);
+        return path;
     }
 
     [Fact]

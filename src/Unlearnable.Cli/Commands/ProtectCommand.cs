@@ -29,8 +29,9 @@ static class ProtectCommand
         var method = new Option<string>("--method") { Description = "em, uap or mem", DefaultValueFactory = _ => "mem" };
         var data = new Option<string>("--data") { Description = "Data folder to protect", Required = true };
         var output = new Option<string>("--out") { Description = "Folder to write the protected data set to", Required = true };
-        var surrogate = new Option<string?>("--surrogate") { Description = "Surrogate checkpoint (required for uap; default: a fresh --preset model, as in the from-scratch setting)" };
+        var surrogate = new Option<string?>("--surrogate") { Description = "Surrogate checkpoint: ours, or OpenAI / open_clip weights as safetensors (architecture from the file, --preset or its shapes). Required for uap; default: a fresh --preset model, as in the from-scratch setting" };
         var preset = SharedOptions.Preset(required: false);
+        var quickGelu = SharedOptions.QuickGelu();
         var vocabulary = new Option<string>("--vocabulary") { Description = "Trigger vocabulary: common-words (default), full, words:PATH (one word per line), or mlm:PATH (a bert-base-uncased style folder: config.json, model.safetensors, vocab.txt; HotFlip restricted to its top-5 words per mask)", DefaultValueFactory = _ => "common-words" };
         var triggerLength = new Option<int>("--trigger-length") { Description = "Trigger tokens k (MEM-k)", DefaultValueFactory = _ => 3 };
         var fraction = new Option<double>("--fraction") { Description = "Share of training images to publish protected (0..1)", DefaultValueFactory = _ => 1.0 };
@@ -60,7 +61,7 @@ static class ProtectCommand
         var seed = SharedOptions.Seed();
         var command = new Command("protect", "Make a data set's training split unlearnable (EM, UAP or MEM)")
         {
-            method, data, output, surrogate, preset, vocabulary, triggerLength, fraction, strength, robustTo, epsilon, format, jpegQuality, stepSize, pgdSteps, rounds,
+            method, data, output, surrogate, preset, quickGelu, vocabulary, triggerLength, fraction, strength, robustTo, epsilon, format, jpegQuality, stepSize, pgdSteps, rounds,
             surrogateSteps, triggerRounds, topK, beam, batch, stopLoss, restart, triggerScope, work, device, seed,
         };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
@@ -88,7 +89,9 @@ static class ProtectCommand
             if (options.Method == ProtectionMethod.Uap && surrogatePath is null)
                 throw new ArgumentException("uap attacks a surrogate trained on clean data: pass --surrogate CKPT (see the train command)");
             TorchRuntime.Seed(options.Seed);
-            var model = surrogatePath is null ? new ClipModel(ClipPresets.Get(result.GetValue(preset)!)) : ClipCheckpoint.Load(surrogatePath, dev);
+            var model = surrogatePath is null
+                ? new ClipModel(SharedOptions.Architecture(result, preset, quickGelu))
+                : SharedOptions.LoadCheckpoint(surrogatePath, result, preset, quickGelu, dev);
             model.to(dev);
             options.Validate(model.Config.Text.ContextLength);
             var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);

@@ -1,15 +1,29 @@
 using System.CommandLine;
+using TorchSharp;
+using Unlearnable.Clip.Checkpoints;
+using Unlearnable.Clip.Model;
 
 namespace Unlearnable.Cli.Commands;
 
 /// <summary>Options several commands share, so they are spelled and documented once.</summary>
 static class SharedOptions
 {
-    public static Option<string> Preset(bool required = true) => new("--preset")
+    public static Option<string> Preset(bool required = true)
     {
-        Description = "Model size: tiny, tiny-vit, small, small-vit (CPU) or rn50, rn101, vitb32 (paper sizes, GPU)",
-        Required = required,
-        DefaultValueFactory = required ? null! : _ => "tiny",
+        var option = new Option<string>("--preset")
+        {
+            Description = "Model size: tiny, tiny-vit, small, small-vit (CPU) or rn50, rn101, vitb32 (OpenAI's released sizes, GPU)",
+            Required = required,
+            DefaultValueFactory = required ? null! : _ => "tiny",
+        };
+        option.AcceptOnlyFromAmong([.. ClipPresets.Names]);
+        return option;
+    }
+
+    public static Option<bool?> QuickGelu() => new("--quick-gelu")
+    {
+        Description = "Use QuickGELU (true) or exact GELU (false). Default: the preset's (true for rn50, rn101, vitb32), " +
+            "the checkpoint's own, or true for a config-less checkpoint (OpenAI's weights need it; open_clip's LAION models want false)",
     };
 
     public static Option<string> Device() => new("--device")
@@ -32,4 +46,17 @@ static class SharedOptions
         "caption" => false,
         _ => throw new ArgumentException($"--trigger-scope must be image or caption, not '{scope}'"),
     };
+
+    /// <summary>--preset and --quick-gelu together: the architecture of a new model.</summary>
+    public static ClipConfig Architecture(ParseResult result, Option<string> preset, Option<bool?> quickGelu) =>
+        ClipPresets.Get(result.GetValue(preset)!, result.GetValue(quickGelu));
+
+    /// <summary>
+    /// A checkpoint, with --preset as the architecture of a config-less file only when the user
+    /// gave it (its default must not override what the file says or what its shapes tell).
+    /// </summary>
+    public static ClipModel LoadCheckpoint(string path, ParseResult result, Option<string> preset, Option<bool?> quickGelu, torch.Device device) =>
+        ClipCheckpoint.Load(path, device,
+            result.GetResult(preset) is { Implicit: false } ? ClipPresets.Get(result.GetValue(preset)!) : null,
+            result.GetValue(quickGelu));
 }

@@ -14,6 +14,7 @@ static class TrainCommand
     public static Command Create()
     {
         var preset = SharedOptions.Preset();
+        var quickGelu = SharedOptions.QuickGelu();
         var data = new Option<string>("--data") { Description = "Data folder (captions.jsonl, Flickr8k or Karpathy layout)", Required = true };
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 32 };
         var output = new Option<string>("--out") { Description = "Checkpoint to write (.safetensors, or any other name for TorchSharp format)", Required = true };
@@ -23,10 +24,10 @@ static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue the run saved at --out" };
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();
-        var command = new Command("train", "Train a CLIP from scratch on the training split") { preset, data, epochs, output, batch, lr, warmup, resume, device, seed };
+        var command = new Command("train", "Train a CLIP from scratch on the training split") { preset, quickGelu, data, epochs, output, batch, lr, warmup, resume, device, seed };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
-            var config = ClipPresets.Get(result.GetValue(preset)!);
+            var config = SharedOptions.Architecture(result, preset, quickGelu);
             var dev = Devices.Resolve(result.GetValue(device)!);
             var checkpoint = result.GetValue(output)!;
             var options = new TrainingOptions

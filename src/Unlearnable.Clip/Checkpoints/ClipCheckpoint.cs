@@ -7,10 +7,10 @@ using static TorchSharp.torch;
 namespace Unlearnable.Clip.Checkpoints;
 
 /// <summary>
-/// Model checkpoints in two formats, chosen by extension: <c>.safetensors</c> (open_clip key
-/// names, config in the header metadata; also how real open_clip weights converted to
-/// safetensors are loaded) or TorchSharp's own format (any other extension, config in
-/// <c>PATH.json</c>). Loading checks every key and shape and names what does not match.
+/// Model checkpoints in two formats, chosen by extension: <c>.safetensors</c> (OpenAI's key
+/// names, config in the header metadata or, for real OpenAI / open_clip weights, inferred from the
+/// shapes) or TorchSharp's own format (any other extension, config in <c>PATH.json</c>). Loading
+/// checks every key and shape and names what does not match.
 /// </summary>
 public static class ClipCheckpoint
 {
@@ -38,58 +38,65 @@ public static class ClipCheckpoint
         }
     }
 
-    /// <summary>Loads a checkpoint; <paramref name="config"/> is needed only when the file carries none (foreign weights).</summary>
-    public static ClipModel Load(string path, Device device, ClipConfig? config = null)
+    /// <summary>
+    /// Loads a checkpoint. The architecture is the file's own config when it carries one, else
+    /// <paramref name="presetIfNone"/> (a preset the caller names for config-less files), else
+    /// inferred from the tensor shapes (OpenAI / open_clip releases). <paramref name="quickGelu"/>
+    /// overrides the activation; an inferred architecture defaults to QuickGELU, which OpenAI's
+    /// released weights need.
+    /// </summary>
+    public static ClipModel Load(string path, Device device, ClipConfig? presetIfNone = null, bool? quickGelu = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path);
-        ClipModel model;
+        var (tensors, stored) = Read(path);
+        try
+        {
+            var config = stored ?? presetIfNone ?? ArchitectureInference.Infer(tensors.ToDictionary(kv => kv.Key, kv => kv.Value.shape), quickGelu ?? true, path);
+            if (quickGelu is bool q) config = config with { QuickGelu = q };
+            var model = new ClipModel(config);
+            LoadStateDict(model, tensors, path);
+            model.to(device);
+            return model;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>The file's tensors and, when it carries one, its config.</summary>
+    static (Dictionary<string, Tensor> Tensors, ClipConfig? Config) Read(string path)
+    {
         if (IsSafeTensors(path))
         {
             var contents = SafeTensors.Read(path);
-            try
-            {
-                config ??= contents.Metadata.TryGetValue(ConfigKey, out var json)
-                    ? Deserialize(json, path)
-                    : throw new InvalidDataException($"{path} carries no model config; name a preset that matches it.");
-                model = new ClipModel(config);
-                LoadStateDict(model, contents.Tensors, path);
-            }
-            finally
-            {
-                foreach (var t in contents.Tensors.Values) t.Dispose();
-            }
+            return (contents.Tensors, contents.Metadata.TryGetValue(ConfigKey, out var json) ? Deserialize(json, path) : null);
         }
-        else
-        {
-            var sidecar = path + ".json";
-            config ??= File.Exists(sidecar)
-                ? Deserialize(File.ReadAllText(sidecar), sidecar)
-                : throw new InvalidDataException($"{path} has no config file {sidecar}; name a preset that matches it.");
-            model = new ClipModel(config);
-            try { model.load(path, strict: true); }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or NotImplementedException)
-            {
-                throw new InvalidDataException($"{path} does not match model '{config.Name}': {e.Message}", e);
-            }
-        }
-        model.to(device);
-        return model;
+        var configFile = path + ".json";
+        var config = File.Exists(configFile) ? Deserialize(File.ReadAllText(configFile), configFile) : null;
+        return (TorchSharpFormat.Read(path), config);
     }
 
-    /// <summary>Copies tensors into the model by name; every parameter and buffer must be present with its exact shape.</summary>
+    /// <summary>
+    /// Copies tensors into the model by name (after renaming old keys); every parameter and buffer
+    /// must be present with its exact shape, except BatchNorm's batch counter, which PyTorch
+    /// exports do not always carry and inference does not use.
+    /// </summary>
     public static void LoadStateDict(ClipModel model, IReadOnlyDictionary<string, Tensor> tensors, string source)
     {
+        var named = LegacyKeys.Migrate(tensors.ToDictionary(kv => kv.Key, kv => kv.Value));
         var expected = model.state_dict();
-        var missing = expected.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
-        var unexpected = tensors.Keys.Where(k => !expected.ContainsKey(k) && !IgnoredKeys.Contains(k.Split('.').Last())).ToList();
-        var badShapes = expected.Where(kv => tensors.TryGetValue(kv.Key, out var t) && !t.shape.SequenceEqual(kv.Value.shape))
-            .Select(kv => $"{kv.Key}: checkpoint {SafeTensors.FormatShape(tensors[kv.Key].shape)}, model {SafeTensors.FormatShape(kv.Value.shape)}")
+        var missing = expected.Keys.Where(k => !named.ContainsKey(k) && !k.EndsWith(".num_batches_tracked", StringComparison.Ordinal)).ToList();
+        var unexpected = named.Keys.Where(k => !expected.ContainsKey(k) && !IgnoredKeys.Contains(k.Split('.').Last())).ToList();
+        var badShapes = expected.Where(kv => named.TryGetValue(kv.Key, out var t) && !t.shape.SequenceEqual(kv.Value.shape))
+            .Select(kv => $"{kv.Key}: checkpoint {SafeTensors.FormatShape(named[kv.Key].shape)}, model {SafeTensors.FormatShape(kv.Value.shape)}")
             .ToList();
         if (missing.Count + unexpected.Count + badShapes.Count > 0)
             throw new InvalidDataException($"{source} does not match model '{model.Config.Name}'." +
                 List("missing", missing) + List("unexpected", unexpected) + List("shape mismatch", badShapes));
         using var _ = no_grad();
-        foreach (var (name, target) in expected) target.copy_(tensors[name].to_type(target.dtype));
+        foreach (var (name, target) in expected)
+            if (named.TryGetValue(name, out var value)) target.copy_(value.to_type(target.dtype));
     }
 
     static string List(string what, List<string> items) =>

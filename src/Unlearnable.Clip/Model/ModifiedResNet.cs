@@ -29,11 +29,12 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
         avgpool = stride > 1 ? AvgPool2d(stride) : Identity();
         conv3 = Conv2d(planes, planes * Expansion, 1, bias: false);
         bn3 = new BatchNorm(planes * Expansion);
+        // OpenAI's names: the parameter-free pool is "-1", so the conv and BN are "0" and "1".
         if (stride > 1 || inplanes != planes * Expansion)
             downsample = Sequential(
-                ("0", AvgPool2d(stride)),
-                ("1", Conv2d(inplanes, planes * Expansion, 1, stride: 1, bias: false)),
-                ("2", new BatchNorm(planes * Expansion)));
+                ("-1", AvgPool2d(stride)),
+                ("0", Conv2d(inplanes, planes * Expansion, 1, stride: 1, bias: false)),
+                ("1", new BatchNorm(planes * Expansion)));
         RegisterComponents();
         using var _ = no_grad();
         bn3.Weight.zero_(); // each residual branch starts as identity, as in open_clip

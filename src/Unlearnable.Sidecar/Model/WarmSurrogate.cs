@@ -53,7 +53,8 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, ILogger<Warm
         var clock = Stopwatch.StartNew();
         TorchRuntime.Seed(config.Seed);
         Device = Devices.Resolve(config.Device);
-        var model = string.IsNullOrWhiteSpace(config.Checkpoint) ? DefaultSurrogate(config, cancel) : ClipCheckpoint.Load(config.Checkpoint, Device);
+        var model = string.IsNullOrWhiteSpace(config.Checkpoint) ? DefaultSurrogate(config, cancel)
+            : ClipCheckpoint.Load(config.Checkpoint, Device, config.NamedPreset, config.QuickGelu);
         model.to(Device);
         model.eval();
         int size = model.Config.Vision.ImageSize;
@@ -67,7 +68,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, ILogger<Warm
 
     ClipModel DefaultSurrogate(ModelOptions config, CancellationToken cancel)
     {
-        var preset = ClipPresets.Get(config.Preset);
+        var preset = config.NamedPreset ?? ClipPresets.Get("tiny", config.QuickGelu);
         var cached = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(options.Value.Profiles.DatabasePath))!, $"default-surrogate-{preset.Name}-{config.DefaultTrainingSteps}.safetensors");
         if (File.Exists(cached))
         {
