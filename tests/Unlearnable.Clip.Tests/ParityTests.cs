@@ -88,4 +88,24 @@ public class ParityTests
         Assert.True(inferred.SameArchitecture(ClipPresets.Get(preset)), inferred.ToString());
         Assert.True(ClipPresets.Get(preset).QuickGelu, "OpenAI's presets use QuickGELU");
     }
+
+    [Fact]
+    public void OpenAiTorchScriptAndOpenClipPickleLoadLikeSafetensors()
+    {
+        // The same weights as OpenAI ships them (TorchScript, float16), as open_clip does (torch.save of the state dict) and as safetensors.
+        var folder = Path.Combine(Folder, "formats");
+        using var reference = ClipCheckpoint.Load(Path.Combine(folder, "weights.safetensors"), CPU);
+        var expected = reference.state_dict();
+        foreach (var file in new[] { "openai.pt", "open_clip.bin" })
+        {
+            using var model = ClipCheckpoint.Load(Path.Combine(folder, file), CPU);
+            Assert.True(reference.Config.SameArchitecture(model.Config), $"{file}: {model.Config}");
+            Assert.All(model.state_dict(), kv => Assert.True(kv.Value.eq(expected[kv.Key]).all().item<bool>(), $"{file}: {kv.Key}"));
+        }
+        // A zip that is neither is refused with the reason.
+        var notAModel = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N") + ".pt");
+        Directory.CreateDirectory(Path.GetDirectoryName(notAModel)!);
+        using (var zip = System.IO.Compression.ZipFile.Open(notAModel, System.IO.Compression.ZipArchiveMode.Create)) zip.CreateEntry("readme.txt");
+        Assert.Contains("not a PyTorch state dict", Assert.Throws<InvalidDataException>(() => ClipCheckpoint.Load(notAModel, CPU)).Message);
+    }
 }

@@ -255,6 +255,26 @@ def make_released_shapes():
         f.write("\n")
 
 
+# The same small CLIP in the three files PyTorch users hold: OpenAI's TorchScript archive (weights
+# in float16, as OpenAI ships them), open_clip's pickled state dict (torch.save, float32), and
+# safetensors (float16).
+# The C# test checks that all three give the same tensors; parity of the math is tested above.
+FORMATS_TEXT = dict(context_length=8, vocab_size=64, text_width=64, text_heads=1, text_layers=1)
+
+
+def make_formats():
+    torch.manual_seed(4)
+    vision = dict(kind="resnet", layers=[1, 1, 1, 1], width=4, image_size=32)
+    model = randomize(ref.CLIP(16, vision, quick_gelu=True, **FORMATS_TEXT)).eval()
+    d = os.path.join(OUT, "formats")
+    os.makedirs(d, exist_ok=True)
+    write_safetensors(os.path.join(d, "weights.safetensors"), weights_f16(model))
+    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    torch.save(model.state_dict(), os.path.join(d, "open_clip.bin"))
+    traced = torch.jit.trace_module(model, {"encode_image": torch.randn(1, 3, 32, 32)})
+    traced.half().save(os.path.join(d, "openai.pt"))
+
+
 def main():
     torch.set_num_threads(1)  # deterministic single-threaded reductions
     crosscheck_attention()
@@ -263,6 +283,7 @@ def main():
         make_clip(name, seed, vision, quick_gelu)
     make_bert(3)
     make_released_shapes()
+    make_formats()
     for dirpath, _, files in sorted(os.walk(OUT)):
         for f in sorted(files):
             p = os.path.join(dirpath, f)

@@ -225,14 +225,14 @@ class CLIP(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # 0-d, as in OpenAI's state dict
         # Causal mask: position i attends to j <= i only.
         n = context_length
-        self.register_buffer("causal", torch.full((n, n), float("-inf")).triu(1), persistent=False)
+        self.register_buffer("attn_mask", torch.full((n, n), float("-inf")).triu(1), persistent=False)
 
     def encode_image(self, image):
         return self.visual(image)
 
     def encode_text(self, text):
         x = self.token_embedding(text) + self.positional_embedding
-        x = self.ln_final(self.transformer(x, self.causal))
+        x = self.ln_final(self.transformer(x, self.attn_mask))
         # EOT token has the largest id in the vocabulary, so argmax finds its position.
         eot = x[torch.arange(x.shape[0]), text.argmax(dim=-1)]
         return eot @ self.text_projection

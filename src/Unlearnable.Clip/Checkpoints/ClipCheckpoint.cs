@@ -9,8 +9,9 @@ namespace Unlearnable.Clip.Checkpoints;
 /// <summary>
 /// Model checkpoints in two formats, chosen by extension: <c>.safetensors</c> (OpenAI's key
 /// names, config in the header metadata or, for real OpenAI / open_clip weights, inferred from the
-/// shapes) or TorchSharp's own format (any other extension, config in <c>PATH.json</c>). Loading
-/// checks every key and shape and names what does not match.
+/// shapes) or TorchSharp's own format (any other extension, config in <c>PATH.json</c>). PyTorch's
+/// files (OpenAI's TorchScript .pt, open_clip's pickled state dicts) load too, told by content.
+/// Loading checks every key and shape and names what does not match.
 /// </summary>
 public static class ClipCheckpoint
 {
@@ -72,6 +73,7 @@ public static class ClipCheckpoint
             var contents = SafeTensors.Read(path);
             return (contents.Tensors, contents.Metadata.TryGetValue(ConfigKey, out var json) ? Deserialize(json, path) : null);
         }
+        if (PyTorchFiles.IsArchive(path)) return (PyTorchFiles.Read(path), null);
         var configFile = path + ".json";
         var config = File.Exists(configFile) ? Deserialize(File.ReadAllText(configFile), configFile) : null;
         return (TorchSharpFormat.Read(path), config);
