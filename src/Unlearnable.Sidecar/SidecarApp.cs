@@ -34,6 +34,11 @@ public static class SidecarApp
             throw new InvalidOperationException($"Sidecar:Protection:UserShare is {settings.Protection.UserShare}; it must be in [0, 1) (the share of ε spent on a user's shared pattern; 0 = off)");
         if (!string.IsNullOrWhiteSpace(settings.Model.Preset) && !Clip.Model.ClipPresets.Names.Contains(settings.Model.Preset, StringComparer.OrdinalIgnoreCase))
             throw new InvalidOperationException($"Sidecar:Model:Preset is '{settings.Model.Preset}'; known presets: {string.Join(", ", Clip.Model.ClipPresets.Names)} (or empty)");
+        if (!settings.Protection.Vocabularies().Contains(settings.Protection.DefaultVocabulary))
+            throw new InvalidOperationException($"Sidecar:Protection:DefaultVocabulary is '{settings.Protection.DefaultVocabulary}'; this server offers {string.Join(", ", settings.Protection.Vocabularies())}" +
+                (settings.Protection.DefaultVocabulary == ProtectionDefaults.MaskedLmVocabulary ? " (mlm needs Sidecar:Protection:MaskedLm)" : ""));
+        if (!string.IsNullOrWhiteSpace(settings.Protection.MaskedLm) && !Directory.Exists(settings.Protection.MaskedLm))
+            throw new InvalidOperationException($"Sidecar:Protection:MaskedLm is '{settings.Protection.MaskedLm}', which is not a folder (a bert-base-uncased layout: config.json, model.safetensors, vocab.txt)");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment());
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -44,6 +49,7 @@ public static class SidecarApp
         builder.Services.AddSingleton(keys);
         builder.Services.AddSingleton<SidecarMetrics>();
         builder.Services.AddSingleton<ProfileStore>();
+        builder.Services.AddSingleton<TriggerVocabularies>();
         builder.Services.AddSingleton<WarmSurrogate>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmSurrogate>());
         builder.Services.AddSingleton<BatchRunner>();

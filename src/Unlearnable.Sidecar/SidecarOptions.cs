@@ -51,6 +51,16 @@ public sealed class ProtectionDefaults
     public Contracts.V1.TriggerPolicy DefaultTriggerPolicy { get; set; } = Contracts.V1.TriggerPolicy.PerPost;
     public int MaxTriggerLength { get; set; } = 8;
     public string DefaultVocabulary { get; set; } = "common-words";
+    /// <summary>
+    /// A bert-base-uncased-layout folder (config.json, model.safetensors, vocab.txt); when set, the
+    /// "mlm" vocabulary (the paper's natural triggers: HotFlip among BERT's top words) is offered.
+    /// </summary>
+    public string? MaskedLm { get; set; }
+    public const string MaskedLmVocabulary = "mlm";
+
+    /// <summary>The vocabularies this server offers: the built-in ones, and "mlm" when a masked LM is configured.</summary>
+    public IReadOnlyList<string> Vocabularies() =>
+        string.IsNullOrWhiteSpace(MaskedLm) ? TriggerVocabulary.BuiltInNames : [.. TriggerVocabulary.BuiltInNames, MaskedLmVocabulary];
     public double StepSize { get; set; } = StrengthLevel.DefaultStepSize;
     public int TopK { get; set; } = StrengthLevel.DefaultTopK;
     /// <summary>Surrogate steps on a private copy before each batch (0 = use the warm model as is).</summary>

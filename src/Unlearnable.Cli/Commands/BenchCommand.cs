@@ -66,9 +66,14 @@ static class BenchCommand
         var batches = new Option<int>("--batches") { Description = "Timed batches (after one warm-up batch)", DefaultValueFactory = _ => 3 };
         var triggerLength = new Option<int>("--trigger-length") { DefaultValueFactory = _ => 3, Description = "Trigger tokens" };
         var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 0, Description = "Scratch surrogate steps per batch" };
+        var vocabulary = new Option<string>("--vocabulary")
+        {
+            Description = "Trigger vocabulary: full (default), common-words, or mlm:PATH (natural triggers: a masked LM's proposals, never cached across batches, so every batch pays for them as new captions do)",
+            DefaultValueFactory = _ => "full",
+        };
         var device = SharedOptions.Device();
         var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
-            { preset, batch, batches, triggerLength, surrogateSteps, device };
+            { preset, batch, batches, triggerLength, surrogateSteps, vocabulary, device };
         mem.SetAction(result => CommandErrors.Run(() =>
         {
             var config = ClipPresets.Get(result.GetValue(preset)!);
@@ -79,7 +84,9 @@ static class BenchCommand
             var model = new ClipModel(config);
             model.to(dev);
             var options = new Protection.ProtectionOptions { TriggerLength = result.GetValue(triggerLength), BatchSize = b };
-            var protector = new Protection.BatchProtector(model, options, Protection.TriggerVocabulary.Full, dev);
+            var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);
+            if (words.Proposer is { } proposer) proposer.MaxCachedCaptions = 0;
+            var protector = new Protection.BatchProtector(model, options, words, dev);
             var data = Data.Synthetic.SyntheticScenes.Generate(b * (n + 1), seed: 1, testImages: 0, size: config.Vision.ImageSize).Items;
             var pixels = new Training.ImageTensors(config.Vision.ImageSize);
             TimeSpan pgd = TimeSpan.Zero, trigger = TimeSpan.Zero, surrogate = TimeSpan.Zero;
@@ -96,7 +103,7 @@ static class BenchCommand
             }
             clock.Stop();
             double seconds = clock.Elapsed.TotalSeconds;
-            Console.WriteLine($"{config.Name} on {dev}: batch {b}, {options.PgdSteps} PGD steps, trigger k={options.TriggerLength} top-{options.TopK}, {n} batches");
+            Console.WriteLine($"{config.Name} on {dev}: batch {b}, {options.PgdSteps} PGD steps, trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {n} batches");
             Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");
             Console.WriteLine($"time split: PGD {pgd.TotalSeconds / seconds:P0}, trigger search {trigger.TotalSeconds / seconds:P0}, surrogate steps {surrogate.TotalSeconds / seconds:P0}");
             return 0;

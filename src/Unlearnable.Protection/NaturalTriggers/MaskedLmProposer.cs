@@ -22,6 +22,8 @@ public sealed class MaskedLmProposer : IDisposable
 
     public string Name { get; }
     public int WordsPerMask { get; }
+    /// <summary>Captions whose proposals are kept; past it the cache starts over (a server sees endless new captions).</summary>
+    public int MaxCachedCaptions { get; set; } = int.MaxValue;
 
     MaskedLmProposer(string name, BertMaskedLm model, BertTokenizer tokenizer, string[] pieces, Device device, int wordsPerMask)
     {
@@ -47,6 +49,7 @@ public sealed class MaskedLmProposer : IDisposable
     public IReadOnlyList<int[][]> Propose(IReadOnlyList<string> captions, int length)
     {
         var missing = captions.Distinct().Where(c => !_cache.ContainsKey((c, length))).ToList();
+        if (_cache.Count + missing.Count > MaxCachedCaptions) _cache.Clear();
         foreach (var chunk in missing.Chunk(BatchSize))
         {
             var proposals = Run(chunk, length);

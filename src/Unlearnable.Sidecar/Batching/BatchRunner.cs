@@ -17,7 +17,7 @@ namespace Unlearnable.Sidecar.Batching;
 /// shared pattern is read from their profile before the batch and written back after it (one
 /// batch runs at a time, so no other batch changes it meanwhile).
 /// </summary>
-public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate surrogate, SidecarMetrics metrics, ProfileStore store)
+public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate surrogate, TriggerVocabularies vocabularies, SidecarMetrics metrics, ProfileStore store)
 {
     public void Run(IReadOnlyList<PendingPost> posts, CancellationToken stopping)
     {
@@ -43,7 +43,7 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         using (NewDisposeScope())
         {
             var clean01 = tensor(pixels, [captions.Count, 3, size, size]).to(surrogate.Device);
-            var protector = new BatchProtector(model, protection, TriggerVocabulary.BuiltIn(key.Vocabulary)!, surrogate.Device);
+            var protector = new BatchProtector(model, protection, vocabularies.Get(key.Vocabulary), surrogate.Device);
             using var users = UsersOf(posts, captions.Count, size, protection.UserBound);
             result = protector.Protect(clean01, captions, level.Rounds, settings.Protection.ScratchSurrogateSteps, fixedTriggers, stopping, users?.Noise);
             delta = result.Delta.cpu().data<float>().ToArray();

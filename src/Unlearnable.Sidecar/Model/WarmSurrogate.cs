@@ -15,9 +15,10 @@ namespace Unlearnable.Sidecar.Model;
 /// The surrogate CLIP every batch protects against, loaded once and warmed before the server
 /// reports SERVING. Without a configured checkpoint it trains a small default on synthetic
 /// scenes (and keeps it next to the database, so a restart loads it instead of training again).
+/// A configured masked LM (natural triggers) is loaded with it.
 /// Only the micro-batcher's single worker uses the model, so it needs no lock.
 /// </summary>
-public sealed class WarmSurrogate(IOptions<SidecarOptions> options, ILogger<WarmSurrogate> log) : BackgroundService
+public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocabularies vocabularies, ILogger<WarmSurrogate> log) : BackgroundService
 {
     readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     ClipModel? _model;
@@ -57,6 +58,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, ILogger<Warm
             : ClipCheckpoint.Load(config.Checkpoint, Device, config.NamedPreset, config.QuickGelu);
         model.to(Device);
         model.eval();
+        vocabularies.Load(Device);
         int size = model.Config.Vision.ImageSize;
         Anchors = SyntheticScenes.Generate(Math.Max(2, options.Value.Batching.MinContrastiveBatch), seed: 7_000 + config.Seed, testImages: 0, size: size).Items
             .Select(item => (Pixels01(item.Image, size), item.Captions[0])).ToList();

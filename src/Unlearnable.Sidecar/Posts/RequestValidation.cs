@@ -52,8 +52,12 @@ public static class RequestValidation
             var k => throw Invalid("options.trigger_length", $"options.trigger_length {k} is outside 1..{defaults.MaxTriggerLength} (0 = default {defaults.DefaultTriggerLength}, -1 = no trigger)"),
         };
         string vocabulary = o.Vocabulary.Length == 0 ? defaults.DefaultVocabulary : o.Vocabulary;
-        if (TriggerVocabulary.BuiltIn(vocabulary) is null)
-            throw Invalid("options.vocabulary", $"options.vocabulary '{o.Vocabulary}' is unknown; use {string.Join(" or ", TriggerVocabulary.BuiltInNames)}");
+        var offered = defaults.Vocabularies();
+        if (vocabulary == ProtectionDefaults.MaskedLmVocabulary && !offered.Contains(vocabulary))
+            throw Invalid("options.vocabulary", "options.vocabulary 'mlm' needs a masked language model and this server has none " +
+                $"(Sidecar:Protection:MaskedLm names a bert-base-uncased folder); use {string.Join(" or ", offered)}");
+        if (!offered.Contains(vocabulary))
+            throw Invalid("options.vocabulary", $"options.vocabulary '{o.Vocabulary}' is unknown; use {string.Join(" or ", offered)}");
         if (!Enum.IsDefined(o.OutputFormat))
             throw Invalid("options.output_format", $"options.output_format {(int)o.OutputFormat} is unknown; use IMAGE_FORMAT_JPEG, IMAGE_FORMAT_PNG or IMAGE_FORMAT_WEBP_LOSSLESS (0 = the upload's format)");
         if (o.JpegQuality is < 0 or > 100) throw Invalid("options.jpeg_quality", $"options.jpeg_quality {o.JpegQuality} is outside 1..100 (0 = keep the upload's)");

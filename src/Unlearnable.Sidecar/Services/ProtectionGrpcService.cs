@@ -81,6 +81,7 @@ public sealed class ProtectionGrpcService(PostProtector protector, ProfileStore 
             MaxBatchSize = o.Batching.MaxBatchSize, MaxImageBytes = o.Limits.MaxImageBytes, MaxImagePixels = o.Limits.MaxImagePixels,
             MaxCaptionBytes = o.Limits.MaxCaptionBytes, ImageSize = surrogate.IsReady ? surrogate.Model.Config.Vision.ImageSize : 0,
             MaxImageAspectRatio = o.Limits.MaxAspectRatio, MaxImageSide = o.Limits.MaxImageSide, MaxAnswerBytes = o.Limits.MaxAnswerBytes,
+            Vocabularies = { o.Protection.Vocabularies() }, DefaultVocabulary = o.Protection.DefaultVocabulary,
             Strengths =
             {
                 Enum.GetValues<Protection.ProtectionStrength>().Select(strength =>

@@ -1,0 +1,79 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Configuration;
+using Unlearnable.Clip.Checkpoints;
+using Unlearnable.Clip.Model;
+using Unlearnable.Contracts.V1;
+using Unlearnable.Protection;
+using Unlearnable.Tests.Shared;
+
+namespace Unlearnable.Sidecar.Tests;
+
+/// <summary>
+/// What a deployment configures about its models: natural (masked-LM) triggers, and a surrogate
+/// given as config-less weights the way OpenAI and open_clip publish them.
+/// </summary>
+[Collection("sidecar")]
+public class ModelConfigurationTests
+{
+    static ProtectRequest Post(string user, string post, ProtectOptions options) => new()
+    {
+        UserId = user, PostId = post, Image = ByteString.CopyFrom(TestImages.Jpeg(96, 72)),
+        Caption = "a quiet photo of the river", Options = options,
+    };
+
+    [Fact]
+    public async Task AMaskedLmServesNaturalTriggersAndIsListed()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Protection:MaskedLm"] = TinyBert.Write() });
+        var info = await server.Client.GetServerInfoAsync(new GetServerInfoRequest(), server.Auth);
+        Assert.Equal(["common-words", "full", "mlm"], info.Vocabularies);
+        Assert.Equal("common-words", info.DefaultVocabulary);
+
+        var response = await server.Client.ProtectAsync(Post("nora", "m1", new ProtectOptions { Vocabulary = "mlm", TriggerLength = 2 }), server.Auth);
+        var words = response.Trigger.Split(' ');
+        Assert.Equal(2, words.Length);
+        // Every trigger word is one the masked LM can propose: a whole word of its vocabulary that is one CLIP token.
+        var proposable = TinyBert.Pieces.Where(p => !p.StartsWith('[') && !p.StartsWith('#') && TriggerVocabulary.SingleToken(p) is not null).ToHashSet();
+        Assert.All(words, w => Assert.Contains(w, proposable));
+    }
+
+    [Fact]
+    public async Task WithoutAMaskedLmMlmIsRefusedSayingWhy()
+    {
+        await using var server = await SidecarServer.StartAsync();
+        var info = await server.Client.GetServerInfoAsync(new GetServerInfoRequest(), server.Auth);
+        Assert.DoesNotContain("mlm", info.Vocabularies);
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+            await server.Client.ProtectAsync(Post("olga", "m1", new ProtectOptions { Vocabulary = "mlm" }), server.Auth));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("masked language model", e.Status.Detail);
+        Assert.Contains("Sidecar:Protection:MaskedLm", e.Status.Detail);
+
+        // A config-less surrogate (OpenAI / open_clip layout: state dict only) is served with the architecture its shapes tell.
+        using var model = new ClipModel(ClipPresets.Get("tiny"));
+        var weights = Path.Combine(server.Folder, "config-less.safetensors");
+        SafeTensors.Write(weights, model.state_dict().Select(kv => (kv.Key, kv.Value)));
+        await using var foreign = await SidecarServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Sidecar:Model:Checkpoint"] = weights, ["Sidecar:Model:QuickGelu"] = "false",
+        });
+        var foreignInfo = await foreign.Client.GetServerInfoAsync(new GetServerInfoRequest(), foreign.Auth);
+        Assert.StartsWith("inferred-resnet", foreignInfo.Model);
+        Assert.Equal(64, foreignInfo.ImageSize);
+        var protectedPost = await foreign.Client.ProtectAsync(Post("pia", "c1", new ProtectOptions()), foreign.Auth);
+        Assert.Equal(3, protectedPost.Trigger.Split(' ').Length);
+    }
+
+    [Theory]
+    [InlineData("Sidecar:Protection:DefaultVocabulary", "mlm")]
+    [InlineData("Sidecar:Protection:DefaultVocabulary", "klingon")]
+    [InlineData("Sidecar:Protection:MaskedLm", "/no/such/bert")]
+    [InlineData("Sidecar:Model:Preset", "rn49")]
+    public void AnImpossibleModelSettingStopsStartUpNamingIt(string key, string value)
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => SidecarApp.Build(["--environment", "Development"],
+            b => b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [key] = value })));
+        Assert.Contains(key, e.Message);
+    }
+}
