@@ -85,7 +85,8 @@ public class CliTests
     }
 
     [Theory]
-    [InlineData("unknown preset", "Unknown preset 'huge'", "train", "--preset", "huge", "--data", "/tmp", "--out", "/tmp/x.safetensors")]
+    [InlineData("unknown preset", "'huge'", "train", "--preset", "huge", "--data", "/tmp", "--out", "/tmp/x.safetensors")]
+    [InlineData("bad activation", "'maybe'", "train", "--preset", "tiny", "--quick-gelu", "maybe", "--data", "/tmp", "--out", "/tmp/x.safetensors")]
     [InlineData("missing data", "data folder does not exist", "train", "--preset", "tiny", "--data", "/nonexistent/data", "--out", "/tmp/x.safetensors")]
     [InlineData("unknown device", "Unknown device 'tpu'", "train", "--preset", "tiny", "--data", "/tmp", "--out", "/tmp/x.safetensors", "--device", "tpu")]
     [InlineData("missing checkpoint", "does not exist", "evaluate", "--checkpoint", "/nonexistent/model.safetensors", "--data", "/tmp")]

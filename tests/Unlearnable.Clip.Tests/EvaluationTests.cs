@@ -142,6 +142,34 @@ public class EvaluationTests
     }
 
     [Fact]
+    public void AHackerFineTunesFromConfigLessWeightsAsFromOurOwnCheckpoint()
+    {
+        // The same pre-trained weights as our checkpoint and as an OpenAI-style state dict (no config):
+        // the job builds the same model from both, so the untrained epoch 0 scores the same.
+        var folder = Temp();
+        Directory.CreateDirectory(folder);
+        Clip.Runtime.TorchRuntime.Seed(9);
+        using var source = new Clip.Model.ClipModel(Clip.Model.ClipPresets.Get("tiny"));
+        var ours = Path.Combine(folder, "ours.safetensors");
+        Clip.Checkpoints.ClipCheckpoint.Save(source, ours);
+        var bare = Path.Combine(folder, "openai-style.safetensors");
+        Clip.Checkpoints.SafeTensors.Write(bare, source.state_dict().Select(kv => (kv.Key, kv.Value)));
+
+        AttackReport Run(string preTrained) => new AttackJob(new AttackSpec
+        {
+            Name = "pretrained", Seed = 2,
+            Data = new DataSpec(DataKinds.SyntheticScenes, Images: 20, TestImages: 10),
+            Protection = new ProtectionSpec(ProtectionSources.None),
+            Attack = new HackerSpec(AttackModes.FineTune, Epochs: 1, LearningRate: 1e-4, BatchSize: 10, WarmupSteps: 1, PreTrained: preTrained),
+        }, CPU, Path.Combine(folder, Path.GetFileNameWithoutExtension(preTrained))).Run();
+
+        var fromOurs = Run(ours).Arms;
+        var fromBare = Run(bare).Arms;
+        Assert.Equal(fromOurs.Select(a => a.Name), fromBare.Select(a => a.Name));
+        Assert.All(fromOurs.Zip(fromBare), pair => Assert.Equal((pair.First.Epochs[0].I2T, pair.First.Epochs[0].T2I), (pair.Second.Epochs[0].I2T, pair.Second.Epochs[0].T2I)));
+    }
+
+    [Fact]
     public void APoisonFractionProtectsThatShareOfPairsAndTheSameOnesEveryTime()
     {
         var clean = SyntheticScenes.Generate(20, seed: 1, testImages: 0, size: 32).Items;
