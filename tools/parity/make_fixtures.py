@@ -5,6 +5,10 @@
 Each model gets seeded random weights (rounded to float16, stored as F16), fixed inputs and
 the float32 outputs of reference.py. The script re-reads every file it wrote and checks
 that the outputs reproduce exactly.
+
+    /usr/bin/python3 tools/parity/make_fixtures.py --released rn50|rn101|vitb32 FOLDER
+
+writes the same for one of OpenAI's full sizes into FOLDER (hundreds of MB, not committed).
 """
 import json
 import math
@@ -277,7 +281,27 @@ def make_formats():
     traced.half().save(os.path.join(d, "openai.pt"))
 
 
+def make_released(name, folder):
+    """A full-size parity pair for one of OpenAI's sizes, written outside the repository (hundreds of MB)."""
+    global OUT
+    OUT = folder
+    os.makedirs(folder, exist_ok=True)
+    cfg = RELEASED[name]
+    torch.manual_seed(5)
+    model = randomize(ref.CLIP(cfg["embed_dim"], cfg["vision"], quick_gelu=True, **RELEASED_TEXT)).eval()
+    image = torch.randn(2, 3, 224, 224)
+    text = text_tokens(RELEASED_TEXT["vocab_size"], RELEASED_TEXT["context_length"], [5, 9])
+    out = clip_outputs(model, image, text)
+    for k, v in out.items():
+        print(f"  {name:14s} {k:17s} shape={list(v.shape)} std={v.std():.4f} max|x|={v.abs().max():.4f}")
+    write_safetensors(os.path.join(folder, name + ".safetensors"), weights_f16(model))
+    write_safetensors(os.path.join(folder, name + ".io.safetensors"), {"image": image, "text": text, **out})
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--released":
+        # make_fixtures.py --released rn50|rn101|vitb32 FOLDER
+        return make_released(sys.argv[2], sys.argv[3])
     torch.set_num_threads(1)  # deterministic single-threaded reductions
     crosscheck_attention()
     os.makedirs(OUT, exist_ok=True)
