@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 namespace Unlearnable.Experiments;
 
 /// <param name="Countermeasure">The hacker's preprocessing of every training image before training (robustness arm), or null.</param>
-public sealed record Table1Settings(string Preset, TrainingOptions Hacker, ProtectionOptions Protection, IReadOnlyList<string> Methods, Countermeasure? Countermeasure = null)
+public sealed record Table1Settings(ClipConfig Architecture, TrainingOptions Hacker, ProtectionOptions Protection, IReadOnlyList<string> Methods, Countermeasure? Countermeasure = null)
 {
     public static readonly string[] AllMethods = ["clean", "random", "em", "uap", "mem-3", "mem-5"];
 }
@@ -49,7 +49,7 @@ public sealed class Table1Experiment(CaptionDataset dataset, Table1Settings sett
         if (unknown.Count > 0) throw new ArgumentException($"unknown method(s) {string.Join(", ", unknown)}; known: {string.Join(", ", Table1Settings.AllMethods)}");
         if (settings.Methods.Contains("uap") && !settings.Methods.Contains("clean") && !File.Exists(CleanHackerPath))
             throw new ArgumentException("uap attacks the clean hacker model: include the clean method");
-        var config = ClipPresets.Get(settings.Preset);
+        var config = settings.Architecture;
         settings.Hacker.Validate();
         settings.Protection.Validate(config.Text.ContextLength);   // bad ε or steps fail now, not after the clean hacker has trained
         Directory.CreateDirectory(Path.Combine(outDir, "rows"));
@@ -72,7 +72,7 @@ public sealed class Table1Experiment(CaptionDataset dataset, Table1Settings sett
 
     MethodRow RunMethod(string method, IReadOnlyList<CaptionedImage> train, IReadOnlyList<CaptionedImage> test, CancellationToken cancel)
     {
-        var config = ClipPresets.Get(settings.Preset);
+        var config = settings.Architecture;
         var clock = Stopwatch.StartNew();
         var (protectedTrain, reports, roundLosses) = Protect(method, config, train, cancel);
         var protectSeconds = clock.Elapsed.TotalSeconds;

@@ -15,7 +15,7 @@ public static class Table1Report
             test.SelectMany((t, i) => t.Captions.Select(_ => i)).ToArray());
         var json = new JsonObject
         {
-            ["preset"] = settings.Preset,
+            ["preset"] = settings.Architecture.Name, ["quickGelu"] = settings.Architecture.QuickGelu,
             ["test_images"] = test.Count,
             ["random_baseline"] = new JsonObject { ["i2t"] = RetrievalJson.Scores(random.RandomImageToText), ["t2i"] = RetrievalJson.Scores(random.RandomTextToImage) },
             ["rows"] = new JsonArray(rows.Select(r => (JsonNode?)new JsonObject
@@ -54,7 +54,7 @@ public static class Table1Report
     {
         var c = CultureInfo.InvariantCulture;
         var md = new StringBuilder();
-        md.AppendLine($"# Table 1 — hacker trained from scratch on protected data ({settings.Preset}, {testImages} clean test images)");
+        md.AppendLine($"# Table 1 — hacker trained from scratch on protected data ({settings.Architecture.Name}, {testImages} clean test images)");
         md.AppendLine();
         if (settings.Countermeasure is { } countermeasure)
         {

@@ -14,14 +14,15 @@ static class BenchCommand
     public static Command Create()
     {
         var preset = SharedOptions.Preset();
+        var quickGelu = SharedOptions.QuickGelu();
         var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 8 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (after one warm-up step)", DefaultValueFactory = _ => 5 };
         var device = SharedOptions.Device();
         var trainStep = new Command("train-step", "Time CLIP forward+backward (contrastive loss) and a full AdamW training step on random pixels and captions")
-            { preset, batch, steps, device };
+            { preset, quickGelu, batch, steps, device };
         trainStep.SetAction(result => CommandErrors.Run(() =>
         {
-            var config = ClipPresets.Get(result.GetValue(preset)!);
+            var config = SharedOptions.Architecture(result, preset, quickGelu);
             var dev = Devices.Resolve(result.GetValue(device)!);
             int b = result.GetValue(batch), n = result.GetValue(steps);
             if (b < 2 || n < 1) throw new ArgumentException("--batch must be ≥ 2 and --steps ≥ 1");
@@ -62,6 +63,7 @@ static class BenchCommand
     static Command MemCommand()
     {
         var preset = SharedOptions.Preset();
+        var quickGelu = SharedOptions.QuickGelu();
         var batch = new Option<int>("--batch") { Description = "Posts per micro-batch", DefaultValueFactory = _ => 16 };
         var batches = new Option<int>("--batches") { Description = "Timed batches (after one warm-up batch)", DefaultValueFactory = _ => 3 };
         var triggerLength = new Option<int>("--trigger-length") { DefaultValueFactory = _ => 3, Description = "Trigger tokens" };
@@ -73,10 +75,10 @@ static class BenchCommand
         };
         var device = SharedOptions.Device();
         var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
-            { preset, batch, batches, triggerLength, surrogateSteps, vocabulary, device };
+            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, device };
         mem.SetAction(result => CommandErrors.Run(() =>
         {
-            var config = ClipPresets.Get(result.GetValue(preset)!);
+            var config = SharedOptions.Architecture(result, preset, quickGelu);
             var dev = Devices.Resolve(result.GetValue(device)!);
             int b = result.GetValue(batch), n = result.GetValue(batches);
             if (b < 2 || n < 1) throw new ArgumentException("--batch must be ≥ 2 and --batches ≥ 1");

@@ -21,6 +21,7 @@ static class BenchPublishCommand
         var uploadQuality = new Option<int>("--upload-quality") { Description = "JPEG quality the phone saved the upload at", DefaultValueFactory = _ => 92 };
         var epsilon = new Option<int>("--epsilon") { Description = "Noise bound in 1/255", DefaultValueFactory = _ => 8 };
         var preset = SharedOptions.Preset(required: false);
+        var quickGelu = SharedOptions.QuickGelu();
         var noise = new Option<BenchNoise>("--noise")
         {
             Description = "Pgd: what batch MEM makes for the photo on a fresh --preset surrogate (robust to platforms); Random: ±ε with a random sign per model pixel and channel (rougher); Luma: the same, equal in R, G, B",
@@ -30,13 +31,13 @@ static class BenchPublishCommand
         uploadQuality.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 100) r.AddError("--upload-quality must be in 1..100"); });
         megapixels.Validators.Add(r => { if (r.GetValueOrDefault<int[]>()!.Any(m => m is < 1 or > 50)) r.AddError("--megapixels must each be in 1..50"); });
         var command = new Command("publish", "Time and peak memory per megapixel of carrying noise to a phone-sized photo and encoding the answer")
-            { megapixels, format, quality, uploadQuality, epsilon, preset, noise };
+            { megapixels, format, quality, uploadQuality, epsilon, preset, quickGelu, noise };
         command.SetAction(result => CommandErrors.Run(() =>
         {
             int bound = result.GetValue(epsilon);
             var kind = result.GetValue(noise);
             Clip.Runtime.TorchRuntime.Seed(0);   // the same surrogate, so the same noise, every run
-            using var model = new Clip.Model.ClipModel(Clip.Model.ClipPresets.Get(result.GetValue(preset)!));
+            using var model = new Clip.Model.ClipModel(SharedOptions.Architecture(result, preset, quickGelu));
             int size = model.Config.Vision.ImageSize;
             var encoding = new OutputEncoding(result.GetValue(format), result.GetValue(quality));
             Console.WriteLine($"answer {encoding.Format}{(encoding.JpegQuality is { } q ? $" q{q}" : "")}, ε {bound}/255, {kind} noise at {size}px, " +

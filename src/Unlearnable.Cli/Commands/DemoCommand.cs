@@ -15,6 +15,7 @@ static class DemoCommand
     public static Command Create()
     {
         var preset = SharedOptions.Preset(required: false);
+        var quickGelu = SharedOptions.QuickGelu();
         var people = new Option<int>("--people") { Description = "People who post", DefaultValueFactory = _ => 40 };
         var photos = new Option<int>("--photos") { Description = "Photos per person (the last is held out for the hacker's test)", DefaultValueFactory = _ => 8 };
         var epochs = new Option<int>("--epochs") { Description = "The hacker's fine-tuning epochs", DefaultValueFactory = _ => 10 };
@@ -27,10 +28,11 @@ static class DemoCommand
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();
         var command = new Command("demo", "Protect people's posts as the sidecar does, let a hacker fine-tune on them, and show what it learned against clean posts")
-            { preset, people, photos, epochs, preTrain, output, device, seed };
+            { preset, quickGelu, people, photos, epochs, preTrain, output, device, seed };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
-            var spec = Spec(result.GetValue(preset)!, result.GetValue(people), result.GetValue(photos), result.GetValue(epochs), result.GetValue(preTrain), result.GetValue(seed));
+            var spec = Spec(result.GetValue(preset)!, result.GetValue(people), result.GetValue(photos), result.GetValue(epochs), result.GetValue(preTrain), result.GetValue(seed))
+                with { QuickGelu = result.GetValue(quickGelu) };
             string outDir = result.GetValue(output)!;
             Console.WriteLine($"{spec.Data.Identities} people post {spec.Data.Photos - 1} photos each with captions naming them; a hacker collects the posts and fine-tunes CLIP to put names to faces.");
             var report = EvaluateAttackCommand.RunWithProgress(spec, result.GetValue(device)!, outDir, cancel);

@@ -15,6 +15,7 @@ static class ExperimentCommand
     public static Command Create()
     {
         var preset = SharedOptions.Preset();
+        var quickGelu = SharedOptions.QuickGelu();
         var data = new Option<string>("--data") { Description = "Data folder with train and test splits (make synthetic data with --size equal to the preset's resolution)", Required = true };
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md, plots and per-method state", Required = true };
         var methods = new Option<string>("--methods") { Description = "Comma-separated subset of clean,random,em,uap,mem-3,mem-5", DefaultValueFactory = _ => string.Join(',', Table1Settings.AllMethods) };
@@ -32,12 +33,12 @@ static class ExperimentCommand
         var restart = new Option<bool>("--restart-surrogate") { Description = "Start each round's surrogate from the same initial weights (a young surrogate)" };
         var seed = SharedOptions.Seed();
         var table1 = new Command("table1", "Paper Table 1: protect the training split with each method, train a hacker from scratch, evaluate on clean test data")
-            { preset, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, triggerScope, epsilon, stopLoss, restart, countermeasure, device, seed };
+            { preset, quickGelu, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, triggerScope, epsilon, stopLoss, restart, countermeasure, device, seed };
         table1.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             var dev = Devices.Resolve(result.GetValue(device)!);
             int batchSize = result.GetValue(batch), s = result.GetValue(seed);
-            var settings = new Table1Settings(result.GetValue(preset)!,
+            var settings = new Table1Settings(SharedOptions.Architecture(result, preset, quickGelu),
                 new TrainingOptions { Epochs = result.GetValue(epochs), BatchSize = batchSize, Seed = s, WarmupSteps = 20 },
                 new ProtectionOptions
                 {
@@ -72,6 +73,7 @@ static class ExperimentCommand
     static Command Faces()
     {
         var preset = SharedOptions.Preset();
+        var quickGelu = SharedOptions.QuickGelu();
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md, the plots and the work files (rerun to resume)", Required = true };
         var identities = new Option<int>("--identities") { DefaultValueFactory = _ => 40, Description = "Synthetic people (ignored with --identity-folder)" };
         var photos = new Option<int>("--photos") { DefaultValueFactory = _ => 8, Description = "Photos per synthetic person (the last is held out)" };
@@ -89,13 +91,13 @@ static class ExperimentCommand
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();
         var faces = new Command("faces", "Face privacy: can fine-tuning on a person's protected photos teach a model their name?")
-            { preset, output, identities, photos, identityFolder, preTrained, preImages, preEpochs, epochs, lr, batch, rounds, surrogateSteps, triggerRounds, topK, device, seed };
+            { preset, quickGelu, output, identities, photos, identityFolder, preTrained, preImages, preEpochs, epochs, lr, batch, rounds, surrogateSteps, triggerRounds, topK, device, seed };
         faces.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             var folder = result.GetValue(identityFolder);
             var attack = new AttackSpec
             {
-                Name = "face privacy", Preset = result.GetValue(preset)!, Seed = result.GetValue(seed),
+                Name = "face privacy", Preset = result.GetValue(preset)!, QuickGelu = result.GetValue(quickGelu), Seed = result.GetValue(seed),
                 Data = folder is null
                     ? new DataSpec(DataKinds.SyntheticIdentities, Identities: result.GetValue(identities), Photos: result.GetValue(photos))
                     : new DataSpec(DataKinds.Identities, Path.GetFullPath(folder)),
