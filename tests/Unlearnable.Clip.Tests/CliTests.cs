@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Text;
+using static TorchSharp.torch;
 
 namespace Unlearnable.Clip.Tests;
 
@@ -82,6 +84,26 @@ public class CliTests
             Assert.NotNull(report["random"]![direction]!["medr"]);
         }
         Assert.Equal(10, report["random"]!["t2i"]!["medr"]!.GetValue<double>()); // median of ranks 1..20 under chance
+    }
+
+    [Fact]
+    public void TrainingStartsFromConfigLessWeights()
+    {
+        var data = Temp();
+        var (code, _, error) = Run("dataset", "synthetic", "--out", data, "--images", "30", "--test", "10", "--size", "64");
+        Assert.True(code == 0, error);
+        using var source = new ClipModel(ClipPresets.Get("tiny"));
+        var weights = Path.Combine(Temp(), "openai-style.safetensors");
+        Directory.CreateDirectory(Path.GetDirectoryName(weights)!);
+        Clip.Checkpoints.SafeTensors.Write(weights, source.state_dict().Select(kv => (kv.Key, kv.Value)));
+
+        var checkpoint = Path.Combine(Temp(), "tuned.safetensors");
+        (code, var output, error) = Run("train", "--init", weights, "--quick-gelu", "false", "--data", data, "--epochs", "1", "--out", checkpoint, "--batch-size", "10", "--device", "cpu");
+        Assert.True(code == 0, error + output);
+        Assert.Contains("model inferred-resnet", output);   // the architecture the weights' shapes tell, not a fresh preset
+        using var tuned = Clip.Checkpoints.ClipCheckpoint.Load(checkpoint, CPU);
+        Assert.Equal("inferred-resnet", tuned.Config.Name);
+        Assert.False(tuned.Config.QuickGelu);
     }
 
     [Theory]
