@@ -76,7 +76,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         }
 
         var ownCaptions = data.Test.Select(t => t.Captions.Count).ToArray();
-        var report = new AttackReport(spec.Name, spec, data.Description, data.Train.Count, data.Test.Count,
+        var report = new AttackReport(spec.Name, spec.WithoutSecrets(), data.Description, data.Train.Count, data.Test.Count,
             RetrievalMetrics.RandomImageToText(ownCaptions, ownCaptions.Sum()), RetrievalMetrics.RandomTextToImage(data.Test.Count),
             protection, results, seconds());
         Report("report", "writing report.json, report.md and plots");
@@ -139,7 +139,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
     void KeepSpec()
     {
         var path = Path.Combine(outDir, "spec.json");
-        var json = spec.ToJson();
+        var json = spec.WithoutSecrets().ToJson();
         if (File.Exists(path) && File.ReadAllText(path) != json)
             throw new SpecException("$", $"{outDir} holds a job with a different spec; use a new output folder or the same spec");
         File.WriteAllText(path, json);

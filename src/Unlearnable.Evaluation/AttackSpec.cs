@@ -66,6 +66,10 @@ public sealed record AttackSpec
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>The spec as it may be stored, listed and reported: without the sidecar's API key.</summary>
+    public AttackSpec WithoutSecrets() =>
+        Protection.SidecarApiKey is null ? this : this with { Protection = Protection with { SidecarApiKey = null } };
 }
 
 public static class DataKinds

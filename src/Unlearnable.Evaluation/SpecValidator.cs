@@ -34,6 +34,7 @@ public static class SpecValidator
         CheckData(spec.Data, Fail);
         CheckProtection(spec, Fail);
         CheckAttack(spec.Attack, Fail);
+        CheckSizes(spec, Fail);
 
         for (int i = 0; i < spec.Arms.PoisonFractions.Count; i++)
             if (!(spec.Arms.PoisonFractions[i] is >= 0 and <= 1))
@@ -147,6 +148,38 @@ public static class SpecValidator
             if (attack.PreTrainImages < 2) fail("attack.preTrainImages", $"{attack.PreTrainImages}: at least 2");
             if (attack.PreTrainEpochs < 1) fail("attack.preTrainEpochs", $"{attack.PreTrainEpochs}: at least 1");
         }
+    }
+
+    /// <summary>
+    /// Upper bounds on every size a spec sets: generous for real studies, but a spec can never ask a host
+    /// for more images, steps or arms than a machine could hold or finish.
+    /// </summary>
+    static void CheckSizes(AttackSpec spec, Action<string, string> fail)
+    {
+        void AtMost(string field, double value, double limit)
+        {
+            if (value > limit) fail(field, $"{value:G} exceeds the limit {limit:N0}; the limit is there so that no spec can exhaust a host");
+        }
+        AtMost("name", spec.Name.Length, 200);
+        var (d, p, a) = (spec.Data, spec.Protection, spec.Attack);
+        AtMost("data.identities", d.Identities, 10_000);
+        AtMost("data.photos", d.Photos, 1_000);
+        AtMost("data.images", d.Images, 200_000);
+        AtMost("data.testImages", d.TestImages, 50_000);
+        AtMost("protection.rounds", p.Rounds, 1_000);
+        AtMost("protection.surrogateSteps", p.SurrogateSteps, 100_000);
+        AtMost("protection.pgdSteps", p.PgdSteps, 1_000);
+        AtMost("protection.triggerRounds", p.TriggerRounds, 1_000);
+        AtMost("protection.topK", p.TopK, 1_000);
+        AtMost("protection.batchSize", p.BatchSize, 4_096);
+        AtMost("attack.epochs", a.Epochs, 1_000);
+        AtMost("attack.batchSize", a.BatchSize, 4_096);
+        AtMost("attack.warmupSteps", a.WarmupSteps, 1_000_000);
+        AtMost("attack.preTrainImages", a.PreTrainImages, 200_000);
+        AtMost("attack.preTrainEpochs", a.PreTrainEpochs, 1_000);
+        AtMost("arms.architectures", spec.Arms.TransferArchitectures.Count, 8);
+        AtMost("arms.fractions", spec.Arms.PoisonFractions.Count, 16);
+        AtMost("arms.countermeasures", spec.Arms.HackerCountermeasures.Count, 16);
     }
 
     static bool RequireFolder(string? path, string field, Action<string, string> fail)

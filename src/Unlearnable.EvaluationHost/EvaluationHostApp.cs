@@ -1,12 +1,14 @@
 using Unlearnable.EvaluationHost.Jobs;
+using Unlearnable.Hosting;
 using Unlearnable.EvaluationHost.Services;
 
 namespace Unlearnable.EvaluationHost;
 
 /// <summary>
 /// Composition of the evaluation host: gRPC (HTTP/2) on the "Grpc" endpoint, a plain HTTP
-/// health probe on "Http", the SQLite job queue and the single job worker. A separate process
-/// from the sidecar, with its own ports (5061/5062 by default).
+/// health probe on "Http", the SQLite job queue, the single job worker and the retention sweep.
+/// A separate process from the sidecar, with its own ports (5061/5062 by default). Every
+/// evaluation call needs an API key (Evaluation:Auth, required outside Development).
 /// </summary>
 public static class EvaluationHostApp
 {
@@ -14,12 +16,24 @@ public static class EvaluationHostApp
     {
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
-        builder.Services.Configure<EvaluationHostOptions>(builder.Configuration.GetSection("Evaluation"));
+        var section = builder.Configuration.GetSection("Evaluation");
+        builder.Services.Configure<EvaluationHostOptions>(section);
+        var settings = section.Get<EvaluationHostOptions>() ?? new EvaluationHostOptions();
+        if (settings.MaxAttempts < 1) throw new InvalidOperationException($"Evaluation:MaxAttempts is {settings.MaxAttempts}; a job needs at least 1 start");
+        if (settings.Retention <= TimeSpan.Zero) throw new InvalidOperationException($"Evaluation:Retention is {settings.Retention}; it must be positive");
+        foreach (var sidecar in settings.Sidecars)
+            if (!Uri.TryCreate(sidecar.Address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                throw new InvalidOperationException($"Evaluation:Sidecars has address '{sidecar.Address}', which is not an http(s) address");
+        builder.Services.AddSingleton(ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Evaluation"));
+        builder.Services.AddSingleton<SpecAdmission>();
         builder.Services.AddSingleton<JobStore>();
         builder.Services.AddSingleton<JobEvents>();
         builder.Services.AddSingleton<JobWorker>();
         builder.Services.AddHostedService(services => services.GetRequiredService<JobWorker>());
-        builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 1 << 20);
+        builder.Services.AddSingleton<JobRetention>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<JobRetention>());
+        builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 1 << 20)
+            .AddServiceOptions<EvaluationGrpcService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddGrpcReflection();
 
         var app = builder.Build();

@@ -1,14 +1,37 @@
+using Unlearnable.Hosting;
+
 namespace Unlearnable.EvaluationHost;
 
 /// <summary>The "Evaluation" configuration section.</summary>
 public sealed class EvaluationHostOptions
 {
-    /// <summary>Holds jobs.db and one output folder per job (jobs/ID); relative spec paths resolve here.</summary>
+    /// <summary>Holds jobs.db and one output folder per job (jobs/ID); spec paths are relative to it and confined to it.</summary>
     public string DataDirectory { get; set; } = "data/evaluation";
 
     /// <summary>auto, cpu or cuda[:N]: the one device jobs run on, one at a time.</summary>
     public string Device { get; set; } = "auto";
 
+    /// <summary>API keys (x-api-key) for every call but health and reflection; required outside Development.</summary>
+    public AuthOptions Auth { get; set; } = new();
+
+    /// <summary>
+    /// The sidecars a job may send its training images to, each with the key this host presents.
+    /// A spec names one by address and never carries a key.
+    /// </summary>
+    public List<SidecarEndpoint> Sidecars { get; set; } = [];
+
+    /// <summary>Starts a job may take: one that stopped the host this often (out of memory, killed) fails with that reason.</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>Ended jobs older than this are deleted with their folders.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
+
     public string DatabasePath => Path.Combine(Path.GetFullPath(DataDirectory), "jobs.db");
     public string JobFolder(string jobId) => Path.Combine(Path.GetFullPath(DataDirectory), "jobs", jobId);
+}
+
+public sealed class SidecarEndpoint
+{
+    public string Address { get; set; } = "";
+    public string? ApiKey { get; set; }
 }

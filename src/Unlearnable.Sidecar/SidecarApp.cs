@@ -7,7 +7,7 @@ using Unlearnable.Sidecar.Model;
 using Unlearnable.Sidecar.Observability;
 using Unlearnable.Sidecar.Posts;
 using Unlearnable.Sidecar.Profiles;
-using Unlearnable.Sidecar.Security;
+using Unlearnable.Hosting;
 using Unlearnable.Sidecar.Services;
 
 namespace Unlearnable.Sidecar;
@@ -39,7 +39,7 @@ public static class SidecarApp
                 (settings.Protection.DefaultVocabulary == ProtectionDefaults.MaskedLmVocabulary ? " (mlm needs Sidecar:Protection:MaskedLm)" : ""));
         if (!string.IsNullOrWhiteSpace(settings.Protection.MaskedLm) && !Directory.Exists(settings.Protection.MaskedLm))
             throw new InvalidOperationException($"Sidecar:Protection:MaskedLm is '{settings.Protection.MaskedLm}', which is not a folder (a bert-base-uncased layout: config.json, model.safetensors, vocab.txt)");
-        var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment());
+        var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

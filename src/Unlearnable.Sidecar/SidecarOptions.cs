@@ -1,3 +1,4 @@
+using Unlearnable.Hosting;
 using Unlearnable.Protection;
 using Unlearnable.Protection.Robustness;
 
@@ -139,12 +140,4 @@ public sealed class ProfileOptions
     public string DatabasePath { get; set; } = "unlearnable-sidecar.db";
     /// <summary>How long a post's result is kept for idempotent replays.</summary>
     public TimeSpan ResultRetention { get; set; } = TimeSpan.FromHours(24);
-}
-
-public sealed class AuthOptions
-{
-    /// <summary>Accepted keys, sent as the "x-api-key" header. Keep them in environment variables or a secret store.</summary>
-    public List<string> ApiKeys { get; set; } = [];
-    /// <summary>null = required outside the Development environment.</summary>
-    public bool? RequireApiKey { get; set; }
 }

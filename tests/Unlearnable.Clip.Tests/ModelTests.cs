@@ -12,19 +12,21 @@ public class ModelTests
             [texts.Length, model.Config.Text.ContextLength]);
 
     [Fact]
-    public void StateDictUsesOpenClipKeyNames()
+    public void StateDictUsesOpenAisKeyNames()
     {
         var keys = new ClipModel(ClipPresets.Get("tiny")).state_dict().Keys.ToHashSet();
         foreach (var key in new[]
         {
             "visual.conv1.weight", "visual.bn1.running_mean", "visual.conv3.weight", "visual.layer1.0.conv1.weight",
-            "visual.layer2.0.downsample.1.weight", "visual.layer2.0.downsample.2.weight", "visual.attnpool.positional_embedding",
+            "visual.layer2.0.downsample.0.weight", "visual.layer2.0.downsample.1.running_var", "visual.attnpool.positional_embedding",
             "visual.attnpool.q_proj.weight", "visual.attnpool.c_proj.bias", "token_embedding.weight", "positional_embedding",
             "transformer.resblocks.0.attn.in_proj_weight", "transformer.resblocks.0.attn.in_proj_bias",
             "transformer.resblocks.1.attn.out_proj.weight", "transformer.resblocks.0.ln_1.weight", "transformer.resblocks.0.mlp.c_fc.weight",
             "transformer.resblocks.0.mlp.c_proj.bias", "ln_final.weight", "text_projection", "logit_scale",
         })
             Assert.Contains(key, keys);
+        // OpenAI's shortcut: the parameter-free pool is "-1", so no ".downsample.2." exists.
+        Assert.DoesNotContain(keys, k => k.Contains(".downsample.2.", StringComparison.Ordinal));
         var vit = new ClipModel(ClipPresets.Get("tiny-vit")).state_dict().Keys.ToHashSet();
         foreach (var key in new[] { "visual.class_embedding", "visual.positional_embedding", "visual.ln_pre.weight", "visual.proj",
                      "visual.transformer.resblocks.2.attn.in_proj_weight", "visual.ln_post.bias" })

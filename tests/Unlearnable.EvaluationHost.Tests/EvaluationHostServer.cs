@@ -1,3 +1,5 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -9,19 +11,29 @@ namespace Unlearnable.EvaluationHost.Tests;
 /// <summary>The real evaluation host on a real loopback port, with its own data folder (which a restarted host can reuse).</summary>
 public sealed class EvaluationHostServer : IAsyncDisposable
 {
+    public const string ApiKey = "host-test-key-9c2e";
     readonly WebApplication _app;
     public string DataDirectory { get; }
     public GrpcChannel Channel { get; }
+    /// <summary>A client that sends the API key on every call.</summary>
     public EvaluationService.EvaluationServiceClient Client { get; }
+    /// <summary>A client that sends none.</summary>
+    public EvaluationService.EvaluationServiceClient Anonymous { get; }
+    public IServiceProvider Services => _app.Services;
 
     EvaluationHostServer(WebApplication app, string dataDirectory, int port)
     {
         (_app, DataDirectory) = (app, dataDirectory);
         Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
-        Client = new EvaluationService.EvaluationServiceClient(Channel);
+        Client = new EvaluationService.EvaluationServiceClient(Channel.Intercept(headers =>
+        {
+            headers.Add("x-api-key", ApiKey);
+            return headers;
+        }));
+        Anonymous = new EvaluationService.EvaluationServiceClient(Channel);
     }
 
-    public static async Task<EvaluationHostServer> StartAsync(string? dataDirectory = null)
+    public static async Task<EvaluationHostServer> StartAsync(string? dataDirectory = null, IDictionary<string, string?>? overrides = null)
     {
         dataDirectory ??= Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N"));
         int port = LoopbackPorts.Free();
@@ -33,8 +45,10 @@ public sealed class EvaluationHostServer : IAsyncDisposable
             ["Kestrel:Endpoints:Http:Protocols"] = "Http1",
             ["Evaluation:DataDirectory"] = dataDirectory,
             ["Evaluation:Device"] = "cpu",
+            ["Evaluation:Auth:ApiKeys:0"] = ApiKey,
             ["Logging:LogLevel:Default"] = "Warning",
         };
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>()) settings[key] = value;
         var app = EvaluationHostApp.Build([], b => b.Configuration.AddInMemoryCollection(settings));
         await app.StartAsync();
         return new EvaluationHostServer(app, dataDirectory, port);

@@ -106,11 +106,12 @@ public class EvaluationServiceTests
         Assert.Equal(["preset", "arms.fractions[0]"], fields);
         Assert.Contains("unknown architecture 'rn49'", message);
         Assert.Contains("1.5 is outside 0–1", message);
-        (message, fields) = await Refusal("""{ "data": { "kind": "identities", "path": "/nonexistent/people" } }""");
-        Assert.Equal(["data.path"], fields);
-        Assert.Contains("/nonexistent/people does not exist", message);
         (message, fields) = await Refusal("""{ "data": { "kind": "identities", "path": "faces" } }""");   // relative to the host's data folder
+        Assert.Equal(["data.path"], fields);
         Assert.Contains("no images", message);
+        (message, fields) = await Refusal("""{ "data": { "kind": "synthetic-scenes", "images": 500000000 }, "attack": { "epochs": 1000000 } }""");
+        Assert.Equal(["data.images", "attack.epochs"], fields);
+        Assert.Contains("the limit is", message);
         (message, _) = await Refusal("""{ "attack": { "epochz": 3 } }""");
         Assert.Contains("epochz", message);
         (message, _) = await Refusal("{ not json");

@@ -36,6 +36,10 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
         Assert.All(protection.ExampleTriggers, t => Assert.Equal(2, t.Split(' ').Length));
         Assert.Equal(["clean", "protected"], report.Arms.Select(a => a.Name));
         Assert.Equal(10, await PostsProtected(user));
+        // The job used the sidecar's key but wrote it nowhere: not in its report, its spec copy or any other text file.
+        Assert.Null(report.Spec.Protection.SidecarApiKey);
+        foreach (var file in Directory.EnumerateFiles(output, "*.json", SearchOption.AllDirectories).Concat(Directory.EnumerateFiles(output, "*.md", SearchOption.AllDirectories)))
+            Assert.DoesNotContain(SidecarServer.ApiKey, File.ReadAllText(file));
 
         // What the hacker trained on is what the sidecar returned: each image within ε of the clean one, every caption behind its trigger.
         var clean = SyntheticScenes.Generate(16, 2, 6, 64).Items.Where(i => i.Split == Data.Split.Train).ToList();

@@ -10,6 +10,7 @@ namespace Unlearnable.EvaluationHost.Jobs;
 /// progress event. A job is queued, running, or ended (succeeded, failed, cancelled); the queue
 /// is first come, first served. Jobs found running at start-up were interrupted by a stop or a
 /// crash and go back to the head of the queue, where they resume from their work folder.
+/// Specs are stored without secrets; rows from before that rule are cleaned at start-up.
 /// </summary>
 public sealed class JobStore
 {
@@ -28,6 +29,21 @@ public sealed class JobStore
               created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER NOT NULL DEFAULT 0,
               attempts INTEGER NOT NULL DEFAULT 0, last_event BLOB, seq INTEGER NOT NULL);
             """);
+        RemoveStoredSecrets(db);
+    }
+
+    void RemoveStoredSecrets(SqliteConnection db)
+    {
+        int cleaned = 0;
+        foreach (var job in Query("WHERE spec LIKE '%sidecarApiKey%'"))
+        {
+            var clean = Evaluation.AttackSpec.Parse(job.SpecJson).WithoutSecrets().ToJson();
+            if (clean == job.SpecJson) continue;
+            Execute(db, "UPDATE jobs SET spec = $spec WHERE id = $id", ("$spec", clean), ("$id", job.JobId));
+            cleaned++;
+        }
+        // The old values stay in free pages and the write-ahead log until both are rewritten.
+        if (cleaned > 0) Execute(db, "PRAGMA secure_delete = ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
     }
 
     SqliteConnection Open()
@@ -104,6 +120,22 @@ public sealed class JobStore
         if (id is not null) command.Parameters.AddWithValue("$id", id);
         return command.ExecuteNonQuery();
     }
+
+    /// <summary>Deletes an ended job's row; false when there is none or it has not ended (queued or running).</summary>
+    public bool Delete(string id)
+    {
+        using var db = Open();
+        using var command = db.CreateCommand();
+        command.CommandText = "DELETE FROM jobs WHERE id = $id AND state NOT IN ($q, $r)";
+        command.Parameters.AddWithValue("$id", id);
+        command.Parameters.AddWithValue("$q", (int)JobState.Queued);
+        command.Parameters.AddWithValue("$r", (int)JobState.Running);
+        return command.ExecuteNonQuery() == 1;
+    }
+
+    /// <summary>Ended jobs that finished before <paramref name="cutoffMs"/>, oldest first.</summary>
+    public IReadOnlyList<Job> EndedBefore(long cutoffMs) =>
+        Query("WHERE state NOT IN ($q, $r) AND finished_ms < $cut ORDER BY finished_ms", ("$q", (int)JobState.Queued), ("$r", (int)JobState.Running), ("$cut", cutoffMs));
 
     public void SaveEvent(JobEvent e)
     {

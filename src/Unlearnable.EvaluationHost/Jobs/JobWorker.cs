@@ -10,9 +10,11 @@ namespace Unlearnable.EvaluationHost.Jobs;
 /// <summary>
 /// Runs queued jobs one at a time on the host's device. A job cancelled by its owner ends
 /// CANCELLED; a job interrupted by the host stopping goes back to the queue and, like one
-/// interrupted by a crash, resumes from its work folder when the host starts again.
+/// interrupted by a crash, resumes from its work folder when the host starts again, up to
+/// MaxAttempts starts: a job that keeps stopping the host (out of memory, killed) then fails,
+/// so the jobs behind it run.
 /// </summary>
-public sealed class JobWorker(JobStore store, JobEvents events, IOptions<EvaluationHostOptions> options, ILogger<JobWorker> log) : BackgroundService
+public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission admission, IOptions<EvaluationHostOptions> options, ILogger<JobWorker> log) : BackgroundService
 {
     readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
     readonly SemaphoreSlim _wake = new(0);
@@ -32,6 +34,12 @@ public sealed class JobWorker(JobStore store, JobEvents events, IOptions<Evaluat
             {
                 try { await _wake.WaitAsync(TimeSpan.FromSeconds(2), stopping); }
                 catch (OperationCanceledException) { return; }
+                continue;
+            }
+            if (job.Attempts > options.Value.MaxAttempts)
+            {
+                End(job, JobState.Failed, $"the host stopped {job.Attempts - 1} times while running this job (out of memory or killed?); it is not started again",
+                    $"failed: started {job.Attempts - 1} times, the limit is {options.Value.MaxAttempts}");
                 continue;
             }
             await Task.Factory.StartNew(() => Run(job, device, stopping), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -68,7 +76,7 @@ public sealed class JobWorker(JobStore store, JobEvents events, IOptions<Evaluat
         try
         {
             Publish(job, job.Attempts > 1 ? $"resuming (attempt {job.Attempts})" : "started");
-            var spec = AttackSpec.Parse(job.SpecJson).ResolvePaths(Path.GetFullPath(options.Value.DataDirectory));
+            var spec = admission.ForRun(AttackSpec.Parse(job.SpecJson));
             new AttackJob(spec, device, options.Value.JobFolder(job.JobId))
             {
                 OnProgress = p =>

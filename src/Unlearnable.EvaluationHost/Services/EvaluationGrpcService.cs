@@ -9,8 +9,8 @@ using Unlearnable.EvaluationHost.Jobs;
 
 namespace Unlearnable.EvaluationHost.Services;
 
-/// <summary>The gRPC face of the job queue: thin over <see cref="JobStore"/>, <see cref="JobWorker"/> and <see cref="JobEvents"/>.</summary>
-public sealed class EvaluationGrpcService(JobStore store, JobWorker worker, JobEvents events, IOptions<EvaluationHostOptions> options)
+/// <summary>The gRPC face of the job queue: thin over <see cref="JobStore"/>, <see cref="SpecAdmission"/>, <see cref="JobWorker"/>, <see cref="JobEvents"/> and <see cref="JobRetention"/>.</summary>
+public sealed class EvaluationGrpcService(JobStore store, SpecAdmission admission, JobWorker worker, JobEvents events, JobRetention retention, IOptions<EvaluationHostOptions> options)
     : EvaluationService.EvaluationServiceBase
 {
     const int MaxSpecBytes = 64 * 1024;
@@ -22,8 +22,8 @@ public sealed class EvaluationGrpcService(JobStore store, JobWorker worker, JobE
         AttackSpec spec;
         try { spec = AttackSpec.Parse(request.SpecJson); }
         catch (SpecException e) { throw Invalid(e.Violations); }
-        // Checked now, with paths resolved as the worker will, so a bad spec never reaches the queue.
-        var problems = SpecValidator.Check(spec.ResolvePaths(Path.GetFullPath(options.Value.DataDirectory)));
+        // Checked now, as the worker will, so a bad spec never reaches the queue.
+        var (_, problems) = admission.Admit(spec);
         if (problems.Count > 0) throw Invalid(problems);
         var job = store.Add(spec.Name, spec.ToJson());
         worker.Wake();
@@ -32,18 +32,34 @@ public sealed class EvaluationGrpcService(JobStore store, JobWorker worker, JobE
 
     public override async Task WatchJob(WatchJobRequest request, IServerStreamWriter<JobEvent> stream, ServerCallContext context)
     {
-        using var subscription = events.Subscribe(request.JobId);   // before reading the state, so no event falls in between
+        Find(request.JobId);                                        // a made-up id is refused before anything is kept for it
+        using var subscription = events.Subscribe(request.JobId);   // then the state, so no event falls in between
         var job = Find(request.JobId);
         await stream.WriteAsync(job.LastEvent ?? new JobEvent { JobId = job.JobId, State = job.State, Phase = job.State.ToString().ToLowerInvariant(), Message = "queued" });
         if (Ended(job.State)) return;
-        await foreach (var e in subscription.Reader.ReadAllAsync(context.CancellationToken))
+        try
         {
-            await stream.WriteAsync(e);
-            if (Ended(e.State) || e.State == JobState.Queued) return;
+            await foreach (var e in subscription.Reader.ReadAllAsync(context.CancellationToken))
+            {
+                await stream.WriteAsync(e);
+                if (Ended(e.State) || e.State == JobState.Queued) return;
+            }
+        }
+        catch (WatcherFellBehindException e)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.ResourceExhausted, e.Message));
         }
     }
 
     public override Task<Job> GetJob(GetJobRequest request, ServerCallContext context) => Task.FromResult(Find(request.JobId));
+
+    public override Task<DeleteJobResponse> DeleteJob(DeleteJobRequest request, ServerCallContext context)
+    {
+        var job = Find(request.JobId);
+        if (!retention.Delete(job.JobId))
+            throw new RpcException(new Grpc.Core.Status(StatusCode.FailedPrecondition, $"job {job.JobId} is {job.State}; cancel it before deleting it"));
+        return Task.FromResult(new DeleteJobResponse { Deleted = true });
+    }
 
     public override Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context) =>
         Task.FromResult(new ListJobsResponse { Jobs = { store.List() } });
