@@ -8,6 +8,7 @@ using Unlearnable.Sidecar.Observability;
 using Unlearnable.Sidecar.Posts;
 using Unlearnable.Sidecar.Profiles;
 using Unlearnable.Hosting;
+using Unlearnable.Sidecar.Admission;
 using Unlearnable.Sidecar.Services;
 
 namespace Unlearnable.Sidecar;
@@ -39,6 +40,10 @@ public static class SidecarApp
                 (settings.Protection.DefaultVocabulary == ProtectionDefaults.MaskedLmVocabulary ? " (mlm needs Sidecar:Protection:MaskedLm)" : ""));
         if (!string.IsNullOrWhiteSpace(settings.Protection.MaskedLm) && !Directory.Exists(settings.Protection.MaskedLm))
             throw new InvalidOperationException($"Sidecar:Protection:MaskedLm is '{settings.Protection.MaskedLm}', which is not a folder (a bert-base-uncased layout: config.json, model.safetensors, vocab.txt)");
+        var limits = settings.Limits;
+        if (limits.MaxPostsInFlight < 1 || limits.MaxPostsInFlightPerApiKey < 1 || limits.MaxPostsInFlightPerUser < 1 || limits.MaxPostsInFlightPerStream < 1)
+            throw new InvalidOperationException("Sidecar:Limits:MaxPostsInFlight, MaxPostsInFlightPerApiKey, MaxPostsInFlightPerUser and MaxPostsInFlightPerStream must each be at least 1");
+        if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -55,7 +60,11 @@ public static class SidecarApp
         builder.Services.AddSingleton<BatchRunner>();
         builder.Services.AddSingleton<MicroBatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MicroBatcher>());
+        builder.Services.AddSingleton<AdmissionControl>();
+        builder.Services.AddSingleton<InFlightPosts>();
         builder.Services.AddSingleton<PostProtector>();
+        builder.Services.AddHostedService<Drain>();   // after the batcher: stopped before it, so posts drain while it still runs
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Shutdown.GracePeriod + TimeSpan.FromSeconds(10));
         builder.Services.AddHostedService<ResultExpiry>();
 
         builder.Services.AddGrpc(grpc =>
@@ -69,16 +78,18 @@ public static class SidecarApp
 
         var app = builder.Build();
         app.UseHttpMetrics();
+        app.UseMiddleware<AdmissionMiddleware>();
         app.MapGrpcService<ProtectionGrpcService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapMetrics();
-        app.MapGet("/healthz", (WarmSurrogate s) => s.IsReady ? Results.Ok("SERVING") : Results.Json("NOT_SERVING", statusCode: 503));
+        app.MapGet("/healthz", (WarmSurrogate s, AdmissionControl admission) =>
+            s.IsReady && !admission.Draining ? Results.Ok("SERVING") : Results.Json("NOT_SERVING", statusCode: 503));
         return app;
     }
 }
 
-/// <summary>Drops stored results past their retention time, hourly.</summary>
+/// <summary>Drops stored results past their retention time or byte budget, hourly; a failure is logged and tried again, never fatal.</summary>
 sealed class ResultExpiry(ProfileStore store, ILogger<ResultExpiry> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -86,8 +97,15 @@ sealed class ResultExpiry(ProfileStore store, ILogger<ResultExpiry> log) : Backg
         using var timer = new PeriodicTimer(TimeSpan.FromHours(1));
         do
         {
-            int dropped = store.Expire();
-            if (dropped > 0) log.LogInformation("Dropped {Count} expired post results", dropped);
+            try
+            {
+                int dropped = store.Expire();
+                if (dropped > 0) log.LogInformation("Dropped {Count} stored post results (expired or over the byte budget)", dropped);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError(e, "Dropping old post results failed (disk full or database busy?); trying again in an hour");
+            }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }

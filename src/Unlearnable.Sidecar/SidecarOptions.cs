@@ -13,6 +13,7 @@ public sealed class SidecarOptions
     public LimitOptions Limits { get; set; } = new();
     public ProfileOptions Profiles { get; set; } = new();
     public AuthOptions Auth { get; set; } = new();
+    public ShutdownOptions Shutdown { get; set; } = new();
 }
 
 public sealed class ModelOptions
@@ -133,6 +134,28 @@ public sealed class LimitOptions
     /// a message naming the image limit; beyond this the transport refuses it (RESOURCE_EXHAUSTED).
     /// </summary>
     public int MaxMessageBytes => (int)Math.Min(int.MaxValue, MaxImageBytes + (4 << 20));
+
+    /// <summary>
+    /// Posts whose bodies the server holds at once, over all calls. A unary call beyond it is refused
+    /// (RESOURCE_EXHAUSTED) before its body is read; a stream simply stops reading until a post is
+    /// answered (HTTP/2 flow control holds the client back). Bodies in memory: at most this × MaxMessageBytes.
+    /// </summary>
+    public int MaxPostsInFlight { get; set; } = 64;
+    /// <summary>Of those, at most this many for one API key, so one client cannot take every slot.</summary>
+    public int MaxPostsInFlightPerApiKey { get; set; } = 48;
+    /// <summary>Posts of one user being protected at once; beyond it a post is refused with RESOURCE_EXHAUSTED.</summary>
+    public int MaxPostsInFlightPerUser { get; set; } = 16;
+    /// <summary>Posts one stream has in flight; the stream reads its next post when one is answered.</summary>
+    public int MaxPostsInFlightPerStream { get; set; } = 8;
+}
+
+public sealed class ShutdownOptions
+{
+    /// <summary>
+    /// On SIGTERM health turns NOT_SERVING and new posts are refused (UNAVAILABLE); posts already
+    /// admitted get this long to finish before they are cancelled.
+    /// </summary>
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(25);
 }
 
 public sealed class ProfileOptions
@@ -140,4 +163,6 @@ public sealed class ProfileOptions
     public string DatabasePath { get; set; } = "unlearnable-sidecar.db";
     /// <summary>How long a post's result is kept for idempotent replays.</summary>
     public TimeSpan ResultRetention { get; set; } = TimeSpan.FromHours(24);
+    /// <summary>Bytes of stored results kept at most; past it the oldest go first (their post ids can no longer be replayed).</summary>
+    public long MaxStoredResultBytes { get; set; } = 4L << 30;
 }

@@ -32,7 +32,7 @@ public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate
         if (Interlocked.Increment(ref _waiting) > capacity)
         {
             Interlocked.Decrement(ref _waiting);
-            metrics.Rejected.Inc();
+            metrics.Rejected.WithLabels("queue_full").Inc();
             throw new QueueFullException(capacity);
         }
         metrics.QueueDepth.Set(Waiting);

@@ -12,6 +12,8 @@ public sealed class SidecarMetrics
     public Histogram BatchSize { get; } = Metrics.CreateHistogram("unlearnable_batch_size", "Posts per batch (without anchor padding)",
         new HistogramConfiguration { Buckets = Histogram.LinearBuckets(1, 1, 32) });
     public Gauge QueueDepth { get; } = Metrics.CreateGauge("unlearnable_queue_depth", "Posts waiting for a batch");
-    public Counter Rejected { get; } = Metrics.CreateCounter("unlearnable_queue_rejected_total", "Posts refused because the queue was full");
+    public Counter Rejected { get; } = Metrics.CreateCounter("unlearnable_posts_refused_total",
+        "Posts refused for load, by reason: queue_full, pixel_budget, in_flight (server or API-key share), user_share, draining",
+        new CounterConfiguration { LabelNames = ["reason"] });
     public Counter Posts { get; } = Metrics.CreateCounter("unlearnable_posts_total", "Posts answered, by gRPC status", new CounterConfiguration { LabelNames = ["status"] });
 }

@@ -1,12 +1,13 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Imaging;
+using Unlearnable.Sidecar.Admission;
 using Unlearnable.Sidecar.Batching;
 using Unlearnable.Sidecar.Model;
+using Unlearnable.Sidecar.Observability;
 using Unlearnable.Sidecar.Profiles;
 
 namespace Unlearnable.Sidecar.Posts;
@@ -14,17 +15,24 @@ namespace Unlearnable.Sidecar.Posts;
 /// <summary>
 /// One post from request to response: validate, replay a stored result for a repeated post_id,
 /// decode the image (a bounded number at a time), queue it for a micro-batch, then store the
-/// result and count it on the user's profile. Plain class; the gRPC service is a thin shell.
+/// result and count it on the user's profile. A post_id is protected once: a repeat that comes
+/// while it runs joins it (<see cref="InFlightPosts"/>), one that comes after gets the stored
+/// answer, and the store keeps the first answer only, so every replay is byte-identical to what
+/// was published. A sticky user's first trigger is decided by one post at a time. Plain class;
+/// the gRPC service is a thin shell.
 /// </summary>
-public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogate surrogate, MicroBatcher batcher, ProfileStore store)
+public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogate surrogate, MicroBatcher batcher, ProfileStore store,
+    InFlightPosts inFlight, AdmissionControl admission, SidecarMetrics metrics)
 {
-    readonly ConcurrentDictionary<(string User, string Post), (byte[] Hash, Task<ProtectResponse> Work)> _inFlight = new();
+    // Striped gates for sticky users' first triggers: a fixed set, so there is nothing to clean up.
+    readonly SemaphoreSlim[] _stickyGates = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
     readonly SemaphoreSlim _decoders = new(Math.Max(1, Environment.ProcessorCount));
     long _heldPixels;
 
     public async Task<ProtectResponse> ProtectAsync(ProtectRequest request, CancellationToken cancel)
     {
         var settings = RequestValidation.Validate(request, options.Value);
+        if (admission.Draining) throw new RpcException(new Status(StatusCode.Unavailable, new ServerDrainingException().Message));
         if (!surrogate.IsReady)
             throw new RpcException(new Status(StatusCode.Unavailable, surrogate.Failure is null
                 ? "the surrogate model is still loading; retry when health reports SERVING"
@@ -32,31 +40,46 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         var hash = Hash(request);
         if (store.FindResult(request.UserId, request.PostId) is { } stored) return Replay(stored.RequestHash, hash, stored.Response, request.PostId);
 
-        var key = (request.UserId, request.PostId);
-        var mine = (hash, Work: new TaskCompletionSource<ProtectResponse>(TaskCreationOptions.RunContinuationsAsynchronously));
-        var entry = _inFlight.GetOrAdd(key, (mine.hash, mine.Work.Task));
-        if (!ReferenceEquals(entry.Work, mine.Work.Task))   // the same post is being protected right now
-            return Replay(entry.Hash, hash, await entry.Work.WaitAsync(cancel), request.PostId);
+        ProtectResponse response;
+        bool joined;
+        byte[] runningHash;
         try
         {
-            var response = await RunAsync(request, settings, hash, cancel);
-            mine.Work.TrySetResult(response);
-            return response;
+            (response, joined, runningHash) = await inFlight.RunAsync(request.UserId, request.PostId, hash, options.Value.Limits.MaxPostsInFlightPerUser,
+                work => FirstRunAsync(request, settings, hash, work), cancel);
         }
-        catch (Exception e)
+        catch (QueueFullException) when (!cancel.IsCancellationRequested)
         {
-            mine.Work.TrySetException(e);
+            metrics.Rejected.WithLabels("user_share").Inc();
             throw;
         }
-        finally
-        {
-            _inFlight.TryRemove(key, out _);
-        }
+        return joined ? Replay(runningHash, hash, response, request.PostId) : response;
+    }
+
+    async Task<ProtectResponse> FirstRunAsync(ProtectRequest request, PostSettings settings, byte[] hash, CancellationToken cancel)
+    {
+        // A run of the same post may have finished between the lookup above and taking the in-flight slot.
+        if (store.FindResult(request.UserId, request.PostId) is { } stored) return Replay(stored.RequestHash, hash, stored.Response, request.PostId);
+        return await RunAsync(request, settings, hash, cancel);
     }
 
     async Task<ProtectResponse> RunAsync(ProtectRequest request, PostSettings settings, byte[] hash, CancellationToken cancel)
     {
         var profile = store.Touch(request.UserId, settings.Policy, options.Value.Protection.DefaultTriggerPolicy);
+        SemaphoreSlim? gate = null;
+        if (profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is null && settings.Key.TriggerLength > 0)
+        {
+            // This post may decide the user's trigger: one such post at a time, and the next one reads what it decided.
+            gate = _stickyGates[(uint)StringComparer.Ordinal.GetHashCode(request.UserId) % (uint)_stickyGates.Length];
+            await gate.WaitAsync(cancel);
+            profile = store.Get(request.UserId) ?? profile;
+        }
+        try { return await ProtectImageAsync(request, settings, hash, profile, cancel); }
+        finally { gate?.Release(); }
+    }
+
+    async Task<ProtectResponse> ProtectImageAsync(ProtectRequest request, PostSettings settings, byte[] hash, StoredProfile profile, CancellationToken cancel)
+    {
         int[]? sticky = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } t && t.Length == settings.Key.TriggerLength ? t : null;
         int size = surrogate.Model.Config.Vision.ImageSize;
         PreparedImage image;
@@ -72,6 +95,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         {
             Interlocked.Add(ref _heldPixels, -pixels);
             image.Dispose();
+            metrics.Rejected.WithLabels("pixel_budget").Inc();
             throw new QueueFullException($"queued images already hold the {budget:N0}-pixel budget; retry later");
         }
         using (image)
@@ -99,9 +123,11 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
                     JpegQuality = done.Image.JpegQuality, Strength = RequestValidation.Contract(settings.Key.Strength),
                 },
             };
-            store.SaveResult(request.UserId, request.PostId, hash, response);
+            cancel.ThrowIfCancellationRequested();   // e.g. the user's profile was deleted meanwhile: nothing is stored
+            var first = store.SaveResult(request.UserId, request.PostId, hash, response);
+            if (first is null) throw new OperationCanceledException("the user's profile was deleted while the post was protected", cancel);
             store.RecordPost(request.UserId, done.TriggerIds, done.Trigger);
-            return response;
+            return Replay(first.RequestHash, hash, first.Response, request.PostId, replayed: false);
         }
         finally
         {
@@ -118,13 +144,13 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         _ => settings.JpegQuality is null ? upload : OutputFormat.Jpeg,
     }, settings.JpegQuality);
 
-    static ProtectResponse Replay(byte[] storedHash, byte[] hash, ProtectResponse stored, string postId)
+    static ProtectResponse Replay(byte[] storedHash, byte[] hash, ProtectResponse stored, string postId, bool replayed = true)
     {
         if (!storedHash.AsSpan().SequenceEqual(hash))
             throw new RpcException(new Status(StatusCode.AlreadyExists,
                 $"post_id '{postId}' was already protected for this user with a different image, caption or options; use a new post_id"));
         var replay = stored.Clone();
-        replay.Replayed = true;
+        replay.Replayed = replayed;
         return replay;
     }
 

@@ -64,7 +64,9 @@ public static class RequestValidation
         if (o.JpegQuality != 0 && o.OutputFormat is ImageFormat.Png or ImageFormat.WebpLossless)
             throw Invalid("options.jpeg_quality", $"options.jpeg_quality applies to JPEG answers; this post asks for {o.OutputFormat}");
         if (!Enum.IsDefined(o.TriggerPolicy)) throw Invalid("options.trigger_policy", $"options.trigger_policy {(int)o.TriggerPolicy} is unknown; use TRIGGER_POLICY_PER_POST or TRIGGER_POLICY_STICKY");
-        return new PostSettings(new BatchKey(epsilon, length, vocabulary, strength), o.OutputFormat, o.JpegQuality == 0 ? null : o.JpegQuality, o.TriggerPolicy);
+        // Published noise moves pixels in whole 1/255 steps, so only whole bounds differ: 7.3 protects as 7. Keying
+        // batches by the whole bound also keeps the number of distinct batch settings small whatever clients send.
+        return new PostSettings(new BatchKey(Math.Floor(epsilon + 1e-9), length, vocabulary, strength), o.OutputFormat, o.JpegQuality == 0 ? null : o.JpegQuality, o.TriggerPolicy);
     }
 
     public static Protection.ProtectionStrength? Strength(Contracts.V1.ProtectionStrength strength) => strength switch

@@ -18,6 +18,8 @@ public sealed class ProfileStore
 {
     readonly string _connectionString;
     readonly TimeSpan _retention;
+    readonly long _maxBytes;
+    long _bytesSinceTrim;
 
     public ProfileStore(IOptions<SidecarOptions> options)
     {
@@ -25,6 +27,7 @@ public sealed class ProfileStore
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
         _retention = options.Value.Profiles.ResultRetention;
+        _maxBytes = options.Value.Profiles.MaxStoredResultBytes;
         using var db = Open();
         Execute(db, """
             PRAGMA journal_mode = WAL;
@@ -155,21 +158,44 @@ public sealed class ProfileStore
         return new StoredResult((byte[])row[0], ProtectResponse.Parser.ParseFrom((byte[])row[1]));
     }
 
-    public void SaveResult(string userId, string postId, byte[] requestHash, ProtectResponse response)
+    /// <summary>
+    /// Keeps a post's answer unless one is stored already (then that first one stays: replays
+    /// must equal what was published), and returns the stored answer; null when the user no
+    /// longer exists (their profile was deleted while the post ran), so nothing is kept for them.
+    /// </summary>
+    public StoredResult? SaveResult(string userId, string postId, byte[] requestHash, ProtectResponse response)
     {
         using var db = Open();
         Execute(db, """
-            INSERT INTO results (user_id, post_id, request_hash, response, created_ms) VALUES ($u, $p, $h, $r, $now)
-            ON CONFLICT (user_id, post_id) DO UPDATE SET request_hash = $h, response = $r, created_ms = $now
-            """, ("$u", userId), ("$p", postId), ("$h", requestHash), ("$r", response.ToByteArray()), ("$now", Now));
+            INSERT INTO results (user_id, post_id, request_hash, response, created_ms)
+              SELECT $u, $p, $h, $r, $now WHERE EXISTS (SELECT 1 FROM users WHERE user_id = $u)
+            ON CONFLICT (user_id, post_id) DO UPDATE SET request_hash = $h, response = $r, created_ms = $now WHERE results.created_ms < $since
+            """, ("$u", userId), ("$p", postId), ("$h", requestHash), ("$r", response.ToByteArray()), ("$now", Now), ("$since", Now - (long)_retention.TotalMilliseconds));
+        // A flood of large answers must not wait for the hourly sweep to be held to the budget.
+        if (Interlocked.Add(ref _bytesSinceTrim, response.CalculateSize()) > _maxBytes / 8)
+        {
+            Interlocked.Exchange(ref _bytesSinceTrim, 0);
+            try { Expire(); }
+            catch (SqliteException) { }   // busy or full: the hourly sweep tries again
+        }
+        return FindResult(userId, postId);
     }
 
-    /// <summary>Drops results past the retention time; returns how many.</summary>
+    /// <summary>
+    /// Drops results past the retention time, then the oldest ones beyond the byte budget;
+    /// returns how many went.
+    /// </summary>
     public int Expire()
     {
         using var db = Open();
-        using var command = Command(db, "DELETE FROM results WHERE created_ms < $since", ("$since", Now - (long)_retention.TotalMilliseconds));
-        return command.ExecuteNonQuery();
+        using var old = Command(db, "DELETE FROM results WHERE created_ms < $since", ("$since", Now - (long)_retention.TotalMilliseconds));
+        int expired = old.ExecuteNonQuery();
+        using var overBudget = Command(db, """
+            DELETE FROM results WHERE rowid IN (
+              SELECT rowid FROM (SELECT rowid, SUM(length(response)) OVER (ORDER BY created_ms DESC, rowid DESC) AS newer_bytes FROM results)
+              WHERE newer_bytes > $budget)
+            """, ("$budget", _maxBytes));
+        return expired + overBudget.ExecuteNonQuery();
     }
 
     static int[] ParseIds(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray();

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Unlearnable.Contracts.V1;
+using Unlearnable.Sidecar.Admission;
 using Unlearnable.Sidecar.Batching;
 using Unlearnable.Sidecar.Model;
 using Unlearnable.Sidecar.Observability;
@@ -12,7 +13,7 @@ namespace Unlearnable.Sidecar.Services;
 /// <summary>The gRPC surface: thin methods over <see cref="PostProtector"/> and <see cref="ProfileStore"/>.</summary>
 [BindServiceMethod(typeof(ProtectionGrpcService), nameof(Bind))]
 public sealed class ProtectionGrpcService(PostProtector protector, ProfileStore store, WarmSurrogate surrogate, IOptions<SidecarOptions> options,
-    SidecarMetrics metrics, ILogger<ProtectionGrpcService> log) : ProtectionService.ProtectionServiceBase
+    AdmissionControl admission, InFlightPosts inFlight, SidecarMetrics metrics, ILogger<ProtectionGrpcService> log) : ProtectionService.ProtectionServiceBase
 {
     /// <summary>Found by grpc-dotnet through the attribute above: the generated binding, with strict request parsing.</summary>
     public static void Bind(ServiceBinderBase binder, ProtectionService.ProtectionServiceBase service) =>
@@ -23,32 +24,64 @@ public sealed class ProtectionGrpcService(PostProtector protector, ProfileStore 
 
     /// <summary>
     /// Posts on one stream are protected concurrently (they may share a batch) and answered as
-    /// they finish. A post with bad input gets a response carrying its error and the stream goes
-    /// on; a full queue or a failing server ends the stream with that status.
+    /// they finish. Every post gets an answer: its result, or a response carrying its error (bad
+    /// input, a full server, a failure) while the stream goes on. The stream reads its next post
+    /// only when it has a slot (at most MaxPostsInFlightPerStream of its own, and one of the
+    /// server's), so a client that sends faster than the server protects is held back by HTTP/2
+    /// flow control instead of filling memory. Only the call's own end (cancelled, deadline) ends it early.
     /// </summary>
     public override async Task ProtectStream(IAsyncStreamReader<ProtectRequest> requests, IServerStreamWriter<ProtectResponse> responses, ServerCallContext context)
     {
-        var writeLock = new SemaphoreSlim(1, 1);
+        var cancel = context.CancellationToken;
+        var apiKey = context.RequestHeaders.GetValue(Hosting.ApiKeyInterceptor.Header) ?? "";
+        using var ownSlots = new SemaphoreSlim(options.Value.Limits.MaxPostsInFlightPerStream);
+        using var writeLock = new SemaphoreSlim(1, 1);
         var running = new List<Task>();
         async Task Write(ProtectResponse response)
         {
-            await writeLock.WaitAsync(context.CancellationToken);
-            try { await responses.WriteAsync(response, context.CancellationToken); }
+            await writeLock.WaitAsync(cancel);
+            try { await responses.WriteAsync(response, cancel); }
             finally { writeLock.Release(); }
         }
-        async Task One(ProtectRequest request)
+        async Task One(ProtectRequest request, AdmissionControl.Slot? slot)
         {
             ProtectResponse response;
-            try { response = await Answer(() => protector.ProtectAsync(request, context.CancellationToken), context); }
-            catch (RpcException e) when (e.StatusCode is StatusCode.InvalidArgument or StatusCode.AlreadyExists)
+            try
             {
-                response = new ProtectResponse { PostId = request.PostId, Error = new PostError { Code = (int)e.StatusCode, Message = e.Status.Detail } };
+                response = slot is null
+                    ? Refused(request, new RpcException(new Status(StatusCode.Unavailable, new ServerDrainingException().Message)))
+                    : await Answer(() => protector.ProtectAsync(request, cancel), context);
+            }
+            catch (RpcException e) when (!cancel.IsCancellationRequested)
+            {
+                response = Refused(request, e);
+            }
+            finally
+            {
+                slot?.Dispose();
+                ownSlots.Release();
             }
             await Write(response);
         }
-        await foreach (var request in requests.ReadAllAsync(context.CancellationToken)) running.Add(One(request));
+        while (true)
+        {
+            await ownSlots.WaitAsync(cancel);
+            AdmissionControl.Slot? slot = null;
+            try { slot = await admission.EnterAsync(apiKey, cancel); }
+            catch (ServerDrainingException) { }   // posts still arrive and are answered UNAVAILABLE, one by one
+            if (!await requests.MoveNext(cancel))
+            {
+                slot?.Dispose();
+                ownSlots.Release();
+                break;
+            }
+            running.Add(One(requests.Current, slot));
+        }
         await Task.WhenAll(running);
     }
+
+    static ProtectResponse Refused(ProtectRequest request, RpcException e) =>
+        new() { PostId = request.PostId, Error = new PostError { Code = (int)e.StatusCode, Message = e.Status.Detail } };
 
     public override Task<UserProfile> GetUserProfile(GetUserProfileRequest request, ServerCallContext context) => Answer(() =>
     {
@@ -64,8 +97,9 @@ public sealed class ProtectionGrpcService(PostProtector protector, ProfileStore 
     public override Task<DeleteUserProfileResponse> DeleteUserProfile(DeleteUserProfileRequest request, ServerCallContext context) => Answer(() =>
     {
         RequestValidation.Id("user_id", request.UserId, options.Value.Limits.MaxIdLength);
+        int stopped = inFlight.CancelUser(request.UserId);   // their posts in flight stop and store nothing afterwards
         var (deleted, results) = store.Delete(request.UserId);
-        log.LogInformation("Deleted profile of a user ({Results} stored results)", results);
+        log.LogInformation("Deleted profile of a user ({Results} stored results, {Stopped} posts in flight stopped)", results, stopped);
         return Task.FromResult(new DeleteUserProfileResponse { Deleted = deleted, StoredResultsDeleted = results });
     }, context);
 
@@ -116,6 +150,7 @@ public sealed class ProtectionGrpcService(PostProtector protector, ProfileStore 
             var status = e switch
             {
                 QueueFullException full => new Status(StatusCode.ResourceExhausted, full.Message),
+                ServerDrainingException draining => new Status(StatusCode.Unavailable, draining.Message),
                 OperationCanceledException when context.Deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the deadline passed before the post was protected"),
                 OperationCanceledException => new Status(StatusCode.Cancelled, "the call was cancelled; the post left its batch"),
                 _ => new Status(StatusCode.Internal, "protection failed inside the server; see its logs"),

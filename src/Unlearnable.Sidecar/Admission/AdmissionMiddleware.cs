@@ -1,0 +1,35 @@
+using Grpc.Core;
+using Unlearnable.Hosting;
+
+namespace Unlearnable.Sidecar.Admission;
+
+/// <summary>
+/// Takes an admission slot for a unary Protect call before its body is read, or answers at once
+/// (trailers only: RESOURCE_EXHAUSTED, or UNAVAILABLE while draining) without reading it. This
+/// is middleware rather than a gRPC interceptor because interceptors run after the body has been
+/// received and parsed, which is what admission must prevent.
+/// </summary>
+public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission)
+{
+    public const string ProtectPath = "/unlearnable.v1.ProtectionService/Protect";
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (context.Request.Path != ProtectPath)
+        {
+            await next(context);
+            return;
+        }
+        using var slot = admission.TryEnter(context.Request.Headers[ApiKeyInterceptor.Header].ToString(), out var refusal);
+        if (slot is null)
+        {
+            var code = admission.Draining ? StatusCode.Unavailable : StatusCode.ResourceExhausted;
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            context.Response.ContentType = "application/grpc";
+            context.Response.Headers["grpc-status"] = ((int)code).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.Headers["grpc-message"] = Uri.EscapeDataString(refusal);
+            return;
+        }
+        await next(context);
+    }
+}
