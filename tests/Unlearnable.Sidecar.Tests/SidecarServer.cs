@@ -23,6 +23,8 @@ public sealed class SidecarServer : IAsyncDisposable
     public GrpcChannel Channel { get; }
     public ProtectionService.ProtectionServiceClient Client { get; }
     public Metadata Auth { get; } = new() { { "x-api-key", ApiKey } };
+    public IServiceProvider Services => _app.Services;
+    bool _stopped;
 
     SidecarServer(WebApplication app, string folder, int grpcPort, int httpPort)
     {
@@ -77,10 +79,17 @@ public sealed class SidecarServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the host as SIGTERM would (drain, then stop); the test may go on calling it meanwhile.</summary>
+    public Task StopAsync()
+    {
+        _stopped = true;
+        return _app.StopAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         Channel.Dispose();
-        await _app.StopAsync();
+        if (!_stopped) await _app.StopAsync();
         await _app.DisposeAsync();
     }
 }

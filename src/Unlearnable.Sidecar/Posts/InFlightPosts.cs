@@ -38,19 +38,29 @@ public sealed class InFlightPosts
     {
         Entry entry;
         bool joined;
-        lock (_lock)
+        while (true)
         {
-            joined = _posts.TryGetValue((user, post), out entry!);
-            if (!joined)
+            Task? abandoned = null;
+            lock (_lock)
             {
-                int held = _perUser.GetValueOrDefault(user);
-                if (held >= perUserLimit)
-                    throw new QueueFullException($"this user has {held} posts being protected, their share (Sidecar:Limits:MaxPostsInFlightPerUser {perUserLimit}); retry when one is answered");
-                entry = new Entry(user, hash);
-                _posts[(user, post)] = entry;
-                _perUser[user] = held + 1;
+                joined = _posts.TryGetValue((user, post), out entry!);
+                if (joined && entry.Cancel.IsCancellationRequested) abandoned = entry.Result.Task;   // everyone left it: do not inherit that
+                else
+                {
+                    if (!joined)
+                    {
+                        int held = _perUser.GetValueOrDefault(user);
+                        if (held >= perUserLimit)
+                            throw new QueueFullException($"this user has {held} posts being protected, their share (Sidecar:Limits:MaxPostsInFlightPerUser {perUserLimit}); retry when one is answered");
+                        entry = new Entry(user, hash);
+                        _posts[(user, post)] = entry;
+                        _perUser[user] = held + 1;
+                    }
+                    entry.Waiters++;
+                }
             }
-            entry.Waiters++;
+            if (abandoned is null) break;
+            await abandoned.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).WaitAsync(caller);
         }
         if (!joined) _ = Run(entry, post, start);
         try { return (await entry.Result.Task.WaitAsync(caller), joined, entry.Hash); }
