@@ -41,15 +41,23 @@ public static class SidecarApp
         if (!string.IsNullOrWhiteSpace(settings.Protection.MaskedLm) && !Directory.Exists(settings.Protection.MaskedLm))
             throw new InvalidOperationException($"Sidecar:Protection:MaskedLm is '{settings.Protection.MaskedLm}', which is not a folder (a bert-base-uncased layout: config.json, model.safetensors, vocab.txt)");
         var limits = settings.Limits;
-        if (limits.MaxPostsInFlight < 1 || limits.MaxPostsInFlightPerApiKey < 1 || limits.MaxPostsInFlightPerUser < 1 || limits.MaxPostsInFlightPerStream < 1)
-            throw new InvalidOperationException("Sidecar:Limits:MaxPostsInFlight, MaxPostsInFlightPerApiKey, MaxPostsInFlightPerUser and MaxPostsInFlightPerStream must each be at least 1");
+        if (limits.MaxPostsInFlight < 1 || limits.MaxPostsInFlightPerApiKey < 1 || limits.MaxPostsInFlightPerUser < 1 || limits.MaxPostsInFlightPerStream < 1
+            || limits.MaxConnections < 1 || limits.MaxStreamsPerConnection is < 1 or > 8192)
+            throw new InvalidOperationException("Sidecar:Limits:MaxPostsInFlight, MaxPostsInFlightPerApiKey, MaxPostsInFlightPerUser, MaxPostsInFlightPerStream and MaxConnections " +
+                "must each be at least 1, and MaxStreamsPerConnection between 1 and 8192");
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = settings.Limits.MaxMessageBytes;
-            kestrel.Limits.Http2.MaxStreamsPerConnection = 256;
+            kestrel.Limits.MaxConcurrentConnections = limits.MaxConnections;
+            // Streams that wait for an admission slot leave their received data unread, and unread data holds
+            // the connection's flow-control window. A connection window as large as all its streams' windows
+            // together means those streams can never starve the ones being read (which would deadlock).
+            kestrel.Limits.Http2.MaxStreamsPerConnection = limits.MaxStreamsPerConnection;
+            kestrel.Limits.Http2.InitialStreamWindowSize = LimitOptions.StreamWindowBytes;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = limits.MaxStreamsPerConnection * LimitOptions.StreamWindowBytes;
         });
         builder.Services.AddSingleton(keys);
         builder.Services.AddSingleton<SidecarMetrics>();

@@ -147,6 +147,13 @@ public sealed class LimitOptions
     public int MaxPostsInFlightPerUser { get; set; } = 16;
     /// <summary>Posts one stream has in flight; the stream reads its next post when one is answered.</summary>
     public int MaxPostsInFlightPerStream { get; set; } = 8;
+    /// <summary>
+    /// Connections and HTTP/2 streams (calls) per connection. Data a client has sent but the server has
+    /// not read yet is at most MaxConnections × MaxStreamsPerConnection × 256 KiB (800 MiB at the defaults).
+    /// </summary>
+    public int MaxConnections { get; set; } = 32;
+    public int MaxStreamsPerConnection { get; set; } = 100;
+    public const int StreamWindowBytes = 256 << 10;
 }
 
 public sealed class ShutdownOptions

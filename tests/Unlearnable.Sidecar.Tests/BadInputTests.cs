@@ -88,19 +88,6 @@ public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         Near(output.GetPixel(4, 36), 30, 120, 200);
     }
 
-    [Fact]
-    public async Task ManyBadRequestsLeaveMemoryBounded()
-    {
-        var huge = Build("huge-header");
-        await Assert.ThrowsAsync<RpcException>(async () => await SendRaw(huge));
-        GC.Collect();
-        long before = Process.GetCurrentProcess().WorkingSet64;
-        for (int i = 0; i < 40; i++) await Assert.ThrowsAsync<RpcException>(async () => await SendRaw(huge));
-        GC.Collect();
-        long after = Process.GetCurrentProcess().WorkingSet64;
-        Assert.True(after - before < 200L << 20, $"working set grew by {(after - before) >> 20} MiB over 40 refused 50,000×50,000 images");
-    }
-
     byte[] Build(string kind)
     {
         var jpeg = TestImages.Jpeg(64, 48);

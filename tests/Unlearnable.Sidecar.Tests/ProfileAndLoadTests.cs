@@ -81,7 +81,11 @@ public class ProfileAndLoadTests
         var refused = results.Where(r => r.Code == StatusCode.ResourceExhausted).ToList();
         Assert.NotEmpty(refused);
         Assert.All(results, r => Assert.True(r.Code is StatusCode.OK or StatusCode.ResourceExhausted, r.Code.ToString()));
-        Assert.True(refused.Min(r => r.Ms) < results.Where(r => r.Code == StatusCode.OK).Max(r => r.Ms), "a refusal should not wait for the work it was refused");
+        // A refusal does not wait for the work it was refused: nearly all come back before the typical accepted post.
+        var accepted = results.Where(r => r.Code == StatusCode.OK).Select(r => r.Ms).Order().ToList();
+        long typical = accepted[accepted.Count / 2];
+        Assert.True(refused.Count(r => r.Ms < typical) >= 0.9 * refused.Count,
+            $"refusals took {string.Join(", ", refused.Select(r => r.Ms))} ms; the median accepted post {typical} ms");
         Assert.True(results.Count(r => r.Code == StatusCode.OK) >= 3);
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, await server.HealthAsync());
     }

@@ -26,26 +26,12 @@ public sealed class AdmissionControl(IOptions<SidecarOptions> options, SidecarMe
         lock (_lock) _released.TrySetResult();
     }
 
-    /// <summary>A slot, or null with why when the server or this key is at its limit.</summary>
+    /// <summary>A slot, or null with why when the server or this key is at its limit (counted as a refusal).</summary>
     public Slot? TryEnter(string apiKey, out string refusal)
     {
-        var limits = options.Value.Limits;
-        lock (_lock)
-        {
-            refusal = Draining ? "the server is shutting down; retry on another replica"
-                : _total >= limits.MaxPostsInFlight ? $"the server holds {_total} posts, its limit (Sidecar:Limits:MaxPostsInFlight {limits.MaxPostsInFlight}); retry later"
-                : _perKey.GetValueOrDefault(apiKey) >= limits.MaxPostsInFlightPerApiKey
-                    ? $"this API key has {limits.MaxPostsInFlightPerApiKey} posts in flight, its share (Sidecar:Limits:MaxPostsInFlightPerApiKey); retry later"
-                : "";
-            if (refusal.Length > 0)
-            {
-                metrics.Rejected.WithLabels(Draining ? "draining" : "in_flight").Inc();
-                return null;
-            }
-            _total++;
-            _perKey[apiKey] = _perKey.GetValueOrDefault(apiKey) + 1;
-            return new Slot(this, apiKey);
-        }
+        var slot = TryTake(apiKey, out refusal);
+        if (slot is null) metrics.Rejected.WithLabels(Draining ? "draining" : "in_flight").Inc();
+        return slot;
     }
 
     /// <summary>Waits for a slot (a stream's next post); throws <see cref="ServerDrainingException"/> once the server drains.</summary>
@@ -55,18 +41,23 @@ public sealed class AdmissionControl(IOptions<SidecarOptions> options, SidecarMe
         {
             Task released;
             lock (_lock) released = _released.Task;
-            if (TryEnterQuietly(apiKey) is { } slot) return slot;
+            if (TryTake(apiKey, out _) is { } slot) return slot;
             if (Draining) throw new ServerDrainingException();
             await released.WaitAsync(cancel);
         }
     }
 
-    Slot? TryEnterQuietly(string apiKey)
+    Slot? TryTake(string apiKey, out string refusal)
     {
         var limits = options.Value.Limits;
         lock (_lock)
         {
-            if (Draining || _total >= limits.MaxPostsInFlight || _perKey.GetValueOrDefault(apiKey) >= limits.MaxPostsInFlightPerApiKey) return null;
+            refusal = Draining ? new ServerDrainingException().Message
+                : _total >= limits.MaxPostsInFlight ? $"the server holds {_total} posts, its limit (Sidecar:Limits:MaxPostsInFlight {limits.MaxPostsInFlight}); retry later"
+                : _perKey.GetValueOrDefault(apiKey) >= limits.MaxPostsInFlightPerApiKey
+                    ? $"this API key has {limits.MaxPostsInFlightPerApiKey} posts in flight, its share (Sidecar:Limits:MaxPostsInFlightPerApiKey); retry later"
+                : "";
+            if (refusal.Length > 0) return null;
             _total++;
             _perKey[apiKey] = _perKey.GetValueOrDefault(apiKey) + 1;
             return new Slot(this, apiKey);
