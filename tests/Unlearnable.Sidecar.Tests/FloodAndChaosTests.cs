@@ -20,16 +20,19 @@ public class FloodAndChaosTests
     {
         await using var sidecar = await SidecarProcess.StartAsync(Folder(), new Dictionary<string, string>
         {
-            ["Sidecar__Limits__MaxPostsInFlight"] = "8", ["Sidecar__Limits__MaxPostsInFlightPerApiKey"] = "8",
+            ["Sidecar__Limits__MaxPostsInFlight"] = "4", ["Sidecar__Limits__MaxPostsInFlightPerApiKey"] = "4",
             ["Sidecar__Batching__QueueCapacity"] = "4",
         });
-        var report = await FloodRun.RunAsync(new FloodSettings(sidecar.Address, SidecarServer.ApiKey, Streams: 6, PostsPerStream: 4, UnaryPosts: 12,
-            Megapixels: 2, ServerPid: sidecar.Pid));
+        // More streams than slots, each post larger than a stream's flow-control window: streams wait unread while
+        // others are read. (Before the windows were sized for that, this deadlocked; the deadline turns a hang into a failure.)
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        var report = await FloodRun.RunAsync(new FloodSettings(sidecar.Address, SidecarServer.ApiKey, Streams: 12, PostsPerStream: 3, UnaryPosts: 12,
+            Megapixels: 2, ServerPid: sidecar.Pid), deadline.Token);
         Assert.True(report.Unanswered == 0 && report.StreamsEndedInError == 0, report.ToString());
         Assert.Equal(report.Posts, report.Results + report.RefusedByStatus.Values.Sum());
         Assert.True(report.Results > 0, report.ToString());
         Assert.All(report.RefusedByStatus.Keys, status => Assert.Contains(status, new[] { "ResourceExhausted" }));
-        // 8 bodies of ~1 MB and 8 decoded 2 MP images at most, on top of the process with its model: well under 2.5 GiB.
+        // 4 bodies of ~1 MB and their decoded 2 MP images at most, plus unread stream data, on top of the process with its model.
         Assert.True(report.ServerPeakMiB is > 0 and < 2560, report.ToString());
     }
 
