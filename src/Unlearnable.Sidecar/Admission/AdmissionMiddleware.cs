@@ -28,6 +28,11 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
             context.Response.ContentType = "application/grpc";
             context.Response.Headers["grpc-status"] = ((int)code).ToString(System.Globalization.CultureInfo.InvariantCulture);
             context.Response.Headers["grpc-message"] = Uri.EscapeDataString(refusal);
+            // Send the status, then reset the stream with NO_ERROR (as grpc-dotnet does when a call ends before its
+            // request): the client stops sending the body, and Kestrel drops the DATA frames still on their way
+            // instead of treating them as a protocol error that would end the whole connection.
+            await context.Response.CompleteAsync();
+            context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResetFeature>()?.Reset(0);
             return;
         }
         await next(context);
