@@ -6,7 +6,7 @@ using Unlearnable.Sidecar.Observability;
 namespace Unlearnable.Sidecar.Batching;
 
 /// <summary>The queue was full; the caller should back off (RESOURCE_EXHAUSTED).</summary>
-public sealed class QueueFullException(string message) : Exception(message)
+public class QueueFullException(string message) : Exception(message)
 {
     public QueueFullException(int capacity) : this($"the protection queue is full ({capacity} posts waiting); retry later") { }
 }

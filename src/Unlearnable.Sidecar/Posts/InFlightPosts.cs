@@ -51,7 +51,7 @@ public sealed class InFlightPosts
                     {
                         int held = _perUser.GetValueOrDefault(user);
                         if (held >= perUserLimit)
-                            throw new QueueFullException($"this user has {held} posts being protected, their share (Sidecar:Limits:MaxPostsInFlightPerUser {perUserLimit}); retry when one is answered");
+                            throw new UserShareExceededException($"this user has {held} posts being protected, their share (Sidecar:Limits:MaxPostsInFlightPerUser {perUserLimit}); retry when one is answered");
                         entry = new Entry(user, hash);
                         _posts[(user, post)] = entry;
                         _perUser[user] = held + 1;
@@ -116,3 +116,6 @@ public sealed class InFlightPosts
             foreach (var e in _posts.Values.Where(e => !e.Done)) e.Cancel.Cancel();
     }
 }
+
+/// <summary>The user already has their share of posts in flight (RESOURCE_EXHAUSTED, counted apart from a full queue).</summary>
+public sealed class UserShareExceededException(string message) : QueueFullException(message);

@@ -48,7 +48,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
             (response, joined, runningHash) = await inFlight.RunAsync(request.UserId, request.PostId, hash, options.Value.Limits.MaxPostsInFlightPerUser,
                 work => FirstRunAsync(request, settings, hash, work), cancel);
         }
-        catch (QueueFullException) when (!cancel.IsCancellationRequested)
+        catch (UserShareExceededException)
         {
             metrics.Rejected.WithLabels("user_share").Inc();
             throw;
