@@ -1,3 +1,5 @@
+if (Unlearnable.Hosting.HealthProbe.RunIfAsked(args) is int probed) return probed;   // a container health check, no host started
 Unlearnable.Clip.Runtime.TorchRuntime.PrepareNativeEnvironment();   // before any torch call
 var app = Unlearnable.EvaluationHost.EvaluationHostApp.Build(args);
 app.Run();
+return 0;
