@@ -86,7 +86,7 @@ public static class ClipCheckpoint
     /// </summary>
     public static void LoadStateDict(ClipModel model, IReadOnlyDictionary<string, Tensor> tensors, string source)
     {
-        var named = LegacyKeys.Migrate(tensors.ToDictionary(kv => kv.Key, kv => kv.Value));
+        var named = LegacyKeys.Migrate(tensors);
         var expected = model.state_dict();
         var missing = expected.Keys.Where(k => !named.ContainsKey(k) && !k.EndsWith(".num_batches_tracked", StringComparison.Ordinal)).ToList();
         var unexpected = named.Keys.Where(k => !expected.ContainsKey(k) && !IgnoredKeys.Contains(k.Split('.').Last())).ToList();

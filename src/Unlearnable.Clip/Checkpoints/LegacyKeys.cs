@@ -14,7 +14,7 @@ public static partial class LegacyKeys
     private static partial Regex OldShortcut();
 
     /// <summary>The same tensors under today's names; the map itself when nothing is old.</summary>
-    public static Dictionary<string, Tensor> Migrate(Dictionary<string, Tensor> tensors)
+    public static IReadOnlyDictionary<string, Tensor> Migrate(IReadOnlyDictionary<string, Tensor> tensors)
     {
         // Only the old layout has a ".downsample.2." (today's shortcut ends at ".1.").
         if (!tensors.Keys.Any(k => k.Contains(".downsample.2.", StringComparison.Ordinal))) return tensors;

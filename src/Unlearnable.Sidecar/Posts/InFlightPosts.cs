@@ -19,6 +19,7 @@ public sealed class InFlightPosts
         public TaskCompletionSource<ProtectResponse> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public CancellationTokenSource Cancel { get; } = new();
         public int Waiters;
+        /// <summary>Set under the lock as the entry leaves the map, before its token source is disposed.</summary>
         public bool Done;
     }
 
@@ -103,7 +104,7 @@ public sealed class InFlightPosts
     {
         lock (_lock)
         {
-            var mine = _posts.Values.Where(e => e.User == user && !e.Done).ToList();
+            var mine = _posts.Values.Where(e => e.User == user).ToList();   // entries leave the map as they are done
             foreach (var e in mine) e.Cancel.Cancel();
             return mine.Count;
         }
@@ -113,7 +114,7 @@ public sealed class InFlightPosts
     public void CancelAll()
     {
         lock (_lock)
-            foreach (var e in _posts.Values.Where(e => !e.Done)) e.Cancel.Cancel();
+            foreach (var e in _posts.Values) e.Cancel.Cancel();
     }
 }
 
