@@ -45,6 +45,7 @@ public static class SidecarApp
             || limits.MaxConnections < 1 || limits.MaxStreamsPerConnection is < 1 or > 8192)
             throw new InvalidOperationException("Sidecar:Limits:MaxPostsInFlight, MaxPostsInFlightPerApiKey, MaxPostsInFlightPerUser, MaxPostsInFlightPerStream and MaxConnections " +
                 "must each be at least 1, and MaxStreamsPerConnection between 1 and 8192");
+        settings.Profiles.Store.Validate("Sidecar:Profiles:Store");
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");
 
@@ -61,7 +62,8 @@ public static class SidecarApp
         });
         builder.Services.AddSingleton(keys);
         builder.Services.AddSingleton<SidecarMetrics>();
-        builder.Services.AddSingleton<ProfileStore>();
+        if (settings.Profiles.Store.Provider == StoreProvider.PostgreSql) builder.Services.AddSingleton<IProfileStore, PostgresProfileStore>();
+        else builder.Services.AddSingleton<IProfileStore, SqliteProfileStore>();
         builder.Services.AddSingleton<TriggerVocabularies>();
         builder.Services.AddSingleton<WarmSurrogate>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmSurrogate>());

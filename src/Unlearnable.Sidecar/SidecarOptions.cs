@@ -167,6 +167,9 @@ public sealed class ShutdownOptions
 
 public sealed class ProfileOptions
 {
+    /// <summary>SQLite (this file; the default) or PostgreSQL, which several replicas share.</summary>
+    public StoreOptions Store { get; set; } = new();
+    /// <summary>The SQLite file, when <see cref="Store"/> is SQLite.</summary>
     public string DatabasePath { get; set; } = "unlearnable-sidecar.db";
     /// <summary>How long a post's result is kept for idempotent replays.</summary>
     public TimeSpan ResultRetention { get; set; } = TimeSpan.FromHours(24);

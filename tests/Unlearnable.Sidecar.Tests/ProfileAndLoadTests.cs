@@ -113,7 +113,7 @@ public class ProfileAndLoadTests
     {
         var path = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"), "profiles.db");
         var options = Microsoft.Extensions.Options.Options.Create(new SidecarOptions { Profiles = new ProfileOptions { DatabasePath = path } });
-        var stores = Enumerable.Range(0, 4).Select(_ => new Profiles.ProfileStore(options)).ToList();   // as if four processes shared the file
+        var stores = Enumerable.Range(0, 4).Select(_ => new Profiles.SqliteProfileStore(options)).ToList();   // as if four processes shared the file
         await Task.WhenAll(Enumerable.Range(0, 8).Select(t => Task.Run(() =>
         {
             var store = stores[t % stores.Count];
@@ -124,7 +124,7 @@ public class ProfileAndLoadTests
                 store.SaveResult($"user{i % 5}", $"t{t}-p{i}", [1], new ProtectResponse { PostId = $"t{t}-p{i}" });
             }
         })));
-        var reader = new Profiles.ProfileStore(options);
+        var reader = new Profiles.SqliteProfileStore(options);
         Assert.Equal(8 * 25, Enumerable.Range(0, 5).Sum(u => reader.Get($"user{u}")!.Posts));
         Assert.Equal("t7-p24", reader.FindResult("user4", "t7-p24")!.Response.PostId);
     }

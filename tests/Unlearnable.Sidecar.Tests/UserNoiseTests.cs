@@ -24,7 +24,7 @@ public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         var second = await Post(alice, "a2", scenes[1]);
         var other = await Post(bob, "b1", scenes[2]);
 
-        var store = new ProfileStore(Options.Create(new SidecarOptions { Profiles = { DatabasePath = Path.Combine(Server.Folder, "sidecar.db") } }));
+        var store = new SqliteProfileStore(Options.Create(new SidecarOptions { Profiles = { DatabasePath = Path.Combine(Server.Folder, "sidecar.db") } }));
         var pattern = store.UserNoise([alice], 64)[alice];
         Assert.InRange(pattern.Min(), -4, -1);   // ε 8 by default, half of it the user's
         Assert.InRange(pattern.Max(), 1, 4);
@@ -43,7 +43,7 @@ public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
     {
         var scenes = SyntheticScenes.Generate(2, seed: 23, testImages: 0, size: 64).Items.Select(s => s.Image.ReadBytes()).ToList();
         string carol = "carol-" + Guid.NewGuid().ToString("N")[..8];
-        var store = new ProfileStore(Options.Create(new SidecarOptions { Profiles = { DatabasePath = Path.Combine(Server.Folder, "sidecar.db") } }));
+        var store = new SqliteProfileStore(Options.Create(new SidecarOptions { Profiles = { DatabasePath = Path.Combine(Server.Folder, "sidecar.db") } }));
 
         await Post(carol, "high", scenes[0], new ProtectOptions { Strength = ProtectionStrength.High });   // ε 12: a pattern of up to ±6
         var built = store.UserNoise([carol], 64)[carol];

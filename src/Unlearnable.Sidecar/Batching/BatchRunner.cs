@@ -17,7 +17,7 @@ namespace Unlearnable.Sidecar.Batching;
 /// shared pattern is read from their profile before the batch and written back after it (one
 /// batch runs at a time, so no other batch changes it meanwhile).
 /// </summary>
-public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate surrogate, TriggerVocabularies vocabularies, SidecarMetrics metrics, ProfileStore store)
+public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate surrogate, TriggerVocabularies vocabularies, SidecarMetrics metrics, IProfileStore store)
 {
     public void Run(IReadOnlyList<PendingPost> posts, CancellationToken stopping)
     {
@@ -98,7 +98,7 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
     sealed record BatchUsers(IReadOnlyList<string> Ids, IReadOnlyList<sbyte[]> Loaded, int Whole, UserNoise Noise) : IDisposable
     {
         /// <summary>Writes back the stored patterns moved by what the batch moved them (not the cut copy), so a low-strength post does not shrink a pattern built at a higher one.</summary>
-        public void Save(ProfileStore store, int size)
+        public void Save(IProfileStore store, int size)
         {
             var values = Noise.Patterns.cpu().data<float>().ToArray();
             int plane = 3 * size * size;

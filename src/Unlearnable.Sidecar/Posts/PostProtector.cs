@@ -21,11 +21,9 @@ namespace Unlearnable.Sidecar.Posts;
 /// was published. A sticky user's first trigger is decided by one post at a time. Plain class;
 /// the gRPC service is a thin shell.
 /// </summary>
-public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogate surrogate, MicroBatcher batcher, ProfileStore store,
+public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogate surrogate, MicroBatcher batcher, IProfileStore store,
     InFlightPosts inFlight, AdmissionControl admission, SidecarMetrics metrics)
 {
-    // Striped gates for sticky users' first triggers: a fixed set, so there is nothing to clean up.
-    readonly SemaphoreSlim[] _stickyGates = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
     readonly SemaphoreSlim _decoders = new(Math.Max(1, Environment.ProcessorCount));
     long _heldPixels;
 
@@ -66,16 +64,15 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
     async Task<ProtectResponse> RunAsync(ProtectRequest request, PostSettings settings, byte[] hash, CancellationToken cancel)
     {
         var profile = store.Touch(request.UserId, settings.Policy, options.Value.Protection.DefaultTriggerPolicy);
-        SemaphoreSlim? gate = null;
+        IAsyncDisposable? held = null;
         if (profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is null && settings.Key.TriggerLength > 0)
         {
-            // This post may decide the user's trigger: one such post at a time, and the next one reads what it decided.
-            gate = _stickyGates[(uint)StringComparer.Ordinal.GetHashCode(request.UserId) % (uint)_stickyGates.Length];
-            await gate.WaitAsync(cancel);
+            // This post may decide the user's trigger: one such post at a time (on every replica), and the next one reads what it decided.
+            held = await store.LockUserAsync(request.UserId, cancel);
             profile = store.Get(request.UserId) ?? profile;
         }
         try { return await ProtectImageAsync(request, settings, hash, profile, cancel); }
-        finally { gate?.Release(); }
+        finally { if (held is not null) await held.DisposeAsync(); }
     }
 
     async Task<ProtectResponse> ProtectImageAsync(ProtectRequest request, PostSettings settings, byte[] hash, StoredProfile profile, CancellationToken cancel)
@@ -124,10 +121,11 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
                 },
             };
             cancel.ThrowIfCancellationRequested();   // e.g. the user's profile was deleted meanwhile: nothing is stored
-            var first = store.SaveResult(request.UserId, request.PostId, hash, response);
-            if (first is null) throw new OperationCanceledException("the user's profile was deleted while the post was protected", cancel);
-            store.RecordPost(request.UserId, done.TriggerIds, done.Trigger);
-            return Replay(first.RequestHash, hash, first.Response, request.PostId, replayed: false);
+            var saved = store.SaveResult(request.UserId, request.PostId, hash, response)
+                ?? throw new OperationCanceledException("the user's profile was deleted while the post was protected", cancel);
+            // Another replica may have answered the same post first: its answer is the one published, and counted.
+            if (saved.StoredNow) store.RecordPost(request.UserId, done.TriggerIds, done.Trigger);
+            return Replay(saved.First.RequestHash, hash, saved.First.Response, request.PostId, replayed: false);
         }
         finally
         {

@@ -1,7 +1,7 @@
 namespace Unlearnable.Sidecar.Profiles;
 
 /// <summary>Drops stored results past their retention time or byte budget, hourly; a failure is logged and tried again, never fatal.</summary>
-public sealed class ResultExpiry(ProfileStore store, ILogger<ResultExpiry> log) : BackgroundService
+public sealed class ResultExpiry(IProfileStore store, ILogger<ResultExpiry> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

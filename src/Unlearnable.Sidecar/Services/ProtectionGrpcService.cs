@@ -10,9 +10,9 @@ using Unlearnable.Sidecar.Profiles;
 
 namespace Unlearnable.Sidecar.Services;
 
-/// <summary>The gRPC surface: thin methods over <see cref="PostProtector"/> and <see cref="ProfileStore"/>.</summary>
+/// <summary>The gRPC surface: thin methods over <see cref="PostProtector"/> and <see cref="IProfileStore"/>.</summary>
 [BindServiceMethod(typeof(ProtectionGrpcService), nameof(Bind))]
-public sealed class ProtectionGrpcService(PostProtector protector, ProfileStore store, WarmSurrogate surrogate, IOptions<SidecarOptions> options,
+public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore store, WarmSurrogate surrogate, IOptions<SidecarOptions> options,
     AdmissionControl admission, InFlightPosts inFlight, SidecarMetrics metrics, ILogger<ProtectionGrpcService> log) : ProtectionService.ProtectionServiceBase
 {
     /// <summary>Found by grpc-dotnet through the attribute above: the generated binding, with strict request parsing.</summary>

@@ -5,29 +5,28 @@ using Unlearnable.Contracts.V1;
 
 namespace Unlearnable.Sidecar.Profiles;
 
-public sealed record StoredProfile(string UserId, TriggerPolicy Policy, int[]? StickyTrigger, string? StickyTriggerText, long Posts, long CreatedMs, long LastSeenMs);
-
-public sealed record StoredResult(byte[] RequestHash, ProtectResponse Response);
-
 /// <summary>
 /// Per-user profiles and idempotent results in an embedded SQLite file (WAL, so readers never
 /// wait for the writer; a busy timeout, so concurrent writers queue instead of failing). Each
-/// call opens a pooled connection, so the store is safe to share between threads.
+/// call opens a pooled connection, so the store is safe to share between threads. For one
+/// process (or processes on one machine sharing the file); replicas share <see cref="PostgresProfileStore"/>.
 /// </summary>
-public sealed class ProfileStore
+public sealed class SqliteProfileStore : IProfileStore
 {
     readonly string _connectionString;
     readonly TimeSpan _retention;
     readonly long _maxBytes;
-    long _bytesSinceTrim;
+    readonly ExpiryPacer _pacer;
+    readonly UserGates _userGates = new();   // the file's users are this process's: an in-process lock holds them
 
-    public ProfileStore(IOptions<SidecarOptions> options)
+    public SqliteProfileStore(IOptions<SidecarOptions> options)
     {
         var path = Path.GetFullPath(options.Value.Profiles.DatabasePath);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
         _retention = options.Value.Profiles.ResultRetention;
         _maxBytes = options.Value.Profiles.MaxStoredResultBytes;
+        _pacer = new ExpiryPacer(_maxBytes);
         using var db = Open();
         Execute(db, """
             PRAGMA journal_mode = WAL;
@@ -74,11 +73,10 @@ public sealed class ProfileStore
         using var command = Command(db, "SELECT trigger_policy, sticky_trigger, sticky_trigger_text, posts, created_ms, last_seen_ms FROM users WHERE user_id = $u", ("$u", userId));
         using var row = command.ExecuteReader();
         if (!row.Read()) return null;
-        return new StoredProfile(userId, (TriggerPolicy)row.GetInt32(0), row.IsDBNull(1) ? null : ParseIds(row.GetString(1)),
+        return new StoredProfile(userId, (TriggerPolicy)row.GetInt32(0), row.IsDBNull(1) ? null : TriggerIds.Parse(row.GetString(1)),
             row.IsDBNull(2) ? null : row.GetString(2), row.GetInt64(3), row.GetInt64(4), row.GetInt64(5));
     }
 
-    /// <summary>The user's profile, created with the given policy (<paramref name="fallback"/> when unspecified) if new; a specified policy replaces the stored one.</summary>
     public StoredProfile Touch(string userId, TriggerPolicy requested, TriggerPolicy fallback = TriggerPolicy.PerPost)
     {
         using var db = Open();
@@ -92,7 +90,6 @@ public sealed class ProfileStore
         return Get(userId)!;
     }
 
-    /// <summary>Counts a protected post; the first trigger of a sticky user becomes their trigger.</summary>
     public void RecordPost(string userId, int[] trigger, string triggerText)
     {
         using var db = Open();
@@ -101,13 +98,11 @@ public sealed class ProfileStore
               sticky_trigger = CASE WHEN trigger_policy = $sticky AND sticky_trigger IS NULL AND $t <> '' THEN $t ELSE sticky_trigger END,
               sticky_trigger_text = CASE WHEN trigger_policy = $sticky AND sticky_trigger IS NULL AND $t <> '' THEN $text ELSE sticky_trigger_text END
             WHERE user_id = $u
-            """, ("$u", userId), ("$now", Now), ("$sticky", (int)TriggerPolicy.Sticky), ("$t", string.Join(',', trigger)), ("$text", triggerText));
+            """, ("$u", userId), ("$now", Now), ("$sticky", (int)TriggerPolicy.Sticky), ("$t", TriggerIds.Format(trigger)), ("$text", triggerText));
     }
 
-    /// <summary>
-    /// The users' shared noise patterns at a model size (3·size·size values in whole 1/255 steps, as
-    /// published images have no finer ones); users without one are missing from the answer.
-    /// </summary>
+    public Task<IAsyncDisposable> LockUserAsync(string userId, CancellationToken cancel) => _userGates.EnterAsync(userId, cancel);
+
     public Dictionary<string, sbyte[]> UserNoise(IEnumerable<string> userIds, int size)
     {
         using var db = Open();
@@ -120,7 +115,6 @@ public sealed class ProfileStore
         return found;
     }
 
-    /// <summary>Keeps a user's pattern; not for a user deleted meanwhile (a batch still running when the profile was deleted).</summary>
     public void SaveUserNoise(string userId, int size, sbyte[] pattern)
     {
         using var db = Open();
@@ -130,7 +124,6 @@ public sealed class ProfileStore
             """, ("$u", userId), ("$s", size), ("$p", System.Runtime.InteropServices.MemoryMarshal.AsBytes(pattern.AsSpan()).ToArray()), ("$now", Now));
     }
 
-    /// <summary>Deletes the user, their noise pattern and every stored result of theirs.</summary>
     public (bool Deleted, int Results) Delete(string userId)
     {
         using var db = Open();
@@ -158,33 +151,24 @@ public sealed class ProfileStore
         return new StoredResult((byte[])row[0], ProtectResponse.Parser.ParseFrom((byte[])row[1]));
     }
 
-    /// <summary>
-    /// Keeps a post's answer unless one is stored already (then that first one stays: replays
-    /// must equal what was published), and returns the stored answer; null when the user no
-    /// longer exists (their profile was deleted while the post ran), so nothing is kept for them.
-    /// </summary>
-    public StoredResult? SaveResult(string userId, string postId, byte[] requestHash, ProtectResponse response)
+    public SavedResult? SaveResult(string userId, string postId, byte[] requestHash, ProtectResponse response)
     {
         using var db = Open();
-        Execute(db, """
+        using var insert = Command(db, """
             INSERT INTO results (user_id, post_id, request_hash, response, created_ms)
               SELECT $u, $p, $h, $r, $now WHERE EXISTS (SELECT 1 FROM users WHERE user_id = $u)
             ON CONFLICT (user_id, post_id) DO UPDATE SET request_hash = $h, response = $r, created_ms = $now WHERE results.created_ms < $since
+            RETURNING 1
             """, ("$u", userId), ("$p", postId), ("$h", requestHash), ("$r", response.ToByteArray()), ("$now", Now), ("$since", Now - (long)_retention.TotalMilliseconds));
-        // A flood of large answers must not wait for the hourly sweep to be held to the budget.
-        if (Interlocked.Add(ref _bytesSinceTrim, response.CalculateSize()) > _maxBytes / 8)
+        bool storedNow = insert.ExecuteScalar() is not null;
+        if (_pacer.Due(response.CalculateSize()))
         {
-            Interlocked.Exchange(ref _bytesSinceTrim, 0);
             try { Expire(); }
             catch (SqliteException) { }   // busy or full: the hourly sweep tries again
         }
-        return FindResult(userId, postId);
+        return FindResult(userId, postId) is { } first ? new SavedResult(first, storedNow) : null;
     }
 
-    /// <summary>
-    /// Drops results past the retention time, then the oldest ones beyond the byte budget;
-    /// returns how many went.
-    /// </summary>
     public int Expire()
     {
         using var db = Open();
@@ -197,6 +181,4 @@ public sealed class ProfileStore
             """, ("$budget", _maxBytes));
         return expired + overBudget.ExecuteNonQuery();
     }
-
-    static int[] ParseIds(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 }
