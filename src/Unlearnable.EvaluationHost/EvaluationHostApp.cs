@@ -6,7 +6,8 @@ namespace Unlearnable.EvaluationHost;
 
 /// <summary>
 /// Composition of the evaluation host: gRPC (HTTP/2) on the "Grpc" endpoint, a plain HTTP
-/// health probe on "Http", the SQLite job queue, the single job worker and the retention sweep.
+/// health probe on "Http", the job queue (SQLite, or PostgreSQL shared by several hosts), this host's job
+/// worker, the relay of other hosts' job events and the retention sweep.
 /// A separate process from the sidecar, with its own ports (5061/5062 by default). Every
 /// evaluation call needs an API key (Evaluation:Auth, required outside Development).
 /// </summary>
@@ -20,24 +21,31 @@ public static class EvaluationHostApp
         builder.Services.Configure<EvaluationHostOptions>(section);
         var settings = section.Get<EvaluationHostOptions>() ?? new EvaluationHostOptions();
         if (settings.MaxAttempts < 1) throw new InvalidOperationException($"Evaluation:MaxAttempts is {settings.MaxAttempts}; a job needs at least 1 start");
+        settings.Store.Validate("Evaluation:Store");
+        if (settings.Lease < TimeSpan.FromSeconds(2)) throw new InvalidOperationException($"Evaluation:Lease is {settings.Lease}; it must be at least 2 seconds (it is renewed every second)");
         if (settings.Retention <= TimeSpan.Zero) throw new InvalidOperationException($"Evaluation:Retention is {settings.Retention}; it must be positive");
         foreach (var sidecar in settings.Sidecars)
             if (!Uri.TryCreate(sidecar.Address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
                 throw new InvalidOperationException($"Evaluation:Sidecars has address '{sidecar.Address}', which is not an http(s) address");
         builder.Services.AddSingleton(ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Evaluation"));
         builder.Services.AddSingleton<SpecAdmission>();
-        builder.Services.AddSingleton<JobStore>();
+        if (settings.Store.Provider == StoreProvider.PostgreSql) builder.Services.AddSingleton<JobStore, PostgresJobStore>();
+        else builder.Services.AddSingleton<JobStore, SqliteJobStore>();
         builder.Services.AddSingleton<JobEvents>();
         builder.Services.AddSingleton<JobWorker>();
         builder.Services.AddHostedService(services => services.GetRequiredService<JobWorker>());
+        builder.Services.AddHostedService<JobEventRelay>();
         builder.Services.AddSingleton<JobRetention>();
         builder.Services.AddHostedService(services => services.GetRequiredService<JobRetention>());
         builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 1 << 20)
             .AddServiceOptions<EvaluationGrpcService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+        // SERVING while the job queue answers: what Kubernetes' native gRPC probes ask.
+        builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false).AddCheck<QueueHealthCheck>("queue");
         builder.Services.AddGrpcReflection();
 
         var app = builder.Build();
         app.MapGrpcService<EvaluationGrpcService>();
+        app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapGet("/healthz", () => Results.Ok("ok"));
         return app;

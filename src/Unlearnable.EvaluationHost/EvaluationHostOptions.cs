@@ -8,6 +8,18 @@ public sealed class EvaluationHostOptions
     /// <summary>Holds jobs.db and one output folder per job (jobs/ID); spec paths are relative to it and confined to it.</summary>
     public string DataDirectory { get; set; } = "data/evaluation";
 
+    /// <summary>
+    /// The job queue: SQLite (jobs.db in the data folder; one host, the default) or PostgreSQL,
+    /// which several hosts share (they must share the data folder too, so a job resumes anywhere).
+    /// </summary>
+    public StoreOptions Store { get; set; } = new();
+
+    /// <summary>
+    /// How long a running job stays its worker's without a renewal (renewed every second): a host
+    /// that dies gives its job up to another host after this long.
+    /// </summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>auto, cpu or cuda[:N]: the one device jobs run on, one at a time.</summary>
     public string Device { get; set; } = "auto";
 

@@ -114,8 +114,8 @@ public class HardeningTests
         var dataDirectory = Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N"));
         var options = Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory });
         var old = AttackSpec.Parse(QuickJob) with { Protection = new ProtectionSpec(ProtectionSources.None, SidecarApiKey: "leaked-key-4411") };
-        var id = new JobStore(options).Add("old", old.ToJson()).JobId;
-        new JobStore(options).Finish(id, JobState.Cancelled);
+        var id = new SqliteJobStore(options).Add("old", old.ToJson()).JobId;
+        new SqliteJobStore(options).Finish(id, JobState.Cancelled);
 
         await using var host = await EvaluationHostServer.StartAsync(dataDirectory);
         Assert.DoesNotContain("leaked-key-4411", (await host.Client.GetJobAsync(new GetJobRequest { JobId = id })).SpecJson);
@@ -128,13 +128,13 @@ public class HardeningTests
     public async Task AJobThatKeepsStoppingTheHostFailsAfterItsAttemptsAndTheQueueMovesOn()
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N"));
-        var store = new JobStore(Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory }));
+        var store = new SqliteJobStore(Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory }));
         var crasher = store.Add("crasher", QuickJob).JobId;
         var behind = store.Add("behind", QuickJob).JobId;
         for (int i = 0; i < 2; i++)
         {
-            Assert.Equal(crasher, store.StartNext()!.JobId);   // started, then the host dies (as an OOM kill would leave it)
-            store.Requeue();
+            Assert.Equal(crasher, store.StartNext("dead-host", TimeSpan.FromMinutes(5))!.JobId);   // started, then the host dies (as an OOM kill would leave it)
+            store.RecoverInterrupted();
         }
 
         await using var host = await EvaluationHostServer.StartAsync(dataDirectory, new Dictionary<string, string?> { ["Evaluation:MaxAttempts"] = "2" });
@@ -149,8 +149,8 @@ public class HardeningTests
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N"));
         var options = Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory });
-        var expired = new JobStore(options).Add("expired", QuickJob).JobId;
-        new JobStore(options).Finish(expired, JobState.Cancelled);
+        var expired = new SqliteJobStore(options).Add("expired", QuickJob).JobId;
+        new SqliteJobStore(options).Finish(expired, JobState.Cancelled);
         Directory.CreateDirectory(options.Value.JobFolder(expired));
         await Task.Delay(50);
 

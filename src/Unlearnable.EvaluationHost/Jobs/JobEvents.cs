@@ -39,6 +39,8 @@ public sealed class JobEvents
             if (!channel.Writer.TryWrite(e)) channel.Writer.TryComplete(new WatcherFellBehindException());
     }
 
+    public bool IsWatched(string jobId) { lock (_lock) return _watchers.ContainsKey(jobId); }
+
     /// <summary>Jobs with at least one watcher right now (tests check that none leak).</summary>
     public int WatchedJobs { get { lock (_lock) return _watchers.Count; } }
 

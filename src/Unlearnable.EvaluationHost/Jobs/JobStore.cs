@@ -1,154 +1,165 @@
+using System.Data.Common;
 using Google.Protobuf;
-using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.Options;
 using Unlearnable.Contracts.V1;
 
 namespace Unlearnable.EvaluationHost.Jobs;
 
-/// <summary>
-/// The job queue in an SQLite file: every job with its spec, state, times, attempts and last
-/// progress event. A job is queued, running, or ended (succeeded, failed, cancelled); the queue
-/// is first come, first served. Jobs found running at start-up were interrupted by a stop or a
-/// crash and go back to the head of the queue, where they resume from their work folder.
-/// Specs are stored without secrets; rows from before that rule are cleaned at start-up.
-/// </summary>
-public sealed class JobStore
-{
-    readonly string _connectionString;
+/// <summary>Whether a worker still holds a running job, and whether someone asked to cancel it.</summary>
+public enum LeaseState { Held, CancelRequested, Lost }
 
-    public JobStore(IOptions<EvaluationHostOptions> options)
+/// <summary>
+/// The job queue: every job with its spec, state, times, attempts and last progress event. A job
+/// is queued, running, or ended (succeeded, failed, cancelled); the queue is first come, first
+/// served. A running job belongs to one worker (a host process) for as long as that worker renews
+/// its lease; a worker that dies stops renewing, and the job is taken again — by any host — and
+/// resumes from its work folder. Cancelling a job another host runs is a flag its worker reads
+/// when it renews. Specs are stored without secrets.
+/// One implementation of the rules over ADO.NET, in two dialects: <see cref="SqliteJobStore"/>
+/// (one host, the default) and <see cref="PostgresJobStore"/> (several hosts on one queue).
+/// </summary>
+public abstract class JobStore
+{
+    protected abstract string Table { get; }
+
+    /// <summary>What makes two workers never take the same job: nothing for SQLite (one writer at a time), row locks skipped by others for PostgreSQL.</summary>
+    protected virtual string ClaimLock => "";
+
+    protected abstract DbConnection Open();
+
+    /// <summary>The statement that stores a job's last event (@id, @e) and tells other hosts' watchers (@w: this worker).</summary>
+    protected virtual string SaveEventSql => $"UPDATE {Table} SET last_event = @e WHERE id = @id";
+
+    /// <summary>Calls <paramref name="onEvent"/>(job, worker) when another process stores a job's event; one process alone never needs to.</summary>
+    public virtual Task ListenAsync(Action<string, string> onEvent, CancellationToken cancel) => Task.Delay(Timeout.Infinite, cancel);
+
+    /// <summary>Puts back jobs interrupted when the process that ran them stopped; one host alone knows all of them were its own.</summary>
+    public abstract int RecoverInterrupted();
+
+    protected const string Columns = """
+        id {T} PRIMARY KEY, name {T} NOT NULL, spec {T} NOT NULL, state INTEGER NOT NULL, error {T} NOT NULL DEFAULT '',
+        created_ms BIGINT NOT NULL, started_ms BIGINT NOT NULL DEFAULT 0, finished_ms BIGINT NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0, last_event {B}, seq BIGINT NOT NULL,
+        owner {T}, lease_until_ms BIGINT NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0
+        """;
+
+    protected static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    const int Queued = (int)JobState.Queued, Running = (int)JobState.Running;
+
+    protected int Execute(string sql, params (string Name, object? Value)[] parameters)
     {
-        var path = options.Value.DatabasePath;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
         using var db = Open();
-        Execute(db, """
-            PRAGMA journal_mode = WAL;
-            CREATE TABLE IF NOT EXISTS jobs (
-              id TEXT PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, state INTEGER NOT NULL, error TEXT NOT NULL DEFAULT '',
-              created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER NOT NULL DEFAULT 0,
-              attempts INTEGER NOT NULL DEFAULT 0, last_event BLOB, seq INTEGER NOT NULL);
-            """);
-        RemoveStoredSecrets(db);
+        using var command = Command(db, sql, parameters);
+        return command.ExecuteNonQuery();
     }
 
-    void RemoveStoredSecrets(SqliteConnection db)
+    protected static DbCommand Command(DbConnection db, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = db.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value ?? DBNull.Value;
+            command.Parameters.Add(parameter);
+        }
+        return command;
+    }
+
+    /// <summary>Rewrites specs stored before secrets were kept out of them; returns how many.</summary>
+    protected int RemoveStoredSecrets()
     {
         int cleaned = 0;
         foreach (var job in Query("WHERE spec LIKE '%sidecarApiKey%'"))
         {
             var clean = Evaluation.AttackSpec.Parse(job.SpecJson).WithoutSecrets().ToJson();
             if (clean == job.SpecJson) continue;
-            Execute(db, "UPDATE jobs SET spec = $spec WHERE id = $id", ("$spec", clean), ("$id", job.JobId));
+            Execute($"UPDATE {Table} SET spec = @spec WHERE id = @id", ("@spec", clean), ("@id", job.JobId));
             cleaned++;
         }
-        // The old values stay in free pages and the write-ahead log until both are rewritten.
-        if (cleaned > 0) Execute(db, "PRAGMA secure_delete = ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+        return cleaned;
     }
 
-    SqliteConnection Open()
-    {
-        var db = new SqliteConnection(_connectionString);
-        db.Open();
-        Execute(db, "PRAGMA busy_timeout = 30000;");
-        return db;
-    }
-
-    static void Execute(SqliteConnection db, string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var command = db.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        command.ExecuteNonQuery();
-    }
-
-    static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    /// <summary>Throws when the queue cannot be reached (the host's health check).</summary>
+    public void Ping() => Execute($"SELECT COUNT(*) FROM {Table} WHERE 1 = 0");
 
     public Job Add(string name, string specJson)
     {
         var id = Guid.NewGuid().ToString("N")[..16];
-        using var db = Open();
-        Execute(db, "INSERT INTO jobs (id, name, spec, state, created_ms, seq) VALUES ($id, $name, $spec, $state, $now, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs))",
-            ("$id", id), ("$name", name), ("$spec", specJson), ("$state", (int)JobState.Queued), ("$now", Now));
+        Execute($"INSERT INTO {Table} (id, name, spec, state, created_ms, seq) VALUES (@id, @name, @spec, @state, @now, (SELECT COALESCE(MAX(seq), 0) + 1 FROM {Table}))",
+            ("@id", id), ("@name", name), ("@spec", specJson), ("@state", Queued), ("@now", Now));
         return Get(id)!;
     }
 
-    public Job? Get(string id) => Query("WHERE id = $id", ("$id", id)).FirstOrDefault();
+    public Job? Get(string id) => Query("WHERE id = @id", ("@id", id)).FirstOrDefault();
 
-    public IReadOnlyList<Job> List() => Query("ORDER BY seq");
+    public IReadOnlyList<Job> List() => Query("ORDER BY seq, created_ms");
 
-    /// <summary>The oldest queued job, now marked running with one more attempt; null when the queue is empty.</summary>
-    public Job? StartNext()
+    /// <summary>
+    /// The oldest job to run — queued, or running under a lease that ran out (its worker died) —
+    /// now running for <paramref name="worker"/> with one more attempt; null when there is none.
+    /// A job whose worker died after it was asked to cancel ends cancelled instead.
+    /// </summary>
+    public Job? StartNext(string worker, TimeSpan lease)
     {
+        long now = Now;
+        Execute($"UPDATE {Table} SET state = @c, finished_ms = @now WHERE state = @r AND lease_until_ms < @now AND cancel_requested = 1",
+            ("@c", (int)JobState.Cancelled), ("@now", now), ("@r", Running));
         using var db = Open();
-        using var transaction = db.BeginTransaction(System.Data.IsolationLevel.Serializable);
-        using var pick = db.CreateCommand();
-        pick.Transaction = transaction;
-        pick.CommandText = "SELECT id FROM jobs WHERE state = $q ORDER BY seq LIMIT 1";
-        pick.Parameters.AddWithValue("$q", (int)JobState.Queued);
-        if (pick.ExecuteScalar() is not string id) return null;
-        using var update = db.CreateCommand();
-        update.Transaction = transaction;
-        update.CommandText = "UPDATE jobs SET state = $r, started_ms = $now, attempts = attempts + 1 WHERE id = $id";
-        update.Parameters.AddWithValue("$r", (int)JobState.Running);
-        update.Parameters.AddWithValue("$now", Now);
-        update.Parameters.AddWithValue("$id", id);
-        update.ExecuteNonQuery();
-        transaction.Commit();
-        return Get(id);
+        using var claim = Command(db, $"""
+            UPDATE {Table} SET state = @r, started_ms = @now, attempts = attempts + 1, owner = @w, lease_until_ms = @until, cancel_requested = 0
+            WHERE id = (SELECT id FROM {Table} WHERE state = @q OR (state = @r AND lease_until_ms < @now) ORDER BY seq, created_ms LIMIT 1{ClaimLock})
+            RETURNING id
+            """, ("@r", Running), ("@q", Queued), ("@now", now), ("@w", worker), ("@until", now + (long)lease.TotalMilliseconds));
+        return claim.ExecuteScalar() is string id ? Get(id) : null;
     }
 
-    /// <summary>Ends a job (succeeded, failed or cancelled) unless it has ended already (or, with <paramref name="onlyIfQueued"/>, started); returns whether it changed.</summary>
-    public bool Finish(string id, JobState state, string error = "", bool onlyIfQueued = false)
+    /// <summary>Extends <paramref name="worker"/>'s lease on a running job; says whether it still holds it and whether it should cancel.</summary>
+    public LeaseState Renew(string id, string worker, TimeSpan lease)
     {
         using var db = Open();
-        using var command = db.CreateCommand();
-        command.CommandText = "UPDATE jobs SET state = $s, error = $e, finished_ms = $now WHERE id = $id AND state IN ($q, $r)" + (onlyIfQueued ? " AND state = $q" : "");
-        foreach (var (k, v) in new (string, object)[] { ("$s", (int)state), ("$e", error), ("$now", Now), ("$id", id), ("$q", (int)JobState.Queued), ("$r", (int)JobState.Running) })
-            command.Parameters.AddWithValue(k, v);
-        return command.ExecuteNonQuery() == 1;
+        using var renew = Command(db, $"UPDATE {Table} SET lease_until_ms = @until WHERE id = @id AND owner = @w AND state = @r RETURNING cancel_requested",
+            ("@until", Now + (long)lease.TotalMilliseconds), ("@id", id), ("@w", worker), ("@r", Running));
+        return renew.ExecuteScalar() switch
+        {
+            null => LeaseState.Lost,
+            var flag when Convert.ToInt32(flag) == 1 => LeaseState.CancelRequested,
+            _ => LeaseState.Held,
+        };
     }
 
-    /// <summary>Puts running jobs back in the queue, keeping their place (start-up after a crash, or a stop mid-job).</summary>
-    public int Requeue(string? id = null)
-    {
-        using var db = Open();
-        using var command = db.CreateCommand();
-        command.CommandText = "UPDATE jobs SET state = $q WHERE state = $r" + (id is null ? "" : " AND id = $id");
-        command.Parameters.AddWithValue("$q", (int)JobState.Queued);
-        command.Parameters.AddWithValue("$r", (int)JobState.Running);
-        if (id is not null) command.Parameters.AddWithValue("$id", id);
-        return command.ExecuteNonQuery();
-    }
+    /// <summary>Asks whichever worker runs the job to cancel it; false when it is not running.</summary>
+    public bool RequestCancel(string id) =>
+        Execute($"UPDATE {Table} SET cancel_requested = 1 WHERE id = @id AND state = @r", ("@id", id), ("@r", Running)) == 1;
+
+    /// <summary>
+    /// Ends a job (succeeded, failed or cancelled) unless it has ended already (or, with
+    /// <paramref name="onlyIfQueued"/>, started, or, given a <paramref name="worker"/>, belongs to
+    /// another worker now); returns whether it changed.
+    /// </summary>
+    public bool Finish(string id, JobState state, string error = "", bool onlyIfQueued = false, string? worker = null) =>
+        Execute($"UPDATE {Table} SET state = @s, error = @e, finished_ms = @now WHERE id = @id AND state IN (@q, @r)"
+                + (onlyIfQueued ? " AND state = @q" : "") + (worker is null ? "" : " AND owner = @w"),
+            ("@s", (int)state), ("@e", error), ("@now", Now), ("@id", id), ("@q", Queued), ("@r", Running), ("@w", worker)) == 1;
+
+    /// <summary>Puts a job <paramref name="worker"/> runs back in the queue, keeping its place (its host is stopping).</summary>
+    public bool Requeue(string id, string worker) =>
+        Execute($"UPDATE {Table} SET state = @q, owner = NULL WHERE id = @id AND owner = @w AND state = @r", ("@q", Queued), ("@id", id), ("@w", worker), ("@r", Running)) == 1;
 
     /// <summary>Deletes an ended job's row; false when there is none or it has not ended (queued or running).</summary>
-    public bool Delete(string id)
-    {
-        using var db = Open();
-        using var command = db.CreateCommand();
-        command.CommandText = "DELETE FROM jobs WHERE id = $id AND state NOT IN ($q, $r)";
-        command.Parameters.AddWithValue("$id", id);
-        command.Parameters.AddWithValue("$q", (int)JobState.Queued);
-        command.Parameters.AddWithValue("$r", (int)JobState.Running);
-        return command.ExecuteNonQuery() == 1;
-    }
+    public bool Delete(string id) =>
+        Execute($"DELETE FROM {Table} WHERE id = @id AND state NOT IN (@q, @r)", ("@id", id), ("@q", Queued), ("@r", Running)) == 1;
 
     /// <summary>Ended jobs that finished before <paramref name="cutoffMs"/>, oldest first.</summary>
     public IReadOnlyList<Job> EndedBefore(long cutoffMs) =>
-        Query("WHERE state NOT IN ($q, $r) AND finished_ms < $cut ORDER BY finished_ms", ("$q", (int)JobState.Queued), ("$r", (int)JobState.Running), ("$cut", cutoffMs));
+        Query("WHERE state NOT IN (@q, @r) AND finished_ms < @cut ORDER BY finished_ms", ("@q", Queued), ("@r", Running), ("@cut", cutoffMs));
 
-    public void SaveEvent(JobEvent e)
+    public void SaveEvent(JobEvent e, string worker) => Execute(SaveEventSql, ("@e", e.ToByteArray()), ("@id", e.JobId), ("@w", worker));
+
+    IReadOnlyList<Job> Query(string where, params (string Name, object? Value)[] parameters)
     {
         using var db = Open();
-        Execute(db, "UPDATE jobs SET last_event = $e WHERE id = $id", ("$e", e.ToByteArray()), ("$id", e.JobId));
-    }
-
-    IReadOnlyList<Job> Query(string where, params (string Name, object Value)[] parameters)
-    {
-        using var db = Open();
-        using var command = db.CreateCommand();
-        command.CommandText = "SELECT id, name, spec, state, error, created_ms, started_ms, finished_ms, attempts, last_event FROM jobs " + where;
-        foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value);
+        using var command = Command(db, $"SELECT id, name, spec, state, error, created_ms, started_ms, finished_ms, attempts, last_event, owner FROM {Table} " + where, parameters);
         using var row = command.ExecuteReader();
         var jobs = new List<Job>();
         while (row.Read())
@@ -157,6 +168,7 @@ public sealed class JobStore
             {
                 JobId = row.GetString(0), Name = row.GetString(1), SpecJson = row.GetString(2), State = (JobState)row.GetInt32(3), Error = row.GetString(4),
                 CreatedUnixMs = row.GetInt64(5), StartedUnixMs = row.GetInt64(6), FinishedUnixMs = row.GetInt64(7), Attempts = row.GetInt32(8),
+                Worker = row.IsDBNull(10) ? "" : row.GetString(10),
             };
             if (!row.IsDBNull(9)) job.LastEvent = JobEvent.Parser.ParseFrom((byte[])row[9]);
             jobs.Add(job);

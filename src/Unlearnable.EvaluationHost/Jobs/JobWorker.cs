@@ -8,28 +8,33 @@ using Unlearnable.Evaluation;
 namespace Unlearnable.EvaluationHost.Jobs;
 
 /// <summary>
-/// Runs queued jobs one at a time on the host's device. A job cancelled by its owner ends
-/// CANCELLED; a job interrupted by the host stopping goes back to the queue and, like one
-/// interrupted by a crash, resumes from its work folder when the host starts again, up to
-/// MaxAttempts starts: a job that keeps stopping the host (out of memory, killed) then fails,
-/// so the jobs behind it run.
+/// Runs queued jobs one at a time on the host's device, holding each job's lease while it runs.
+/// A job cancelled by its owner ends CANCELLED (through any host: the running worker reads the
+/// request when it renews); a job interrupted by the host stopping goes back to the queue and,
+/// like one whose host crashed, resumes from its work folder — on this host when it starts
+/// again, or on any host sharing the queue — up to MaxAttempts starts: a job that keeps stopping
+/// its host (out of memory, killed) then fails, so the jobs behind it run.
 /// </summary>
 public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission admission, IOptions<EvaluationHostOptions> options, ILogger<JobWorker> log) : BackgroundService
 {
+    static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(1);
     readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
     readonly SemaphoreSlim _wake = new(0);
+
+    /// <summary>This process among the hosts sharing the queue: the owner of the jobs it runs.</summary>
+    public string Id { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..6]}";
 
     /// <summary>Tells the worker a job was queued, so it does not wait for its next poll.</summary>
     public void Wake() => _wake.Release();
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
-        int resumed = store.Requeue();
+        int resumed = store.RecoverInterrupted();
         if (resumed > 0) log.LogInformation("{Count} interrupted job(s) queued again to resume", resumed);
         var device = Devices.Resolve(options.Value.Device);
         while (!stopping.IsCancellationRequested)
         {
-            var job = store.StartNext();
+            var job = store.StartNext(Id, options.Value.Lease);
             if (job is null)
             {
                 try { await _wake.WaitAsync(TimeSpan.FromSeconds(2), stopping); }
@@ -46,7 +51,7 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
         }
     }
 
-    /// <summary>Cancels a queued job at once or a running one at its next step; false when the job has already ended.</summary>
+    /// <summary>Cancels a queued job at once or a running one at its next step, on whichever host runs it; false when the job has already ended.</summary>
     public bool Cancel(string jobId)
     {
         if (store.Finish(jobId, JobState.Cancelled, onlyIfQueued: true))
@@ -54,24 +59,36 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
             Publish(store.Get(jobId)!, "cancelled before it started");
             return true;
         }
-        // Not queued: running (the worker may have just taken it), or already ended.
-        for (int attempt = 0; attempt < 50; attempt++)
+        if (!store.RequestCancel(jobId)) return false;   // not running: it has ended
+        if (_running.TryGetValue(jobId, out var cancel)) cancel.Cancel();   // ours: now, rather than at the next renewal
+        return true;
+    }
+
+    /// <summary>Renews the job's lease every second until the job ends; cancels it when asked to, or when the lease was lost to another host.</summary>
+    async Task HoldLease(Job job, CancellationTokenSource cancel, Action lost)
+    {
+        try
         {
-            if (_running.TryGetValue(jobId, out var cancel))
+            while (!cancel.IsCancellationRequested)
             {
-                cancel.Cancel();
-                return true;
+                await Task.Delay(RenewEvery, cancel.Token);
+                switch (store.Renew(job.JobId, Id, options.Value.Lease))
+                {
+                    case LeaseState.CancelRequested: cancel.Cancel(); return;
+                    case LeaseState.Lost: lost(); cancel.Cancel(); return;
+                }
             }
-            if (store.Get(jobId) is not { State: JobState.Running }) return false;
-            Thread.Sleep(20);
         }
-        return false;
+        catch (OperationCanceledException) { }
+        catch (Exception e) { log.LogWarning(e, "renewing the lease of job {Job} failed; trying again", job.JobId); await HoldLease(job, cancel, lost); }
     }
 
     void Run(Job job, TorchSharp.torch.Device device, CancellationToken stopping)
     {
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         _running[job.JobId] = cancel;
+        bool lostLease = false;
+        var lease = HoldLease(job, cancel, () => lostLease = true);
         var saved = Stopwatch.StartNew();
         try
         {
@@ -84,15 +101,20 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
                     var e = Event(job, JobState.Running, p);
                     events.Publish(e);
                     // Step events are many; the stored last event is refreshed at most once a second.
-                    if (p.Phase != "train" || saved.ElapsedMilliseconds > 1000) { store.SaveEvent(e); saved.Restart(); }
+                    if (p.Phase != "train" || saved.ElapsedMilliseconds > 1000) { store.SaveEvent(e, Id); saved.Restart(); }
                 },
             }.Run(cancel.Token);
             End(job, JobState.Succeeded, "", "report written");
         }
+        catch (OperationCanceledException) when (lostLease)
+        {
+            // Another host took the job after this one failed to renew in time: that host's run is the job's.
+            log.LogWarning("job {Job} was taken over by another host after its lease ran out; stopped here", job.JobId);
+        }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            store.Requeue(job.JobId);
-            Publish(store.Get(job.JobId)!, "the host is stopping: the job resumes from its last epoch when it starts again");
+            store.Requeue(job.JobId, Id);
+            Publish(store.Get(job.JobId)!, "the host is stopping: the job resumes from its last epoch when a host starts it again");
         }
         catch (OperationCanceledException)
         {
@@ -106,19 +128,20 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
         finally
         {
             _running.TryRemove(job.JobId, out _);
+            cancel.Cancel();   // stops the lease renewals
+            lease.Wait(CancellationToken.None);
         }
     }
 
     void End(Job job, JobState state, string error, string message)
     {
-        store.Finish(job.JobId, state, error);
-        Publish(store.Get(job.JobId)!, message);
+        if (store.Finish(job.JobId, state, error, worker: Id)) Publish(store.Get(job.JobId)!, message);   // unless another host holds it now
     }
 
     void Publish(Job job, string message)
     {
         var e = Event(job, job.State, JobProgress.Stage(job.State.ToString().ToLowerInvariant(), message));
-        store.SaveEvent(e);
+        store.SaveEvent(e, Id);
         events.Publish(e);
     }
 

@@ -1,0 +1,53 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace Unlearnable.EvaluationHost.Jobs;
+
+/// <summary>
+/// The job queue in an SQLite file beside the job folders, for one host. Jobs found running at
+/// start-up were this host's, interrupted by a stop or a crash: they go back to the head of the
+/// queue at once. Rows from before secrets were kept out of specs are cleaned at start-up, and
+/// the file is rewritten so the old values leave its free pages too.
+/// </summary>
+public sealed class SqliteJobStore : JobStore
+{
+    readonly string _connectionString;
+
+    public SqliteJobStore(IOptions<EvaluationHostOptions> options)
+    {
+        var path = options.Value.DatabasePath;
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
+        Execute("PRAGMA journal_mode = WAL; CREATE TABLE IF NOT EXISTS jobs (" + Columns.Replace("{T}", "TEXT").Replace("{B}", "BLOB") + ");");
+        AddLeaseColumns();
+        if (RemoveStoredSecrets() > 0) Execute("PRAGMA secure_delete = ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+    }
+
+    protected override string Table => "jobs";
+
+    protected override DbConnection Open()
+    {
+        var db = new SqliteConnection(_connectionString);
+        db.Open();
+        using var busy = db.CreateCommand();
+        busy.CommandText = "PRAGMA busy_timeout = 30000;";
+        busy.ExecuteNonQuery();
+        return db;
+    }
+
+    // Queues made before jobs had leases.
+    void AddLeaseColumns()
+    {
+        var present = new HashSet<string>();
+        using (var db = Open())
+        using (var info = Command(db, "SELECT name FROM pragma_table_info('jobs')"))
+        using (var row = info.ExecuteReader())
+            while (row.Read()) present.Add(row.GetString(0));
+        foreach (var (column, type) in new[] { ("owner", "TEXT"), ("lease_until_ms", "INTEGER NOT NULL DEFAULT 0"), ("cancel_requested", "INTEGER NOT NULL DEFAULT 0") })
+            if (!present.Contains(column)) Execute($"ALTER TABLE jobs ADD COLUMN {column} {type}");
+    }
+
+    public override int RecoverInterrupted() =>
+        Execute("UPDATE jobs SET state = @q, owner = NULL WHERE state = @r", ("@q", (int)Contracts.V1.JobState.Queued), ("@r", (int)Contracts.V1.JobState.Running));
+}
