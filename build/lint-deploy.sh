@@ -1,6 +1,11 @@
 #!/bin/bash
-# Lints the deployment files CI cannot build (no Docker engine here): the Dockerfiles with
-# dockerfile-utils (from the npm registry, pinned, installed once under build/.tools).
+# Lints the deployment files CI cannot run (no Docker engine or cluster here):
+# - the Dockerfiles, with dockerfile-utils (from the npm registry, pinned);
+# - the Kubernetes overlays, rendered with kubectl kustomize from Debian's kubernetes-client (the
+#   package's kubectl unpacked under build/.tools, beside any kubectl the machine has; the
+#   manifests are written for its kustomize 2.0 and render the same with later ones).
+# The rendered manifests are then checked by DeploymentManifestTests (names, selectors, ports,
+# probes, security, drain), which render them again with the same kubectl.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/build/.tools"
@@ -11,4 +16,17 @@ fi
 for file in "$root"/deploy/Dockerfile.*; do
   "$tools/node_modules/.bin/dockerfile-utils" lint "$file"
   echo "lint ok: ${file#$root/}"
+done
+
+kubectl="$tools/kubernetes/usr/bin/kubectl"
+if [ ! -x "$kubectl" ]; then
+  download="$(mktemp -d)"
+  (cd "$download" && chmod 777 . && apt-get download -q kubernetes-client >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 || true; apt-get download -q kubernetes-client >/dev/null; })
+  dpkg -x "$download"/kubernetes-client_*.deb "$tools/kubernetes"
+  rm -rf "$download"
+fi
+for overlay in overlays/cpu overlays/gpu examples/backend-with-sidecar; do
+  "$kubectl" kustomize "$root/deploy/kubernetes/$overlay" > /dev/null
+  echo "render ok: deploy/kubernetes/$overlay"
 done

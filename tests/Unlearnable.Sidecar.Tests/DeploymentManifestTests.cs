@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
+using YamlDotNet.Serialization;
+
+namespace Unlearnable.Sidecar.Tests;
+
+/// <summary>
+/// The Kubernetes overlays as kubectl kustomize renders them (Debian's kubectl, unpacked by
+/// build/lint-deploy.sh): every object is well formed, selectors find their pods, Services and
+/// probes use ports the containers declare and the images serve, containers run locked down,
+/// the sidecar's drain fits the pod's grace period, and only the GPU overlay asks for GPUs.
+/// </summary>
+public partial class DeploymentManifestTests
+{
+    static readonly string Root = FindRoot();
+
+    static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Sidecar.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("repository root (Sidecar.sln) not found");
+    }
+
+    static string? Kubectl()
+    {
+        var unpacked = Path.Combine(Root, "build", ".tools", "kubernetes", "usr", "bin", "kubectl");
+        if (File.Exists(unpacked)) return unpacked;
+        return (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists);
+    }
+
+    static List<JsonObject> Render(string overlay)
+    {
+        var kubectl = Kubectl();
+        Skip.If(kubectl is null, "no kubectl: run build/lint-deploy.sh (which .ci/run runs) to unpack Debian's");
+        var start = new ProcessStartInfo(kubectl!) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("kustomize");
+        start.ArgumentList.Add(Path.Combine(Root, "deploy", "kubernetes", overlay));
+        using var process = Process.Start(start)!;
+        var errors = process.StandardError.ReadToEndAsync();
+        var yaml = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, $"kubectl kustomize {overlay} failed: {errors.Result}");
+        var reader = new DeserializerBuilder().Build();
+        var json = new SerializerBuilder().JsonCompatible().Build();
+        var objects = new List<JsonObject>();
+        IParser parser = new Parser(new StringReader(yaml));
+        parser.Consume<StreamStart>();
+        while (parser.Accept<DocumentStart>(out _))
+        {
+            var document = reader.Deserialize<object>(parser);
+            if (document is not null) objects.Add(JsonNode.Parse(json.Serialize(document))!.AsObject());
+        }
+        return objects;
+    }
+
+    static string S(JsonNode? node) => node?.ToString() ?? "";
+    static IEnumerable<JsonObject> Kind(List<JsonObject> all, string kind) => all.Where(o => S(o["kind"]) == kind);
+    static IEnumerable<JsonObject> Items(JsonNode? array) => array?.AsArray().Select(n => n!.AsObject()) ?? [];
+    static Dictionary<string, string> Map(JsonNode? node) => node?.AsObject().ToDictionary(p => p.Key, p => S(p.Value)) ?? [];
+    static bool Selects(Dictionary<string, string> selector, Dictionary<string, string> labels) => selector.Count > 0 && selector.All(s => labels.GetValueOrDefault(s.Key) == s.Value);
+
+    // The ports each image serves, from its Dockerfile's Kestrel endpoints (gRPC is the HTTP/2 one).
+    [GeneratedRegex(@"Kestrel__Endpoints__(\w+)__Url=http://0\.0\.0\.0:(\d+)")]
+    private static partial Regex KestrelEndpoint();
+
+    static Dictionary<string, int> ServedPorts(string image)
+    {
+        var dockerfile = File.ReadAllText(Path.Combine(Root, "deploy", image.Contains("evaluation") ? "Dockerfile.evaluation-host" : "Dockerfile.sidecar"));
+        return KestrelEndpoint().Matches(dockerfile).ToDictionary(m => m.Groups[1].Value, m => int.Parse(m.Groups[2].Value));
+    }
+
+    static int ResolvePort(JsonObject container, string port) => int.TryParse(port, out var number) ? number
+        : Items(container["ports"]).Where(p => S(p["name"]) == port).Select(p => int.Parse(S(p["containerPort"]))).DefaultIfEmpty(-1).First();
+
+    static void CheckWorkloads(List<JsonObject> all, string overlay)
+    {
+        Assert.All(all, o => Assert.False(string.IsNullOrEmpty(S(o["apiVersion"])) || string.IsNullOrEmpty(S(o["kind"])) || string.IsNullOrEmpty(S(o["metadata"]?["name"])),
+            $"{overlay}: an object without apiVersion, kind or name"));
+        Assert.Equal(all.Count, all.Select(o => $"{S(o["kind"])}/{S(o["metadata"]?["namespace"])}/{S(o["metadata"]?["name"])}").Distinct().Count());
+        var deployments = Kind(all, "Deployment").ToList();
+        Assert.NotEmpty(deployments);
+        foreach (var deployment in deployments)
+        {
+            string name = S(deployment["metadata"]!["name"]);
+            var pod = deployment["spec"]!["template"]!;
+            var podLabels = Map(pod["metadata"]!["labels"]);
+            Assert.True(Selects(Map(deployment["spec"]!["selector"]!["matchLabels"]), podLabels), $"{overlay}: {name}'s selector does not match its pods");
+            var spec = pod["spec"]!.AsObject();
+            Assert.Equal("false", S(spec["automountServiceAccountToken"]) is "" ? "false" : S(spec["automountServiceAccountToken"]));
+            var volumes = Items(spec["volumes"]).Select(v => S(v["name"])).ToHashSet();
+            foreach (var container in Items(spec["containers"]))
+            {
+                string image = S(container["image"]), label = $"{overlay}: {name}/{S(container["name"])}";
+                if (!image.Contains("unlearnable")) continue;   // a backend's own container
+                var security = container["securityContext"]!;
+                Assert.True(S(security["readOnlyRootFilesystem"]) == "true" && S(security["allowPrivilegeEscalation"]) == "false", $"{label} is not locked down");
+                Assert.Equal("ALL", S(security["capabilities"]!["drop"]![0]));
+                Assert.True(S(security["runAsNonRoot"]) == "true" || S(spec["securityContext"]?["runAsNonRoot"]) == "true", $"{label} may run as root");
+                Assert.All(Items(container["volumeMounts"]), m => Assert.Contains(S(m["name"]), volumes));
+                Assert.Contains(Items(container["volumeMounts"]), m => S(m["mountPath"]) == "/tmp");   // .NET needs a writable /tmp
+
+                // Probes ask the image's own gRPC (HTTP/2) endpoint, which the container declares.
+                var served = ServedPorts(image);
+                var declared = Items(container["ports"]).Select(p => int.Parse(S(p["containerPort"]))).ToHashSet();
+                Assert.True(declared.SetEquals(served.Values), $"{label} declares ports {string.Join(",", declared)}; the image serves {string.Join(",", served.Values)}");
+                foreach (var probe in new[] { "readinessProbe", "livenessProbe" })
+                {
+                    var grpc = container[probe]?["grpc"];
+                    Assert.True(grpc is not null, $"{label} has no gRPC {probe}");
+                    Assert.Equal(served["Grpc"], ResolvePort(container.AsObject(), S(grpc!["port"])));
+                }
+                var keys = Items(container["env"]).Select(e => S(e["valueFrom"]?["secretKeyRef"]?["name"])).Where(n => n != "");
+                Assert.All(keys, k => Assert.Contains(k, new[] { "unlearnable-api-keys", "unlearnable-postgres" }));
+                Assert.DoesNotContain(Items(container["env"]), e => S(e["name"]).Contains("ApiKeys") && e["value"] is not null);   // keys only from Secrets
+
+                // The drain: the grace period for admitted posts, then 10 s for the host to stop, within the pod's grace.
+                var grace = Items(container["env"]).FirstOrDefault(e => S(e["name"]) == "Sidecar__Shutdown__GracePeriod");
+                if (image.Contains("sidecar"))
+                {
+                    Assert.True(grace is not null, $"{label} does not set its drain");
+                    var drain = TimeSpan.Parse(S(grace!["value"])) + TimeSpan.FromSeconds(10);
+                    Assert.True(int.Parse(S(spec["terminationGracePeriodSeconds"])) >= drain.TotalSeconds, $"{label}: the pod's grace period is shorter than the sidecar's drain ({drain.TotalSeconds} s)");
+                }
+            }
+        }
+        foreach (var service in Kind(all, "Service"))
+        {
+            var selector = Map(service["spec"]!["selector"]);
+            var target = deployments.SingleOrDefault(d => Selects(selector, Map(d["spec"]!["template"]!["metadata"]!["labels"])));
+            Assert.True(target is not null, $"{overlay}: Service {S(service["metadata"]!["name"])} selects no pods");
+            var containers = Items(target!["spec"]!["template"]!["spec"]!["containers"]).ToList();
+            foreach (var port in Items(service["spec"]!["ports"]))
+                Assert.Contains(containers, c => ResolvePort(c, S(port["targetPort"])) > 0);
+        }
+        foreach (var budget in Kind(all, "PodDisruptionBudget"))
+            Assert.Contains(deployments, d => Selects(Map(budget["spec"]!["selector"]!["matchLabels"]), Map(d["spec"]!["template"]!["metadata"]!["labels"])));
+    }
+
+    [SkippableTheory]
+    [InlineData("overlays/cpu", false)]
+    [InlineData("overlays/gpu", true)]
+    public void TheOverlaysRenderConsistentLockedDownServices(string overlay, bool gpu)
+    {
+        var all = Render(overlay);
+        CheckWorkloads(all, overlay);
+        Assert.All(all.Where(o => S(o["kind"]) != "Namespace"), o => Assert.Equal("unlearnable", S(o["metadata"]!["namespace"])));
+        var deployments = Kind(all, "Deployment").ToDictionary(d => S(d["metadata"]!["name"]));
+        Assert.Equal(["unlearnable-evaluation-host", "unlearnable-sidecar"], deployments.Keys.Order());
+
+        // Resources in every overlay; GPUs only in the GPU one, with the device set to CUDA.
+        foreach (var (name, deployment) in deployments)
+        {
+            var container = deployment["spec"]!["template"]!["spec"]!["containers"]![0]!;
+            Assert.False(string.IsNullOrEmpty(S(container["resources"]?["limits"]?["memory"])), $"{overlay}: {name} has no memory limit");
+            Assert.Equal(gpu, S(container["resources"]?["limits"]?["nvidia.com/gpu"]) == "1");
+            Assert.Equal(gpu, Items(container["env"]).Any(e => S(e["name"]).EndsWith("Device") && S(e["value"]) == "cuda"));
+            Assert.EndsWith(gpu ? "-cuda" : "1.0.0", S(container["image"]));
+        }
+
+        // Several sidecar replicas share state: PostgreSQL for profiles and the job queue.
+        var sidecar = deployments["unlearnable-sidecar"];
+        Assert.True(int.Parse(S(sidecar["spec"]!["replicas"])) >= 2);
+        Assert.Contains(Items(sidecar["spec"]!["template"]!["spec"]!["containers"]![0]!["env"]), e => S(e["name"]) == "Sidecar__Profiles__Store__Provider" && S(e["value"]) == "PostgreSql");
+
+        // Autoscaling on the sidecar's own queue metric, which the sidecar exports under that name.
+        var hpa = Kind(all, "HorizontalPodAutoscaler").Single();
+        Assert.Equal("unlearnable-sidecar", S(hpa["spec"]!["scaleTargetRef"]!["name"]));
+        var metric = S(hpa["spec"]!["metrics"]![0]!["pods"]!["metric"]!["name"]);
+        Assert.Contains($"\"{metric}\"", File.ReadAllText(Path.Combine(Root, "src", "Unlearnable.Sidecar", "Observability", "SidecarMetrics.cs")));
+        Assert.Contains(metric, File.ReadAllText(Path.Combine(Root, "deploy", "kubernetes", "prometheus-adapter-rules.yaml")));
+
+        // The evaluation host is private: ingress only from labelled clients, on its gRPC port; it keeps its data on a claim.
+        var policy = Kind(all, "NetworkPolicy").Single();
+        Assert.True(Selects(Map(policy["spec"]!["podSelector"]!["matchLabels"]), Map(deployments["unlearnable-evaluation-host"]["spec"]!["template"]!["metadata"]!["labels"])));
+        Assert.Contains("Ingress", policy["spec"]!["policyTypes"]!.AsArray().Select(S));
+        Assert.Equal(["5061"], Items(policy["spec"]!["ingress"]).SelectMany(r => Items(r["ports"])).Select(p => S(p["port"])));
+        var claim = S(Items(deployments["unlearnable-evaluation-host"]["spec"]!["template"]!["spec"]!["volumes"]).Single(v => S(v["name"]) == "data")["persistentVolumeClaim"]!["claimName"]);
+        Assert.Contains(Kind(all, "PersistentVolumeClaim"), c => S(c["metadata"]!["name"]) == claim);
+        Assert.DoesNotContain(all, o => S(o["kind"]) is "Ingress" or "Route");
+    }
+
+    [SkippableFact]
+    public void TheSidecarFitsIntoABackendsPod()
+    {
+        var all = Render("examples/backend-with-sidecar");
+        CheckWorkloads(all, "examples/backend-with-sidecar");
+        var containers = Items(Kind(all, "Deployment").Single()["spec"]!["template"]!["spec"]!["containers"]).Select(c => S(c["name"])).ToList();
+        Assert.Equal(["backend", "unlearnable-sidecar"], containers.Order());
+    }
+}
