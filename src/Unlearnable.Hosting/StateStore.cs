@@ -20,7 +20,13 @@ public sealed class StoreOptions
     public void Validate(string section)
     {
         if (!Enum.IsDefined(Provider)) throw new InvalidOperationException($"{section}:Provider is {Provider}; use Sqlite or PostgreSql");
-        if (Provider != StoreProvider.PostgreSql) return;
+        if (Provider != StoreProvider.PostgreSql)
+        {
+            // Replicas that each quietly kept their own SQLite file would disagree about every user.
+            if (!string.IsNullOrWhiteSpace(ConnectionString))
+                throw new InvalidOperationException($"{section}:ConnectionString is set but {section}:Provider is {Provider}; set the provider to PostgreSql, or remove the connection string");
+            return;
+        }
         if (string.IsNullOrWhiteSpace(ConnectionString))
             throw new InvalidOperationException($"{section}:Provider is PostgreSql but {section}:ConnectionString is empty");
         try { _ = new NpgsqlConnectionStringBuilder(ConnectionString); }

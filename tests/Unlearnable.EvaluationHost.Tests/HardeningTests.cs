@@ -57,6 +57,18 @@ public class HardeningTests
         Assert.Contains("Evaluation:Auth:ApiKeys", e.Message);
     }
 
+    [Theory]
+    [InlineData("Evaluation:Store:ConnectionString", "Host=db", "Evaluation:Store:Provider", "Sqlite")]
+    [InlineData("Evaluation:Store:ConnectionString", "Host=db;Bogus Key=1", "Evaluation:Store:Provider", "PostgreSql")]
+    [InlineData("Evaluation:Store:ConnectionString", "", "Evaluation:Store:Provider", "PostgreSql")]
+    [InlineData("Evaluation:Lease", "00:00:01", "Evaluation:MaxAttempts", "3")]
+    public void AQueueSettingThatCannotWorkStopsStartUpNamingIt(string key, string value, string otherKey, string otherValue)
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => EvaluationHostApp.Build(["--environment", "Development"],
+            b => b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [key] = value, [otherKey] = otherValue })));
+        Assert.Contains(key, e.Message);
+    }
+
     [Fact]
     public async Task PathsStayInsideTheDataDirectoryAndRefusalsSayNothingAboutOutside()
     {

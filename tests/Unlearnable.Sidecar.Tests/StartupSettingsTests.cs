@@ -15,6 +15,9 @@ public class StartupSettingsTests
     [InlineData("Sidecar:Model:Preset", "rn49")]
     [InlineData("Sidecar:Limits:MaxPostsInFlight", "0")]
     [InlineData("Sidecar:Shutdown:GracePeriod", "-00:00:01")]
+    [InlineData("Sidecar:Profiles:Store:Provider", "PostgreSql")]          // with no connection string
+    [InlineData("Sidecar:Profiles:Store:Provider", "Oracle")]
+    [InlineData("Sidecar:Profiles:Store:ConnectionString", "Host=db;Bogus Key=1")]
     public void AnImpossibleSettingStopsStartUpNamingIt(string key, string value)
     {
         var e = Assert.Throws<InvalidOperationException>(() => SidecarApp.Build(["--environment", "Development"],
