@@ -30,7 +30,8 @@ public sealed class StoreOptions
         if (string.IsNullOrWhiteSpace(ConnectionString))
             throw new InvalidOperationException($"{section}:Provider is PostgreSql but {section}:ConnectionString is empty");
         try { _ = new NpgsqlConnectionStringBuilder(ConnectionString); }
-        catch (ArgumentException e) { throw new InvalidOperationException($"{section}:ConnectionString is not a valid PostgreSQL connection string: {e.Message}"); }
+        // Not the parser's message: it may quote part of the string, password included.
+        catch (ArgumentException) { throw new InvalidOperationException($"{section}:ConnectionString is not a valid PostgreSQL connection string (check its keywords and quoting)"); }
     }
 }
 

@@ -50,9 +50,10 @@ public static class PostgresServer
         // in a folder of its own outside this run's (private) temporary folder.
         bool root = Environment.UserName == "root";
         var parent = root ? "/tmp" : Path.GetTempPath();
-        // The test host may be ended before its exit handler has removed the cluster: remove earlier runs' stopped ones.
+        // The test host may be ended before its exit handler has removed the cluster: remove earlier runs' stopped
+        // ones (an hour old, so another test assembly's cluster still being made is left alone).
         foreach (var old in Directory.GetDirectories(parent, "unlearnable-pg-*"))
-            if (!File.Exists(Path.Combine(old, "data", "postmaster.pid"))) Run("rm", null, "-rf", old);
+            if (!File.Exists(Path.Combine(old, "data", "postmaster.pid")) && Directory.GetLastWriteTimeUtc(old) < DateTime.UtcNow.AddHours(-1)) Run("rm", null, "-rf", old);
         var folder = Path.Combine(parent, "unlearnable-pg-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(folder);
         if (root && Run("chown", null, "postgres:postgres", folder) is { } chown) return (null, "cannot hand the cluster folder to the postgres user: " + chown);

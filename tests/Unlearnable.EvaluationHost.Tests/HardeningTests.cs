@@ -145,7 +145,7 @@ public class HardeningTests
         var behind = store.Add("behind", QuickJob).JobId;
         for (int i = 0; i < 2; i++)
         {
-            Assert.Equal(crasher, store.StartNext("dead-host", TimeSpan.FromMinutes(5))!.JobId);   // started, then the host dies (as an OOM kill would leave it)
+            Assert.Equal(crasher, store.StartNext("dead-host", TimeSpan.FromMinutes(5)).Job!.JobId);   // started, then the host dies (as an OOM kill would leave it)
             store.RecoverInterrupted();
         }
 

@@ -14,7 +14,7 @@ public sealed class JobEventRelay(JobStore store, JobEvents events, JobWorker wo
     {
         while (!stopping.IsCancellationRequested)
         {
-            try { await store.ListenAsync(Relay, stopping); }
+            try { await store.ListenAsync(Relay, CatchUp, stopping); }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested) { return; }
             catch (Exception e)
             {
@@ -28,5 +28,12 @@ public sealed class JobEventRelay(JobStore store, JobEvents events, JobWorker wo
     {
         if (origin == worker.Id || !events.IsWatched(jobId)) return;
         if (store.Get(jobId)?.LastEvent is { } e) events.Publish(e);
+    }
+
+    // After (re)connecting: what watched jobs that run elsewhere stored while nobody listened (their end, say).
+    void CatchUp()
+    {
+        foreach (var jobId in events.Watched())
+            if (!worker.RunsHere(jobId) && store.Get(jobId)?.LastEvent is { } e) events.Publish(e);
     }
 }

@@ -41,6 +41,8 @@ public sealed class JobEvents
 
     public bool IsWatched(string jobId) { lock (_lock) return _watchers.ContainsKey(jobId); }
 
+    public IReadOnlyList<string> Watched() { lock (_lock) return [.. _watchers.Keys]; }
+
     /// <summary>Jobs with at least one watcher right now (tests check that none leak).</summary>
     public int WatchedJobs { get { lock (_lock) return _watchers.Count; } }
 

@@ -26,11 +26,18 @@ public abstract class JobStore
 
     protected abstract DbConnection Open();
 
+    /// <summary>The database's clock in Unix milliseconds, as SQL: leases are compared on one clock, not each host's.</summary>
+    protected abstract string NowSql { get; }
+
     /// <summary>The statement that stores a job's last event (@id, @e) and tells other hosts' watchers (@w: this worker).</summary>
     protected virtual string SaveEventSql => $"UPDATE {Table} SET last_event = @e WHERE id = @id";
 
-    /// <summary>Calls <paramref name="onEvent"/>(job, worker) when another process stores a job's event; one process alone never needs to.</summary>
-    public virtual Task ListenAsync(Action<string, string> onEvent, CancellationToken cancel) => Task.Delay(Timeout.Infinite, cancel);
+    /// <summary>
+    /// Calls <paramref name="onEvent"/>(job, worker) when another process stores a job's event,
+    /// after calling <paramref name="listening"/> once it listens (events stored before then are
+    /// for the caller to read); one process alone never needs to.
+    /// </summary>
+    public virtual Task ListenAsync(Action<string, string> onEvent, Action listening, CancellationToken cancel) => Task.Delay(Timeout.Infinite, cancel);
 
     /// <summary>Puts back jobs interrupted when the process that ran them stopped; one host alone knows all of them were its own.</summary>
     public abstract int RecoverInterrupted();
@@ -97,29 +104,35 @@ public abstract class JobStore
 
     /// <summary>
     /// The oldest job to run — queued, or running under a lease that ran out (its worker died) —
-    /// now running for <paramref name="worker"/> with one more attempt; null when there is none.
-    /// A job whose worker died after it was asked to cancel ends cancelled instead.
+    /// now running for <paramref name="worker"/> with one more attempt (null when there is none);
+    /// and the jobs whose worker died after their cancellation was asked for, which end cancelled
+    /// instead (Abandoned, for their watchers to hear of).
     /// </summary>
-    public Job? StartNext(string worker, TimeSpan lease)
+    public (Job? Job, IReadOnlyList<Job> Abandoned) StartNext(string worker, TimeSpan lease)
     {
-        long now = Now;
-        Execute($"UPDATE {Table} SET state = @c, finished_ms = @now WHERE state = @r AND lease_until_ms < @now AND cancel_requested = 1",
-            ("@c", (int)JobState.Cancelled), ("@now", now), ("@r", Running));
-        using var db = Open();
-        using var claim = Command(db, $"""
-            UPDATE {Table} SET state = @r, started_ms = @now, attempts = attempts + 1, owner = @w, lease_until_ms = @until, cancel_requested = 0
-            WHERE id = (SELECT id FROM {Table} WHERE state = @q OR (state = @r AND lease_until_ms < @now) ORDER BY seq, created_ms LIMIT 1{ClaimLock})
+        var abandoned = new List<Job>();
+        using (var db = Open())
+        using (var cancel = Command(db, $"UPDATE {Table} SET state = @c, finished_ms = @now WHERE state = @r AND lease_until_ms < {NowSql} AND cancel_requested = 1 RETURNING id",
+                   ("@c", (int)JobState.Cancelled), ("@now", Now), ("@r", Running)))
+        using (var row = cancel.ExecuteReader())
+            while (row.Read()) abandoned.Add(new Job { JobId = row.GetString(0) });
+        using var claimDb = Open();
+        using var claim = Command(claimDb, $"""
+            UPDATE {Table} SET state = @r, started_ms = @now, attempts = attempts + 1, owner = @w, lease_until_ms = {NowSql} + @lease
+            WHERE id = (SELECT id FROM {Table} WHERE state = @q OR (state = @r AND lease_until_ms < {NowSql} AND cancel_requested = 0)
+                        ORDER BY seq, created_ms LIMIT 1{ClaimLock})
             RETURNING id
-            """, ("@r", Running), ("@q", Queued), ("@now", now), ("@w", worker), ("@until", now + (long)lease.TotalMilliseconds));
-        return claim.ExecuteScalar() is string id ? Get(id) : null;
+            """, ("@r", Running), ("@q", Queued), ("@now", Now), ("@w", worker), ("@lease", (long)lease.TotalMilliseconds));
+        var job = claim.ExecuteScalar() is string id ? Get(id) : null;
+        return (job, [.. abandoned.Select(a => Get(a.JobId)).OfType<Job>()]);
     }
 
     /// <summary>Extends <paramref name="worker"/>'s lease on a running job; says whether it still holds it and whether it should cancel.</summary>
     public LeaseState Renew(string id, string worker, TimeSpan lease)
     {
         using var db = Open();
-        using var renew = Command(db, $"UPDATE {Table} SET lease_until_ms = @until WHERE id = @id AND owner = @w AND state = @r RETURNING cancel_requested",
-            ("@until", Now + (long)lease.TotalMilliseconds), ("@id", id), ("@w", worker), ("@r", Running));
+        using var renew = Command(db, $"UPDATE {Table} SET lease_until_ms = {NowSql} + @lease WHERE id = @id AND owner = @w AND state = @r RETURNING cancel_requested",
+            ("@lease", (long)lease.TotalMilliseconds), ("@id", id), ("@w", worker), ("@r", Running));
         return renew.ExecuteScalar() switch
         {
             null => LeaseState.Lost,
@@ -142,9 +155,21 @@ public abstract class JobStore
                 + (onlyIfQueued ? " AND state = @q" : "") + (worker is null ? "" : " AND owner = @w"),
             ("@s", (int)state), ("@e", error), ("@now", Now), ("@id", id), ("@q", Queued), ("@r", Running), ("@w", worker)) == 1;
 
-    /// <summary>Puts a job <paramref name="worker"/> runs back in the queue, keeping its place (its host is stopping).</summary>
-    public bool Requeue(string id, string worker) =>
-        Execute($"UPDATE {Table} SET state = @q, owner = NULL WHERE id = @id AND owner = @w AND state = @r", ("@q", Queued), ("@id", id), ("@w", worker), ("@r", Running)) == 1;
+    /// <summary>
+    /// Puts a job <paramref name="worker"/> runs back in the queue, keeping its place (its host is
+    /// stopping) — or ends it cancelled, when that was asked for meanwhile; null when it is not
+    /// that worker's.
+    /// </summary>
+    public Job? Requeue(string id, string worker) =>
+        Execute($"UPDATE {Table} SET {Interrupted} WHERE id = @id AND owner = @w AND state = @r",
+            ("@q", Queued), ("@c", (int)JobState.Cancelled), ("@now", Now), ("@id", id), ("@w", worker), ("@r", Running)) == 1 ? Get(id) : null;
+
+    /// <summary>What an interrupted job becomes (@q, @c, @now): queued again to resume, or cancelled when that was asked for.</summary>
+    protected const string Interrupted = """
+        owner = NULL,
+        state = CASE WHEN cancel_requested = 1 THEN @c ELSE @q END,
+        finished_ms = CASE WHEN cancel_requested = 1 THEN @now ELSE finished_ms END
+        """;
 
     /// <summary>Deletes an ended job's row; false when there is none or it has not ended (queued or running).</summary>
     public bool Delete(string id) =>

@@ -24,17 +24,20 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
     /// <summary>This process among the hosts sharing the queue: the owner of the jobs it runs.</summary>
     public string Id { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..6]}";
 
+    public bool RunsHere(string jobId) => _running.ContainsKey(jobId);
+
     /// <summary>Tells the worker a job was queued, so it does not wait for its next poll.</summary>
     public void Wake() => _wake.Release();
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
-        int resumed = store.RecoverInterrupted();
+        int resumed = await Retrying("recovering interrupted jobs", store.RecoverInterrupted, stopping);
         if (resumed > 0) log.LogInformation("{Count} interrupted job(s) queued again to resume", resumed);
         var device = Devices.Resolve(options.Value.Device);
         while (!stopping.IsCancellationRequested)
         {
-            var job = store.StartNext(Id, options.Value.Lease);
+            var (job, abandoned) = await Retrying("taking the next job", () => store.StartNext(Id, options.Value.Lease), stopping);
+            foreach (var gone in abandoned) Publish(gone, "cancelled: its host stopped after the cancellation was asked for");
             if (job is null)
             {
                 try { await _wake.WaitAsync(TimeSpan.FromSeconds(2), stopping); }
@@ -51,6 +54,23 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
         }
     }
 
+    /// <summary>
+    /// The queue's answer, asked again every few seconds while the queue cannot be reached (a
+    /// database restart or failover must not stop the host, whose jobs would then be lost).
+    /// </summary>
+    async Task<T> Retrying<T>(string what, Func<T> call, CancellationToken stopping)
+    {
+        for (var wait = TimeSpan.FromSeconds(1); ; wait = TimeSpan.FromSeconds(Math.Min(30, wait.TotalSeconds * 2)))
+        {
+            try { return call(); }
+            catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException or IOException or InvalidOperationException)
+            {
+                log.LogWarning(e, "{What} failed: the job queue does not answer; trying again in {Seconds} s", what, wait.TotalSeconds);
+                await Task.Delay(wait, stopping);
+            }
+        }
+    }
+
     /// <summary>Cancels a queued job at once or a running one at its next step, on whichever host runs it; false when the job has already ended.</summary>
     public bool Cancel(string jobId)
     {
@@ -64,23 +84,36 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
         return true;
     }
 
-    /// <summary>Renews the job's lease every second until the job ends; cancels it when asked to, or when the lease was lost to another host.</summary>
+    /// <summary>
+    /// Renews the job's lease every second until the job ends; cancels it when asked to, or as
+    /// soon as the lease is lost or could have run out unrenewed (the queue unreachable), so that
+    /// two hosts never run one job over the same folder.
+    /// </summary>
     async Task HoldLease(Job job, CancellationTokenSource cancel, Action lost)
     {
+        var renewed = Stopwatch.StartNew();
+        var margin = options.Value.Lease - RenewEvery;
         try
         {
             while (!cancel.IsCancellationRequested)
             {
                 await Task.Delay(RenewEvery, cancel.Token);
-                switch (store.Renew(job.JobId, Id, options.Value.Lease))
+                LeaseState state;
+                try { state = store.Renew(job.JobId, Id, options.Value.Lease); }
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
+                    if (renewed.Elapsed < margin) { log.LogWarning(e, "renewing the lease of job {Job} failed; trying again", job.JobId); continue; }
+                    state = LeaseState.Lost;
+                }
+                switch (state)
+                {
+                    case LeaseState.Held: renewed.Restart(); break;
                     case LeaseState.CancelRequested: cancel.Cancel(); return;
                     case LeaseState.Lost: lost(); cancel.Cancel(); return;
                 }
             }
         }
         catch (OperationCanceledException) { }
-        catch (Exception e) { log.LogWarning(e, "renewing the lease of job {Job} failed; trying again", job.JobId); await HoldLease(job, cancel, lost); }
     }
 
     void Run(Job job, TorchSharp.torch.Device device, CancellationToken stopping)
@@ -101,20 +134,21 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
                     var e = Event(job, JobState.Running, p);
                     events.Publish(e);
                     // Step events are many; the stored last event is refreshed at most once a second.
-                    if (p.Phase != "train" || saved.ElapsedMilliseconds > 1000) { store.SaveEvent(e, Id); saved.Restart(); }
+                    if (p.Phase != "train" || saved.ElapsedMilliseconds > 1000) { Save(e); saved.Restart(); }
                 },
             }.Run(cancel.Token);
             End(job, JobState.Succeeded, "", "report written");
         }
         catch (OperationCanceledException) when (lostLease)
         {
-            // Another host took the job after this one failed to renew in time: that host's run is the job's.
-            log.LogWarning("job {Job} was taken over by another host after its lease ran out; stopped here", job.JobId);
+            // Its lease ran out unrenewed (another host may have taken it): that host's run is the job's.
+            log.LogWarning("job {Job} stopped here: its lease was lost or could not be renewed in time", job.JobId);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            store.Requeue(job.JobId, Id);
-            Publish(store.Get(job.JobId)!, "the host is stopping: the job resumes from its last epoch when a host starts it again");
+            if (store.Requeue(job.JobId, Id) is { } requeued)
+                Publish(requeued, requeued.State == JobState.Cancelled ? "cancelled; its work so far is kept in the job folder"
+                    : "the host is stopping: the job resumes from its last epoch when a host starts it again");
         }
         catch (OperationCanceledException)
         {
@@ -135,14 +169,37 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
 
     void End(Job job, JobState state, string error, string message)
     {
-        if (store.Finish(job.JobId, state, error, worker: Id)) Publish(store.Get(job.JobId)!, message);   // unless another host holds it now
+        // Ending is retried for a while: a job that ran to its end must not go back to the queue for a database blip.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                if (store.Finish(job.JobId, state, error, worker: Id)) Publish(store.Get(job.JobId)!, message);   // unless another host holds it now
+                return;
+            }
+            catch (Exception e) when (attempt < 10 && e is System.Data.Common.DbException or TimeoutException or IOException)
+            {
+                log.LogWarning(e, "ending job {Job} failed (attempt {Attempt}); trying again", job.JobId, attempt);
+                Thread.Sleep(TimeSpan.FromSeconds(attempt));
+            }
+        }
     }
 
     void Publish(Job job, string message)
     {
         var e = Event(job, job.State, JobProgress.Stage(job.State.ToString().ToLowerInvariant(), message));
-        store.SaveEvent(e, Id);
+        Save(e);
         events.Publish(e);
+    }
+
+    // Progress is best effort: a job does not fail because its last event could not be stored.
+    void Save(JobEvent e)
+    {
+        try { store.SaveEvent(e, Id); }
+        catch (Exception failure) when (failure is System.Data.Common.DbException or TimeoutException or IOException)
+        {
+            log.LogWarning(failure, "storing an event of job {Job} failed; watchers here still get it", e.JobId);
+        }
     }
 
     static JobEvent Event(Job job, JobState state, JobProgress p)

@@ -32,6 +32,7 @@ public sealed class PostgresJobStore : JobStore, IDisposable
     protected override string Table => "evaluation_jobs";
     protected override string ClaimLock => " FOR UPDATE SKIP LOCKED";
     protected override DbConnection Open() => _source.OpenConnection();
+    protected override string NowSql => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
     protected override string SaveEventSql =>
         $"WITH saved AS (UPDATE {Table} SET last_event = @e WHERE id = @id RETURNING id) SELECT pg_notify('{Channel}', id || ' ' || @w) FROM saved";
@@ -39,7 +40,7 @@ public sealed class PostgresJobStore : JobStore, IDisposable
     /// <summary>Every host shares the queue: a running job is another live host's until its lease runs out, which <see cref="JobStore.StartNext"/> sees.</summary>
     public override int RecoverInterrupted() => 0;
 
-    public override async Task ListenAsync(Action<string, string> onEvent, CancellationToken cancel)
+    public override async Task ListenAsync(Action<string, string> onEvent, Action listening, CancellationToken cancel)
     {
         await using var db = await _source.OpenConnectionAsync(cancel);
         db.Notification += (_, n) =>
@@ -48,6 +49,10 @@ public sealed class PostgresJobStore : JobStore, IDisposable
             if (parts.Length == 2) onEvent(parts[0], parts[1]);
         };
         await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", db)) await listen.ExecuteNonQueryAsync(cancel);
-        while (true) await db.WaitAsync(cancel);
+        listening();
+        // A quiet connection is asked something now and then, so a dead one fails (and is made again) instead of waiting forever.
+        while (true)
+            if (!await db.WaitAsync(TimeSpan.FromSeconds(15), cancel))
+                await using (var ping = new NpgsqlCommand("SELECT 1", db)) await ping.ExecuteScalarAsync(cancel);
     }
 }

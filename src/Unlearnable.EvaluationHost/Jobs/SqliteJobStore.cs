@@ -48,6 +48,8 @@ public sealed class SqliteJobStore : JobStore
             if (!present.Contains(column)) Execute($"ALTER TABLE jobs ADD COLUMN {column} {type}");
     }
 
-    public override int RecoverInterrupted() =>
-        Execute("UPDATE jobs SET state = @q, owner = NULL WHERE state = @r", ("@q", (int)Contracts.V1.JobState.Queued), ("@r", (int)Contracts.V1.JobState.Running));
+    protected override string NowSql => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
+    public override int RecoverInterrupted() => Execute($"UPDATE jobs SET {Interrupted} WHERE state = @r",
+        ("@q", (int)Contracts.V1.JobState.Queued), ("@c", (int)Contracts.V1.JobState.Cancelled), ("@now", Now), ("@r", (int)Contracts.V1.JobState.Running));
 }

@@ -64,14 +64,14 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
     async Task<ProtectResponse> RunAsync(ProtectRequest request, PostSettings settings, byte[] hash, CancellationToken cancel)
     {
         var profile = store.Touch(request.UserId, settings.Policy, options.Value.Protection.DefaultTriggerPolicy);
-        IAsyncDisposable? held = null;
-        if (profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is null && settings.Key.TriggerLength > 0)
+        // A post that may decide a sticky user's trigger holds the user (on every replica), and the next one reads what it decided.
+        bool decides = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is null && settings.Key.TriggerLength > 0;
+        var held = decides ? await store.LockUserAsync(request.UserId, cancel) : null;
+        try
         {
-            // This post may decide the user's trigger: one such post at a time (on every replica), and the next one reads what it decided.
-            held = await store.LockUserAsync(request.UserId, cancel);
-            profile = store.Get(request.UserId) ?? profile;
+            if (held is not null) profile = store.Get(request.UserId) ?? profile;
+            return await ProtectImageAsync(request, settings, hash, profile, cancel);
         }
-        try { return await ProtectImageAsync(request, settings, hash, profile, cancel); }
         finally { if (held is not null) await held.DisposeAsync(); }
     }
 

@@ -20,6 +20,7 @@ public sealed class PostgresProfileStore : IProfileStore, IDisposable
     readonly TimeSpan _retention;
     readonly long _maxBytes;
     readonly ExpiryPacer _pacer;
+    readonly UserGates _localGates = new();
 
     public PostgresProfileStore(IOptions<SidecarOptions> options)
     {
@@ -89,36 +90,56 @@ public sealed class PostgresProfileStore : IProfileStore, IDisposable
 
     public async Task<IAsyncDisposable> LockUserAsync(string userId, CancellationToken cancel)
     {
-        // A session lock on a connection held for the post; tried rather than waited for, so a
-        // cancelled post stops waiting at once instead of when the server answers.
-        var db = await _source.OpenConnectionAsync(cancel);
+        // This process's posts of the user queue in memory first, so each replica holds at most one
+        // connection per user; that post then takes the user's session lock on the server, which
+        // every replica's lock sees. Tried rather than waited for, so a cancelled post stops waiting
+        // at once instead of when the server answers.
+        var local = await _localGates.EnterAsync(userId, cancel);
+        NpgsqlConnection? db = null;
         try
         {
-            await using var attempt = new NpgsqlCommand($"SELECT pg_try_advisory_lock({Postgres.LockKey})", db);
-            attempt.Parameters.AddWithValue("name", "unlearnable.user:" + userId);
+            db = await _source.OpenConnectionAsync(cancel);
+            await using var attempt = LockCommand("pg_try_advisory_lock", db, userId);
             while (!(bool)(await attempt.ExecuteScalarAsync(cancel))!) await Task.Delay(25, cancel);
-            return new AdvisoryLock(db, userId);
+            return new AdvisoryLock(db, userId, local);
         }
         catch
         {
-            await db.DisposeAsync();
+            // The lock may have been granted just as the wait was cancelled: give it back before the
+            // connection goes back to the pool (a broken connection is closed, which ends the lock too).
+            if (db is not null) await AdvisoryLock.Unlock(db, userId);
+            await local.DisposeAsync();
             throw;
         }
     }
 
-    sealed class AdvisoryLock(NpgsqlConnection db, string userId) : IAsyncDisposable
+    static NpgsqlCommand LockCommand(string function, NpgsqlConnection db, string userId)
+    {
+        var command = new NpgsqlCommand($"SELECT {function}({Postgres.LockKey})", db);
+        command.Parameters.AddWithValue("name", "unlearnable.user:" + userId);
+        return command;
+    }
+
+    sealed class AdvisoryLock(NpgsqlConnection db, string userId, IAsyncDisposable local) : IAsyncDisposable
     {
         int _released;
+
         public async ValueTask DisposeAsync()
         {
             if (Interlocked.Exchange(ref _released, 1) != 0) return;
+            await Unlock(db, userId);
+            await local.DisposeAsync();
+        }
+
+        public static async Task Unlock(NpgsqlConnection db, string userId)
+        {
             try
             {
-                await using var unlock = new NpgsqlCommand($"SELECT pg_advisory_unlock({Postgres.LockKey})", db);
-                unlock.Parameters.AddWithValue("name", "unlearnable.user:" + userId);
-                await unlock.ExecuteScalarAsync();
+                await using var unlock = LockCommand("pg_advisory_unlock", db, userId);
+                await unlock.ExecuteScalarAsync(CancellationToken.None);
             }
-            finally { await db.DisposeAsync(); }   // a broken connection ends its session, and the lock with it
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException) { }   // the connection is broken: closing it ends the session's locks
+            finally { await db.DisposeAsync(); }
         }
     }
 
@@ -133,7 +154,7 @@ public sealed class PostgresProfileStore : IProfileStore, IDisposable
     }
 
     public void SaveUserNoise(string userId, int size, sbyte[] pattern) => Execute("""
-        INSERT INTO sidecar_user_noise (user_id, size, pattern, updated_ms) SELECT @u, @s, @p, @now WHERE EXISTS (SELECT 1 FROM sidecar_users WHERE user_id = @u)
+        INSERT INTO sidecar_user_noise (user_id, size, pattern, updated_ms) SELECT @u, @s, @p, @now WHERE EXISTS (SELECT 1 FROM sidecar_users WHERE user_id = @u FOR SHARE)
         ON CONFLICT (user_id, size) DO UPDATE SET pattern = @p, updated_ms = @now
         """, ("u", userId), ("s", size), ("p", MemoryMarshal.AsBytes(pattern.AsSpan()).ToArray()), ("now", Now));
 
