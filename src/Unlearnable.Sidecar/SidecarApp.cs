@@ -82,7 +82,11 @@ public static class SidecarApp
             grpc.MaxReceiveMessageSize = settings.Limits.MaxMessageBytes;
             grpc.MaxSendMessageSize = (int)Math.Min(int.MaxValue, settings.Limits.MaxAnswerBytes + (1 << 20));
             grpc.EnableDetailedErrors = builder.Environment.IsDevelopment();
-        }).AddServiceOptions<ProtectionGrpcService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+        }).AddServiceOptions<ProtectionGrpcService>(o =>
+        {
+            o.Interceptors.Add<ApiKeyInterceptor>();
+            o.Interceptors.Add<CallStatusInterceptor>();
+        });
         builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false).AddCheck<SurrogateHealthCheck>("surrogate");
         builder.Services.AddGrpcReflection();
 

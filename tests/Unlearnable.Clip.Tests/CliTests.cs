@@ -50,6 +50,9 @@ public class CliTests
         (code, _, error) = Run("demo", "--people", "1");
         Assert.Equal(2, code);
         Assert.Contains("--people must be at least 2", error);
+        (code, _, error) = Run("demo", "--people", "x");   // not a number: refused by the parser, not a crash
+        Assert.Equal(2, code);
+        Assert.Contains("'x'", error);
     }
 
     [Fact]

@@ -98,16 +98,60 @@ public class ClientSampleTests(SharedSidecar shared) : IClassFixture<SharedSidec
         Assert.All(answers, a => Assert.StartsWith(a.Trigger + " session post", a.ProtectedCaption));
     }
 
+    static async Task<(int Code, string Output)> LoadTester(params string[] args)
+    {
+        // The tool as built in its own project's folder, with its own dependencies (not the test's).
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));   // …/tests/X/bin/<configuration>/<framework>
+        var root = output.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
+        var tool = Path.Combine(root, "client-samples", "csharp", "Unlearnable.LoadTest", "bin", output.Parent!.Name, output.Name, "unlearnable-loadtest.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args.Prepend(tool)) start.ArgumentList.Add(arg);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var printed = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await printed + await error);
+    }
+
     [Fact]
     public async Task TheLoadTesterReportsThroughputLatencyAndBatchSizes()
     {
-        var report = await LoadRun.RunAsync(new LoadSettings($"http://127.0.0.1:{Server.GrpcPort}", SidecarServer.ApiKey, Users: 3, PostsPerUser: 2,
-            Duration: TimeSpan.FromMinutes(2), ImageSide: 96));
+        var json = Path.Combine(Server.Folder, "load.json");
+        var (code, output) = await LoadTester("--address", $"http://127.0.0.1:{Server.GrpcPort}", "--api-key", SidecarServer.ApiKey, "--users", "3", "--posts", "2", "--image", "96", "--json", json);
+        Assert.True(code == 0, output);
+        Assert.Contains("3 users: 6 posts", output);
+        var report = System.Text.Json.JsonSerializer.Deserialize<List<LoadReport>>(await File.ReadAllTextAsync(json))!.Single();
         Assert.Equal(6, report.Completed);
         Assert.Empty(report.ErrorsByStatus);
         Assert.True(report.PostsPerSecond > 0);
         Assert.True(report.P50Ms <= report.P95Ms && report.P95Ms <= report.P99Ms);
         Assert.InRange(report.MeanBatchSize, 1, 3);
         await Assert.ThrowsAsync<ArgumentException>(() => LoadRun.RunAsync(new LoadSettings("http://10.1.2.3:5051", null, 1, 1, TimeSpan.FromSeconds(1), 32)));
+    }
+
+    [Theory]
+    [InlineData("--posts x", "'x'")]
+    [InlineData("--users 1,x", "comma-separated whole numbers")]
+    [InlineData("--users 0", "--users values must each be in 1..1024")]
+    [InlineData("--flood 4,2", "--flood takes 3 numbers")]
+    [InlineData("--image 5", "--image must be in 16..12000")]
+    [InlineData("--address http://10.1.2.3:5051", "not a loopback address")]
+    [InlineData("--adress http://127.0.0.1:1", "Unrecognized command or argument '--adress'")]
+    public async Task TheLoadTesterRefusesBadArgumentsBeforeSendingAnything(string args, string problem)
+    {
+        var (code, output) = await LoadTester(args.Split(' '));
+        Assert.Equal(2, code);
+        Assert.Contains(problem, output);
+    }
+
+    [Fact]
+    public async Task TheLoadTestersHelpDescribesItWithoutLoadingAnything()
+    {
+        var (code, output) = await LoadTester("--help");
+        Assert.Equal(0, code);
+        Assert.Contains("--users", output);
+        Assert.Contains("--flood", output);
+        Assert.DoesNotContain("posts/s", output);
     }
 }

@@ -27,9 +27,9 @@ static class BenchPublishCommand
             Description = "Pgd: what batch MEM makes for the photo on a fresh --preset surrogate (robust to platforms); Random: ±ε with a random sign per model pixel and channel (rougher); Luma: the same, equal in R, G, B",
             DefaultValueFactory = _ => BenchNoise.Pgd,
         };
-        quality.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1 or > 100) r.AddError("--quality must be in 1..100"); });
-        uploadQuality.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 100) r.AddError("--upload-quality must be in 1..100"); });
-        megapixels.Validators.Add(r => { if (r.GetValueOrDefault<int[]>()!.Any(m => m is < 1 or > 50)) r.AddError("--megapixels must each be in 1..50"); });
+        quality.Must(q => q is null or (>= 1 and <= 100), "--quality must be in 1..100");
+        uploadQuality.Must(q => q is >= 1 and <= 100, "--upload-quality must be in 1..100");
+        megapixels.Must(list => list.All(m => m is >= 1 and <= 50), "--megapixels must each be in 1..50");
         var command = new Command("publish", "Time and peak memory per megapixel of carrying noise to a phone-sized photo and encoding the answer")
             { megapixels, format, quality, uploadQuality, epsilon, preset, quickGelu, noise };
         command.SetAction(result => CommandErrors.Run(() =>

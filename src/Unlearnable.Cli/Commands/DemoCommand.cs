@@ -20,10 +20,10 @@ static class DemoCommand
         var photos = new Option<int>("--photos") { Description = "Photos per person (the last is held out for the hacker's test)", DefaultValueFactory = _ => 8 };
         var epochs = new Option<int>("--epochs") { Description = "The hacker's fine-tuning epochs", DefaultValueFactory = _ => 10 };
         var preTrain = new Option<int>("--pretrain-images") { Description = "Captioned scenes the hacker's model was pre-trained on", DefaultValueFactory = _ => 1000 };
-        people.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 2) r.AddError("--people must be at least 2"); });
-        photos.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 2) r.AddError("--photos must be at least 2 (one is held out)"); });
-        epochs.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--epochs must be at least 1"); });
-        preTrain.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 2) r.AddError("--pretrain-images must be at least 2"); });
+        people.Must(n => n >= 2, "--people must be at least 2");
+        photos.Must(n => n >= 2, "--photos must be at least 2 (one is held out)");
+        epochs.Must(n => n >= 1, "--epochs must be at least 1");
+        preTrain.Must(n => n >= 2, "--pretrain-images must be at least 2");
         var output = new Option<string>("--out") { Description = "Folder for the report, charts and example images (rerun to resume)", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();

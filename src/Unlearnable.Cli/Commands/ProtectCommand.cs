@@ -44,7 +44,7 @@ static class ProtectCommand
         var epsilon = new Option<double?>("--epsilon") { Description = "L∞ bound in 1/255 units (default: the strength's)" };
         var format = new Option<OutputFormat?>("--format") { Description = "Protected image format: Jpeg, Png or WebpLossless (default: each original's; a JPEG keeps its own tables)" };
         var jpegQuality = new Option<int?>("--jpeg-quality") { Description = "JPEG answers: quality 1..100 (default: the original's); raised where ε cannot be held" };
-        jpegQuality.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1 or > 100) r.AddError("--jpeg-quality must be in 1..100"); });
+        jpegQuality.Must(q => q is null or (>= 1 and <= 100), "--jpeg-quality must be in 1..100");
         var stepSize = new Option<double>("--step-size") { Description = "PGD step in 1/255 units", DefaultValueFactory = _ => 1 };
         var pgdSteps = new Option<int?>("--pgd-steps") { Description = "PGD steps per batch and round (default: the strength's)" };
         var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 20, Description = "Outer rounds" };

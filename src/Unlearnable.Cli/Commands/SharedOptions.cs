@@ -8,6 +8,23 @@ namespace Unlearnable.Cli.Commands;
 /// <summary>Options several commands share, so they are spelled and documented once.</summary>
 static class SharedOptions
 {
+    /// <summary>
+    /// Adds a check of the option's value, refusing it with <paramref name="problem"/> at parse time.
+    /// Skipped when the value did not parse at all (the parser has already said why), so "--people x"
+    /// is a bad-input error rather than a crash.
+    /// </summary>
+    public static Option<T> Must<T>(this Option<T> option, Func<T, bool> ok, string problem)
+    {
+        option.Validators.Add(result =>
+        {
+            T value;
+            try { value = result.GetValueOrDefault<T>()!; }
+            catch (InvalidOperationException) { return; }
+            if (!ok(value)) result.AddError(problem);
+        });
+        return option;
+    }
+
     public static Option<string> Preset(bool required = true)
     {
         var option = new Option<string>("--preset")

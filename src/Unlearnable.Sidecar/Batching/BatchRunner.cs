@@ -4,7 +4,6 @@ using Unlearnable.Clip.Text;
 using Unlearnable.Protection;
 using Unlearnable.Sidecar.Model;
 using Unlearnable.Sidecar.Observability;
-using Unlearnable.Sidecar.Posts;
 using Unlearnable.Sidecar.Profiles;
 using static TorchSharp.torch;
 
@@ -12,10 +11,11 @@ namespace Unlearnable.Sidecar.Batching;
 
 /// <summary>
 /// Protects one micro-batch of posts that share settings: batch-level MEM (or EM without a
-/// trigger) against the warm surrogate, padded with anchor pairs when the batch is small, then
-/// each post's noise is quantised within ε, carried to full resolution and encoded. Each user's
-/// shared pattern is read from their profile before the batch and written back after it (one
-/// batch runs at a time, so no other batch changes it meanwhile).
+/// trigger) against the warm surrogate, padded with anchor pairs when the batch is small; each
+/// post gets its noise quantised to whole 1/255 steps within ε. Tensors only: carrying the noise
+/// to full resolution and encoding happen in each post's own pipeline, so the model thread never
+/// waits for a codec. Each user's shared pattern is read from their profile before the batch and
+/// written back after it (one batch runs at a time in a process, so no other batch here changes it).
 /// </summary>
 public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate surrogate, TriggerVocabularies vocabularies, SidecarMetrics metrics, IProfileStore store)
 {
@@ -28,7 +28,7 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         var anchors = surrogate.Anchors.Take(Math.Max(posts.Count < 2 ? 1 : 0, settings.Batching.MinContrastiveBatch - posts.Count)).ToList();
         var captions = posts.Select(p => p.Caption).Concat(anchors.Select(a => a.Caption)).ToList();
         var fixedTriggers = posts.Select(p => p.FixedTrigger).Concat(anchors.Select(_ => (int[]?)null)).ToList();
-        var pixels = posts.SelectMany(p => p.Image.Pixels01).Concat(anchors.SelectMany(a => a.Pixels01)).ToArray();
+        var pixels = posts.SelectMany(p => p.Pixels01).Concat(anchors.SelectMany(a => a.Pixels01)).ToArray();
         bool withTrigger = key.TriggerLength > 0;
         var level = settings.Protection.Of(key.Strength);
         var protection = level.ToLevel().PostOptions(key.Epsilon, key.TriggerLength, settings.Model.Seed, settings.Protection.UserShare,
@@ -52,7 +52,6 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         clock.Stop();
         metrics.OptimiseSeconds.Observe(clock.Elapsed.TotalSeconds);
 
-        var images = new PostImages(settings.Limits, size);
         int bound = (int)Math.Floor(key.Epsilon + 1e-6);
         for (int i = 0; i < posts.Count; i++)
         {
@@ -62,19 +61,11 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
                 post.Completion.TrySetCanceled(post.Cancel);
                 continue;
             }
-            try
-            {
-                var noise = new sbyte[plane];
-                for (int j = 0; j < plane; j++) noise[j] = (sbyte)Math.Clamp((int)MathF.Round(delta[i * plane + j] * 255f), -bound, bound);
-                var encoded = images.Finish(post.Image, noise, post.Output, bound);
-                var trigger = withTrigger ? result.Triggers[i] : [];
-                post.Completion.TrySetResult(new ProtectedPost(encoded, withTrigger ? ClipTokenizer.Default.Decode(trigger) : "", trigger,
-                    result.Loss, level.Rounds * level.PgdSteps, queued[i], clock.Elapsed, posts.Count));
-            }
-            catch (Exception e)
-            {
-                post.Completion.TrySetException(e);
-            }
+            var noise = new sbyte[plane];
+            for (int j = 0; j < plane; j++) noise[j] = (sbyte)Math.Clamp((int)MathF.Round(delta[i * plane + j] * 255f), -bound, bound);
+            var trigger = withTrigger ? result.Triggers[i] : [];
+            post.Completion.TrySetResult(new BatchedNoise(noise, bound, withTrigger ? ClipTokenizer.Default.Decode(trigger) : "", trigger,
+                result.Loss, level.Rounds * level.PgdSteps, queued[i], clock.Elapsed, posts.Count));
         }
     }
 

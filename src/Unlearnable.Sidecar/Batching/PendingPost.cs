@@ -1,27 +1,31 @@
 using System.Diagnostics;
-using Unlearnable.Imaging;
-using Unlearnable.Sidecar.Posts;
 
 namespace Unlearnable.Sidecar.Batching;
 
 /// <summary>What posts may share a batch: the same noise bound, trigger length, vocabulary and strength (rounds, steps, robustness).</summary>
 public sealed record BatchKey(double Epsilon, int TriggerLength, string Vocabulary, Protection.ProtectionStrength Strength);
 
-/// <summary>The protected post, ready to send, plus the numbers the response reports.</summary>
-public sealed record ProtectedPost(PublishedImage Image, string Trigger, int[] TriggerIds, double Loss, int PgdSteps, TimeSpan Queued, TimeSpan Optimised, int BatchSize);
+/// <summary>
+/// What the batch found for one post: its noise at model resolution in whole 1/255 steps within
+/// the bound ([3, S, S]), its trigger, and the numbers the response reports. Carrying the noise to
+/// the full-size photo and encoding it is the post's own work, off the model's thread.
+/// </summary>
+public sealed record BatchedNoise(sbyte[] Noise, int Bound, string Trigger, int[] TriggerIds, double Loss, int PgdSteps, TimeSpan Queued, TimeSpan Optimised, int BatchSize);
 
-/// <summary>A post waiting in the queue. Cancelling it (client gone, deadline) takes it out of its batch.</summary>
-public sealed class PendingPost(string userId, PreparedImage image, string caption, BatchKey key, OutputEncoding output, int[]? fixedTrigger, CancellationToken cancel)
+/// <summary>
+/// A post waiting in the queue: only what the model needs (its model-resolution pixels in [0, 1],
+/// CHW, and caption). Cancelling it (client gone, deadline) takes it out of its batch.
+/// </summary>
+public sealed class PendingPost(string userId, float[] pixels01, string caption, BatchKey key, int[]? fixedTrigger, CancellationToken cancel)
 {
     public string UserId { get; } = userId;
-    public PreparedImage Image { get; } = image;
+    public float[] Pixels01 { get; } = pixels01;
     public string Caption { get; } = caption;
     public BatchKey Key { get; } = key;
-    public OutputEncoding Output { get; } = output;
     public int[]? FixedTrigger { get; } = fixedTrigger;
     public CancellationToken Cancel { get; } = cancel;
     public Stopwatch Queued { get; } = Stopwatch.StartNew();
-    public TaskCompletionSource<ProtectedPost> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource<BatchedNoise> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     int _state;   // 0 queued, 1 taken into a batch, 2 cancelled while queued
 

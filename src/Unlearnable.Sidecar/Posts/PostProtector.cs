@@ -24,7 +24,9 @@ namespace Unlearnable.Sidecar.Posts;
 public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogate surrogate, MicroBatcher batcher, IProfileStore store,
     InFlightPosts inFlight, AdmissionControl admission, SidecarMetrics metrics)
 {
-    readonly SemaphoreSlim _decoders = new(Math.Max(1, Environment.ProcessorCount));
+    // Decoding, and carrying noise to full resolution and encoding, run in the posts' own pipelines, a
+    // bounded number at a time, overlapping the model's next batch.
+    readonly SemaphoreSlim _codecs = new(Math.Max(1, Environment.ProcessorCount));
     long _heldPixels;
 
     public async Task<ProtectResponse> ProtectAsync(ProtectRequest request, CancellationToken cancel)
@@ -80,10 +82,11 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         int[]? sticky = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } t && t.Length == settings.Key.TriggerLength ? t : null;
         int size = surrogate.Model.Config.Vision.ImageSize;
         PreparedImage image;
-        await _decoders.WaitAsync(cancel);
-        try { image = new PostImages(options.Value.Limits, size).Prepare(request.Image.ToByteArray()); }
+        var images = new PostImages(options.Value.Limits, size);
+        await _codecs.WaitAsync(cancel);
+        try { image = images.Prepare(request.Image.ToByteArray()); }
         catch (ImageRejectedException e) { throw RequestValidation.Invalid("image", e.Message); }
-        finally { _decoders.Release(); }
+        finally { _codecs.Release(); }
 
         long pixels = (long)image.Upright.Width * image.Upright.Height;
         long budget = options.Value.Batching.MaxQueuedPixels;
@@ -98,14 +101,18 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         using (image)
         try
         {
-            var pending = new PendingPost(request.UserId, image, request.Caption, settings.Key, Output(settings, image.UploadFormat), sticky, cancel);
+            var pending = new PendingPost(request.UserId, image.Pixels01, request.Caption, settings.Key, sticky, cancel);
             batcher.Enqueue(pending);
             var done = await pending.Completion.Task;
+            PublishedImage published;
+            await _codecs.WaitAsync(cancel);
+            try { published = await Task.Run(() => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel); }
+            finally { _codecs.Release(); }
             var response = new ProtectResponse
             {
                 PostId = request.PostId,
-                Image = ByteString.CopyFrom(done.Image.Bytes),
-                ImageFormat = done.Image.Format switch
+                Image = ByteString.CopyFrom(published.Bytes),
+                ImageFormat = published.Format switch
                 {
                     OutputFormat.Jpeg => ImageFormat.Jpeg,
                     OutputFormat.WebpLossless => ImageFormat.WebpLossless,
@@ -115,9 +122,9 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
                 Trigger = done.Trigger,
                 Quality = new Quality
                 {
-                    Linf = done.Image.LInfinity, PsnrDb = done.Image.Psnr, SurrogateLoss = done.Loss, PgdSteps = done.PgdSteps,
+                    Linf = published.LInfinity, PsnrDb = published.Psnr, SurrogateLoss = done.Loss, PgdSteps = done.PgdSteps,
                     QueuedMs = done.Queued.TotalMilliseconds, OptimiseMs = done.Optimised.TotalMilliseconds, BatchSize = done.BatchSize,
-                    JpegQuality = done.Image.JpegQuality, Strength = RequestValidation.Contract(settings.Key.Strength),
+                    JpegQuality = published.JpegQuality, Strength = RequestValidation.Contract(settings.Key.Strength),
                 },
             };
             cancel.ThrowIfCancellationRequested();   // e.g. the user's profile was deleted meanwhile: nothing is stored

@@ -10,7 +10,11 @@ using Unlearnable.Sidecar.Profiles;
 
 namespace Unlearnable.Sidecar.Services;
 
-/// <summary>The gRPC surface: thin methods over <see cref="PostProtector"/> and <see cref="IProfileStore"/>.</summary>
+/// <summary>
+/// The gRPC surface: thin methods over <see cref="PostProtector"/> and <see cref="IProfileStore"/>.
+/// Authentication, status mapping and counting are interceptors' work (<see cref="Hosting.ApiKeyInterceptor"/>,
+/// <see cref="CallStatusInterceptor"/>); a stream maps and counts each of its posts itself, with the same mapping.
+/// </summary>
 [BindServiceMethod(typeof(ProtectionGrpcService), nameof(Bind))]
 public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore store, WarmSurrogate surrogate, IOptions<SidecarOptions> options,
     AdmissionControl admission, InFlightPosts inFlight, SidecarMetrics metrics, ILogger<ProtectionGrpcService> log) : ProtectionService.ProtectionServiceBase
@@ -20,7 +24,7 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
         ProtectionService.BindService(new StrictParsingBinder(binder), service);
 
     public override Task<ProtectResponse> Protect(ProtectRequest request, ServerCallContext context) =>
-        Answer(() => protector.ProtectAsync(request, context.CancellationToken), context);
+        protector.ProtectAsync(request, context.CancellationToken);
 
     /// <summary>
     /// Posts on one stream are protected concurrently (they may share a batch) and answered as
@@ -48,13 +52,15 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             ProtectResponse response;
             try
             {
-                response = slot is null
-                    ? Refused(request, new RpcException(new Status(StatusCode.Unavailable, new ServerDrainingException().Message)))
-                    : await Answer(() => protector.ProtectAsync(request, cancel), context);
+                if (slot is null) throw new ServerDrainingException();
+                response = await protector.ProtectAsync(request, cancel);
+                metrics.Posts.WithLabels("OK").Inc();
             }
-            catch (RpcException e) when (!cancel.IsCancellationRequested)
+            catch (Exception e) when (!cancel.IsCancellationRequested)
             {
-                response = Refused(request, e);
+                var rpc = StatusMapping.ToRpc(e, context, log);
+                metrics.Posts.WithLabels(rpc.StatusCode.ToString()).Inc();
+                response = Refused(request, rpc);
             }
             finally
             {
@@ -83,7 +89,7 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
     static ProtectResponse Refused(ProtectRequest request, RpcException e) =>
         new() { PostId = request.PostId, Error = new PostError { Code = (int)e.StatusCode, Message = e.Status.Detail } };
 
-    public override Task<UserProfile> GetUserProfile(GetUserProfileRequest request, ServerCallContext context) => Answer(() =>
+    public override Task<UserProfile> GetUserProfile(GetUserProfileRequest request, ServerCallContext context)
     {
         RequestValidation.Id("user_id", request.UserId, options.Value.Limits.MaxIdLength);
         var profile = store.Get(request.UserId) ?? throw new RpcException(new Status(StatusCode.NotFound, $"no profile for user_id '{request.UserId}'"));
@@ -92,16 +98,16 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             UserId = profile.UserId, TriggerPolicy = profile.Policy, StickyTrigger = profile.StickyTriggerText ?? "",
             PostsProtected = profile.Posts, CreatedUnixMs = profile.CreatedMs, LastSeenUnixMs = profile.LastSeenMs,
         });
-    }, context);
+    }
 
-    public override Task<DeleteUserProfileResponse> DeleteUserProfile(DeleteUserProfileRequest request, ServerCallContext context) => Answer(() =>
+    public override Task<DeleteUserProfileResponse> DeleteUserProfile(DeleteUserProfileRequest request, ServerCallContext context)
     {
         RequestValidation.Id("user_id", request.UserId, options.Value.Limits.MaxIdLength);
         int stopped = inFlight.CancelUser(request.UserId);   // their posts in flight stop and store nothing afterwards
         var (deleted, results) = store.Delete(request.UserId);
         log.LogInformation("Deleted profile of a user ({Results} stored results, {Stopped} posts in flight stopped)", results, stopped);
         return Task.FromResult(new DeleteUserProfileResponse { Deleted = deleted, StoredResultsDeleted = results });
-    }, context);
+    }
 
     public override Task<ServerInfo> GetServerInfo(GetServerInfoRequest request, ServerCallContext context)
     {
@@ -129,35 +135,5 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
                 }),
             },
         });
-    }
-
-    /// <summary>Maps failures to status codes with messages that say what was wrong; counts every answer.</summary>
-    async Task<T> Answer<T>(Func<Task<T>> work, ServerCallContext context)
-    {
-        try
-        {
-            var result = await work();
-            metrics.Posts.WithLabels("OK").Inc();
-            return result;
-        }
-        catch (RpcException e)
-        {
-            metrics.Posts.WithLabels(e.StatusCode.ToString()).Inc();
-            throw;   // as it is: its trailers may carry rich error details
-        }
-        catch (Exception e)
-        {
-            var status = e switch
-            {
-                QueueFullException full => new Status(StatusCode.ResourceExhausted, full.Message),
-                ServerDrainingException draining => new Status(StatusCode.Unavailable, draining.Message),
-                OperationCanceledException when context.Deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the deadline passed before the post was protected"),
-                OperationCanceledException => new Status(StatusCode.Cancelled, "the call was cancelled; the post left its batch"),
-                _ => new Status(StatusCode.Internal, "protection failed inside the server; see its logs"),
-            };
-            if (status.StatusCode == StatusCode.Internal) log.LogError(e, "Unexpected failure in {Method}", context.Method);
-            metrics.Posts.WithLabels(status.StatusCode.ToString()).Inc();
-            throw new RpcException(status);
-        }
     }
 }
