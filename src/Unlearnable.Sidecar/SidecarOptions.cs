@@ -105,7 +105,14 @@ public sealed class StrengthSettings
 public sealed class BatchingOptions
 {
     public int MaxBatchSize { get; set; } = Protection.PostBatches.SidecarBatchSize;
+    /// <summary>How long a batch waits for company after its first post when nothing else is on its way.</summary>
     public int MaxWaitMilliseconds { get; set; } = 30;
+    /// <summary>
+    /// How long a batch may wait, in all, while other posts are already inside the server (being
+    /// decoded, or being finished and about to be sent back for their users' next posts): a busy
+    /// server forms full batches instead of starting small ones, and a lone post never waits for it.
+    /// </summary>
+    public int MaxGatherMilliseconds { get; set; } = 250;
     /// <summary>Posts waiting beyond this are refused with RESOURCE_EXHAUSTED.</summary>
     public int QueueCapacity { get; set; } = 64;
     /// <summary>Decoded pixels all waiting posts may hold (RGBA, 4 bytes each): bounds memory whatever the image sizes.</summary>

@@ -10,7 +10,7 @@ namespace Unlearnable.Sidecar.Posts;
 /// can be cancelled together (their profile was deleted); and no user has more than their
 /// share of the server at once.
 /// </summary>
-public sealed class InFlightPosts
+public sealed class InFlightPosts : IPostsInFlight
 {
     sealed class Entry(string user, byte[] hash)
     {
