@@ -73,9 +73,13 @@ static class BenchCommand
             Description = "Trigger vocabulary: full (default), common-words, or mlm:PATH (natural triggers: a masked LM's proposals, never cached across batches, so every batch pays for them as new captions do)",
             DefaultValueFactory = _ => "full",
         };
+        var strength = new Option<Protection.ProtectionStrength?>("--strength")
+        {
+            Description = "Protect as the sidecar does at this level (its ε, rounds, PGD steps and publishing transforms); default: the authors' step (1 round, 8 PGD steps, no transforms)",
+        };
         var device = SharedOptions.Device();
         var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
-            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, device };
+            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, device };
         mem.SetAction(result => CommandErrors.Run(() =>
         {
             var config = SharedOptions.Architecture(result, preset, quickGelu);
@@ -85,7 +89,11 @@ static class BenchCommand
             TorchRuntime.Seed(0);
             var model = new ClipModel(config);
             model.to(dev);
-            var options = new Protection.ProtectionOptions { TriggerLength = result.GetValue(triggerLength), BatchSize = b };
+            var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : null;
+            var options = level is null
+                ? new Protection.ProtectionOptions { TriggerLength = result.GetValue(triggerLength), BatchSize = b }
+                : level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0) with { BatchSize = b };
+            int rounds = level?.Rounds ?? 1;
             var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);
             if (words.Proposer is { } proposer) proposer.MaxCachedCaptions = 0;
             var protector = new Protection.BatchProtector(model, options, words, dev);
@@ -99,13 +107,15 @@ static class BenchCommand
                 using var scope = NewDisposeScope();
                 var clean = Training.PixelSpace.Unnormalize(pixels.Batch(posts.Select(p => p.Image).ToList(), dev));
                 if (i == 1) clock.Start();
-                var done = protector.Protect(clean, posts.Select(p => p.Captions[0]).ToList(), scratchSurrogateSteps: result.GetValue(surrogateSteps));
+                var done = protector.Protect(clean, posts.Select(p => p.Captions[0]).ToList(), rounds, scratchSurrogateSteps: result.GetValue(surrogateSteps));
                 if (i == 0) continue; // warm-up
                 (pgd, trigger, surrogate) = (pgd + done.PgdTime, trigger + done.TriggerTime, surrogate + done.SurrogateTime);
             }
             clock.Stop();
             double seconds = clock.Elapsed.TotalSeconds;
-            Console.WriteLine($"{config.Name} on {dev}: batch {b}, {options.PgdSteps} PGD steps, trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {n} batches");
+            Console.WriteLine($"{config.Name} on {dev}: batch {b}, {rounds} round(s) × {options.PgdSteps} PGD steps" +
+                (level is null ? "" : $" ({result.GetValue(strength)!.Value.ToString().ToLowerInvariant()}: ε {level.Epsilon}, robust to {string.Join(", ", Protection.Robustness.PlatformTransforms.Describe(level.RobustTo).DefaultIfEmpty("nothing"))})") +
+                $", trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {n} batches");
             Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");
             Console.WriteLine($"time split: PGD {pgd.TotalSeconds / seconds:P0}, trigger search {trigger.TotalSeconds / seconds:P0}, surrogate steps {surrogate.TotalSeconds / seconds:P0}");
             return 0;
