@@ -124,14 +124,23 @@ public class ProtectTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         Assert.Contains("grpc.health.v1.Health", services);
     }
 
+    static double Metric(string text, string series) =>
+        text.Split('\n').Where(line => line.StartsWith(series + " ", StringComparison.Ordinal))
+            .Select(line => double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Single();
+
     [Fact]
     public async Task MetricsAreServedOverHttp()
     {
-        await Server.Client.ProtectAsync(Post("frank", "m1", TestImages.Jpeg(50, 50)), Server.Auth);
         using var http = new HttpClient();
+        var before = await http.GetStringAsync($"http://127.0.0.1:{Server.HttpPort}/metrics");
+        await Server.Client.ProtectAsync(Post("frank", "m1", TestImages.Jpeg(50, 50)), Server.Auth);
         var text = await http.GetStringAsync($"http://127.0.0.1:{Server.HttpPort}/metrics");
         Assert.Contains("unlearnable_batch_size_count", text);
         Assert.Contains("unlearnable_optimise_seconds_sum", text);
+        // Counted as inference servers count: the post, its batch, and both image stages of its pipeline.
+        foreach (var series in new[] { "unlearnable_batch_executions_total", "unlearnable_batched_posts_total", "unlearnable_posts_total{status=\"OK\"}",
+                     "unlearnable_codec_seconds_count{stage=\"decode\"}", "unlearnable_codec_seconds_count{stage=\"finish\"}" })
+            Assert.True(Metric(text, series) >= Metric(before, series) + 1, $"{series} did not grow");
         Assert.Equal("\"SERVING\"", await http.GetStringAsync($"http://127.0.0.1:{Server.HttpPort}/healthz"));
     }
 }

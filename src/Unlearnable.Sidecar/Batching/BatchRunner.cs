@@ -36,6 +36,8 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         var queued = posts.Select(p => p.Queued.Elapsed).ToArray();
         foreach (var wait in queued) metrics.QueueSeconds.Observe(wait.TotalSeconds);
         metrics.BatchSize.Observe(posts.Count);
+        metrics.BatchExecutions.Inc();
+        metrics.BatchedPosts.Inc(posts.Count);
 
         var clock = Stopwatch.StartNew();
         float[] delta;

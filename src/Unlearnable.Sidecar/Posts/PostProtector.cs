@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Grpc.Core;
+using Prometheus;
 using Microsoft.Extensions.Options;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Imaging;
@@ -84,7 +85,11 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         PreparedImage image;
         var images = new PostImages(options.Value.Limits, size);
         await _codecs.WaitAsync(cancel);
-        try { image = images.Prepare(request.Image.ToByteArray()); }
+        try
+        {
+            using var timer = metrics.CodecSeconds.WithLabels("decode").NewTimer();
+            image = images.Prepare(request.Image.ToByteArray());
+        }
         catch (ImageRejectedException e) { throw RequestValidation.Invalid("image", e.Message); }
         finally { _codecs.Release(); }
 
@@ -106,7 +111,11 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
             var done = await pending.Completion.Task;
             PublishedImage published;
             await _codecs.WaitAsync(cancel);
-            try { published = await Task.Run(() => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel); }
+            try
+            {
+                using var timer = metrics.CodecSeconds.WithLabels("finish").NewTimer();
+                published = await Task.Run(() => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel);
+            }
             finally { _codecs.Release(); }
             var response = new ProtectResponse
             {
