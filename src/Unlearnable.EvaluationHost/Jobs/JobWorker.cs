@@ -54,6 +54,9 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
         }
     }
 
+    /// <summary>What the queue throws when it cannot be reached (a database restart, a failover, a full or locked file).</summary>
+    static bool QueueUnreachable(Exception e) => e is System.Data.Common.DbException or TimeoutException or IOException;
+
     /// <summary>
     /// The queue's answer, asked again every few seconds while the queue cannot be reached (a
     /// database restart or failover must not stop the host, whose jobs would then be lost).
@@ -63,7 +66,7 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
         for (var wait = TimeSpan.FromSeconds(1); ; wait = TimeSpan.FromSeconds(Math.Min(30, wait.TotalSeconds * 2)))
         {
             try { return call(); }
-            catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException or IOException or InvalidOperationException)
+            catch (Exception e) when (QueueUnreachable(e) || e is InvalidOperationException)
             {
                 log.LogWarning(e, "{What} failed: the job queue does not answer; trying again in {Seconds} s", what, wait.TotalSeconds);
                 await Task.Delay(wait, stopping);
@@ -177,7 +180,7 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
                 if (store.Finish(job.JobId, state, error, worker: Id)) Publish(store.Get(job.JobId)!, message);   // unless another host holds it now
                 return;
             }
-            catch (Exception e) when (attempt < 10 && e is System.Data.Common.DbException or TimeoutException or IOException)
+            catch (Exception e) when (attempt < 10 && QueueUnreachable(e))
             {
                 log.LogWarning(e, "ending job {Job} failed (attempt {Attempt}); trying again", job.JobId, attempt);
                 Thread.Sleep(TimeSpan.FromSeconds(attempt));
@@ -196,7 +199,7 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
     void Save(JobEvent e)
     {
         try { store.SaveEvent(e, Id); }
-        catch (Exception failure) when (failure is System.Data.Common.DbException or TimeoutException or IOException)
+        catch (Exception failure) when (QueueUnreachable(failure))
         {
             log.LogWarning(failure, "storing an event of job {Job} failed; watchers here still get it", e.JobId);
         }

@@ -84,14 +84,8 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         int size = surrogate.Model.Config.Vision.ImageSize;
         PreparedImage image;
         var images = new PostImages(options.Value.Limits, size);
-        await _codecs.WaitAsync(cancel);
-        try
-        {
-            using var timer = metrics.CodecSeconds.WithLabels("decode").NewTimer();
-            image = images.Prepare(request.Image.ToByteArray());
-        }
+        try { image = await InCodecAsync("decode", () => images.Prepare(request.Image.ToByteArray()), cancel); }
         catch (ImageRejectedException e) { throw RequestValidation.Invalid("image", e.Message); }
-        finally { _codecs.Release(); }
 
         long pixels = (long)image.Upright.Width * image.Upright.Height;
         long budget = options.Value.Batching.MaxQueuedPixels;
@@ -109,14 +103,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
             var pending = new PendingPost(request.UserId, image.Pixels01, request.Caption, settings.Key, sticky, cancel);
             batcher.Enqueue(pending);
             var done = await pending.Completion.Task;
-            PublishedImage published;
-            await _codecs.WaitAsync(cancel);
-            try
-            {
-                using var timer = metrics.CodecSeconds.WithLabels("finish").NewTimer();
-                published = await Task.Run(() => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel);
-            }
-            finally { _codecs.Release(); }
+            var published = await InCodecAsync("finish", () => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel);
             var response = new ProtectResponse
             {
                 PostId = request.PostId,
@@ -147,6 +134,18 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         {
             Interlocked.Add(ref _heldPixels, -pixels);
         }
+    }
+
+    /// <summary>Image work of one post's <paramref name="stage"/> (decode or finish): under the codec gate, on the thread pool, timed.</summary>
+    async Task<T> InCodecAsync<T>(string stage, Func<T> work, CancellationToken cancel)
+    {
+        await _codecs.WaitAsync(cancel);
+        try
+        {
+            using var timer = metrics.CodecSeconds.WithLabels(stage).NewTimer();
+            return await Task.Run(work, cancel);
+        }
+        finally { _codecs.Release(); }
     }
 
     // Unspecified keeps the upload's format, unless a JPEG quality was asked for.
