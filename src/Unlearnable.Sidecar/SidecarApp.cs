@@ -73,6 +73,7 @@ public static class SidecarApp
         builder.Services.AddSingleton<AdmissionControl>();
         builder.Services.AddSingleton<InFlightPosts>();
         builder.Services.AddSingleton<IPostsInFlight>(sp => sp.GetRequiredService<InFlightPosts>());
+        builder.Services.AddSingleton<CodecGate>();
         builder.Services.AddSingleton<PostProtector>();
         builder.Services.AddHostedService<Drain>();   // after the batcher: stopped before it, so posts drain while it still runs
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Shutdown.GracePeriod + TimeSpan.FromSeconds(10));

@@ -27,11 +27,19 @@ public class BatchingTests
         Assert.True(lone.Quality.QueuedMs < 5_000, $"a lone post waited {lone.Quality.QueuedMs} ms");
 
         // A 24 MP photo is still being decoded when a small post is queued: the small one waits for it
-        // (with a 1 ms MaxWait alone, they would run as two batches of one).
+        // (with a 1 ms MaxWait alone, they would run as two batches of one). Every codec slot is held
+        // until both posts are in the server, so neither can be queued before the other is counted.
         var inFlight = server.Services.GetRequiredService<Posts.InFlightPosts>();
+        var codecs = server.Services.GetRequiredService<Posts.CodecGate>();
+        var slots = new List<IDisposable>();
+        for (int i = 0; i < Posts.CodecGate.Capacity; i++) slots.Add(await codecs.HoldAsync(CancellationToken.None));
         var big = server.Client.ProtectAsync(Post("bea", "big", PhonePhoto.Jpeg(6000, 4000, quality: 92, seed: 3)), server.Auth).ResponseAsync;
-        for (int i = 0; i < 600 && inFlight.Count == 0; i++) await Task.Delay(10);   // its body has arrived; decoding 24 MP takes a while
-        var small = await server.Client.ProtectAsync(Post("cal", "small", TestImages.Jpeg(96, 72)), server.Auth);
+        for (int i = 0; i < 1000 && inFlight.Count < 1; i++) await Task.Delay(10);
+        var smallCall = server.Client.ProtectAsync(Post("cal", "small", TestImages.Jpeg(96, 72)), server.Auth).ResponseAsync;
+        for (int i = 0; i < 1000 && inFlight.Count < 2; i++) await Task.Delay(10);
+        Assert.Equal(2, inFlight.Count);
+        slots.ForEach(s => s.Dispose());
+        var small = await smallCall;
         var bigAnswer = await big;
         Assert.True(small.Quality.BatchSize == 2, $"small: batch {small.Quality.BatchSize}, queued {small.Quality.QueuedMs} ms; big: batch {bigAnswer.Quality.BatchSize}, queued {bigAnswer.Quality.QueuedMs} ms");
         Assert.Equal(2, bigAnswer.Quality.BatchSize);

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Grpc.Core;
-using Prometheus;
 using Microsoft.Extensions.Options;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Imaging;
@@ -23,11 +22,8 @@ namespace Unlearnable.Sidecar.Posts;
 /// the gRPC service is a thin shell.
 /// </summary>
 public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogate surrogate, MicroBatcher batcher, IProfileStore store,
-    InFlightPosts inFlight, AdmissionControl admission, SidecarMetrics metrics)
+    InFlightPosts inFlight, AdmissionControl admission, CodecGate codecs, SidecarMetrics metrics)
 {
-    // Decoding, and carrying noise to full resolution and encoding, run in the posts' own pipelines, a
-    // bounded number at a time, overlapping the model's next batch.
-    readonly SemaphoreSlim _codecs = new(Math.Max(1, Environment.ProcessorCount));
     long _heldPixels;
 
     public async Task<ProtectResponse> ProtectAsync(ProtectRequest request, CancellationToken cancel)
@@ -84,7 +80,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         int size = surrogate.Model.Config.Vision.ImageSize;
         PreparedImage image;
         var images = new PostImages(options.Value.Limits, size);
-        try { image = await InCodecAsync("decode", () => images.Prepare(request.Image.ToByteArray()), cancel); }
+        try { image = await codecs.RunAsync("decode", () => images.Prepare(request.Image.ToByteArray()), cancel); }
         catch (ImageRejectedException e) { throw RequestValidation.Invalid("image", e.Message); }
 
         long pixels = (long)image.Upright.Width * image.Upright.Height;
@@ -103,7 +99,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
             var pending = new PendingPost(request.UserId, image.Pixels01, request.Caption, settings.Key, sticky, cancel);
             batcher.Enqueue(pending);
             var done = await pending.Completion.Task;
-            var published = await InCodecAsync("finish", () => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel);
+            var published = await codecs.RunAsync("finish", () => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel);
             var response = new ProtectResponse
             {
                 PostId = request.PostId,
@@ -134,18 +130,6 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         {
             Interlocked.Add(ref _heldPixels, -pixels);
         }
-    }
-
-    /// <summary>Image work of one post's <paramref name="stage"/> (decode or finish): under the codec gate, on the thread pool, timed.</summary>
-    async Task<T> InCodecAsync<T>(string stage, Func<T> work, CancellationToken cancel)
-    {
-        await _codecs.WaitAsync(cancel);
-        try
-        {
-            using var timer = metrics.CodecSeconds.WithLabels(stage).NewTimer();
-            return await Task.Run(work, cancel);
-        }
-        finally { _codecs.Release(); }
     }
 
     // Unspecified keeps the upload's format, unless a JPEG quality was asked for.
