@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Google.Protobuf;
 using Unlearnable.Contracts.V1;
+using Unlearnable.Hosting;
 
 namespace Unlearnable.EvaluationHost.Jobs;
 
@@ -55,23 +56,10 @@ public abstract class JobStore
     protected int Execute(string sql, params (string Name, object? Value)[] parameters)
     {
         using var db = Open();
-        using var command = Command(db, sql, parameters);
+        using var command = db.Command(sql, parameters);
         return command.ExecuteNonQuery();
     }
 
-    protected static DbCommand Command(DbConnection db, string sql, params (string Name, object? Value)[] parameters)
-    {
-        var command = db.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = name;
-            parameter.Value = value ?? DBNull.Value;
-            command.Parameters.Add(parameter);
-        }
-        return command;
-    }
 
     /// <summary>Rewrites specs stored before secrets were kept out of them; returns how many.</summary>
     protected int RemoveStoredSecrets()
@@ -112,12 +100,12 @@ public abstract class JobStore
     {
         var abandoned = new List<Job>();
         using (var db = Open())
-        using (var cancel = Command(db, $"UPDATE {Table} SET state = @c, finished_ms = @now WHERE state = @r AND lease_until_ms < {NowSql} AND cancel_requested = 1 RETURNING id",
+        using (var cancel = db.Command($"UPDATE {Table} SET state = @c, finished_ms = @now WHERE state = @r AND lease_until_ms < {NowSql} AND cancel_requested = 1 RETURNING id",
                    ("@c", (int)JobState.Cancelled), ("@now", Now), ("@r", Running)))
         using (var row = cancel.ExecuteReader())
             while (row.Read()) abandoned.Add(new Job { JobId = row.GetString(0) });
         using var claimDb = Open();
-        using var claim = Command(claimDb, $"""
+        using var claim = claimDb.Command($"""
             UPDATE {Table} SET state = @r, started_ms = @now, attempts = attempts + 1, owner = @w, lease_until_ms = {NowSql} + @lease
             WHERE id = (SELECT id FROM {Table} WHERE state = @q OR (state = @r AND lease_until_ms < {NowSql} AND cancel_requested = 0)
                         ORDER BY seq, created_ms LIMIT 1{ClaimLock})
@@ -131,7 +119,7 @@ public abstract class JobStore
     public LeaseState Renew(string id, string worker, TimeSpan lease)
     {
         using var db = Open();
-        using var renew = Command(db, $"UPDATE {Table} SET lease_until_ms = {NowSql} + @lease WHERE id = @id AND owner = @w AND state = @r RETURNING cancel_requested",
+        using var renew = db.Command($"UPDATE {Table} SET lease_until_ms = {NowSql} + @lease WHERE id = @id AND owner = @w AND state = @r RETURNING cancel_requested",
             ("@lease", (long)lease.TotalMilliseconds), ("@id", id), ("@w", worker), ("@r", Running));
         return renew.ExecuteScalar() switch
         {
@@ -184,7 +172,7 @@ public abstract class JobStore
     IReadOnlyList<Job> Query(string where, params (string Name, object? Value)[] parameters)
     {
         using var db = Open();
-        using var command = Command(db, $"SELECT id, name, spec, state, error, created_ms, started_ms, finished_ms, attempts, last_event, owner FROM {Table} " + where, parameters);
+        using var command = db.Command($"SELECT id, name, spec, state, error, created_ms, started_ms, finished_ms, attempts, last_event, owner FROM {Table} " + where, parameters);
         using var row = command.ExecuteReader();
         var jobs = new List<Job>();
         while (row.Read())

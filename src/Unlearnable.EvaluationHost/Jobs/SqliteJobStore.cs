@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using Unlearnable.Hosting;
 
 namespace Unlearnable.EvaluationHost.Jobs;
 
@@ -41,7 +42,7 @@ public sealed class SqliteJobStore : JobStore
     {
         var present = new HashSet<string>();
         using (var db = Open())
-        using (var info = Command(db, "SELECT name FROM pragma_table_info('jobs')"))
+        using (var info = db.Command("SELECT name FROM pragma_table_info('jobs')"))
         using (var row = info.ExecuteReader())
             while (row.Read()) present.Add(row.GetString(0));
         foreach (var (column, type) in new[] { ("owner", "TEXT"), ("lease_until_ms", "INTEGER NOT NULL DEFAULT 0"), ("cancel_requested", "INTEGER NOT NULL DEFAULT 0") })
