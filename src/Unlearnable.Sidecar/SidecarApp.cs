@@ -45,6 +45,11 @@ public static class SidecarApp
             || limits.MaxConnections < 1 || limits.MaxStreamsPerConnection is < 1 or > 8192)
             throw new InvalidOperationException("Sidecar:Limits:MaxPostsInFlight, MaxPostsInFlightPerApiKey, MaxPostsInFlightPerUser, MaxPostsInFlightPerStream and MaxConnections " +
                 "must each be at least 1, and MaxStreamsPerConnection between 1 and 8192");
+        var batching = settings.Batching;
+        if (batching.QueueCapacity < 1 || !(batching.BulkQueueShare is > 0 and <= 1) || batching.DefaultQueueTimeoutMilliseconds < 0
+            || !Enum.IsDefined(batching.DefaultTimeoutAction))
+            throw new InvalidOperationException($"Sidecar:Batching: QueueCapacity must be at least 1 (is {batching.QueueCapacity}), BulkQueueShare in (0, 1] (is {batching.BulkQueueShare}), " +
+                $"DefaultQueueTimeoutMilliseconds at least 0 (is {batching.DefaultQueueTimeoutMilliseconds}; 0 = none), DefaultTimeoutAction Reject or Delay");
         settings.Profiles.Store.Validate("Sidecar:Profiles:Store");
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");
@@ -62,6 +67,7 @@ public static class SidecarApp
         });
         builder.Services.AddSingleton(keys);
         builder.Services.AddSingleton<SidecarMetrics>();
+        builder.Services.AddSingleton(TimeProvider.System);
         if (settings.Profiles.Store.Provider == StoreProvider.PostgreSql) builder.Services.AddSingleton<IProfileStore, PostgresProfileStore>();
         else builder.Services.AddSingleton<IProfileStore, SqliteProfileStore>();
         builder.Services.AddSingleton<TriggerVocabularies>();

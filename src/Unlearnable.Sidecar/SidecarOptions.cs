@@ -1,6 +1,7 @@
 using Unlearnable.Hosting;
 using Unlearnable.Protection;
 using Unlearnable.Protection.Robustness;
+using Unlearnable.Sidecar.Batching;
 
 namespace Unlearnable.Sidecar;
 
@@ -115,6 +116,13 @@ public sealed class BatchingOptions
     public int MaxGatherMilliseconds { get; set; } = 250;
     /// <summary>Posts waiting beyond this are refused with RESOURCE_EXHAUSTED.</summary>
     public int QueueCapacity { get; set; } = 64;
+    /// <summary>The part of the queue bulk posts may fill, so a backfill never leaves interactive uploads refused.</summary>
+    public double BulkQueueShare { get; set; } = 0.75;
+    public int BulkQueueCapacity => Math.Max(1, (int)Math.Floor(QueueCapacity * BulkQueueShare));
+    /// <summary>Queue timeout of a post that names none (0 = none); time spent decoding is not counted.</summary>
+    public int DefaultQueueTimeoutMilliseconds { get; set; }
+    /// <summary>What happens to a post that names no timeout action when its queue timeout passes.</summary>
+    public QueueTimeoutAction DefaultTimeoutAction { get; set; } = QueueTimeoutAction.Reject;
     /// <summary>Decoded pixels all waiting posts may hold (RGBA, 4 bytes each): bounds memory whatever the image sizes.</summary>
     public long MaxQueuedPixels { get; set; } = 200_000_000;
     /// <summary>Smaller batches are padded with fixed anchor pairs: a contrastive loss needs negatives.</summary>

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Data.Synthetic;
@@ -43,5 +44,53 @@ public class BatchingTests
         var bigAnswer = await big;
         Assert.True(small.Quality.BatchSize == 2, $"small: batch {small.Quality.BatchSize}, queued {small.Quality.QueuedMs} ms; big: batch {bigAnswer.Quality.BatchSize}, queued {bigAnswer.Quality.QueuedMs} ms");
         Assert.Equal(2, bigAnswer.Quality.BatchSize);
+    }
+}
+
+/// <summary>The queue policy through the real server: while a long batch runs, interactive posts overtake bulk ones, and a post past its queue timeout is rejected at once or delayed, as it asked.</summary>
+public class QueuePolicyTests
+{
+    static ProtectRequest Post(string user, ProtectOptions options) => new()
+    {
+        UserId = user, PostId = "p-" + user, Image = ByteString.CopyFrom(TestImages.Jpeg(96, 72)), Caption = $"{user} on the hill", Options = options,
+    };
+
+    [Fact]
+    public async Task InteractiveOvertakesBulkAndATimedOutPostIsRejectedOrDelayed()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Sidecar:Batching:MaxBatchSize"] = "1",
+            ["Sidecar:Batching:MaxWaitMilliseconds"] = "1",
+            ["Sidecar:Batching:MaxGatherMilliseconds"] = "1",
+            ["Sidecar:Protection:High:PgdSteps"] = "150",   // a batch long enough for the posts below to queue behind it
+        });
+        var metrics = server.Services.GetRequiredService<Observability.SidecarMetrics>();
+        var batcher = server.Services.GetRequiredService<Batching.MicroBatcher>();
+        double batches = metrics.BatchExecutions.Value;
+        var running = server.Client.ProtectAsync(Post("long", new ProtectOptions { Strength = ProtectionStrength.High }), server.Auth).ResponseAsync;
+        for (int i = 0; i < 1000 && metrics.BatchExecutions.Value == batches; i++) await Task.Delay(5);
+
+        var rejected = await Assert.ThrowsAsync<RpcException>(() => server.Client.ProtectAsync(
+            Post("hasty", new ProtectOptions { QueueTimeoutMs = 1, TimeoutAction = TimeoutAction.Reject }), server.Auth).ResponseAsync);
+        Assert.Equal(StatusCode.DeadlineExceeded, rejected.StatusCode);
+        Assert.Contains("queue timeout of 1 ms", rejected.Status.Detail);
+        Assert.False(running.IsCompleted, "the rejection came only after the batch it waited behind");
+
+        var delayed = server.Client.ProtectAsync(Post("delayed", new ProtectOptions { QueueTimeoutMs = 1, TimeoutAction = TimeoutAction.Delay }), server.Auth).ResponseAsync;
+        for (int i = 0; i < 1000 && batcher.Waiting < 1; i++) await Task.Delay(5);
+        var bulk = server.Client.ProtectAsync(Post("backfill", new ProtectOptions { Priority = Priority.Bulk }), server.Auth).ResponseAsync;
+        for (int i = 0; i < 1000 && batcher.Waiting < 2; i++) await Task.Delay(5);
+        var live = server.Client.ProtectAsync(Post("upload", new ProtectOptions { Priority = Priority.Interactive }), server.Auth).ResponseAsync;
+        for (int i = 0; i < 1000 && batcher.Waiting < 3; i++) await Task.Delay(5);
+        Assert.False(running.IsCompleted, "the posts did not all queue behind the long batch; lengthen it");
+
+        await running;
+        var answers = new[] { await delayed, await bulk, await live };
+        Assert.All(answers, a => Assert.Equal(1, a.Quality.BatchSize));
+        // One batch at a time, so the later a post started, the longer it waited: upload, then backfill, then the delayed post.
+        Assert.True(answers[2].Quality.QueuedMs < answers[1].Quality.QueuedMs && answers[1].Quality.QueuedMs < answers[0].Quality.QueuedMs,
+            $"queued ms: upload {answers[2].Quality.QueuedMs}, backfill {answers[1].Quality.QueuedMs}, delayed {answers[0].Quality.QueuedMs}");
+        Assert.Equal(1, (await server.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = "delayed" }, server.Auth)).PostsProtected);
     }
 }

@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Unlearnable.Sidecar.Model;
 using Unlearnable.Sidecar.Observability;
@@ -18,45 +17,49 @@ public interface IPostsInFlight
 }
 
 /// <summary>
-/// Posts from every stream and unary call queue here; one worker takes up to MaxBatchSize of
-/// them, drops those already cancelled, groups the rest by settings and protects each group as
-/// one batch. After the first post it waits MaxWait for company — longer, up to MaxGather, while
-/// other posts are inside the server and on their way (decoded now, or answered and about to be
-/// followed by their users' next posts), so a busy server runs full batches while a lone post
-/// starts at once. One batch runs at a time, so the warm model is used by one thread only.
-/// Capacity counts posts not yet taken, and a cancelled post gives its slot back at once.
+/// Posts from every stream and unary call queue here (<see cref="PostQueue"/>: interactive before
+/// bulk, timed-out posts rejected or delayed). One worker takes the first waiting post and up to
+/// MaxBatchSize − 1 more with the same settings, and protects them as one batch. After the first
+/// post it waits MaxWait for company — longer, up to MaxGather, while other posts are inside the
+/// server and on their way (decoded now, or answered and about to be followed by their users' next
+/// posts), so a busy server runs full batches while a lone post starts at once. One batch runs at
+/// a time, so the warm model is used by one thread only. A cancelled post leaves the queue at once.
 /// </summary>
 public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate surrogate, BatchRunner runner, IPostsInFlight inFlight, SidecarMetrics metrics,
-    ILogger<MicroBatcher> log) : BackgroundService
+    TimeProvider time, ILogger<MicroBatcher> log) : BackgroundService
 {
-    readonly Channel<PendingPost> _queue = Channel.CreateUnbounded<PendingPost>(new UnboundedChannelOptions { SingleReader = true });
-    int _waiting;
+    readonly PostQueue _queue = new(options.Value.Batching.QueueCapacity, options.Value.Batching.BulkQueueCapacity, time);
 
-    public int Waiting => Volatile.Read(ref _waiting);
+    public int Waiting => _queue.Count;
 
     public void Enqueue(PendingPost post)
     {
-        int capacity = options.Value.Batching.QueueCapacity;
-        if (Interlocked.Increment(ref _waiting) > capacity)
+        try { _queue.Add(post); }
+        catch (QueueFullException)
         {
-            Interlocked.Decrement(ref _waiting);
-            metrics.Rejected.WithLabels("queue_full").Inc();
-            throw new QueueFullException(capacity);
+            metrics.Rejected.WithLabels(post.Policy.Priority == PostPriority.Bulk ? "bulk_queue_full" : "queue_full").Inc();
+            throw;
         }
         metrics.QueueDepth.Set(Waiting);
         var registration = post.Cancel.Register(() =>
         {
-            if (!post.TryCancelQueued()) return;   // already in a batch: the runner drops its result
-            Release();
+            if (!post.TryCancelQueued()) return;   // already in a batch (the runner drops its result), or rejected at its timeout
+            _queue.TryRemove(post);
+            metrics.QueueDepth.Set(Waiting);
             post.Completion.TrySetCanceled(post.Cancel);
         });
-        post.Completion.Task.ContinueWith(_ => registration.Dispose(), TaskScheduler.Default);
-        _queue.Writer.TryWrite(post);
+        post.Completion.Task.ContinueWith(t =>
+        {
+            registration.Dispose();
+            if (t.Exception?.InnerException is QueueTimeoutException)
+            {
+                metrics.Rejected.WithLabels("queue_timeout").Inc();
+                metrics.QueueDepth.Set(Waiting);
+            }
+        }, TaskScheduler.Default);
     }
 
-    void Release() => metrics.QueueDepth.Set(Interlocked.Decrement(ref _waiting));
-
-    async Task<List<PendingPost>> GatherAsync(PendingPost first, ChannelReader<PendingPost> reader, BatchingOptions batching, CancellationToken stopping)
+    async Task<List<PendingPost>> GatherAsync(PendingPost first, BatchingOptions batching, CancellationToken stopping)
     {
         var taken = new List<PendingPost> { first };
         var since = System.Diagnostics.Stopwatch.StartNew();
@@ -64,17 +67,19 @@ public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate
         var gather = TimeSpan.FromMilliseconds(Math.Max(batching.MaxGatherMilliseconds, batching.MaxWaitMilliseconds));
         while (taken.Count < batching.MaxBatchSize)
         {
-            if (reader.TryRead(out var next)) { taken.Add(next); continue; }
-            // Posts inside the server but not in the queue (what is queued, taken posts included, is Waiting).
-            bool onTheirWay = inFlight.Count > Waiting;
+            if (_queue.TryTake(p => p.Key == first.Key, out var next)) { taken.Add(next); continue; }
+            // Posts inside the server but neither queued nor taken into this batch.
+            bool onTheirWay = inFlight.Count > Waiting + taken.Count;
             var left = (onTheirWay ? gather : wait) - since.Elapsed;
             if (left <= TimeSpan.Zero) break;
-            // Looked at again every few milliseconds: a post on its way may be answered instead of queued (a replay, an error).
+            // Looked at again every few milliseconds: a post on its way may be answered instead of queued (a replay, an
+            // error), and a post with other settings wakes the wait without joining.
             using var window = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-            window.CancelAfter(onTheirWay ? TimeSpan.FromMilliseconds(Math.Min(10, left.TotalMilliseconds)) : left);
-            try { if (!await reader.WaitToReadAsync(window.Token)) break; }
+            window.CancelAfter(TimeSpan.FromMilliseconds(Math.Min(10, left.TotalMilliseconds)));
+            try { await _queue.NextAddition.WaitAsync(window.Token); }
             catch (OperationCanceledException) when (!stopping.IsCancellationRequested) { }
         }
+        metrics.QueueDepth.Set(Waiting);
         return taken;
     }
 
@@ -83,24 +88,21 @@ public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate
         try { await surrogate.Ready.WaitAsync(stopping); }
         catch (Exception) when (!stopping.IsCancellationRequested) { return; }   // the health check reports why
         var batching = options.Value.Batching;
-        var reader = _queue.Reader;
         while (!stopping.IsCancellationRequested)
         {
-            PendingPost first;
-            try { first = await reader.ReadAsync(stopping); }
+            try { await _queue.WaitAsync(stopping); }
             catch (OperationCanceledException) { break; }
-            var taken = await GatherAsync(first, reader, batching, stopping);
-            // A post whose caller already gave up was released by its cancellation callback.
-            var live = taken.Where(p => p.TryTake()).ToList();
-            foreach (var _ in live) Release();
-            foreach (var group in live.GroupBy(p => p.Key))
+            if (!_queue.TryTake(_ => true, out var first)) continue;
+            var taken = await GatherAsync(first, batching, stopping);
+            // A post whose caller gave up while the batch gathered is answered now instead of optimised.
+            foreach (var gone in taken.Where(p => p.Cancel.IsCancellationRequested)) gone.Completion.TrySetCanceled(gone.Cancel);
+            var live = taken.Where(p => !p.Cancel.IsCancellationRequested).ToList();
+            if (live.Count == 0) continue;
+            try { runner.Run(live, stopping); }
+            catch (Exception e)
             {
-                try { runner.Run(group.ToList(), stopping); }
-                catch (Exception e)
-                {
-                    log.LogError(e, "A batch of {Count} posts failed", group.Count());
-                    foreach (var p in group) p.Completion.TrySetException(e);
-                }
+                log.LogError(e, "A batch of {Count} posts failed", live.Count);
+                foreach (var p in live) p.Completion.TrySetException(e);
             }
         }
     }

@@ -16,8 +16,9 @@ public sealed record BatchedNoise(sbyte[] Noise, int Bound, string Trigger, int[
 /// A post waiting in the queue: only what the model needs (its model-resolution pixels in [0, 1],
 /// CHW, and caption). Cancelling it (client gone, deadline) takes it out of its batch.
 /// </summary>
-public sealed class PendingPost(string userId, float[] pixels01, string caption, BatchKey key, int[]? fixedTrigger, CancellationToken cancel)
+public sealed class PendingPost(string userId, float[] pixels01, string caption, BatchKey key, int[]? fixedTrigger, QueuePolicy policy, CancellationToken cancel)
 {
+    public QueuePolicy Policy { get; } = policy;
     public string UserId { get; } = userId;
     public float[] Pixels01 { get; } = pixels01;
     public string Caption { get; } = caption;

@@ -96,7 +96,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         using (image)
         try
         {
-            var pending = new PendingPost(request.UserId, image.Pixels01, request.Caption, settings.Key, sticky, cancel);
+            var pending = new PendingPost(request.UserId, image.Pixels01, request.Caption, settings.Key, sticky, settings.Queue, cancel);
             batcher.Enqueue(pending);
             var done = await pending.Completion.Task;
             var published = await codecs.RunAsync("finish", () => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel);

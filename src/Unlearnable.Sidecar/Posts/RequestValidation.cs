@@ -9,7 +9,7 @@ using Unlearnable.Sidecar.Batching;
 namespace Unlearnable.Sidecar.Posts;
 
 /// <summary>The checked settings of one post. Format Unspecified = the upload's; a null JPEG quality keeps the upload's.</summary>
-public sealed record PostSettings(BatchKey Key, ImageFormat Format, int? JpegQuality, TriggerPolicy Policy);
+public sealed record PostSettings(BatchKey Key, ImageFormat Format, int? JpegQuality, TriggerPolicy Policy, QueuePolicy Queue);
 
 /// <summary>
 /// Checks everything about a request except the image pixels, before any work: ids, caption
@@ -64,9 +64,29 @@ public static class RequestValidation
         if (o.JpegQuality != 0 && o.OutputFormat is ImageFormat.Png or ImageFormat.WebpLossless)
             throw Invalid("options.jpeg_quality", $"options.jpeg_quality applies to JPEG answers; this post asks for {o.OutputFormat}");
         if (!Enum.IsDefined(o.TriggerPolicy)) throw Invalid("options.trigger_policy", $"options.trigger_policy {(int)o.TriggerPolicy} is unknown; use TRIGGER_POLICY_PER_POST or TRIGGER_POLICY_STICKY");
+        var queue = Queue(o, options.Batching);
         // Published noise moves pixels in whole 1/255 steps, so only whole bounds differ: 7.3 protects as 7. Keying
         // batches by the whole bound also keeps the number of distinct batch settings small whatever clients send.
-        return new PostSettings(new BatchKey(Math.Floor(epsilon + 1e-9), length, vocabulary, strength), o.OutputFormat, o.JpegQuality == 0 ? null : o.JpegQuality, o.TriggerPolicy);
+        return new PostSettings(new BatchKey(Math.Floor(epsilon + 1e-9), length, vocabulary, strength), o.OutputFormat, o.JpegQuality == 0 ? null : o.JpegQuality, o.TriggerPolicy, queue);
+    }
+
+    static QueuePolicy Queue(ProtectOptions o, BatchingOptions batching)
+    {
+        var priority = o.Priority switch
+        {
+            Priority.Unspecified or Priority.Interactive => PostPriority.Interactive,
+            Priority.Bulk => PostPriority.Bulk,
+            var p => throw Invalid("options.priority", $"options.priority {(int)p} is unknown; use PRIORITY_INTERACTIVE or PRIORITY_BULK (0 = interactive)"),
+        };
+        var action = o.TimeoutAction switch
+        {
+            TimeoutAction.Unspecified => batching.DefaultTimeoutAction,
+            TimeoutAction.Reject => QueueTimeoutAction.Reject,
+            TimeoutAction.Delay => QueueTimeoutAction.Delay,
+            var a => throw Invalid("options.timeout_action", $"options.timeout_action {(int)a} is unknown; use TIMEOUT_ACTION_REJECT or TIMEOUT_ACTION_DELAY (0 = the server's, {batching.DefaultTimeoutAction})"),
+        };
+        long timeout = o.QueueTimeoutMs == 0 ? batching.DefaultQueueTimeoutMilliseconds : o.QueueTimeoutMs;
+        return new QueuePolicy(priority, timeout == 0 ? null : TimeSpan.FromMilliseconds(timeout), action);
     }
 
     public static Protection.ProtectionStrength? Strength(Contracts.V1.ProtectionStrength strength) => strength switch
@@ -107,6 +127,6 @@ public static class RequestValidation
         new ProtectOptions
         {
             Epsilon = o.Epsilon, TriggerLength = o.TriggerLength, Vocabulary = o.Vocabulary, OutputFormat = o.OutputFormat, TriggerPolicy = o.TriggerPolicy,
-            Strength = o.Strength, JpegQuality = o.JpegQuality,
+            Strength = o.Strength, JpegQuality = o.JpegQuality, Priority = o.Priority, QueueTimeoutMs = o.QueueTimeoutMs, TimeoutAction = o.TimeoutAction,
         }.CalculateSize() != o.CalculateSize();
 }

@@ -122,6 +122,9 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             MaxCaptionBytes = o.Limits.MaxCaptionBytes, ImageSize = surrogate.IsReady ? surrogate.Model.Config.Vision.ImageSize : 0,
             MaxImageAspectRatio = o.Limits.MaxAspectRatio, MaxImageSide = o.Limits.MaxImageSide, MaxAnswerBytes = o.Limits.MaxAnswerBytes,
             Vocabularies = { o.Protection.Vocabularies() }, DefaultVocabulary = o.Protection.DefaultVocabulary,
+            QueueCapacity = o.Batching.QueueCapacity, BulkQueueCapacity = o.Batching.BulkQueueCapacity,
+            DefaultQueueTimeoutMs = (uint)o.Batching.DefaultQueueTimeoutMilliseconds,
+            DefaultTimeoutAction = o.Batching.DefaultTimeoutAction == QueueTimeoutAction.Delay ? TimeoutAction.Delay : TimeoutAction.Reject,
             Strengths =
             {
                 Enum.GetValues<Protection.ProtectionStrength>().Select(strength =>

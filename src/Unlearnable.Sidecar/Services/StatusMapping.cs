@@ -17,6 +17,7 @@ public static class StatusMapping
         if (e is RpcException rpc) return rpc;
         var status = e switch
         {
+            QueueTimeoutException late => new Status(StatusCode.DeadlineExceeded, late.Message),
             QueueFullException full => new Status(StatusCode.ResourceExhausted, full.Message),
             ServerDrainingException draining => new Status(StatusCode.Unavailable, draining.Message),
             OperationCanceledException when context.Deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the deadline passed before the post was protected"),

@@ -1,0 +1,102 @@
+namespace Unlearnable.Sidecar.Batching;
+
+/// <summary>
+/// Posts waiting for a batch, in three lanes taken in order: interactive, bulk, and posts whose
+/// queue timeout passed with DELAY; first in, first out within a lane. A post leaves its lane when
+/// it is taken, cancelled or rejected at its timeout, so the lanes hold only posts that can still
+/// run. Bulk posts may fill only part of the queue, so an interactive upload always finds room.
+/// </summary>
+public sealed class PostQueue(int capacity, int bulkCapacity, TimeProvider time)
+{
+    const int DelayedLane = 2;
+
+    readonly Lock _lock = new();
+    readonly LinkedList<PendingPost>[] _lanes = [new(), new(), new()];
+    readonly Dictionary<PendingPost, (LinkedListNode<PendingPost> Node, ITimer? Timer)> _where = [];
+    TaskCompletionSource _added = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    int _bulk;
+
+    public int Count { get { lock (_lock) return _where.Count; } }
+
+    /// <summary>Queues the post, or throws <see cref="QueueFullException"/> when its priority's share of the queue is full.</summary>
+    public void Add(PendingPost post)
+    {
+        TaskCompletionSource added;
+        lock (_lock)
+        {
+            if (_where.Count >= capacity) throw new QueueFullException(capacity);
+            bool bulk = post.Policy.Priority == PostPriority.Bulk;
+            if (bulk && _bulk >= bulkCapacity)
+                throw new QueueFullException($"bulk posts already fill their share of the queue ({bulkCapacity} of {capacity}, Sidecar:Batching:BulkQueueShare); retry later or send interactive posts");
+            if (bulk) _bulk++;
+            var node = _lanes[(int)post.Policy.Priority].AddLast(post);
+            var timer = post.Policy.Timeout is { } timeout ? time.CreateTimer(_ => TimedOut(post), null, timeout, Timeout.InfiniteTimeSpan) : null;
+            _where[post] = (node, timer);
+            added = _added;
+            _added = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        added.TrySetResult();
+    }
+
+    /// <summary>Takes the first waiting post, by lane, that <paramref name="fits"/> (e.g. shares the batch's settings).</summary>
+    public bool TryTake(Func<PendingPost, bool> fits, out PendingPost post)
+    {
+        lock (_lock)
+            foreach (var lane in _lanes)
+                for (var node = lane.First; node is not null; node = node.Next)
+                    if (fits(node.Value) && node.Value.TryTake())
+                    {
+                        post = node.Value;
+                        Leave(post);
+                        return true;
+                    }
+        post = null!;
+        return false;
+    }
+
+    /// <summary>Takes a post out of the queue (its caller gave up); false when it already left it.</summary>
+    public bool TryRemove(PendingPost post)
+    {
+        lock (_lock) return _where.ContainsKey(post) && Leave(post);
+    }
+
+    /// <summary>Completes when the next post is added, whatever is waiting now.</summary>
+    public Task NextAddition { get { lock (_lock) return _added.Task; } }
+
+    /// <summary>Completes when a post is waiting (at once when one is).</summary>
+    public Task WaitAsync(CancellationToken cancel)
+    {
+        lock (_lock) return (_where.Count > 0 ? Task.CompletedTask : _added.Task).WaitAsync(cancel);
+    }
+
+    void TimedOut(PendingPost post)
+    {
+        lock (_lock)
+        {
+            if (!_where.TryGetValue(post, out var at)) return;   // taken or cancelled meanwhile
+            if (post.Policy.Action == QueueTimeoutAction.Delay)
+            {
+                if (at.Node.List == _lanes[DelayedLane]) return;
+                at.Node.List!.Remove(at.Node);
+                if (post.Policy.Priority == PostPriority.Bulk) _bulk--;   // a delayed post no longer holds a bulk slot
+                _where[post] = (_lanes[DelayedLane].AddLast(post), at.Timer);
+                return;
+            }
+            if (!post.TryCancelQueued()) return;
+            Leave(post);
+        }
+        post.Completion.TrySetException(new QueueTimeoutException(
+            $"the post waited {post.Queued.Elapsed.TotalMilliseconds:N0} ms in the queue, over its queue timeout of {post.Policy.Timeout!.Value.TotalMilliseconds:N0} ms " +
+            "(options.queue_timeout_ms, or the server's default); it was not protected. Retry later, or ask for TIMEOUT_ACTION_DELAY"));
+    }
+
+    bool Leave(PendingPost post)
+    {
+        var at = _where[post];
+        _where.Remove(post);
+        at.Timer?.Dispose();
+        if (at.Node.List != _lanes[DelayedLane] && post.Policy.Priority == PostPriority.Bulk) _bulk--;
+        at.Node.List!.Remove(at.Node);
+        return true;
+    }
+}
