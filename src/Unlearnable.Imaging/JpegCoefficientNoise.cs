@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using BitMiracle.LibJpeg.Classic;
 using SkiaSharp;
 
@@ -60,11 +61,11 @@ public static class JpegCoefficientNoise
 
     static void AddToComponent(JBLOCK[][] blocks, int blocksWide, float[] weights, int stepX, int stepY, int[] quant, SKBitmap original, SKBitmap perturbed)
     {
-        int width = original.Width, height = original.Height;
-        Parallel.For(0, blocks.Length, by =>
+        int width = original.Width, height = original.Height, samplesWide = blocksWide * 8;
+        Parallel.For(0, blocks.Length, () => (Row: new float[width], Strip: new double[8 * samplesWide]), (by, _, buffers) =>
         {
-            var o = original.GetPixelSpan();
-            var p = perturbed.GetPixelSpan();
+            var (row, strip) = buffers;
+            if (!NoiseStrip(by, weights, stepX, stepY, original, perturbed, row, strip)) return buffers;
             Span<double> samples = stackalloc double[64];
             Span<double> frequencies = stackalloc double[64];
             for (int bx = 0; bx < blocksWide; bx++)
@@ -72,19 +73,7 @@ public static class JpegCoefficientNoise
                 bool any = false;
                 for (int y = 0; y < 8; y++)
                     for (int x = 0; x < 8; x++)
-                    {
-                        // One component sample covers stepX × stepY pixels; padding past the edge repeats the last ones, as libjpeg pads.
-                        double sum = 0;
-                        for (int j = 0; j < stepY; j++)
-                            for (int i = 0; i < stepX; i++)
-                            {
-                                int px = Math.Min(width - 1, (bx * 8 + x) * stepX + i), py = Math.Min(height - 1, (by * 8 + y) * stepY + j);
-                                int at = (py * width + px) * 4;
-                                sum += weights[0] * (p[at] - o[at]) + weights[1] * (p[at + 1] - o[at + 1]) + weights[2] * (p[at + 2] - o[at + 2]);
-                            }
-                        samples[y * 8 + x] = sum / (stepX * stepY);
-                        any |= samples[y * 8 + x] != 0;
-                    }
+                        any |= (samples[y * 8 + x] = strip[y * samplesWide + bx * 8 + x]) != 0;
                 if (!any) continue;
                 Forward(samples, frequencies);
                 var block = blocks[by][bx];
@@ -96,26 +85,74 @@ public static class JpegCoefficientNoise
                     block[k] = (short)Math.Clamp(block[k] + change, -limit, limit);
                 }
             }
-        });
+            return buffers;
+        }, _ => { });
     }
 
-    // The JPEG DCT: F(v, u) = Σy Σx f(y, x) A[v, y] A[u, x] (A: JpegStandard.DctBasis).
+    // The noise of one row of blocks in this component: each of its 8 sample rows, each sample the mean over the
+    // stepX × stepY pixels it covers; past the picture's edge the last pixels repeat, as libjpeg pads. Each pixel
+    // row is taken to the component once, so the work is linear in the pixels. False when the strip holds no noise.
+    static bool NoiseStrip(int by, float[] weights, int stepX, int stepY, SKBitmap original, SKBitmap perturbed, float[] row, double[] strip)
+    {
+        int width = original.Width, height = original.Height, samplesWide = strip.Length / 8;
+        var o = original.GetPixelSpan();
+        var p = perturbed.GetPixelSpan();
+        Array.Clear(strip);
+        bool any = false;
+        for (int y = 0; y < 8; y++)
+        {
+            var samples = strip.AsSpan(y * samplesWide, samplesWide);
+            for (int j = 0; j < stepY; j++)
+            {
+                int start = Math.Min(height - 1, ((by * 8 + y) * stepY + j)) * width * 4;
+                bool rowMoved = false;
+                for (int px = 0, at = start; px < width; px++, at += 4)
+                    rowMoved |= (row[px] = weights[0] * (p[at] - o[at]) + weights[1] * (p[at + 1] - o[at + 1]) + weights[2] * (p[at + 2] - o[at + 2])) != 0;
+                if (!rowMoved) continue;
+                any = true;
+                for (int sx = 0; sx < samplesWide; sx++)
+                    for (int i = 0; i < stepX; i++) samples[sx] += row[Math.Min(width - 1, sx * stepX + i)];
+            }
+            if (stepX * stepY > 1) for (int sx = 0; sx < samplesWide; sx++) samples[sx] /= stepX * stepY;
+        }
+        return any;
+    }
+
+    // The JPEG DCT: F(v, u) = Σy Σx f(y, x) A[v, y] A[u, x] (A: JpegStandard.DctBasis), as two passes of
+    // 8 × 8 products, four frequencies per vector; each sum is taken in the same order as written.
+    static readonly double[] BasisTransposed = [.. Enumerable.Range(0, 64).Select(i => JpegStandard.DctBasis[i % 8, i / 8])];   // [x, u] = A[u, x]
+    static readonly double[] Basis = [.. Enumerable.Range(0, 64).Select(i => JpegStandard.DctBasis[i / 8, i % 8])];             // [v, y] = A[v, y]
+
     static void Forward(ReadOnlySpan<double> block, Span<double> result)
     {
         Span<double> rows = stackalloc double[64];
+        ReadOnlySpan<double> t = BasisTransposed;
         for (int y = 0; y < 8; y++)
-            for (int u = 0; u < 8; u++)
+        {
+            var low = Vector256<double>.Zero;
+            var high = Vector256<double>.Zero;
+            for (int x = 0; x < 8; x++)
             {
-                double s = 0;
-                for (int x = 0; x < 8; x++) s += block[y * 8 + x] * JpegStandard.DctBasis[u, x];
-                rows[y * 8 + u] = s;
+                var f = Vector256.Create(block[y * 8 + x]);
+                low += f * Vector256.Create(t.Slice(x * 8, 4));
+                high += f * Vector256.Create(t.Slice(x * 8 + 4, 4));
             }
+            low.CopyTo(rows.Slice(y * 8, 4));
+            high.CopyTo(rows.Slice(y * 8 + 4, 4));
+        }
+        ReadOnlySpan<double> a = Basis;
         for (int v = 0; v < 8; v++)
-            for (int u = 0; u < 8; u++)
+        {
+            var low = Vector256<double>.Zero;
+            var high = Vector256<double>.Zero;
+            for (int y = 0; y < 8; y++)
             {
-                double s = 0;
-                for (int y = 0; y < 8; y++) s += rows[y * 8 + u] * JpegStandard.DctBasis[v, y];
-                result[v * 8 + u] = s;
+                var weight = Vector256.Create(a[v * 8 + y]);
+                low += weight * Vector256.Create(rows.Slice(y * 8, 4));
+                high += weight * Vector256.Create(rows.Slice(y * 8 + 4, 4));
             }
+            low.CopyTo(result.Slice(v * 8, 4));
+            high.CopyTo(result.Slice(v * 8 + 4, 4));
+        }
     }
 }

@@ -77,18 +77,25 @@ static class BenchCommand
         {
             Description = "Protect as the sidecar does at this level (its ε, rounds, PGD steps and publishing transforms); default: the authors' step (1 round, 8 PGD steps, no transforms)",
         };
+        var checkpoint = new Option<FileInfo?>("--checkpoint")
+        {
+            Description = "Time these weights (e.g. the surrogate a sidecar serves) instead of a freshly initialised --preset; trained weights can compute at another speed",
+        };
+        checkpoint.Must(f => f is null || f.Exists, "--checkpoint names no file");
         var device = SharedOptions.Device();
         var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
-            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, device };
+            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, device };
         mem.SetAction(result => CommandErrors.Run(() =>
         {
-            var config = SharedOptions.Architecture(result, preset, quickGelu);
             var dev = Devices.Resolve(result.GetValue(device)!);
             int b = result.GetValue(batch), n = result.GetValue(batches);
             if (b < 2 || n < 1) throw new ArgumentException("--batch must be ≥ 2 and --batches ≥ 1");
             TorchRuntime.Seed(0);
-            var model = new ClipModel(config);
+            var model = result.GetValue(checkpoint) is { } weights
+                ? SharedOptions.LoadCheckpoint(weights.FullName, result, preset, quickGelu, dev)
+                : new ClipModel(SharedOptions.Architecture(result, preset, quickGelu));
             model.to(dev);
+            var config = model.Config;
             var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : null;
             var options = level is null
                 ? new Protection.ProtectionOptions { TriggerLength = result.GetValue(triggerLength), BatchSize = b }
