@@ -44,6 +44,7 @@ public static class EvaluationHostApp
         builder.Services.AddGrpcReflection();
 
         var app = builder.Build();
+        NativeMemory.WarnIfArenasUncapped(app.Logger);
         app.MapGrpcService<EvaluationGrpcService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();

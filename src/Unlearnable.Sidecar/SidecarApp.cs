@@ -99,6 +99,7 @@ public static class SidecarApp
         builder.Services.AddGrpcReflection();
 
         var app = builder.Build();
+        NativeMemory.WarnIfArenasUncapped(app.Logger);
         app.UseHttpMetrics();
         app.UseMiddleware<AdmissionMiddleware>();
         app.MapGrpcService<ProtectionGrpcService>();

@@ -118,7 +118,8 @@ public class ClientSampleTests(SharedSidecar shared) : IClassFixture<SharedSidec
     public async Task TheLoadTesterReportsThroughputLatencyAndBatchSizes()
     {
         var json = Path.Combine(Server.Folder, "load.json");
-        var (code, output) = await LoadTester("--address", $"http://127.0.0.1:{Server.GrpcPort}", "--api-key", SidecarServer.ApiKey, "--users", "3", "--posts", "2", "--image", "96", "--json", json);
+        var (code, output) = await LoadTester("--address", $"http://127.0.0.1:{Server.GrpcPort}", "--api-key", SidecarServer.ApiKey, "--users", "3", "--posts", "2", "--image", "96", "--priority", "Bulk",
+            "--server-pid", $"{Environment.ProcessId}", "--memory-window", "5", "--json", json);
         Assert.True(code == 0, output);
         Assert.Contains("3 users: 6 posts", output);
         var report = System.Text.Json.JsonSerializer.Deserialize<List<LoadReport>>(await File.ReadAllTextAsync(json))!.Single();
@@ -127,6 +128,11 @@ public class ClientSampleTests(SharedSidecar shared) : IClassFixture<SharedSidec
         Assert.True(report.PostsPerSecond > 0);
         Assert.True(report.P50Ms <= report.P95Ms && report.P95Ms <= report.P99Ms);
         Assert.InRange(report.MeanBatchSize, 1, 3);
+        Assert.True(report.P50OptimiseMs > 0 && report.P50OptimiseMs < report.P50Ms, $"optimise p50 {report.P50OptimiseMs} ms, latency p50 {report.P50Ms} ms");
+        Assert.True(report.LatencyOverOptimise > 1);
+        Assert.NotEmpty(report.ServerRssMiBByWindow!);   // the in-process server is this process
+        Assert.All(report.ServerRssMiBByWindow!, mib => Assert.InRange(mib, 50, 64_000));
+        Assert.Contains("server RSS by window", output);
         await Assert.ThrowsAsync<ArgumentException>(() => LoadRun.RunAsync(new LoadSettings("http://10.1.2.3:5051", null, 1, 1, TimeSpan.FromSeconds(1), 32)));
     }
 
@@ -138,6 +144,7 @@ public class ClientSampleTests(SharedSidecar shared) : IClassFixture<SharedSidec
     [InlineData("--image 5", "--image must be in 16..12000")]
     [InlineData("--address http://10.1.2.3:5051", "not a loopback address")]
     [InlineData("--adress http://127.0.0.1:1", "Unrecognized command or argument '--adress'")]
+    [InlineData("--priority urgent", "urgent")]
     public async Task TheLoadTesterRefusesBadArgumentsBeforeSendingAnything(string args, string problem)
     {
         var (code, output) = await LoadTester(args.Split(' '));

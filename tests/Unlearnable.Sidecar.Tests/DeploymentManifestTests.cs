@@ -72,6 +72,17 @@ public partial class DeploymentManifestTests
         return KestrelEndpoint().Matches(dockerfile).ToDictionary(m => m.Groups[1].Value, m => int.Parse(m.Groups[2].Value));
     }
 
+    [Theory]
+    [InlineData("Dockerfile.sidecar")]
+    [InlineData("Dockerfile.evaluation-host")]
+    public void EachImageCapsMallocArenas(string dockerfile)
+    {
+        var text = File.ReadAllText(Path.Combine(Root, "deploy", dockerfile));
+        Assert.Matches($@"(?m)^ENV {Hosting.NativeMemory.ArenaVariable}={Hosting.NativeMemory.Arenas}\s*$", text);
+        // Set in the stage that runs, not only in the build stage.
+        Assert.True(text.IndexOf("ENV " + Hosting.NativeMemory.ArenaVariable, StringComparison.Ordinal) > text.LastIndexOf("FROM ", StringComparison.Ordinal), $"{dockerfile} sets it before its final FROM");
+    }
+
     static int ResolvePort(JsonObject container, string port) => int.TryParse(port, out var number) ? number
         : Items(container["ports"]).Where(p => S(p["name"]) == port).Select(p => int.Parse(S(p["containerPort"]))).DefaultIfEmpty(-1).First();
 

@@ -83,16 +83,7 @@ public static class FloodRun
 
         await Task.WhenAll(Enumerable.Range(0, settings.Streams).Select(Stream).Concat(Enumerable.Range(0, settings.UnaryPosts).Select(Unary)));
         return new FloodReport(settings.Streams * settings.PostsPerStream + settings.UnaryPosts, results, refused, unanswered, streamErrors,
-            clock.Elapsed.TotalSeconds, photo.Length, settings.ServerPid is { } pid ? PeakMiB(pid) : null);
-    }
-
-    /// <summary>The process's peak resident memory (VmHWM), Linux only.</summary>
-    public static double? PeakMiB(int pid)
-    {
-        var status = $"/proc/{pid}/status";
-        if (!File.Exists(status)) return null;
-        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return line is null ? null : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
+            clock.Elapsed.TotalSeconds, photo.Length, settings.ServerPid is { } pid ? ServerMemory.Read(pid, "VmHWM") : null);
     }
 
     /// <summary>A phone-like JPEG: a gradient under per-pixel sensor grain (which makes it several MB at 12 MP).</summary>

@@ -67,11 +67,18 @@ static class LoadTestCommand
         var flood = CommaList("--flood", "Flood instead: STREAMS,POSTS_PER_STREAM,UNARY_POSTS at once", [], 0, 100_000, count: 3);
         var megapixels = new Option<double>("--megapixels") { Description = "Size of each flood post (grainy JPEG)", DefaultValueFactory = _ => 12 };
         Must(megapixels, mp => mp is > 0 and <= 50, "--megapixels must be in (0, 50]");
-        var serverPid = new Option<int?>("--server-pid") { Description = "The sidecar's process id, to report its peak memory during a flood" };
+        var serverPid = new Option<int?>("--server-pid") { Description = "The sidecar's process id (Linux): its peak memory during a flood, or its resident memory per --memory-window during a run" };
+        var memoryWindow = new Option<double>("--memory-window") { Description = "Seconds per window of the server's mean resident memory (with --server-pid)", DefaultValueFactory = _ => 300 };
+        Must(memoryWindow, w => w is >= 5 and <= 86_400, "--memory-window must be in 5..86400 seconds");
+        var priority = new Option<PostPriority>("--priority")
+        {
+            Description = "How the users' posts ask to be scheduled: Interactive (uploads) or Bulk (a backfill; run a second load tester with Interactive users beside it to see them overtake)",
+            DefaultValueFactory = _ => PostPriority.Interactive,
+        };
         var json = new Option<FileInfo?>("--json") { Description = "Also write the report as JSON here" };
 
         var root = new RootCommand("Load a sidecar on this machine: closed-loop users (throughput, p50/p95/p99 latency, batch sizes), or a flood (--flood).")
-            { address, apiKey, users, posts, seconds, image, flood, megapixels, serverPid, json };
+            { address, apiKey, users, posts, seconds, image, priority, flood, megapixels, serverPid, memoryWindow, json };
         root.SetAction(async (result, cancel) =>
         {
             string target = result.GetValue(address)!.ToString().TrimEnd('/'), key = result.GetValue(apiKey)!;
@@ -90,7 +97,8 @@ static class LoadTestCommand
                 var reports = new List<LoadReport>();
                 foreach (var count in result.GetValue(users)!)
                 {
-                    var run = await LoadRun.RunAsync(new LoadSettings(target, key, count, result.GetValue(posts), TimeSpan.FromSeconds(result.GetValue(seconds)), result.GetValue(image)));
+                    var run = await LoadRun.RunAsync(new LoadSettings(target, key, count, result.GetValue(posts), TimeSpan.FromSeconds(result.GetValue(seconds)), result.GetValue(image), result.GetValue(priority),
+                        result.GetValue(serverPid), TimeSpan.FromSeconds(result.GetValue(memoryWindow))));
                     Console.WriteLine(run);
                     reports.Add(run);
                 }
