@@ -126,33 +126,25 @@ public static class JpegCoefficientNoise
     static void Forward(ReadOnlySpan<double> block, Span<double> result)
     {
         Span<double> rows = stackalloc double[64];
-        ReadOnlySpan<double> t = BasisTransposed;
-        for (int y = 0; y < 8; y++)
+        Multiply(block, BasisTransposed, rows);
+        Multiply(Basis, rows, result);
+    }
+
+    // product = left × right for 8 × 8 matrices, a row of four products per vector.
+    static void Multiply(ReadOnlySpan<double> left, ReadOnlySpan<double> right, Span<double> product)
+    {
+        for (int i = 0; i < 8; i++)
         {
             var low = Vector256<double>.Zero;
             var high = Vector256<double>.Zero;
-            for (int x = 0; x < 8; x++)
+            for (int k = 0; k < 8; k++)
             {
-                var f = Vector256.Create(block[y * 8 + x]);
-                low += f * Vector256.Create(t.Slice(x * 8, 4));
-                high += f * Vector256.Create(t.Slice(x * 8 + 4, 4));
+                var weight = Vector256.Create(left[i * 8 + k]);
+                low += weight * Vector256.Create(right.Slice(k * 8, 4));
+                high += weight * Vector256.Create(right.Slice(k * 8 + 4, 4));
             }
-            low.CopyTo(rows.Slice(y * 8, 4));
-            high.CopyTo(rows.Slice(y * 8 + 4, 4));
-        }
-        ReadOnlySpan<double> a = Basis;
-        for (int v = 0; v < 8; v++)
-        {
-            var low = Vector256<double>.Zero;
-            var high = Vector256<double>.Zero;
-            for (int y = 0; y < 8; y++)
-            {
-                var weight = Vector256.Create(a[v * 8 + y]);
-                low += weight * Vector256.Create(rows.Slice(y * 8, 4));
-                high += weight * Vector256.Create(rows.Slice(y * 8 + 4, 4));
-            }
-            low.CopyTo(result.Slice(v * 8, 4));
-            high.CopyTo(result.Slice(v * 8 + 4, 4));
+            low.CopyTo(product.Slice(i * 8, 4));
+            high.CopyTo(product.Slice(i * 8 + 4, 4));
         }
     }
 }
