@@ -32,6 +32,7 @@ public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         { "trigger too long", "trigger", StatusCode.InvalidArgument, "options.trigger_length 99 is outside 1..8" },
         { "unknown output format", "format", StatusCode.InvalidArgument, "options.output_format 9 is unknown" },
         { "unknown priority", "priority", StatusCode.InvalidArgument, "options.priority 7 is unknown" },
+        { "queue timeout beyond a day", "queue-timeout", StatusCode.InvalidArgument, "options.queue_timeout_ms 4294967295 is above 86,400,000" },
         { "unknown timeout action", "timeout-action", StatusCode.InvalidArgument, "options.timeout_action 5 is unknown" },
         { "unknown field", "unknown-field", StatusCode.InvalidArgument, "fields this server does not know" },
         { "missing user", "no-user", StatusCode.InvalidArgument, "user_id is required" },
@@ -112,6 +113,7 @@ public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
             case "trigger": request.Options = new ProtectOptions { TriggerLength = 99 }; break;
             case "format": request.Options = new ProtectOptions { OutputFormat = (ImageFormat)9 }; break;
             case "priority": request.Options = new ProtectOptions { Priority = (Priority)7 }; break;
+            case "queue-timeout": request.Options = new ProtectOptions { QueueTimeoutMs = uint.MaxValue }; break;
             case "timeout-action": request.Options = new ProtectOptions { QueueTimeoutMs = 100, TimeoutAction = (TimeoutAction)5 }; break;
             case "no-user": request.UserId = ""; break;
         }

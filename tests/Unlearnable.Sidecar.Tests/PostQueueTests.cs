@@ -50,11 +50,13 @@ public class PostQueueTests
         var queue = new PostQueue(4, 2, new FakeTimeProvider());
         queue.Add(Post("b1", PostPriority.Bulk));
         queue.Add(Post("b2", PostPriority.Bulk));
-        var refused = Assert.Throws<QueueFullException>(() => queue.Add(Post("b3", PostPriority.Bulk)));
+        var refused = Assert.Throws<BulkShareFullException>(() => queue.Add(Post("b3", PostPriority.Bulk)));
         Assert.Contains("BulkQueueShare", refused.Message);
         queue.Add(Post("i1"));
         queue.Add(Post("i2"));
-        Assert.Contains("4 posts waiting", Assert.Throws<QueueFullException>(() => queue.Add(Post("i3"))).Message);
+        var full = Assert.Throws<QueueFullException>(() => queue.Add(Post("i3")));
+        Assert.IsNotType<BulkShareFullException>(full);
+        Assert.Contains("4 posts waiting", full.Message);
         Assert.True(queue.TryTake(p => p.UserId == "b1", out _));   // a bulk slot comes back when its post leaves
         queue.Add(Post("b4", PostPriority.Bulk));
     }
@@ -90,15 +92,30 @@ public class PostQueueTests
     }
 
     [Fact]
-    public void ADelayedBulkPostGivesBackItsBulkSlot()
+    public void ADelayedBulkPostKeepsItsBulkSlotUntilItLeaves()
     {
+        // Otherwise bulk posts asking for a 1 ms DELAY timeout could fill the whole queue.
         var clock = new FakeTimeProvider();
         var queue = new PostQueue(8, 1, clock);
         queue.Add(Post("slow", PostPriority.Bulk, timeoutMs: 10, action: QueueTimeoutAction.Delay));
-        Assert.Throws<QueueFullException>(() => queue.Add(Post("b2", PostPriority.Bulk)));
         clock.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.Throws<BulkShareFullException>(() => queue.Add(Post("b2", PostPriority.Bulk)));
+        queue.Add(Post("live"));
+        Assert.Equal(["live", "slow"], Drain(queue));
         queue.Add(Post("b2", PostPriority.Bulk));
-        Assert.Equal(["b2", "slow"], Drain(queue));
+    }
+
+    [Fact]
+    public void ATakenPostCanNoLongerBeCancelledOrTimedOut()
+    {
+        var clock = new FakeTimeProvider();
+        var queue = new PostQueue(4, 4, clock);
+        var post = Post("taken", timeoutMs: 5);
+        queue.Add(post);
+        Assert.True(queue.TryTake(_ => true, out _));
+        Assert.False(queue.TryCancel(post));
+        clock.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.False(post.Completion.Task.IsCompleted);   // its batch answers it
     }
 
     [Fact]
@@ -107,9 +124,9 @@ public class PostQueueTests
         var queue = new PostQueue(2, 2, new FakeTimeProvider());
         var gone = Post("gone");
         queue.Add(gone);
-        Assert.True(gone.TryCancelQueued());
-        Assert.True(queue.TryRemove(gone));
-        Assert.False(queue.TryRemove(gone));
+        Assert.True(queue.TryCancel(gone));
+        Assert.False(queue.TryCancel(gone));
+        Assert.False(gone.TryTake());
         Assert.Equal(0, queue.Count);
         var waiting = queue.WaitAsync(CancellationToken.None);
         Assert.False(waiting.IsCompleted);

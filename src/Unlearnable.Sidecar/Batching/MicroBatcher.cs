@@ -35,16 +35,15 @@ public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate
     public void Enqueue(PendingPost post)
     {
         try { _queue.Add(post); }
-        catch (QueueFullException)
+        catch (QueueFullException e)
         {
-            metrics.Rejected.WithLabels(post.Policy.Priority == PostPriority.Bulk ? "bulk_queue_full" : "queue_full").Inc();
+            metrics.Rejected.WithLabels(e is BulkShareFullException ? "bulk_queue_full" : "queue_full").Inc();
             throw;
         }
         metrics.QueueDepth.Set(Waiting);
         var registration = post.Cancel.Register(() =>
         {
-            if (!post.TryCancelQueued()) return;   // already in a batch (the runner drops its result), or rejected at its timeout
-            _queue.TryRemove(post);
+            if (!_queue.TryCancel(post)) return;   // already in a batch (the runner drops its result), or rejected at its timeout
             metrics.QueueDepth.Set(Waiting);
             post.Completion.TrySetCanceled(post.Cancel);
         });
@@ -59,9 +58,9 @@ public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate
         }, TaskScheduler.Default);
     }
 
-    async Task<List<PendingPost>> GatherAsync(PendingPost first, BatchingOptions batching, CancellationToken stopping)
+    async Task GatherAsync(List<PendingPost> taken, BatchingOptions batching, CancellationToken stopping)
     {
-        var taken = new List<PendingPost> { first };
+        var first = taken[0];
         var since = System.Diagnostics.Stopwatch.StartNew();
         var wait = TimeSpan.FromMilliseconds(batching.MaxWaitMilliseconds);
         var gather = TimeSpan.FromMilliseconds(Math.Max(batching.MaxGatherMilliseconds, batching.MaxWaitMilliseconds));
@@ -80,7 +79,6 @@ public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate
             catch (OperationCanceledException) when (!stopping.IsCancellationRequested) { }
         }
         metrics.QueueDepth.Set(Waiting);
-        return taken;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
@@ -93,16 +91,25 @@ public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate
             try { await _queue.WaitAsync(stopping); }
             catch (OperationCanceledException) { break; }
             if (!_queue.TryTake(_ => true, out var first)) continue;
-            var taken = await GatherAsync(first, batching, stopping);
-            // A post whose caller gave up while the batch gathered is answered now instead of optimised.
-            foreach (var gone in taken.Where(p => p.Cancel.IsCancellationRequested)) gone.Completion.TrySetCanceled(gone.Cancel);
-            var live = taken.Where(p => !p.Cancel.IsCancellationRequested).ToList();
-            if (live.Count == 0) continue;
-            try { runner.Run(live, stopping); }
-            catch (Exception e)
+            var taken = new List<PendingPost> { first };
+            try
             {
-                log.LogError(e, "A batch of {Count} posts failed", live.Count);
-                foreach (var p in live) p.Completion.TrySetException(e);
+                await GatherAsync(taken, batching, stopping);
+                // A post whose caller gave up while the batch gathered is answered now instead of optimised.
+                foreach (var gone in taken.Where(p => p.Cancel.IsCancellationRequested)) gone.Completion.TrySetCanceled(gone.Cancel);
+                var live = taken.Where(p => !p.Cancel.IsCancellationRequested).ToList();
+                if (live.Count == 0) continue;
+                try { runner.Run(live, stopping); }
+                catch (Exception e)
+                {
+                    log.LogError(e, "A batch of {Count} posts failed", live.Count);
+                    foreach (var p in live) p.Completion.TrySetException(e);
+                }
+            }
+            finally
+            {
+                // Taken posts no longer answer their cancellation: whatever stopped this batch (the host stopping) answers them.
+                foreach (var p in taken) p.Completion.TrySetCanceled();
             }
         }
     }

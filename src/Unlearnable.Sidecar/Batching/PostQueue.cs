@@ -5,6 +5,7 @@ namespace Unlearnable.Sidecar.Batching;
 /// queue timeout passed with DELAY; first in, first out within a lane. A post leaves its lane when
 /// it is taken, cancelled or rejected at its timeout, so the lanes hold only posts that can still
 /// run. Bulk posts may fill only part of the queue, so an interactive upload always finds room.
+/// A post changes state (taken, cancelled, rejected) only under the queue's lock.
 /// </summary>
 public sealed class PostQueue(int capacity, int bulkCapacity, TimeProvider time)
 {
@@ -26,12 +27,11 @@ public sealed class PostQueue(int capacity, int bulkCapacity, TimeProvider time)
         {
             if (_where.Count >= capacity) throw new QueueFullException(capacity);
             bool bulk = post.Policy.Priority == PostPriority.Bulk;
-            if (bulk && _bulk >= bulkCapacity)
-                throw new QueueFullException($"bulk posts already fill their share of the queue ({bulkCapacity} of {capacity}, Sidecar:Batching:BulkQueueShare); retry later or send interactive posts");
-            if (bulk) _bulk++;
-            var node = _lanes[(int)post.Policy.Priority].AddLast(post);
+            if (bulk && _bulk >= bulkCapacity) throw new BulkShareFullException(bulkCapacity, capacity);
+            // The timer first: nothing is changed if it cannot be made.
             var timer = post.Policy.Timeout is { } timeout ? time.CreateTimer(_ => TimedOut(post), null, timeout, Timeout.InfiniteTimeSpan) : null;
-            _where[post] = (node, timer);
+            if (bulk) _bulk++;
+            _where[post] = (_lanes[(int)post.Policy.Priority].AddLast(post), timer);
             added = _added;
             _added = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
@@ -54,10 +54,10 @@ public sealed class PostQueue(int capacity, int bulkCapacity, TimeProvider time)
         return false;
     }
 
-    /// <summary>Takes a post out of the queue (its caller gave up); false when it already left it.</summary>
-    public bool TryRemove(PendingPost post)
+    /// <summary>Takes a post out of the queue before it joins a batch (its caller gave up); false when it was taken or rejected first.</summary>
+    public bool TryCancel(PendingPost post)
     {
-        lock (_lock) return _where.ContainsKey(post) && Leave(post);
+        lock (_lock) return _where.ContainsKey(post) && post.TryCancelQueued() && Leave(post);
     }
 
     /// <summary>Completes when the next post is added, whatever is waiting now.</summary>
@@ -78,8 +78,7 @@ public sealed class PostQueue(int capacity, int bulkCapacity, TimeProvider time)
             {
                 if (at.Node.List == _lanes[DelayedLane]) return;
                 at.Node.List!.Remove(at.Node);
-                if (post.Policy.Priority == PostPriority.Bulk) _bulk--;   // a delayed post no longer holds a bulk slot
-                _where[post] = (_lanes[DelayedLane].AddLast(post), at.Timer);
+                _where[post] = (_lanes[DelayedLane].AddLast(post), at.Timer);   // a delayed bulk post keeps its bulk slot until it leaves
                 return;
             }
             if (!post.TryCancelQueued()) return;
@@ -95,7 +94,7 @@ public sealed class PostQueue(int capacity, int bulkCapacity, TimeProvider time)
         var at = _where[post];
         _where.Remove(post);
         at.Timer?.Dispose();
-        if (at.Node.List != _lanes[DelayedLane] && post.Policy.Priority == PostPriority.Bulk) _bulk--;
+        if (post.Policy.Priority == PostPriority.Bulk) _bulk--;
         at.Node.List!.Remove(at.Node);
         return true;
     }

@@ -20,3 +20,7 @@ public sealed record QueuePolicy(PostPriority Priority, TimeSpan? Timeout, Queue
 
 /// <summary>The post waited in the queue longer than its timeout and was rejected (DEADLINE_EXCEEDED).</summary>
 public sealed class QueueTimeoutException(string message) : Exception(message);
+
+/// <summary>Bulk posts already fill their share of the queue (RESOURCE_EXHAUSTED); interactive posts may still be queued.</summary>
+public sealed class BulkShareFullException(int bulkCapacity, int capacity) : QueueFullException(
+    $"bulk posts already fill their share of the queue ({bulkCapacity} of {capacity}, Sidecar:Batching:BulkQueueShare); retry later or send interactive posts");

@@ -70,6 +70,9 @@ public static class RequestValidation
         return new PostSettings(new BatchKey(Math.Floor(epsilon + 1e-9), length, vocabulary, strength), o.OutputFormat, o.JpegQuality == 0 ? null : o.JpegQuality, o.TriggerPolicy, queue);
     }
 
+    /// <summary>Longest queue timeout a post may ask for: beyond it the post might as well have none.</summary>
+    public const uint MaxQueueTimeoutMs = 86_400_000;
+
     static QueuePolicy Queue(ProtectOptions o, BatchingOptions batching)
     {
         var priority = o.Priority switch
@@ -85,6 +88,8 @@ public static class RequestValidation
             TimeoutAction.Delay => QueueTimeoutAction.Delay,
             var a => throw Invalid("options.timeout_action", $"options.timeout_action {(int)a} is unknown; use TIMEOUT_ACTION_REJECT or TIMEOUT_ACTION_DELAY (0 = the server's, {batching.DefaultTimeoutAction})"),
         };
+        if (o.QueueTimeoutMs > MaxQueueTimeoutMs)
+            throw Invalid("options.queue_timeout_ms", $"options.queue_timeout_ms {o.QueueTimeoutMs} is above {MaxQueueTimeoutMs:N0} (24 hours); 0 = the server's default ({batching.DefaultQueueTimeoutMilliseconds} ms, 0 = none)");
         long timeout = o.QueueTimeoutMs == 0 ? batching.DefaultQueueTimeoutMilliseconds : o.QueueTimeoutMs;
         return new QueuePolicy(priority, timeout == 0 ? null : TimeSpan.FromMilliseconds(timeout), action);
     }
