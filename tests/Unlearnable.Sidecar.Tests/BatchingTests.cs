@@ -6,6 +6,16 @@ using Unlearnable.Data.Synthetic;
 
 namespace Unlearnable.Sidecar.Tests;
 
+/// <summary>Waits for a server's state to reach a condition, at most <c>within</c>; the assertions after it say what was expected.</summary>
+static class Poll
+{
+    public static async Task Until(Func<bool> done, TimeSpan within)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!done() && clock.Elapsed < within) await Task.Delay(5);
+    }
+}
+
 /// <summary>How batches form: a busy server waits for posts already on their way; a lone post does not wait for anyone.</summary>
 public class BatchingTests
 {
@@ -35,9 +45,9 @@ public class BatchingTests
         var slots = new List<IDisposable>();
         for (int i = 0; i < Posts.CodecGate.Capacity; i++) slots.Add(await codecs.HoldAsync(CancellationToken.None));
         var big = server.Client.ProtectAsync(Post("bea", "big", PhonePhoto.Jpeg(6000, 4000, quality: 92, seed: 3)), server.Auth).ResponseAsync;
-        for (int i = 0; i < 1000 && inFlight.Count < 1; i++) await Task.Delay(10);
+        await Poll.Until(() => inFlight.Count >= 1, TimeSpan.FromSeconds(10));
         var smallCall = server.Client.ProtectAsync(Post("cal", "small", TestImages.Jpeg(96, 72)), server.Auth).ResponseAsync;
-        for (int i = 0; i < 1000 && inFlight.Count < 2; i++) await Task.Delay(10);
+        await Poll.Until(() => inFlight.Count >= 2, TimeSpan.FromSeconds(10));
         Assert.Equal(2, inFlight.Count);
         slots.ForEach(s => s.Dispose());
         var small = await smallCall;
@@ -69,7 +79,7 @@ public class QueuePolicyTests
         var batcher = server.Services.GetRequiredService<Batching.MicroBatcher>();
         double batches = metrics.BatchExecutions.Value;
         var running = server.Client.ProtectAsync(Post("long", new ProtectOptions { Strength = ProtectionStrength.High }), server.Auth).ResponseAsync;
-        for (int i = 0; i < 1000 && metrics.BatchExecutions.Value == batches; i++) await Task.Delay(5);
+        await Poll.Until(() => metrics.BatchExecutions.Value > batches, TimeSpan.FromSeconds(5));
 
         var rejected = await Assert.ThrowsAsync<RpcException>(() => server.Client.ProtectAsync(
             Post("hasty", new ProtectOptions { QueueTimeoutMs = 1, TimeoutAction = TimeoutAction.Reject }), server.Auth).ResponseAsync);
@@ -78,11 +88,11 @@ public class QueuePolicyTests
         Assert.False(running.IsCompleted, "the rejection came only after the batch it waited behind");
 
         var delayed = server.Client.ProtectAsync(Post("delayed", new ProtectOptions { QueueTimeoutMs = 1, TimeoutAction = TimeoutAction.Delay }), server.Auth).ResponseAsync;
-        for (int i = 0; i < 1000 && batcher.Waiting < 1; i++) await Task.Delay(5);
+        await Poll.Until(() => batcher.Waiting >= 1, TimeSpan.FromSeconds(5));
         var bulk = server.Client.ProtectAsync(Post("backfill", new ProtectOptions { Priority = Priority.Bulk }), server.Auth).ResponseAsync;
-        for (int i = 0; i < 1000 && batcher.Waiting < 2; i++) await Task.Delay(5);
+        await Poll.Until(() => batcher.Waiting >= 2, TimeSpan.FromSeconds(5));
         var live = server.Client.ProtectAsync(Post("upload", new ProtectOptions { Priority = Priority.Interactive }), server.Auth).ResponseAsync;
-        for (int i = 0; i < 1000 && batcher.Waiting < 3; i++) await Task.Delay(5);
+        await Poll.Until(() => batcher.Waiting >= 3, TimeSpan.FromSeconds(5));
         Assert.False(running.IsCompleted, "the posts did not all queue behind the long batch; lengthen it");
 
         await running;

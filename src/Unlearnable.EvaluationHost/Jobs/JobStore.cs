@@ -60,7 +60,6 @@ public abstract class JobStore
         return command.ExecuteNonQuery();
     }
 
-
     /// <summary>Rewrites specs stored before secrets were kept out of them; returns how many.</summary>
     protected int RemoveStoredSecrets()
     {

@@ -13,10 +13,7 @@ public enum QueueTimeoutAction
 }
 
 /// <summary>How one post waits: its priority, and its timeout (null = none) with the action taken when it passes.</summary>
-public sealed record QueuePolicy(PostPriority Priority, TimeSpan? Timeout, QueueTimeoutAction Action)
-{
-    public static QueuePolicy Default { get; } = new(PostPriority.Interactive, null, QueueTimeoutAction.Reject);
-}
+public sealed record QueuePolicy(PostPriority Priority, TimeSpan? Timeout, QueueTimeoutAction Action);
 
 /// <summary>The post waited in the queue longer than its timeout and was rejected (DEADLINE_EXCEEDED).</summary>
 public sealed class QueueTimeoutException(string message) : Exception(message);
