@@ -145,6 +145,7 @@ public class ClientSampleTests(SharedSidecar shared) : IClassFixture<SharedSidec
     [InlineData("--address http://10.1.2.3:5051", "not a loopback address")]
     [InlineData("--adress http://127.0.0.1:1", "Unrecognized command or argument '--adress'")]
     [InlineData("--priority urgent", "urgent")]
+    [InlineData("--memory-window 1", "--memory-window must be in 5..86400 seconds")]
     public async Task TheLoadTesterRefusesBadArgumentsBeforeSendingAnything(string args, string problem)
     {
         var (code, output) = await LoadTester(args.Split(' '));
