@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Unlearnable.Clip.Runtime;
 using Unlearnable.Sidecar.Model;
 using Unlearnable.Sidecar.Observability;
 
@@ -23,7 +24,7 @@ public interface IPostsInFlight
 /// post it waits MaxWait for company — longer, up to MaxGather, while other posts are inside the
 /// server and on their way (decoded now, or answered and about to be followed by their users' next
 /// posts), so a busy server runs full batches while a lone post starts at once. One batch runs at
-/// a time, so the warm model is used by one thread only. A cancelled post leaves the queue at once.
+/// a time, on the process's torch thread (see TorchThread), so the warm model is used by one thread only. A cancelled post leaves the queue at once.
 /// </summary>
 public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate surrogate, BatchRunner runner, IPostsInFlight inFlight, SidecarMetrics metrics,
     TimeProvider time, ILogger<MicroBatcher> log) : BackgroundService
@@ -99,7 +100,7 @@ public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate
                 foreach (var gone in taken.Where(p => p.Cancel.IsCancellationRequested)) gone.Completion.TrySetCanceled(gone.Cancel);
                 var live = taken.Where(p => !p.Cancel.IsCancellationRequested).ToList();
                 if (live.Count == 0) continue;
-                try { runner.Run(live, stopping); }
+                try { await TorchThread.Shared.RunAsync(() => runner.Run(live, stopping)); }
                 catch (Exception e)
                 {
                     log.LogError(e, "A batch of {Count} posts failed", live.Count);

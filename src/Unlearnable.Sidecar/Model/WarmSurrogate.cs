@@ -33,7 +33,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
     /// <summary>Fixed extra pairs that pad small batches: a contrastive loss needs negatives.</summary>
     public IReadOnlyList<(float[] Pixels01, string Caption)> Anchors { get; private set; } = [];
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() =>
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => TorchThread.Shared.RunAsync(() =>
     {
         try
         {
@@ -46,7 +46,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
             log.LogCritical(e, "The surrogate could not be loaded; the server stays NOT_SERVING");
             _ready.TrySetException(e);
         }
-    }, stoppingToken);
+    });
 
     void Load(CancellationToken cancel)
     {
