@@ -45,6 +45,38 @@ public class PublishingTests
         Assert.Equal(JpegTables.Read(upload)!.Table(0), JpegTables.Read(published.Bytes)!.Table(0));
     }
 
+    // A smooth photo (the load tester's gradient, with channels at 0 and 255) and noise at the bound in each channel
+    // independently: quantising the noise's chroma overshoots in many coded units. They keep scaled-down noise
+    // instead of none (the rule before dropped it from every unit of this photo: PSNR infinite).
+    [Fact]
+    public void CodedUnitsThatOvershootKeepScaledNoiseInsteadOfNone()
+    {
+        const int bound = 8;
+        using var gradient = new SKBitmap(512, 384);
+        using (var canvas = new SKCanvas(gradient))
+        using (var paint = new SKPaint { Shader = SKShader.CreateLinearGradient(new SKPoint(0, 0), new SKPoint(512, 512), [SKColors.Teal, SKColors.Gold], SKShaderTileMode.Clamp) })
+            canvas.DrawRect(0, 0, 512, 384, paint);
+        byte[] upload;
+        using (var image = SKImage.FromBitmap(gradient)) upload = image.Encode(SKEncodedImageFormat.Jpeg, 90).ToArray();
+        using var original = SafeImageDecoder.Decode(upload);
+        using var perturbed = original.Copy(SKColorType.Rgba8888);
+        var p = perturbed.GetPixelSpan();
+        for (int y = 0; y < original.Height; y++)
+            for (int x = 0; x < original.Width; x++)
+                for (int c = 0; c < 3; c++)
+                {
+                    int i = (y * original.Width + x) * 4 + c;
+                    p[i] = (byte)Math.Clamp(p[i] + Math.Round(bound * Math.Clamp(3 * Math.Sin(x / (5.0 + c) + c) * Math.Cos(y / (7.0 - c)), -1, 1)), 0, 255);
+                }
+
+        var published = BoundedEncoder.Encode(original, perturbed, new OutputEncoding(OutputFormat.Jpeg), bound, upload);
+        using var decoded = SafeImageDecoder.Decode(published.Bytes);
+        Assert.Equal(OutputFormat.Jpeg, published.Format);
+        Assert.InRange(PixelDifference.LInfinity(original, decoded), bound - 2, bound);
+        Assert.True(published.SilencedShare < 0.02, $"{published.SilencedShare:P1} of the coded units got no noise");
+        Assert.True(published.Psnr < 42, $"PSNR {published.Psnr:F1} dB: most of the noise was dropped");
+    }
+
     [Theory]
     [InlineData(75)]
     [InlineData(95)]
