@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Runtime;
 using Unlearnable.EvaluationHost.Jobs;
 using Unlearnable.Hosting;
 using Unlearnable.EvaluationHost.Services;
@@ -32,6 +33,7 @@ public static class EvaluationHostApp
         if (settings.Store.Provider == StoreProvider.PostgreSql) builder.Services.AddSingleton<JobStore, PostgresJobStore>();
         else builder.Services.AddSingleton<JobStore, SqliteJobStore>();
         builder.Services.AddSingleton<JobEvents>();
+        builder.Services.AddSingleton(_ => new TorchThread());   // every job runs on it
         builder.Services.AddSingleton<JobWorker>();
         builder.Services.AddHostedService(services => services.GetRequiredService<JobWorker>());
         builder.Services.AddHostedService<JobEventRelay>();

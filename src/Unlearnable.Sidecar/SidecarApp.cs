@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Runtime;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Prometheus;
@@ -71,6 +72,7 @@ public static class SidecarApp
         if (settings.Profiles.Store.Provider == StoreProvider.PostgreSql) builder.Services.AddSingleton<IProfileStore, PostgresProfileStore>();
         else builder.Services.AddSingleton<IProfileStore, SqliteProfileStore>();
         builder.Services.AddSingleton<TriggerVocabularies>();
+        builder.Services.AddSingleton(_ => new TorchThread());   // the surrogate is loaded and every batch runs on it
         builder.Services.AddSingleton<WarmSurrogate>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<WarmSurrogate>());
         builder.Services.AddSingleton<BatchRunner>();

@@ -9,16 +9,15 @@ namespace Unlearnable.Clip.Runtime;
 /// regions, so every small kernel waits for a wake-up, on every thread, for the rest of the process.
 /// Measured on 2 cores: a tiny CLIP's batch MEM 1.5–1.7× slower, and small kernels about 2×, as soon
 /// as model work hopped between thread-pool threads. Work queued here runs in order, one item at a time.
+/// A host makes one (two in one process, as in tests, are correct but pay the wake-ups); disposing it
+/// lets the thread end after the work already queued, and libgomp then frees its team.
 /// </summary>
-public sealed class TorchThread
+public sealed class TorchThread : IDisposable
 {
-    /// <summary>The process's torch thread.</summary>
-    public static TorchThread Shared { get; } = new("torch");
-
     readonly BlockingCollection<Action> _work = new();
     readonly Thread _thread;
 
-    TorchThread(string name)
+    public TorchThread(string name = "torch")
     {
         // The main thread's stack size: libtorch's autograd and oneDNN's kernels are written for it.
         _thread = new Thread(() => { foreach (var item in _work.GetConsumingEnumerable()) item(); }, 8 << 20) { IsBackground = true, Name = name };
@@ -44,4 +43,6 @@ public sealed class TorchThread
     }
 
     public Task RunAsync(Action work) => RunAsync(() => { work(); return true; });
+
+    public void Dispose() => _work.CompleteAdding();
 }

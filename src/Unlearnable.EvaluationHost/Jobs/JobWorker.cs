@@ -15,7 +15,7 @@ namespace Unlearnable.EvaluationHost.Jobs;
 /// again, or on any host sharing the queue — up to MaxAttempts starts: a job that keeps stopping
 /// its host (out of memory, killed) then fails, so the jobs behind it run.
 /// </summary>
-public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission admission, IOptions<EvaluationHostOptions> options, ILogger<JobWorker> log) : BackgroundService
+public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission admission, TorchThread torch, IOptions<EvaluationHostOptions> options, ILogger<JobWorker> log) : BackgroundService
 {
     static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(1);
     readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
@@ -50,7 +50,8 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
                     $"failed: started {job.Attempts - 1} times, the limit is {options.Value.MaxAttempts}");
                 continue;
             }
-            await Task.Factory.StartNew(() => Run(job, device, stopping), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            // Every job on the one torch thread: a thread per job would leave libgomp a team per thread (see TorchThread).
+            await torch.RunAsync(() => Run(job, device, stopping));
         }
     }
 

@@ -26,7 +26,7 @@ public interface IPostsInFlight
 /// posts), so a busy server runs full batches while a lone post starts at once. One batch runs at
 /// a time, on the process's torch thread (see TorchThread), so the warm model is used by one thread only. A cancelled post leaves the queue at once.
 /// </summary>
-public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate surrogate, BatchRunner runner, IPostsInFlight inFlight, SidecarMetrics metrics,
+public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate surrogate, BatchRunner runner, TorchThread torch, IPostsInFlight inFlight, SidecarMetrics metrics,
     TimeProvider time, ILogger<MicroBatcher> log) : BackgroundService
 {
     readonly PostQueue _queue = new(options.Value.Batching.QueueCapacity, options.Value.Batching.BulkQueueCapacity, time);
@@ -100,7 +100,7 @@ public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate
                 foreach (var gone in taken.Where(p => p.Cancel.IsCancellationRequested)) gone.Completion.TrySetCanceled(gone.Cancel);
                 var live = taken.Where(p => !p.Cancel.IsCancellationRequested).ToList();
                 if (live.Count == 0) continue;
-                try { await TorchThread.Shared.RunAsync(() => runner.Run(live, stopping)); }
+                try { await torch.RunAsync(() => runner.Run(live, stopping)); }
                 catch (Exception e)
                 {
                     log.LogError(e, "A batch of {Count} posts failed", live.Count);

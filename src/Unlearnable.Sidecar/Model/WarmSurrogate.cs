@@ -18,7 +18,7 @@ namespace Unlearnable.Sidecar.Model;
 /// A configured masked LM (natural triggers) is loaded with it.
 /// Only the micro-batcher's single worker uses the model, so it needs no lock.
 /// </summary>
-public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocabularies vocabularies, ILogger<WarmSurrogate> log) : BackgroundService
+public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocabularies vocabularies, TorchThread torch, ILogger<WarmSurrogate> log) : BackgroundService
 {
     readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     ClipModel? _model;
@@ -33,7 +33,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
     /// <summary>Fixed extra pairs that pad small batches: a contrastive loss needs negatives.</summary>
     public IReadOnlyList<(float[] Pixels01, string Caption)> Anchors { get; private set; } = [];
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => TorchThread.Shared.RunAsync(() =>
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => torch.RunAsync(() =>
     {
         try
         {
