@@ -7,7 +7,8 @@ namespace Unlearnable.Protection;
 /// centre square of the image, resized; the noise is resized bilinearly (a convex combination,
 /// so the L∞ bound holds) onto that square, added, clamped and rounded to 8 bits (rounding a
 /// value within ±k of an integer stays within ±k). Pixels the model never saw are left alone.
-/// The output is the only full-size allocation: the input is read in place when it is RGBA.
+/// The output is the only full-size allocation (besides the noise rows carried across the square, 3 × S rows of
+/// the square's side): the input is read in place when it is RGBA.
 /// </summary>
 public static class NoiseMapping
 {
@@ -19,21 +20,25 @@ public static class NoiseMapping
         int x0 = (w - side) / 2, y0 = (h - side) / 2;
         var output = original.Copy(SKColorType.Rgba8888) ?? throw new InvalidOperationException("could not read the image as RGBA");
         var (xa, xb, fx) = Taps(side, size);   // a square: rows use the same taps
+        // Each noise row carried across the square once ([row, channel, x]): every pixel is then one step between two of them.
+        var across = new float[size * 3 * side];
+        for (int r = 0; r < size; r++)
+            for (int c = 0; c < 3; c++)
+            {
+                int at = c * size * size + r * size;
+                var line = across.AsSpan((r * 3 + c) * side, side);
+                for (int x = 0; x < side; x++) line[x] = delta[at + xa[x]] + fx[x] * (delta[at + xb[x]] - delta[at + xa[x]]);
+            }
         Parallel.For(0, side, y =>
         {
-            int ya = xa[y], yb = xb[y];
             float fy = fx[y];
-            var row = output.GetPixelSpan().Slice((y0 + y) * w * 4, w * 4);
-            for (int x = 0; x < side; x++)
+            var row = output.GetPixelSpan().Slice((y0 + y) * w * 4 + x0 * 4, side * 4);
+            for (int c = 0; c < 3; c++)
             {
-                int p = (x0 + x) * 4;
-                for (int c = 0; c < 3; c++)
-                {
-                    int plane = c * size * size;
-                    float top = delta[plane + ya * size + xa[x]] + fx[x] * (delta[plane + ya * size + xb[x]] - delta[plane + ya * size + xa[x]]);
-                    float bottom = delta[plane + yb * size + xa[x]] + fx[x] * (delta[plane + yb * size + xb[x]] - delta[plane + yb * size + xa[x]]);
-                    row[p + c] = (byte)Math.Clamp(MathF.Round(row[p + c] + top + fy * (bottom - top)), 0, 255);
-                }
+                var top = across.AsSpan((xa[y] * 3 + c) * side, side);
+                var bottom = across.AsSpan((xb[y] * 3 + c) * side, side);
+                for (int x = 0, p = c; x < side; x++, p += 4)
+                    row[p] = (byte)Math.Clamp(MathF.Round(row[p] + top[x] + fy * (bottom[x] - top[x])), 0, 255);
             }
         });
         return output;
