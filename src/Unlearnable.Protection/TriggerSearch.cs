@@ -1,5 +1,6 @@
 using TorchSharp;
 using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
 using static TorchSharp.torch;
 
 namespace Unlearnable.Protection;
@@ -84,7 +85,7 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
         var gradient = autograd.grad([loss], [embeddings])[0].narrow(1, 1, k).nan_to_num(0);   // [b, k, width]
         TextForwards++;
         var scores = -gradient.matmul(model.TokenEmbeddingMatrix.detach().T);                       // [b, k, vocab]
-        scores = scores.masked_fill(_disallowed, float.NegativeInfinity);
+        scores = scores.masked_fill(_disallowed, KeptScalars.Of(double.NegativeInfinity));   // a temporary Scalar can be freed by the GC mid-call (KeptScalars)
         var top = vocabulary.Proposer is { } proposer
             ? TopAmongProposals(scores, proposer.Propose(captions, k), triggers)
             : scores.topk(Math.Min(topK, vocabulary.Tokens.Count), dim: -1).indexes.cpu();

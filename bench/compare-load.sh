@@ -1,0 +1,49 @@
+#!/bin/bash
+# The sidecar's closed-loop throughput as a share of its own MEM core at the same settings: starts a
+# sidecar with its defaults on loopback, warms it, and runs `unlearnable bench mem` (same batch size,
+# strength, vocabulary and weights: the surrogate the sidecar serves) just before and just after the
+# load, because this machine's speed drifts by up to 25 % within minutes. Prints both, the share
+# against their mean, and the load tester's latency and batch figures. Not part of CI.
+# Usage: bench/compare-load.sh [USERS] [POSTS_PER_USER] [BATCH]   (defaults 16 40 16)
+# SOAK_WINDOW=S adds the sidecar's mean resident memory per S-second window to the load report.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+users="${1:-16}" posts="${2:-40}" batch="${3:-16}"
+work="${TMPDIR:-/tmp}/unlearnable-compare-load"
+mkdir -p "$work"
+rm -f "$work"/profiles.db*   # a fresh profile store; the default surrogate trained on the first run is kept
+export MALLOC_ARENA_MAX=2    # as the images set it (see README, Memory over a long run)
+
+for project in src/Unlearnable.Sidecar src/Unlearnable.Cli client-samples/csharp/Unlearnable.LoadTest; do
+  dotnet build "$root/$project" -c Release -v q >/dev/null
+done
+sidecar="$root/src/Unlearnable.Sidecar/bin/Release/net10.0/unlearnable-sidecar.dll"
+cli="$root/src/Unlearnable.Cli/bin/Release/net10.0/unlearnable.dll"
+loadtest="$root/client-samples/csharp/Unlearnable.LoadTest/bin/Release/net10.0/unlearnable-loadtest.dll"
+
+ASPNETCORE_ENVIRONMENT=Development Sidecar__Profiles__DatabasePath="$work/profiles.db" Sidecar__Batching__MaxBatchSize="$batch" \
+  Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:5051 Kestrel__Endpoints__Grpc__Protocols=Http2 \
+  Kestrel__Endpoints__Http__Url=http://127.0.0.1:5052 Kestrel__Endpoints__Http__Protocols=Http1 \
+  Logging__LogLevel__Default=Warning dotnet "$sidecar" >"$work/sidecar.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do curl -sf http://127.0.0.1:5052/healthz >/dev/null && break; sleep 2; done
+curl -sf http://127.0.0.1:5052/healthz >/dev/null || { echo "the sidecar did not become healthy; see $work/sidecar.log" >&2; exit 1; }
+checkpoint="$(ls "$work"/default-surrogate-*.safetensors | head -1)"
+preset="$(basename "$checkpoint" | sed -E 's/^default-surrogate-(.+)-[0-9]+\.safetensors$/\1/')"
+
+dotnet "$loadtest" --users "$users" --posts 4 --image 512 >/dev/null   # warm-up: JIT, first batches
+bench() {
+  dotnet "$cli" bench mem --preset "$preset" --checkpoint "$checkpoint" --batch "$batch" --batches 6 \
+    --strength Medium --vocabulary common-words --device cpu | grep -oE '^[0-9.]+ protected posts/s' | grep -oE '^[0-9.]+'
+}
+before="$(bench)"
+memory=()
+[ -n "${SOAK_WINDOW:-}" ] && memory=(--server-pid "$pid" --memory-window "$SOAK_WINDOW")
+load="$(dotnet "$loadtest" --users "$users" --posts "$posts" --image 512 --seconds 7200 "${memory[@]}" | tail -1)"
+after="$(bench)"
+echo "bench mem (batch $batch, medium, common-words, the served surrogate): $before posts/s before, $after after"
+echo "sidecar: $load"
+sidecar_rate="$(grep -oE '= [0-9.]+ posts/s' <<<"$load" | grep -oE '[0-9.]+')"
+awk -v s="$sidecar_rate" -v a="$before" -v b="$after" \
+  'BEGIN { printf "share: %.0f %% of bench mem (%s posts/s against %.2f, the mean of before and after)\n", 100 * s / ((a + b) / 2), s, (a + b) / 2 }'
