@@ -68,16 +68,27 @@ public class LoadHardeningTests
     public async Task UnaryPostsBeyondTheServersAndTheUsersShareAreRefusedNamingTheLimit()
     {
         await using var server = await SidecarServer.StartAsync(With(("Sidecar:Limits:MaxPostsInFlight", "3"), ("Sidecar:Limits:MaxPostsInFlightPerUser", "1")));
+        var admission = server.Services.GetRequiredService<AdmissionControl>();
+        // Every codec slot is held, so an admitted post stays in flight (waiting to be decoded) until they are
+        // released: how fast a post is protected cannot decide what the test sees.
+        var codecs = server.Services.GetRequiredService<Posts.CodecGate>();
+        var slots = new List<IDisposable>();
+        for (int i = 0; i < Posts.CodecGate.Capacity; i++) slots.Add(await codecs.HoldAsync(CancellationToken.None));
+        using var release = new Released(slots);   // also if an assertion fails: the server cannot stop while they are held
+
         // One user, two posts at once: the second is over the user's share.
         var first = server.Client.ProtectAsync(Post("sam", "u1"), server.Auth).ResponseAsync;
-        await Task.Delay(150);
+        await Poll.Until(() => admission.InFlight >= 1, TimeSpan.FromSeconds(10));
         var user = await Assert.ThrowsAsync<RpcException>(async () => await server.Client.ProtectAsync(Post("sam", "u2"), server.Auth));
         Assert.Equal(StatusCode.ResourceExhausted, user.StatusCode);
         Assert.Contains("MaxPostsInFlightPerUser", user.Status.Detail);
-        await first;
 
-        // Many users at once: beyond three in flight the server refuses before reading the body.
+        // Many users at once: beyond three in flight (sam's post among them) the server refuses before reading the body.
         var calls = Enumerable.Range(0, 8).Select(i => server.Client.ProtectAsync(Post($"crowd{i}", "c"), server.Auth).ResponseAsync).ToList();
+        await Poll.Until(() => calls.Count(c => c.IsCompleted) >= 6, TimeSpan.FromSeconds(10));
+        Assert.Equal(3, admission.InFlight);
+        release.Dispose();
+        await first;
         var outcomes = await Task.WhenAll(calls.Select(async c => { try { await c; return StatusCode.OK; } catch (RpcException e) { return e.StatusCode; } }));
         Assert.Contains(StatusCode.OK, outcomes);
         Assert.Contains(StatusCode.ResourceExhausted, outcomes);
@@ -149,5 +160,10 @@ public class LoadHardeningTests
         Assert.Equal("w1", answer.PostId);
         Assert.NotEmpty(answer.Image);
         await stopping;
+    }
+
+    sealed class Released(List<IDisposable> slots) : IDisposable
+    {
+        public void Dispose() => slots.ForEach(s => s.Dispose());
     }
 }
