@@ -25,8 +25,9 @@ public sealed record PublishedImage(byte[] Bytes, OutputFormat Format, int JpegQ
 /// Otherwise the pixels are encoded. Either way, JPEG's quantisation moves values by a few levels,
 /// so each pass decodes the answer: on the coefficient path the noise is scaled down in the coded
 /// units that overshot, and units that still overshoot then get no noise, which always settles it;
-/// on the pixel path every channel value outside the bound is pulled back by its excess plus a margin. On the pixel path full chroma, then higher qualities are tried,
-/// and as a last resort the answer is a lossless PNG (the result says which). Works in place on
+/// on the pixel path every channel value outside the bound is pulled back by its excess plus a
+/// margin, then full chroma and higher qualities are tried, and as a last resort the answer is a
+/// lossless PNG (the result says which). Works in place on
 /// the perturbed image: besides it and the original, one decoded copy (and on the pixel path the
 /// noise as mapped, to restart each setting from) at a time.
 /// </summary>

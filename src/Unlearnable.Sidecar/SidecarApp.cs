@@ -50,7 +50,7 @@ public static class SidecarApp
         if (batching.QueueCapacity < 1 || !(batching.BulkQueueShare is > 0 and <= 1) || batching.DefaultQueueTimeoutMilliseconds is < 0 or > (int)Posts.RequestValidation.MaxQueueTimeoutMs
             || !Enum.IsDefined(batching.DefaultTimeoutAction))
             throw new InvalidOperationException($"Sidecar:Batching: QueueCapacity must be at least 1 (is {batching.QueueCapacity}), BulkQueueShare in (0, 1] (is {batching.BulkQueueShare}), " +
-                $"DefaultQueueTimeoutMilliseconds in 0..86400000 (is {batching.DefaultQueueTimeoutMilliseconds}; 0 = none), DefaultTimeoutAction Reject or Delay");
+                $"DefaultQueueTimeoutMilliseconds in 0..{Posts.RequestValidation.MaxQueueTimeoutMs} (is {batching.DefaultQueueTimeoutMilliseconds}; 0 = none), DefaultTimeoutAction Reject or Delay");
         settings.Profiles.Store.Validate("Sidecar:Profiles:Store");
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");

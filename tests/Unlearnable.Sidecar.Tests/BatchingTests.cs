@@ -16,6 +16,23 @@ static class Poll
     }
 }
 
+/// <summary>Holds every codec slot of a server until disposed: admitted posts then stay in flight, waiting to be decoded.</summary>
+static class CodecSlots
+{
+    public static async Task<IDisposable> HoldAllAsync(SidecarServer server)
+    {
+        var codecs = server.Services.GetRequiredService<Posts.CodecGate>();
+        var slots = new List<IDisposable>();
+        for (int i = 0; i < Posts.CodecGate.Capacity; i++) slots.Add(await codecs.HoldAsync(CancellationToken.None));
+        return new Held(slots);
+    }
+
+    sealed class Held(List<IDisposable> slots) : IDisposable
+    {
+        public void Dispose() => slots.ForEach(s => s.Dispose());
+    }
+}
+
 /// <summary>How batches form: a busy server waits for posts already on their way; a lone post does not wait for anyone.</summary>
 public class BatchingTests
 {
@@ -41,15 +58,13 @@ public class BatchingTests
         // (with a 1 ms MaxWait alone, they would run as two batches of one). Every codec slot is held
         // until both posts are in the server, so neither can be queued before the other is counted.
         var inFlight = server.Services.GetRequiredService<Posts.InFlightPosts>();
-        var codecs = server.Services.GetRequiredService<Posts.CodecGate>();
-        var slots = new List<IDisposable>();
-        for (int i = 0; i < Posts.CodecGate.Capacity; i++) slots.Add(await codecs.HoldAsync(CancellationToken.None));
+        using var slots = await CodecSlots.HoldAllAsync(server);
         var big = server.Client.ProtectAsync(Post("bea", "big", PhonePhoto.Jpeg(6000, 4000, quality: 92, seed: 3)), server.Auth).ResponseAsync;
         await Poll.Until(() => inFlight.Count >= 1, TimeSpan.FromSeconds(10));
         var smallCall = server.Client.ProtectAsync(Post("cal", "small", TestImages.Jpeg(96, 72)), server.Auth).ResponseAsync;
         await Poll.Until(() => inFlight.Count >= 2, TimeSpan.FromSeconds(10));
         Assert.Equal(2, inFlight.Count);
-        slots.ForEach(s => s.Dispose());
+        slots.Dispose();
         var small = await smallCall;
         var bigAnswer = await big;
         Assert.True(small.Quality.BatchSize == 2, $"small: batch {small.Quality.BatchSize}, queued {small.Quality.QueuedMs} ms; big: batch {bigAnswer.Quality.BatchSize}, queued {bigAnswer.Quality.QueuedMs} ms");

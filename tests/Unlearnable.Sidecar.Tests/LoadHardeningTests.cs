@@ -71,10 +71,7 @@ public class LoadHardeningTests
         var admission = server.Services.GetRequiredService<AdmissionControl>();
         // Every codec slot is held, so an admitted post stays in flight (waiting to be decoded) until they are
         // released: how fast a post is protected cannot decide what the test sees.
-        var codecs = server.Services.GetRequiredService<Posts.CodecGate>();
-        var slots = new List<IDisposable>();
-        for (int i = 0; i < Posts.CodecGate.Capacity; i++) slots.Add(await codecs.HoldAsync(CancellationToken.None));
-        using var release = new Released(slots);   // also if an assertion fails: the server cannot stop while they are held
+        using var release = await CodecSlots.HoldAllAsync(server);   // released also if an assertion fails: the server cannot stop while they are held
 
         // One user, two posts at once: the second is over the user's share.
         var first = server.Client.ProtectAsync(Post("sam", "u1"), server.Auth).ResponseAsync;
@@ -160,10 +157,5 @@ public class LoadHardeningTests
         Assert.Equal("w1", answer.PostId);
         Assert.NotEmpty(answer.Image);
         await stopping;
-    }
-
-    sealed class Released(List<IDisposable> slots) : IDisposable
-    {
-        public void Dispose() => slots.ForEach(s => s.Dispose());
     }
 }

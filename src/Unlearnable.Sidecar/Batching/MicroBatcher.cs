@@ -24,7 +24,8 @@ public interface IPostsInFlight
 /// post it waits MaxWait for company — longer, up to MaxGather, while other posts are inside the
 /// server and on their way (decoded now, or answered and about to be followed by their users' next
 /// posts), so a busy server runs full batches while a lone post starts at once. One batch runs at
-/// a time, on the process's torch thread (see TorchThread), so the warm model is used by one thread only. A cancelled post leaves the queue at once.
+/// a time, on the host's torch thread (see TorchThread), so the warm model is used by one thread
+/// only. A cancelled post leaves the queue at once.
 /// </summary>
 public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate surrogate, BatchRunner runner, TorchThread torch, IPostsInFlight inFlight, SidecarMetrics metrics,
     TimeProvider time, ILogger<MicroBatcher> log) : BackgroundService
