@@ -20,7 +20,7 @@ public static class TinyBert
 
     public static string Write(bool legacyLayerNormNames = false, string? drop = null)
     {
-        var folder = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"), "tiny-bert");
+        var folder = Path.Combine(TestFolders.New(), "tiny-bert");
         Directory.CreateDirectory(folder);
         const int hidden = 16, intermediate = 32, layers = 2, positions = 40;
         File.WriteAllLines(Path.Combine(folder, "vocab.txt"), Pieces);

@@ -10,7 +10,7 @@ public class CheckpointTests
 {
     static string TempPath(string name)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+        var dir = TestFolders.New();
         Directory.CreateDirectory(dir);
         return Path.Combine(dir, name);
     }

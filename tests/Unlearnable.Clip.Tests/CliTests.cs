@@ -21,7 +21,7 @@ public class CliTests
         return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
-    static string Temp() => Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+    static string Temp() => TestFolders.New();
 
     [Fact]
     public void TokenizePrintsTheGoldenIdsOnOneLine()

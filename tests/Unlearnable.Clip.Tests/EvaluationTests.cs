@@ -9,7 +9,7 @@ namespace Unlearnable.Clip.Tests;
 
 public class EvaluationTests
 {
-    static string Temp() => Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+    static string Temp() => TestFolders.New();
 
     internal static string RepoFile(string relative)
     {

@@ -6,7 +6,7 @@ namespace Unlearnable.Clip.Tests;
 
 public class ExperimentCliTests
 {
-    static string Temp() => Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+    static string Temp() => TestFolders.New();
 
     static readonly string[] Quick =
         ["--preset", "tiny", "--epochs", "2", "--batch-size", "14", "--rounds", "1", "--surrogate-steps", "2", "--pgd-steps", "2", "--trigger-rounds", "1", "--device", "cpu"];
@@ -83,7 +83,7 @@ public class ExperimentCliTests
     [Fact]
     public void TheFaceStudyComparesPreTrainedCleanAndProtectedFineTuning()
     {
-        var output = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+        var output = TestFolders.New();
         var (code, stdout, stderr) = CliTests.Run("experiment", "faces", "--preset", "tiny", "--out", output, "--identities", "5", "--photos", "3",
             "--pretrain-images", "64", "--pretrain-epochs", "1", "--epochs", "2", "--lr", "1e-4", "--batch-size", "5", "--rounds", "1",
             "--surrogate-steps", "1", "--trigger-rounds", "1", "--device", "cpu");
@@ -103,7 +103,7 @@ public class ExperimentCliTests
     [Fact]
     public void TheFaceStudyRefusesAMissingIdentityFolderBeforeTraining()
     {
-        var output = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+        var output = TestFolders.New();
         var (code, _, stderr) = CliTests.Run("experiment", "faces", "--preset", "tiny", "--out", output, "--identity-folder", "/nonexistent/faces");
         Assert.Equal(2, code);
         Assert.Contains("/nonexistent/faces does not exist", stderr);

@@ -68,7 +68,7 @@ public class MaskedLmTests
     public void ProtectWithAMaskedLmVocabularyUsesOnlyItsProposals()
     {
         var bert = WriteTinyBert();
-        var data = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+        var data = TestFolders.New();
         Assert.Equal(0, CliTests.Run("dataset", "synthetic", "--out", data, "--images", "14", "--test", "4", "--size", "64").Code);
         var output = data + "-protected";
         var (code, stdout, stderr) = CliTests.Run("protect", "--method", "mem", "--data", data, "--out", output, "--preset", "tiny",

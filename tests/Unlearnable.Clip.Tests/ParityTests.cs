@@ -104,7 +104,7 @@ public class ParityTests
             Assert.All(model.state_dict(), kv => Assert.True(kv.Value.eq(expected[kv.Key]).all().item<bool>(), $"{file}: {kv.Key}"));
         }
         // A zip that is neither is refused with the reason.
-        var notAModel = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N") + ".pt");
+        var notAModel = TestFolders.New() + ".pt";
         Directory.CreateDirectory(Path.GetDirectoryName(notAModel)!);
         using (var zip = System.IO.Compression.ZipFile.Open(notAModel, System.IO.Compression.ZipArchiveMode.Create)) zip.CreateEntry("readme.txt");
         Assert.Contains("not a PyTorch state dict", Assert.Throws<InvalidDataException>(() => ClipCheckpoint.Load(notAModel, CPU)).Message);

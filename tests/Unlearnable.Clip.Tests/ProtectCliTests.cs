@@ -7,7 +7,7 @@ namespace Unlearnable.Clip.Tests;
 
 public class ProtectCliTests
 {
-    static string Temp() => Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+    static string Temp() => TestFolders.New();
 
     [Fact]
     public void ProtectWritesALoadableDataSetWithinEpsilonAndTriggeredCaptions()

@@ -15,7 +15,7 @@ namespace Unlearnable.Clip.Tests;
 
 public class ProtectionTests
 {
-    static string TempDir() => Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+    static string TempDir() => TestFolders.New();
 
     [Fact]
     public void PgdStepsProjectOntoTheEpsilonBallAndKeepPixelsValid()

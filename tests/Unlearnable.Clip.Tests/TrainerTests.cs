@@ -23,7 +23,7 @@ public class TrainerTests
     }
 
     static string TempCheckpoint() =>
-        Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"), "run.safetensors");
+        Path.Combine(TestFolders.New(), "run.safetensors");
 
     [Fact]
     public void LossFallsAndStaysFinite()
@@ -120,7 +120,7 @@ public class TrainerTests
         var torchAdamW = TorchSharp.torch.optim.AdamW(
             [new TorchSharp.Modules.AdamW.ParamGroup(decay, 1e-2, 0.9, 0.98, 1e-6, 0.2, false, false),
              new TorchSharp.Modules.AdamW.ParamGroup(noDecay, 1e-2, 0.9, 0.98, 1e-6, 0, false, false)], 1e-2);
-        var saved = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"), "adamw.optim");
+        var saved = Path.Combine(TestFolders.New(), "adamw.optim");
         Directory.CreateDirectory(Path.GetDirectoryName(saved)!);
         for (int step = 0; step < 4; step++)
         {

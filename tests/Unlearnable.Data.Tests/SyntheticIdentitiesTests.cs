@@ -6,7 +6,7 @@ namespace Unlearnable.Data.Tests;
 
 public class SyntheticIdentitiesTests
 {
-    static string Temp() => Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+    static string Temp() => TestFolders.New();
 
     [Fact]
     public void TheSameSeedWritesTheSameIdentityFoldersInAnyRun()

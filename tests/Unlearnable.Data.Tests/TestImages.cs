@@ -24,7 +24,7 @@ static class TestImages
 
     public static string TempFolder()
     {
-        var path = Path.Combine(Path.GetTempPath(), "unlearnable-tests", Guid.NewGuid().ToString("N"));
+        var path = TestFolders.New();
         Directory.CreateDirectory(path);
         return path;
     }

@@ -35,7 +35,7 @@ public sealed class EvaluationHostServer : IAsyncDisposable
 
     public static async Task<EvaluationHostServer> StartAsync(string? dataDirectory = null, IDictionary<string, string?>? overrides = null)
     {
-        dataDirectory ??= Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N"));
+        dataDirectory ??= TestFolders.New();
         int port = LoopbackPorts.Free();
         var settings = new Dictionary<string, string?>
         {

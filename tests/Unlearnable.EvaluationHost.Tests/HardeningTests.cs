@@ -73,7 +73,7 @@ public class HardeningTests
     public async Task PathsStayInsideTheDataDirectoryAndRefusalsSayNothingAboutOutside()
     {
         await using var host = await EvaluationHostServer.StartAsync();
-        var outside = Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N"));
+        var outside = TestFolders.New();
         Directory.CreateDirectory(Path.Combine(outside, "people", "alice"));
         Directory.CreateSymbolicLink(Path.Combine(host.DataDirectory, "real-link"), Path.Combine(outside, "people"));
         Directory.CreateSymbolicLink(Path.Combine(host.DataDirectory, "dead-link"), Path.Combine(outside, "nothing-here"));
@@ -123,7 +123,7 @@ public class HardeningTests
     [Fact]
     public async Task KeysStoredByOlderVersionsAreRemovedAtStartUp()
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N"));
+        var dataDirectory = TestFolders.New();
         var options = Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory });
         var old = AttackSpec.Parse(QuickJob) with { Protection = new ProtectionSpec(ProtectionSources.None, SidecarApiKey: "leaked-key-4411") };
         var id = new SqliteJobStore(options).Add("old", old.ToJson()).JobId;
@@ -139,7 +139,7 @@ public class HardeningTests
     [Fact]
     public async Task AJobThatKeepsStoppingTheHostFailsAfterItsAttemptsAndTheQueueMovesOn()
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N"));
+        var dataDirectory = TestFolders.New();
         var store = new SqliteJobStore(Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory }));
         var crasher = store.Add("crasher", QuickJob).JobId;
         var behind = store.Add("behind", QuickJob).JobId;
@@ -159,7 +159,7 @@ public class HardeningTests
     [Fact]
     public async Task EndedJobsAreDeletedOnRequestOrAfterTheirRetentionButRunningOnesAreNot()
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N"));
+        var dataDirectory = TestFolders.New();
         var options = Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory });
         var expired = new SqliteJobStore(options).Add("expired", QuickJob).JobId;
         new SqliteJobStore(options).Finish(expired, JobState.Cancelled);

@@ -88,7 +88,7 @@ public sealed class SqliteJobStoreTests : JobStoreContract
 {
     protected override (JobStore, JobStore) TwoHosts()
     {
-        var options = Options.Create(new EvaluationHostOptions { DataDirectory = Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N")) });
+        var options = Options.Create(new EvaluationHostOptions { DataDirectory = TestFolders.New() });
         return (new SqliteJobStore(options), new SqliteJobStore(options));
     }
 }
@@ -101,7 +101,7 @@ public sealed class PostgresJobStoreTests : JobStoreContract
     {
         var options = Options.Create(new EvaluationHostOptions
         {
-            DataDirectory = Path.Combine(Path.GetTempPath(), "unlearnable-host-tests", Guid.NewGuid().ToString("N")),
+            DataDirectory = TestFolders.New(),
             Store = new StoreOptions { Provider = StoreProvider.PostgreSql, ConnectionString = PostgresServer.NewDatabase() },
         });
         return (new PostgresJobStore(options), new PostgresJobStore(options));

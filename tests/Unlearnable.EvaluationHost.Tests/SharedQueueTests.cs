@@ -58,7 +58,7 @@ public class SharedQueueTests
             ["Evaluation__Lease"] = lease,
         }, readyWithin: TimeSpan.FromMinutes(1)));
 
-    static string NewDataDirectory() => Path.Combine(Path.GetTempPath(), "unlearnable-queue-tests", Guid.NewGuid().ToString("N"), "data");
+    static string NewDataDirectory() => Path.Combine(TestFolders.New(), "data");
 
     [SkippableFact]
     public async Task TwoHostsShareTheQueueRunEachJobOnceAndStreamEachOthersJobs()

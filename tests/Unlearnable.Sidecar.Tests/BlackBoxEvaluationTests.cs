@@ -15,7 +15,7 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
     [Fact]
     public async Task AJobProtectsItsTrainingSplitThroughTheSidecarAndAResumeSendsNothingTwice()
     {
-        var output = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+        var output = TestFolders.New();
         var spec = new AttackSpec
         {
             Name = "black box", Seed = 2,
@@ -69,7 +69,7 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
     [Fact]
     public async Task EachPersonsPhotosArePostedAsTheirOwnUserAndPgmPhotosArriveAsPng()
     {
-        var root = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+        var root = TestFolders.New();
         var people = Data.Synthetic.Faces.SyntheticIdentities.Write(Path.Combine(root, "faces"), identities: 3, photosPerIdentity: 3, seed: 4);
         // The first person's photos become binary PGM, as in ORL.
         foreach (var photo in people[0].Images.Cast<Data.FileImage>())
@@ -121,7 +121,7 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
         var spec = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: SidecarServer.ApiKey,
             Epsilon: 12, TriggerLength: 2, Strength: "low");
         var items = SyntheticScenes.Generate(4, 3, 0, 64).Items;
-        var work = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+        var work = TestFolders.New();
         var published = new SidecarProtection(spec, work).Protect(items, CancellationToken.None).Items;
         for (int i = 0; i < items.Count; i++)
         {
@@ -136,7 +136,7 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
     {
         var spec = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: "wrong-key");
         var items = SyntheticScenes.Generate(3, 1, 0, 64).Items;
-        var work = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+        var work = TestFolders.New();
         var e = Assert.Throws<InvalidOperationException>(() => new SidecarProtection(spec, work).Protect(items, CancellationToken.None));
         Assert.Contains("Unauthenticated", e.Message);
         Assert.Contains("not valid", e.Message);

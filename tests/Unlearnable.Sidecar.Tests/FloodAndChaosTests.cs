@@ -13,7 +13,7 @@ namespace Unlearnable.Sidecar.Tests;
 [Collection("sidecar")]
 public class FloodAndChaosTests
 {
-    static string Folder() => Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+    static string Folder() => TestFolders.New();
 
     [Fact]
     public async Task AFloodGetsAnAnswerForEveryPostWithinABoundedMemory()

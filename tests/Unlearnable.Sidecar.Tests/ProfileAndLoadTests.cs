@@ -18,11 +18,10 @@ public class ProfileAndLoadTests
     [Fact]
     public async Task StickyUsersKeepTheirTriggerProfilesSurviveARestartAndCanBeDeleted()
     {
-        string folder;
+        var folder = TestFolders.New();
         string stickyTrigger;
-        await using (var server = await SidecarServer.StartAsync())
+        await using (var server = await SidecarServer.StartAsync(folder: folder))
         {
-            folder = server.Folder;
             var first = await server.Client.ProtectAsync(Post("gina", "g1", TriggerPolicy.Sticky), server.Auth);
             var second = await server.Client.ProtectAsync(Post("gina", "g2"), server.Auth);
             stickyTrigger = first.Trigger;
@@ -111,7 +110,7 @@ public class ProfileAndLoadTests
     [Fact]
     public async Task ConcurrentWritersToTheProfileStoreLoseNothing()
     {
-        var path = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"), "profiles.db");
+        var path = Path.Combine(TestFolders.New(), "profiles.db");
         var options = Microsoft.Extensions.Options.Options.Create(new SidecarOptions { Profiles = new ProfileOptions { DatabasePath = path } });
         var stores = Enumerable.Range(0, 4).Select(_ => new Profiles.SqliteProfileStore(options)).ToList();   // as if four processes shared the file
         await Task.WhenAll(Enumerable.Range(0, 8).Select(t => Task.Run(() =>

@@ -157,7 +157,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     protected override IProfileStore Store(long maxBytes = 4L << 30, TimeSpan? retention = null)
     {
         var settings = Settings(maxBytes, retention);
-        settings.Profiles.DatabasePath = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"), "sidecar.db");
+        settings.Profiles.DatabasePath = Path.Combine(TestFolders.New(), "sidecar.db");
         return new SqliteProfileStore(Options.Create(settings));
     }
 

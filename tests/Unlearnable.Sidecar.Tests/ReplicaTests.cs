@@ -22,7 +22,7 @@ public class ReplicaTests
     {
         Skip.If(PostgresServer.Unavailable is not null, PostgresServer.Unavailable);
         var database = PostgresServer.NewDatabase();
-        var root = Path.Combine(Path.GetTempPath(), "unlearnable-replica-tests", Guid.NewGuid().ToString("N"));
+        var root = TestFolders.New();
         var shared = new Dictionary<string, string>
         {
             ["Sidecar__Profiles__Store__Provider"] = "PostgreSql",

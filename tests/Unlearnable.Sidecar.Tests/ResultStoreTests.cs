@@ -12,7 +12,7 @@ public class ResultStoreTests
     {
         Profiles = new ProfileOptions
         {
-            DatabasePath = path ?? Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"), "sidecar.db"),
+            DatabasePath = path ?? Path.Combine(TestFolders.New(), "sidecar.db"),
             MaxStoredResultBytes = maxBytes,
         },
     }));
@@ -32,7 +32,7 @@ public class ResultStoreTests
     [Fact]
     public async Task AFailingCleanUpIsLoggedAndNeverStopsTheServer()
     {
-        var path = Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"), "sidecar.db");
+        var path = Path.Combine(TestFolders.New(), "sidecar.db");
         var store = Store(path: path);
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         foreach (var file in Directory.GetFiles(Path.GetDirectoryName(path)!, "sidecar.db*")) File.Delete(file);

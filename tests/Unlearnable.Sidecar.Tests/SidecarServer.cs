@@ -24,18 +24,20 @@ public sealed class SidecarServer : IAsyncDisposable
     public ProtectionService.ProtectionServiceClient Client { get; }
     public Metadata Auth { get; } = new() { { "x-api-key", ApiKey } };
     public IServiceProvider Services => _app.Services;
+    readonly bool _ownsFolder;
     bool _stopped;
 
-    SidecarServer(WebApplication app, string folder, int grpcPort, int httpPort)
+    SidecarServer(WebApplication app, string folder, bool ownsFolder, int grpcPort, int httpPort)
     {
-        (_app, Folder, GrpcPort, HttpPort) = (app, folder, grpcPort, httpPort);
+        (_app, Folder, _ownsFolder, GrpcPort, HttpPort) = (app, folder, ownsFolder, grpcPort, httpPort);
         Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}", new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
         Client = new ProtectionService.ProtectionServiceClient(Channel);
     }
 
     public static async Task<SidecarServer> StartAsync(IDictionary<string, string?>? overrides = null, string? folder = null, bool waitUntilServing = true)
     {
-        folder ??= Path.Combine(Path.GetTempPath(), "unlearnable-sidecar-tests", Guid.NewGuid().ToString("N"));
+        bool ownsFolder = folder is null;   // a test that passes its folder restarts servers on it and keeps it
+        folder ??= TestFolders.New();
         Directory.CreateDirectory(folder);
         int grpcPort = LoopbackPorts.Free(), httpPort = LoopbackPorts.Free();
         var settings = new Dictionary<string, string?>
@@ -61,7 +63,7 @@ public sealed class SidecarServer : IAsyncDisposable
         foreach (var (k, v) in overrides ?? new Dictionary<string, string?>()) settings[k] = v;
         var app = SidecarApp.Build(["--environment", "Production"], b => b.Configuration.AddInMemoryCollection(settings));
         await app.StartAsync();
-        var server = new SidecarServer(app, folder, grpcPort, httpPort);
+        var server = new SidecarServer(app, folder, ownsFolder, grpcPort, httpPort);
         if (waitUntilServing) await server.WaitUntilServingAsync();
         return server;
     }
@@ -91,6 +93,8 @@ public sealed class SidecarServer : IAsyncDisposable
         Channel.Dispose();
         if (!_stopped) await _app.StopAsync();
         await _app.DisposeAsync();
+        // Each server trains its own surrogate (~30 MB): a run starts about a hundred of them.
+        if (_ownsFolder) Directory.Delete(Folder, recursive: true);
     }
 }
 
