@@ -112,28 +112,24 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
             ? given
             : Path.Combine(WorkDir, "pretrained", architecture + ".safetensors");
 
-    /// <summary>Pre-trains an architecture on captioned scenes: image–text alignment, never the job's people (resumable).</summary>
+    /// <summary>The public model the hacker downloads: the embedded recipe at the spec's seed, never the job's people (resumable).</summary>
     void PreTrained(string architecture, CancellationToken cancel)
     {
         var path = PreTrainedPath(architecture);
         if (File.Exists(path)) return;
-        var config = spec.Architecture(architecture);
-        var corpus = SyntheticScenes.Generate(spec.Attack.PreTrainImages, spec.Seed + 1, testImages: 0, size: config.Vision.ImageSize).Items;
         var checkpoint = Path.Combine(WorkDir, "pretrained", architecture + ".run", "model.safetensors");
         Directory.CreateDirectory(Path.GetDirectoryName(checkpoint)!);
-        Report("pretrain", $"pre-training {architecture} on {corpus.Count} captioned scenes");
-        TorchRuntime.Seed(spec.Seed);
-        using var model = File.Exists(ClipTrainer.StatePath(checkpoint)) ? ClipCheckpoint.Load(checkpoint, device) : new ClipModel(config);
-        model.to(device);
-        new ClipTrainer(model, new TrainingOptions { Epochs = spec.Attack.PreTrainEpochs, BatchSize = 64, Seed = spec.Seed, WarmupSteps = 20 }, device)
-        {
-            OnStep = p => OnProgress?.Invoke(new JobProgress("pretrain", $"pre-training {architecture}: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}",
-                p.Step, p.StepsPerEpoch, Epoch: p.Epoch, Epochs: p.Epochs, Loss: p.Loss)),
-        }.Train(corpus, new ImageTensors(config.Vision.ImageSize), checkpoint, cancel);
+        var recipe = PublicRecipe(spec);
+        Report("pretrain", $"pre-training {architecture} on {recipe.Images} captioned scenes (the public model, seed {recipe.Seed})");
+        using var model = recipe.Train(spec.Architecture(architecture), device, checkpoint, p => OnProgress?.Invoke(new JobProgress("pretrain",
+            $"pre-training {architecture}: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}", p.Step, p.StepsPerEpoch, Epoch: p.Epoch, Epochs: p.Epochs, Loss: p.Loss)), cancel);
         var partial = Path.ChangeExtension(path, ".partial.safetensors");   // the format follows the extension
         ClipCheckpoint.Save(model, partial);
         File.Move(partial, path, overwrite: true);
     }
+
+    /// <summary>The public model a spec's hacker fine-tunes (and the in-process posts path protects against).</summary>
+    public static PublicModel PublicRecipe(AttackSpec spec) => new(spec.Attack.PreTrainImages, spec.Attack.PreTrainEpochs, spec.Seed);
 
     /// <summary>A job folder belongs to one spec: resuming it with a different spec would mix results.</summary>
     void KeepSpec()

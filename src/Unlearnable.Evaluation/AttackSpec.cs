@@ -92,7 +92,8 @@ public static class ProtectionSources
 /// How the training split was protected: not at all, in-process (mem, em), read from a
 /// <c>protect</c> output folder, by calling a running sidecar's Protect for every training pair, or
 /// as posts (the sidecar's batch path in this process, against its default surrogate, no server needed).
-/// Round and step settings apply to the in-process methods, as does <c>robustTo</c> (none, the
+/// Round and step settings apply to the in-process methods, as do <c>restartSurrogate</c> (each round's
+/// surrogate starts again from the initial one, the pre-trained model when fine-tuning; default true), <c>robustTo</c> (none, the
 /// authors' loop, or platform: noise optimised to survive JPEG re-encoding and downscaling) and
 /// <c>userShare</c> (the share of ε spent on a pattern all of one person's photos carry, on identity data;
 /// by default the sidecar's for posts, 0 in-process); the
@@ -102,7 +103,7 @@ public static class ProtectionSources
 public sealed record ProtectionSpec(string Source = ProtectionSources.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = 8, int TriggerLength = 3, int Rounds = 10, int SurrogateSteps = 50, int PgdSteps = 8, int TriggerRounds = 2, int TopK = 6,
     int BatchSize = 32, double StopLoss = 0.01, string Vocabulary = "common-words", string RobustTo = "none", string? Strength = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UserShare = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UserShare = null, bool RestartSurrogate = true)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]

@@ -32,6 +32,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
         RobustTo = RobustTo(spec.Protection.RobustTo) ?? TransformSet.None, UserShare = spec.Protection.UserShareOrDefault,
+        RestartSurrogate = spec.Protection.RestartSurrogate,
         // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate (DESIGN.md).
         SurrogateLearningRate = spec.Attack.Mode == AttackModes.FineTune ? spec.Attack.LearningRate : 1e-4,
     };
@@ -57,7 +58,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
             ProtectionSources.Mem or ProtectionSources.Em => InProcess(train, surrogate, cancel),
             ProtectionSources.Folder => FromFolder(train),
             ProtectionSources.Sidecar => Posted(train, cancel, out posting),
-            ProtectionSources.Posts => AsPosts(train, cancel, out posting),
+            ProtectionSources.Posts => AsPosts(train, surrogate, cancel, out posting),
             _ => throw new SpecException("protection.source", $"'{spec.Protection.Source}' produces no protected data"),
         };
         var summary = Measure(train, items, clock.Elapsed.TotalSeconds) with { Posting = posting };
@@ -86,13 +87,15 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.Seed, spec.Protection.UserShareOrDefault), level.Rounds);
     }
 
-    IReadOnlyList<CaptionedImage> AsPosts(IReadOnlyList<CaptionedImage> train, CancellationToken cancel, out string posting)
+    // The sidecar's default surrogate is the public model; a fine-tuning hacker starts from that same model (the
+    // spec's pre-trained one), a hacker training from scratch never sees it.
+    IReadOnlyList<CaptionedImage> AsPosts(IReadOnlyList<CaptionedImage> train, Func<ClipModel> preTrained, CancellationToken cancel, out string posting)
     {
         var (options, rounds) = PostOptions(spec);
         var config = spec.Architecture(spec.Preset);
+        using var surrogate = spec.Attack.Mode == AttackModes.FineTune ? preTrained()
+            : AttackJob.PublicRecipe(spec).Train(config, device, onStep: p => OnProgress?.Invoke(JobProgress.Stage("protect", $"the public model: epoch {p.Epoch}/{p.Epochs} on synthetic scenes", p.Epoch, p.Epochs)), cancel: cancel);
         TorchRuntime.Seed(spec.Seed);
-        using var surrogate = DefaultSurrogate.Train(config, device, seed: spec.Seed,
-            onEpoch: (e, of) => OnProgress?.Invoke(JobProgress.Stage("protect", $"default surrogate: epoch {e}/{of} on synthetic scenes", e, of)), cancel: cancel);
         var run = new PostBatches(surrogate, options, TriggerVocabulary.CommonWords, device)
         {
             Rounds = rounds,
@@ -101,7 +104,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         var (published, _) = ProtectedDataset.Build(train, run, options.Epsilon, seed: spec.Seed);
         run.Noise.Dispose();
         int owners = train.Select(t => t.Owner).OfType<string>().Distinct().Count();
-        posting = $"posted in micro-batches of {PostBatches.SidecarBatchSize} through the sidecar's batch path, against its default surrogate" +
+        posting = $"posted in micro-batches of {PostBatches.SidecarBatchSize} through the sidecar's batch path, against its default surrogate (the public model)" +
             (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "");
         return published;
     }

@@ -40,9 +40,11 @@ public sealed record ProtectionOptions
     /// Start every round's surrogate from the same initial weights instead of training one
     /// surrogate on throughout. A hacker starts from a fresh model, and what leaks is what it learns
     /// before the shortcut: a young surrogate makes PGD favour noise that a fresh model picks up
-    /// within a few steps. Off by default (the authors train one surrogate on).
+    /// within a few steps; a fine-tuning hacker starts from the pre-trained model, which is then the initial
+    /// surrogate. On by default: it protected better from scratch (Table 1, README) and against fine-tuning on
+    /// real faces (name→face kept 87 → 91 %). Off is the authors' loop (one surrogate trained on).
     /// </summary>
-    public bool RestartSurrogate { get; init; }
+    public bool RestartSurrogate { get; init; } = true;
 
     /// <summary>
     /// Share of ε spent on a pattern all of one owner's photos carry (<see cref="UserNoise"/>), where the

@@ -20,8 +20,8 @@ public sealed class SidecarOptions
 public sealed class ModelOptions
 {
     /// <summary>
-    /// Surrogate checkpoint: ours, or OpenAI / open_clip weights as safetensors; empty = train a small
-    /// default on synthetic scenes at start.
+    /// Surrogate checkpoint: ours, or OpenAI / open_clip weights as safetensors (the public weights hackers
+    /// fine-tune); empty = the embedded public model, trained on synthetic scenes at the first start.
     /// </summary>
     public string? Checkpoint { get; set; }
     /// <summary>
@@ -35,9 +35,14 @@ public sealed class ModelOptions
     /// <summary>The preset named, if any.</summary>
     public Clip.Model.ClipConfig? NamedPreset => string.IsNullOrWhiteSpace(Preset) ? null : Clip.Model.ClipPresets.Get(Preset, QuickGelu);
     public string Device { get; set; } = "auto";
-    /// <summary>Steps of the default surrogate's training on synthetic scenes when no checkpoint is given.</summary>
-    public int DefaultTrainingSteps { get; set; } = Protection.DefaultSurrogate.Steps;
+    /// <summary>Without a checkpoint the surrogate is the embedded public model (<see cref="Protection.PublicModel"/>): its scenes…</summary>
+    public int DefaultTrainingImages { get; set; } = new Protection.PublicModel().Images;
+    /// <summary>…and epochs over them (about a minute on 2 cores at the defaults; cached next to the database).</summary>
+    public int DefaultTrainingEpochs { get; set; } = new Protection.PublicModel().Epochs;
+    /// <summary>The release of the public model, and the seed of the server's own randomness.</summary>
     public int Seed { get; set; }
+
+    public Protection.PublicModel DefaultModel => new(DefaultTrainingImages, DefaultTrainingEpochs, Seed);
 }
 
 public sealed class ProtectionDefaults

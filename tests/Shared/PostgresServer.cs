@@ -50,12 +50,21 @@ public static class PostgresServer
         // in a folder of its own outside this run's (private) temporary folder.
         bool root = Environment.UserName == "root";
         var parent = root ? "/tmp" : Path.GetTempPath();
-        // The test host may be ended before its exit handler has removed the cluster: remove earlier runs' stopped
-        // ones (an hour old, so another test assembly's cluster still being made is left alone).
+        // The test host is often ended before its exit handler has stopped the cluster: stop and remove the clusters
+        // of test processes that no longer exist, and earlier runs' stopped ones (an hour old, so another test
+        // assembly's cluster still being made is left alone).
         foreach (var old in Directory.GetDirectories(parent, "unlearnable-pg-*"))
-            if (!File.Exists(Path.Combine(old, "data", "postmaster.pid")) && Directory.GetLastWriteTimeUtc(old) < DateTime.UtcNow.AddHours(-1)) Run("rm", null, "-rf", old);
+        {
+            var owner = Path.Combine(old, "owner.pid");
+            bool orphaned = File.Exists(owner) && int.TryParse(File.ReadAllText(owner), out var pid) && !Directory.Exists($"/proc/{pid}");
+            bool stale = !File.Exists(Path.Combine(old, "data", "postmaster.pid")) && Directory.GetLastWriteTimeUtc(old) < DateTime.UtcNow.AddHours(-1);
+            if (!orphaned && !stale) continue;
+            if (orphaned) StopCluster(bin, root, Path.Combine(old, "data"));
+            Run("rm", null, "-rf", old);
+        }
         var folder = Path.Combine(parent, "unlearnable-pg-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "owner.pid"), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (root && Run("chown", null, "postgres:postgres", folder) is { } chown) return (null, "cannot hand the cluster folder to the postgres user: " + chown);
         var data = Path.Combine(folder, "data");
         string? Pg(string tool, params string[] args) => root
@@ -68,7 +77,7 @@ public static class PostgresServer
             return (null, "the server did not start: " + start + ReadLog(folder));
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
-            Pg("pg_ctl", "-D", data, "-m", "immediate", "stop");
+            StopCluster(bin, root, data);
             Run("rm", null, "-rf", folder);
         };
         return (new NpgsqlConnectionStringBuilder { Host = "127.0.0.1", Port = port, Username = "unlearnable", Database = "postgres", MaxPoolSize = 40 }.ConnectionString, null);
@@ -81,6 +90,13 @@ public static class PostgresServer
     }
 
     /// <summary>Runs a tool; null when it succeeded, else what it printed.</summary>
+    static void StopCluster(string bin, bool asPostgresUser, string data)
+    {
+        string[] stop = [Path.Combine(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop"];
+        if (asPostgresUser) Run("runuser", null, ["-u", "postgres", "--", .. stop]);
+        else Run(stop[0], null, stop[1..]);
+    }
+
     static string? Run(string file, string? workingDirectory, params string[] args)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory ?? "/" };

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Unlearnable.Clip.Checkpoints;
 using Unlearnable.Clip.Model;
 using Unlearnable.Contracts.V1;
+using Unlearnable.Evaluation;
 using Unlearnable.Protection;
 using Unlearnable.Tests.Shared;
 
@@ -35,6 +36,20 @@ public class ModelConfigurationTests
         // Every trigger word is one the masked LM can propose: a whole word of its vocabulary that is one CLIP token.
         var proposable = TinyBert.Pieces.Where(p => !p.StartsWith('[') && !p.StartsWith('#') && TriggerVocabulary.SingleToken(p) is not null).ToHashSet();
         Assert.All(words, w => Assert.Contains(w, proposable));
+    }
+
+    [Fact]
+    public async Task WithoutACheckpointTheSurrogateIsThePublicModelAFineTuningHackerStartsFrom()
+    {
+        await using var server = await SidecarServer.StartAsync();   // the public recipe at toy size: 64 scenes, 1 epoch, release 0
+        var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1) };
+        var recipe = AttackJob.PublicRecipe(spec);
+        var config = spec.Architecture("tiny");
+        using var served = ClipCheckpoint.Load(Path.Combine(server.Folder, recipe.FileName(config)), TorchSharp.torch.CPU);
+        using var hackers = recipe.Train(config, TorchSharp.torch.CPU);   // on another thread of another host: the same weights
+        var servedWeights = served.state_dict();
+        foreach (var (name, weights) in hackers.state_dict())
+            Assert.True(weights.equal(servedWeights[name]).all().item<bool>(), $"{name} differs between the sidecar's surrogate and the hacker's pre-trained model");
     }
 
     [Fact]

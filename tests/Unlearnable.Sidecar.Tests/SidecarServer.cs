@@ -47,7 +47,7 @@ public sealed class SidecarServer : IAsyncDisposable
             ["Kestrel:Endpoints:Http:Url"] = $"http://127.0.0.1:{httpPort}",
             ["Kestrel:Endpoints:Http:Protocols"] = "Http1",
             ["Sidecar:Profiles:DatabasePath"] = Path.Combine(folder, "sidecar.db"),
-            ["Sidecar:Model:DefaultTrainingSteps"] = "6",
+            ["Sidecar:Model:DefaultTrainingImages"] = "64", ["Sidecar:Model:DefaultTrainingEpochs"] = "1",
             ["Sidecar:Protection:Low:PgdSteps"] = "2",
             ["Sidecar:Protection:Medium:PgdSteps"] = "3",
             ["Sidecar:Protection:Medium:Rounds"] = "1",

@@ -6,7 +6,7 @@ namespace Unlearnable.Cli.Commands;
 /// <summary>
 /// The product's story on the embedded default, needing no files or server: people post photos
 /// of themselves with their names (synthetic faces); the posts are protected through the
-/// sidecar's batch path (its default surrogate, micro-batches, medium strength); a hacker fine-tunes a pre-trained CLIP on the clean posts and, separately, on
+/// sidecar's batch path (its default surrogate: the public model, micro-batches, medium strength); a hacker fine-tunes that public pre-trained CLIP on the clean posts and, separately, on
 /// the protected ones, and tries to put names to new photos. It prints both beside the random and
 /// pre-trained baselines and writes the report with its charts and example images.
 /// </summary>

@@ -30,7 +30,7 @@ static class ExperimentCommand
         var epsilon = new Option<double>("--epsilon") { DefaultValueFactory = _ => 8, Description = "L∞ bound in 1/255 units (every noise method)" };
         var countermeasure = new Option<string?>("--countermeasure") { Description = "Robustness: the hacker first applies jpeg:Q, rescale:F, grayscale, blur:SIGMA or platform (1080 px long side + JPEG q85) to every training image" };
         var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop protecting once the round's loss is below this" };
-        var restart = new Option<bool>("--restart-surrogate") { Description = "Start each round's surrogate from the same initial weights (a young surrogate)" };
+        var restart = SharedOptions.RestartSurrogate();
         var seed = SharedOptions.Seed();
         var table1 = new Command("table1", "Paper Table 1: protect the training split with each method, train a hacker from scratch, evaluate on clean test data")
             { preset, quickGelu, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, triggerScope, epsilon, stopLoss, restart, countermeasure, device, seed };

@@ -57,7 +57,7 @@ static class ProtectCommand
         var triggerScope = SharedOptions.TriggerScope();
         var work = new Option<string?>("--work") { Description = "Work folder for noise and resume state (default OUT.work)" };
         var device = SharedOptions.Device();
-        var restart = new Option<bool>("--restart-surrogate") { Description = "Start each round's surrogate from the same initial weights (a young surrogate; protected much better in Table 1)" };
+        var restart = SharedOptions.RestartSurrogate();
         var seed = SharedOptions.Seed();
         var command = new Command("protect", "Make a data set's training split unlearnable (EM, UAP or MEM)")
         {

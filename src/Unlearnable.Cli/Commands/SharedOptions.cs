@@ -49,6 +49,12 @@ static class SharedOptions
         DefaultValueFactory = _ => "auto",
     };
 
+    public static Option<bool> RestartSurrogate() => new("--restart-surrogate")
+    {
+        Description = "Start each round's surrogate from the same initial weights, a young surrogate (default: true; false trains one surrogate on, the authors' loop)",
+        DefaultValueFactory = _ => new Protection.ProtectionOptions().RestartSurrogate,
+    };
+
     public static Option<int> Seed() => new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
 
     public static Option<string> TriggerScope() => new("--trigger-scope")

@@ -64,22 +64,25 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
             .Select(item => (Pixels01(item.Image, size), item.Captions[0])).ToList();
         Warm(model, size);
         _model = model;
-        Description = $"{model.Config.Name} ({(string.IsNullOrWhiteSpace(config.Checkpoint) ? "default, synthetic scenes" : Path.GetFileName(config.Checkpoint))})";
+        Description = $"{model.Config.Name} ({(string.IsNullOrWhiteSpace(config.Checkpoint) ? "the public model, synthetic scenes" : Path.GetFileName(config.Checkpoint))})";
         log.LogInformation("Surrogate {Model} ready on {Device} in {Seconds:F1} s", Description, Device, clock.Elapsed.TotalSeconds);
     }
 
     ClipModel DefaultSurrogate(ModelOptions config, CancellationToken cancel)
     {
         var preset = config.NamedPreset ?? ClipPresets.Get("tiny", config.QuickGelu);
-        var cached = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(options.Value.Profiles.DatabasePath))!, $"default-surrogate-{preset.Name}-{config.DefaultTrainingSteps}.safetensors");
+        var recipe = config.DefaultModel;
+        var cached = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(options.Value.Profiles.DatabasePath))!, recipe.FileName(preset));
         if (File.Exists(cached))
         {
-            log.LogInformation("Loading the default surrogate from {Path}", cached);
+            log.LogInformation("Loading the public model from {Path}", cached);
             return ClipCheckpoint.Load(cached, Device);
         }
-        log.LogInformation("No checkpoint configured: training a default {Preset} surrogate on synthetic scenes for {Steps} steps", preset.Name, config.DefaultTrainingSteps);
-        var model = Protection.DefaultSurrogate.Train(preset, Device, config.DefaultTrainingSteps, config.Seed, cancel: cancel);
-        ClipCheckpoint.Save(model, cached);
+        log.LogInformation("No checkpoint configured: training the public {Preset} model on {Images} synthetic scenes for {Epochs} epochs", preset.Name, recipe.Images, recipe.Epochs);
+        var model = recipe.Train(preset, Device, cancel: cancel);
+        var partial = Path.ChangeExtension(cached, ".partial.safetensors");   // a stopped start leaves no half-written cache
+        ClipCheckpoint.Save(model, partial);
+        File.Move(partial, cached, overwrite: true);
         return model;
     }
 
