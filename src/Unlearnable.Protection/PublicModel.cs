@@ -24,7 +24,7 @@ public sealed record PublicModel(int Images = 1000, int Epochs = 20, int Seed = 
     public const int BatchSize = 64, WarmupSteps = 20;
 
     /// <summary>A name for the cached weights that changes with anything that changes them.</summary>
-    public string FileName(ClipConfig config) => $"public-{config.Name}-{Images}x{Epochs}-seed{Seed}.safetensors";
+    public string FileName(ClipConfig config) => $"public-{config.Name}{(config.QuickGelu ? "-quickgelu" : "")}-{Images}x{Epochs}-seed{Seed}.safetensors";
 
     /// <summary>Trains the model (resuming from <paramref name="checkpoint"/>'s saved state when there is one).</summary>
     public ClipModel Train(ClipConfig config, Device device, string? checkpoint = null, Action<StepProgress>? onStep = null, CancellationToken cancel = default)

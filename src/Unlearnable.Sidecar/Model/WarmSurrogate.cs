@@ -79,7 +79,10 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
             return ClipCheckpoint.Load(cached, Device);
         }
         log.LogInformation("No checkpoint configured: training the public {Preset} model on {Images} synthetic scenes for {Epochs} epochs", preset.Name, recipe.Images, recipe.Epochs);
-        var model = recipe.Train(preset, Device, cancel: cancel);
+        var model = recipe.Train(preset, Device, onStep: p =>
+        {
+            if (p.Step == p.StepsPerEpoch) log.LogInformation("Public model: epoch {Epoch}/{Epochs}, loss {Loss:F3}", p.Epoch, p.Epochs, p.Loss);
+        }, cancel: cancel);
         var partial = Path.ChangeExtension(cached, ".partial.safetensors");   // a stopped start leaves no half-written cache
         ClipCheckpoint.Save(model, partial);
         File.Move(partial, cached, overwrite: true);
