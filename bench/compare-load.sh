@@ -29,7 +29,7 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do curl -sf http://127.0.0.1:5052/healthz >/dev/null && break; sleep 2; done
 curl -sf http://127.0.0.1:5052/healthz >/dev/null || { echo "the sidecar did not become healthy; see $work/sidecar.log" >&2; exit 1; }
-checkpoint="$(ls "$work"/public-*.safetensors | head -1)"
+checkpoint="$(ls "$work"/public-*.safetensors | grep -v '\.partial\.' | head -1)"
 preset="$(basename "$checkpoint" | sed -E 's/^public-(.+)-[0-9]+x[0-9]+-seed[0-9]+\.safetensors$/\1/')"
 
 dotnet "$loadtest" --users "$users" --posts 4 --image 512 >/dev/null   # warm-up: JIT, first batches

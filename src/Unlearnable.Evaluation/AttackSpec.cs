@@ -103,11 +103,16 @@ public static class ProtectionSources
 public sealed record ProtectionSpec(string Source = ProtectionSources.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = 8, int TriggerLength = 3, int Rounds = 10, int SurrogateSteps = 50, int PgdSteps = 8, int TriggerRounds = 2, int TopK = 6,
     int BatchSize = 32, double StopLoss = 0.01, string Vocabulary = "common-words", string RobustTo = "none", string? Strength = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UserShare = null, bool RestartSurrogate = true)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UserShare = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? RestartSurrogate = null)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]
     public double UserShareOrDefault => UserShare ?? (Source == ProtectionSources.Posts ? Protection.UserNoise.DefaultShare : 0);
+
+    /// <summary>As given, else the in-process default (on). Unset stays out of the saved spec, so job folders from before the field resume.</summary>
+    [JsonIgnore]
+    public bool RestartSurrogateOrDefault => RestartSurrogate ?? new Protection.ProtectionOptions().RestartSurrogate;
 }
 
 public static class AttackModes

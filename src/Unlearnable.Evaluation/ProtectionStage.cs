@@ -32,7 +32,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
         RobustTo = RobustTo(spec.Protection.RobustTo) ?? TransformSet.None, UserShare = spec.Protection.UserShareOrDefault,
-        RestartSurrogate = spec.Protection.RestartSurrogate,
+        RestartSurrogate = spec.Protection.RestartSurrogateOrDefault,
         // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate (DESIGN.md).
         SurrogateLearningRate = spec.Attack.Mode == AttackModes.FineTune ? spec.Attack.LearningRate : 1e-4,
     };
@@ -93,8 +93,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     {
         var (options, rounds) = PostOptions(spec);
         var config = spec.Architecture(spec.Preset);
-        using var surrogate = spec.Attack.Mode == AttackModes.FineTune ? preTrained()
-            : AttackJob.PublicRecipe(spec).Train(config, device, onStep: p => OnProgress?.Invoke(JobProgress.Stage("protect", $"the public model: epoch {p.Epoch}/{p.Epochs} on synthetic scenes", p.Epoch, p.Epochs)), cancel: cancel);
+        using var surrogate = spec.Attack.Mode == AttackModes.FineTune ? preTrained() : TrainPublicModel(config, cancel);
         TorchRuntime.Seed(spec.Seed);
         var run = new PostBatches(surrogate, options, TriggerVocabulary.CommonWords, device)
         {
@@ -107,6 +106,17 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         posting = $"posted in micro-batches of {PostBatches.SidecarBatchSize} through the sidecar's batch path, against its default surrogate (the public model)" +
             (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "");
         return published;
+    }
+
+    // From scratch the hacker never sees the public model, but the sidecar protects against it: trained here, resumably.
+    ClipModel TrainPublicModel(ClipConfig config, CancellationToken cancel)
+    {
+        var checkpoint = Path.Combine(workDir, "posts-public-model", "model.safetensors");
+        Directory.CreateDirectory(Path.GetDirectoryName(checkpoint)!);
+        return AttackJob.PublicRecipe(spec).Train(config, device, checkpoint, p =>
+        {
+            if (p.Step == p.StepsPerEpoch) OnProgress?.Invoke(JobProgress.Stage("protect", $"the public model: epoch {p.Epoch}/{p.Epochs} on synthetic scenes", p.Epoch, p.Epochs));
+        }, cancel);
     }
 
     IReadOnlyList<CaptionedImage> InProcess(IReadOnlyList<CaptionedImage> train, Func<ClipModel> surrogateFactory, CancellationToken cancel)

@@ -33,7 +33,7 @@ public static class SpecValidator
 
         CheckData(spec.Data, Fail);
         CheckProtection(spec, Fail);
-        CheckAttack(spec.Attack, Fail);
+        CheckAttack(spec.Attack, spec.Protection.Source == ProtectionSources.Posts, Fail);
         CheckSizes(spec, Fail);
 
         for (int i = 0; i < spec.Arms.PoisonFractions.Count; i++)
@@ -132,14 +132,15 @@ public static class SpecValidator
         catch (ArgumentOutOfRangeException e) { fail("protection." + char.ToLowerInvariant(e.ParamName![0]) + e.ParamName[1..], e.Message.Split(" (Parameter")[0]); }
     }
 
-    static void CheckAttack(HackerSpec attack, Action<string, string> fail)
+    /// <param name="trainsPublicModel">The posts path protects against the public model the pre-training fields describe, whatever the mode.</param>
+    static void CheckAttack(HackerSpec attack, bool trainsPublicModel, Action<string, string> fail)
     {
         if (!AttackModes.All.Contains(attack.Mode)) fail("attack.mode", $"unknown mode '{attack.Mode}'; known: {string.Join(", ", AttackModes.All)}");
         if (attack.Epochs < 1) fail("attack.epochs", $"{attack.Epochs}: at least 1");
         if (!(attack.LearningRate > 0)) fail("attack.learningRate", $"{attack.LearningRate}: must be positive");
         if (attack.BatchSize < 2) fail("attack.batchSize", $"{attack.BatchSize}: a contrastive batch needs at least 2 pairs");
-        if (attack.Mode != AttackModes.FineTune) return;
-        if (attack.PreTrained is { } path)
+        if (attack.Mode != AttackModes.FineTune && !trainsPublicModel) return;
+        if (attack.PreTrained is { } path && attack.Mode == AttackModes.FineTune)
         {
             if (!File.Exists(path)) fail("attack.preTrained", $"checkpoint {path} does not exist");
         }

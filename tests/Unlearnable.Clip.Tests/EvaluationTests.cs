@@ -87,6 +87,17 @@ public class EvaluationTests
         var old = new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Mem) };
         Assert.DoesNotContain("userShare", old.ToJson(), StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("UserBound", System.Text.Json.JsonSerializer.Serialize(ProtectionStage.Options(old)));
+        // The same for restartSurrogate, whose unset value is the new default (on); false is the authors' loop.
+        Assert.DoesNotContain("restartSurrogate", old.ToJson(), StringComparison.OrdinalIgnoreCase);
+        Assert.True(ProtectionStage.Options(old).RestartSurrogate);
+        Assert.False(ProtectionStage.Options(AttackSpec.Parse(""" { "protection": { "restartSurrogate": false } } """)).RestartSurrogate);
+        // The posts path trains the public model the pre-training fields describe even when the hacker starts from scratch.
+        var scratchPosts = SpecValidator.Check(new AttackSpec
+        {
+            Protection = new ProtectionSpec(ProtectionSources.Posts), Attack = new HackerSpec(AttackModes.FromScratch, PreTrainImages: 0, PreTrainEpochs: 0),
+        });
+        Assert.Equal(["attack.preTrainEpochs", "attack.preTrainImages"], scratchPosts.Select(v => v.Field).Order());
+        Assert.Empty(SpecValidator.Check(new AttackSpec { Attack = new HackerSpec(AttackModes.FromScratch, PreTrainImages: 0, PreTrainEpochs: 0) }));
         var (postOptions, postRounds) = ProtectionStage.PostOptions(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "high", UserShare: 0.5) });
         Assert.Equal((12.0 / 255, 3, 6.0 / 255), (postOptions.Epsilon, postRounds, postOptions.UserBound));
         Assert.Equal(Protection.Robustness.TransformSet.Platform, ProtectionStage.Options(new AttackSpec { Protection = new ProtectionSpec(RobustTo: "platform") }).RobustTo);

@@ -41,7 +41,8 @@ public class ModelConfigurationTests
     [Fact]
     public async Task WithoutACheckpointTheSurrogateIsThePublicModelAFineTuningHackerStartsFrom()
     {
-        await using var server = await SidecarServer.StartAsync();   // the public recipe at toy size: 64 scenes, 1 epoch, release 0
+        // The public recipe at toy size (64 scenes, 1 epoch, release 0), on the CPU like the training below.
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Model:Device"] = "cpu" });
         var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1) };
         var recipe = AttackJob.PublicRecipe(spec);
         var config = spec.Architecture("tiny");

@@ -83,7 +83,8 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
         {
             if (p.Step == p.StepsPerEpoch) log.LogInformation("Public model: epoch {Epoch}/{Epochs}, loss {Loss:F3}", p.Epoch, p.Epochs, p.Loss);
         }, cancel: cancel);
-        var partial = Path.ChangeExtension(cached, ".partial.safetensors");   // a stopped start leaves no half-written cache
+        // A stopped start leaves no half-written cache, and replicas sharing the folder never write one file.
+        var partial = Path.ChangeExtension(cached, $".{Guid.NewGuid():N}.partial.safetensors");
         ClipCheckpoint.Save(model, partial);
         File.Move(partial, cached, overwrite: true);
         return model;
