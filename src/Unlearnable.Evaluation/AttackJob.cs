@@ -123,9 +123,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         Report("pretrain", $"pre-training {architecture} on {recipe.Images} captioned scenes (the public model, seed {recipe.Seed})");
         using var model = recipe.Train(spec.Architecture(architecture), device, checkpoint, p => OnProgress?.Invoke(new JobProgress("pretrain",
             $"pre-training {architecture}: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}", p.Step, p.StepsPerEpoch, Epoch: p.Epoch, Epochs: p.Epochs, Loss: p.Loss)), cancel);
-        var partial = Path.ChangeExtension(path, ".partial.safetensors");   // the format follows the extension
-        ClipCheckpoint.Save(model, partial);
-        File.Move(partial, path, overwrite: true);
+        ClipCheckpoint.SaveAtomically(model, path);
     }
 
     /// <summary>The public model a spec's hacker fine-tunes (and the in-process posts path protects against).</summary>

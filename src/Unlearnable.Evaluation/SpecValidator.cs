@@ -2,6 +2,7 @@ using Unlearnable.Clip.Model;
 using Unlearnable.Data;
 using Unlearnable.Data.Formats;
 using Unlearnable.Imaging;
+using Unlearnable.Protection;
 
 namespace Unlearnable.Evaluation;
 
@@ -146,7 +147,7 @@ public static class SpecValidator
         }
         else
         {
-            if (attack.PreTrainImages < 2) fail("attack.preTrainImages", $"{attack.PreTrainImages}: at least 2");
+            if (attack.PreTrainImages < PublicModel.MinImages) fail("attack.preTrainImages", $"{attack.PreTrainImages}: at least {PublicModel.MinImages}");
             if (attack.PreTrainEpochs < 1) fail("attack.preTrainEpochs", $"{attack.PreTrainEpochs}: at least 1");
         }
     }
@@ -176,8 +177,8 @@ public static class SpecValidator
         AtMost("attack.epochs", a.Epochs, 1_000);
         AtMost("attack.batchSize", a.BatchSize, 4_096);
         AtMost("attack.warmupSteps", a.WarmupSteps, 1_000_000);
-        AtMost("attack.preTrainImages", a.PreTrainImages, 200_000);
-        AtMost("attack.preTrainEpochs", a.PreTrainEpochs, 1_000);
+        AtMost("attack.preTrainImages", a.PreTrainImages, PublicModel.MaxImages);
+        AtMost("attack.preTrainEpochs", a.PreTrainEpochs, PublicModel.MaxEpochs);
         AtMost("arms.architectures", spec.Arms.TransferArchitectures.Count, 8);
         AtMost("arms.fractions", spec.Arms.PoisonFractions.Count, 16);
         AtMost("arms.countermeasures", spec.Arms.HackerCountermeasures.Count, 16);

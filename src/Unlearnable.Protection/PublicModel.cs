@@ -13,8 +13,8 @@ namespace Unlearnable.Protection;
 /// (never anyone's photos). Hackers fine-tune a public model rather than train from nothing, so both sides use this
 /// one recipe: attack jobs fine-tune from it, and the sidecar protects against it when no checkpoint is configured,
 /// as a deployment protects against the public weights (OpenAI's CLIP) that hackers start from. Error-minimising
-/// noise is specific to the model it was optimised on: on real faces it keeps ~95 % of the protection against the
-/// model it was made on and ~27 % against the same recipe at another seed (see README, Protection strength).
+/// noise is specific to the model it was optimised on: on real faces it keeps 92 % of the protection on average against
+/// the model it was made on and 27 % against the same recipe at another seed (README, "The surrogate is the public model").
 /// </summary>
 /// <param name="Images">Captioned scenes trained on.</param>
 /// <param name="Epochs">Passes over them.</param>
@@ -22,6 +22,8 @@ namespace Unlearnable.Protection;
 public sealed record PublicModel(int Images = 1000, int Epochs = 20, int Seed = 0)
 {
     public const int BatchSize = 64, WarmupSteps = 20;
+    /// <summary>What a spec or a server may ask for: a contrastive batch needs 2 pairs; the upper bounds keep one job or start-up finite.</summary>
+    public const int MinImages = 2, MaxImages = 200_000, MaxEpochs = 1_000;
 
     /// <summary>A name for the cached weights that changes with anything that changes them.</summary>
     public string FileName(ClipConfig config) => $"public-{config.Name}{(config.QuickGelu ? "-quickgelu" : "")}-{Images}x{Epochs}-seed{Seed}.safetensors";

@@ -1,4 +1,5 @@
 using Unlearnable.Clip.Runtime;
+using Unlearnable.Protection;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Prometheus;
@@ -51,9 +52,9 @@ public static class SidecarApp
             || !Enum.IsDefined(batching.DefaultTimeoutAction))
             throw new InvalidOperationException($"Sidecar:Batching: QueueCapacity must be at least 1 (is {batching.QueueCapacity}), BulkQueueShare in (0, 1] (is {batching.BulkQueueShare}), " +
                 $"DefaultQueueTimeoutMilliseconds in 0..{Posts.RequestValidation.MaxQueueTimeoutMs} (is {batching.DefaultQueueTimeoutMilliseconds}; 0 = none), DefaultTimeoutAction Reject or Delay");
-        if (settings.Model.DefaultTrainingImages is < 2 or > 200_000 || settings.Model.DefaultTrainingEpochs is < 1 or > 1000)
-            throw new InvalidOperationException($"Sidecar:Model:DefaultTrainingImages must be in 2..200000 (is {settings.Model.DefaultTrainingImages}) " +
-                $"and Sidecar:Model:DefaultTrainingEpochs in 1..1000 (is {settings.Model.DefaultTrainingEpochs})");
+        if (settings.Model.DefaultTrainingImages is < PublicModel.MinImages or > PublicModel.MaxImages || settings.Model.DefaultTrainingEpochs is < 1 or > PublicModel.MaxEpochs)
+            throw new InvalidOperationException($"Sidecar:Model:DefaultTrainingImages must be in {PublicModel.MinImages}..{PublicModel.MaxImages} (is {settings.Model.DefaultTrainingImages}) " +
+                $"and Sidecar:Model:DefaultTrainingEpochs in 1..{PublicModel.MaxEpochs} (is {settings.Model.DefaultTrainingEpochs})");
         settings.Profiles.Store.Validate("Sidecar:Profiles:Store");
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");

@@ -56,7 +56,7 @@ public static class PostgresServer
         foreach (var old in Directory.GetDirectories(parent, "unlearnable-pg-*"))
         {
             var owner = Path.Combine(old, "owner.pid");
-            bool orphaned = File.Exists(owner) && int.TryParse(File.ReadAllText(owner), out var pid) && !Directory.Exists($"/proc/{pid}");
+            bool orphaned = File.Exists(owner) && int.TryParse(File.ReadAllText(owner), out var pid) && TestFolders.ProcessEnded(pid);
             bool stale = !File.Exists(Path.Combine(old, "data", "postmaster.pid")) && Directory.GetLastWriteTimeUtc(old) < DateTime.UtcNow.AddHours(-1);
             if (!orphaned && !stale) continue;
             if (orphaned) StopCluster(bin, root, Path.Combine(old, "data"));
@@ -89,7 +89,6 @@ public static class PostgresServer
         return File.Exists(log) ? "\n" + File.ReadAllText(log) : "";
     }
 
-    /// <summary>Runs a tool; null when it succeeded, else what it printed.</summary>
     static void StopCluster(string bin, bool asPostgresUser, string data)
     {
         string[] stop = [Path.Combine(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop"];
@@ -97,6 +96,7 @@ public static class PostgresServer
         else Run(stop[0], null, stop[1..]);
     }
 
+    /// <summary>Runs a tool; null when it succeeded, else what it printed.</summary>
     static string? Run(string file, string? workingDirectory, params string[] args)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory ?? "/" };

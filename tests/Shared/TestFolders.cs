@@ -28,13 +28,17 @@ static class TestFolders
         foreach (var old in Directory.GetDirectories(Path.GetTempPath(), Prefix + "*"))
         {
             var pid = Path.GetFileName(old)[Prefix.Length..].Split('-')[0];
-            if (int.TryParse(pid, out var id) && !Directory.Exists($"/proc/{id}")) TryDelete(old);
+            if (int.TryParse(pid, out var id) && ProcessEnded(id)) TryDelete(old);
         }
     }
 
-    static void TryDelete(string folder)
+    /// <summary>Whether the process that left something behind is gone (Linux: no /proc entry).</summary>
+    public static bool ProcessEnded(int pid) => !Directory.Exists($"/proc/{pid}");
+
+    /// <summary>Removes a folder, leaving it where it cannot be removed (another run's, or busy; the root goes at exit).</summary>
+    public static void TryDelete(string folder)
     {
         try { Directory.Delete(folder, recursive: true); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // another run's, or busy: leave it
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 }

@@ -94,9 +94,7 @@ public sealed class SidecarServer : IAsyncDisposable
         if (!_stopped) await _app.StopAsync();
         await _app.DisposeAsync();
         // Each server trains its own surrogate (~30 MB): a run starts about a hundred of them.
-        if (!_ownsFolder) return;
-        try { Directory.Delete(Folder, recursive: true); }
-        catch (IOException) { }   // left for the test run's root, removed when the process ends
+        if (_ownsFolder) TestFolders.TryDelete(Folder);
     }
 }
 

@@ -40,6 +40,18 @@ public static class ClipCheckpoint
     }
 
     /// <summary>
+    /// Saves under a temporary name of its own, then moves the file into place: an interrupted save leaves no
+    /// half-written checkpoint at <paramref name="path"/>, and two writers of one path never share a file.
+    /// </summary>
+    public static void SaveAtomically(ClipModel model, string path)
+    {
+        var partial = Path.ChangeExtension(path, $".{Guid.NewGuid():N}.partial{Path.GetExtension(path)}");   // the format follows the extension
+        Save(model, partial);
+        if (!IsSafeTensors(path)) File.Move(partial + ".json", path + ".json", overwrite: true);
+        File.Move(partial, path, overwrite: true);
+    }
+
+    /// <summary>
     /// Loads a checkpoint. The architecture is the file's own config when it carries one, else
     /// <paramref name="presetIfNone"/> (a preset the caller names for config-less files), else
     /// inferred from the tensor shapes (OpenAI / open_clip releases). <paramref name="quickGelu"/>

@@ -83,10 +83,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
         {
             if (p.Step == p.StepsPerEpoch) log.LogInformation("Public model: epoch {Epoch}/{Epochs}, loss {Loss:F3}", p.Epoch, p.Epochs, p.Loss);
         }, cancel: cancel);
-        // A stopped start leaves no half-written cache, and replicas sharing the folder never write one file.
-        var partial = Path.ChangeExtension(cached, $".{Guid.NewGuid():N}.partial.safetensors");
-        ClipCheckpoint.Save(model, partial);
-        File.Move(partial, cached, overwrite: true);
+        ClipCheckpoint.SaveAtomically(model, cached);   // replicas may share the folder
         return model;
     }
 
