@@ -38,11 +38,17 @@ public class SharedQueueTests
             }
         }
 
-        public async Task<List<JobEvent>> Watch(string id)
+        /// <param name="subscribed">set once the host has answered with the job's state, i.e. once the watch is in place</param>
+        public async Task<List<JobEvent>> Watch(string id, TaskCompletionSource? subscribed = null)
         {
             var seen = new List<JobEvent>();
             using var call = Client.WatchJob(new WatchJobRequest { JobId = id }, Auth, deadline: DateTime.UtcNow.AddMinutes(4));
-            await foreach (var e in call.ResponseStream.ReadAllAsync()) seen.Add(e);
+            await foreach (var e in call.ResponseStream.ReadAllAsync())
+            {
+                seen.Add(e);
+                subscribed?.TrySetResult();
+            }
+            subscribed?.TrySetException(new InvalidOperationException($"the watch of {id} ended without an event"));
             return seen;
         }
     }
@@ -108,9 +114,13 @@ public class SharedQueueTests
         Assert.True(File.Exists(Path.Combine(data, "jobs", id, "spec.json")));
 
         await using var other = await StartHost("other", data, database, lease: "00:00:06");
-        var watching = other.Watch(id);   // on a host that does not run the job
-        int resumedAt = resumed.LastEvent?.Epoch ?? 0;
-        await heir.WaitFor(id, j => j.LastEvent?.Epoch > resumedAt, "trained on after resuming");
+        var subscribed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var watching = other.Watch(id, subscribed);   // on a host that does not run the job
+        // A freshly started host can take a while to answer its first call; cancelling before the
+        // watch is in place would leave it only the final state to report.
+        await subscribed.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        int watchedFrom = (await heir.Get(id)).LastEvent?.Epoch ?? 0;   // read after the watch began, so a later epoch reaches it
+        await heir.WaitFor(id, j => j.LastEvent?.Epoch > watchedFrom, "trained on after resuming");
         var cancelled = await other.Client.CancelJobAsync(new CancelJobRequest { JobId = id }, other.Auth);
         Assert.Equal(JobState.Running, cancelled.State);   // asked; the host that runs it stops at its next step
         var events = await watching;
