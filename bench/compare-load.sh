@@ -5,6 +5,9 @@
 # load, because this machine's speed drifts by up to 25 % within minutes. Prints both, the share
 # against their mean, and the load tester's latency and batch figures. Not part of CI.
 # Usage: bench/compare-load.sh [USERS] [POSTS_PER_USER] [BATCH]   (defaults 16 40 16)
+# Also prints where the model's time went during the load, from the sidecar's own metrics: its busy share
+# (time in MEM over the load's wall time), and the mean decode and finish (noise to full resolution and
+# encoding) time per post, which in a closed loop the model waits through between batches.
 # SOAK_WINDOW=S adds the sidecar's mean resident memory per S-second window to the load report.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -38,12 +41,29 @@ bench() {
     --strength Medium --vocabulary common-words --device cpu | grep -oE '^[0-9.]+ protected posts/s' | grep -oE '^[0-9.]+'
 }
 before="$(bench)"
+# Sums and counts of the sidecar's timing histograms, as "name count sum" lines.
+timings() {
+  curl -sf http://127.0.0.1:5052/metrics | awk '
+    /^unlearnable_optimise_seconds_(sum|count) / { split($1, n, "_"); t["optimise " n[4]] = $2 }
+    /^unlearnable_codec_seconds_(sum|count)\{stage="(decode|finish)"\}/ { match($1, /stage="[a-z]+"/); stage = substr($1, RSTART + 7, RLENGTH - 8); split($1, n, "{"); k = n[1]; sub(/.*_/, "", k); t[stage " " k] = $2 }
+    END { for (s in t) print s, t[s] }'
+}
+timings >"$work/timings.before"
+started=$(date +%s.%N)
 memory=()
 [ -n "${SOAK_WINDOW:-}" ] && memory=(--server-pid "$pid" --memory-window "$SOAK_WINDOW")
 load="$(dotnet "$loadtest" --users "$users" --posts "$posts" --image 512 --seconds 7200 "${memory[@]}" | tail -1)"
+wall=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+timings >"$work/timings.after"
 after="$(bench)"
 echo "bench mem (batch $batch, medium, common-words, the served surrogate): $before posts/s before, $after after"
 echo "sidecar: $load"
 sidecar_rate="$(grep -oE '= [0-9.]+ posts/s' <<<"$load" | grep -oE '[0-9.]+')"
 awk -v s="$sidecar_rate" -v a="$before" -v b="$after" \
   'BEGIN { printf "share: %.0f %% of bench mem (%s posts/s against %.2f, the mean of before and after)\n", 100 * s / ((a + b) / 2), s, (a + b) / 2 }'
+awk -v wall="$wall" 'NR == FNR { was[$1 " " $2] = $3; next } { now[$1 " " $2] = $3 - was[$1 " " $2] }
+  END {
+    printf "model busy %.0f %% of the load'"'"'s %.0f s (%d batches, %.2f s each); per post: decode %.1f ms, finish %.1f ms\n",
+      100 * now["optimise sum"] / wall, wall, now["optimise count"], now["optimise sum"] / now["optimise count"],
+      1000 * now["decode sum"] / now["decode count"], 1000 * now["finish sum"] / now["finish count"]
+  }' "$work/timings.before" "$work/timings.after"
