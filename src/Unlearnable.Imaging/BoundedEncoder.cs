@@ -68,21 +68,26 @@ public static class BoundedEncoder
     }
 
     // The upload's coefficients plus the noise's. Quantising the noise's coefficients moves a few values past the bound
-    // (mostly blue: it carries 1.77 × the Cb error). Each pass scales the noise down in the coded units that overshot,
-    // in proportion to how far; units that still overshoot after that get no noise: their coefficients are then the
-    // upload's own and decode to the original exactly, so the passes end.
+    // (mostly blue: it carries 1.77 × the Cb error). Each pass writes and decodes the answer and scales the noise down in
+    // the coded units that overshot, in proportion to how far; units that still overshoot after that get no noise: their
+    // coefficients are then the upload's own and decode to the original exactly, so the passes end. Each change
+    // re-quantises only the units it touched.
     static PublishedImage? KeepingCoefficients(byte[] upload, SKBitmap original, SKBitmap perturbed, int bound, int quality)
     {
+        using var coder = JpegCoefficientNoise.Open(upload, original);
+        if (coder is null) return null;
+        coder.Quantise(perturbed);
         bool[]? silenced = null;
         for (int pass = 0; pass < 2 * PassesPerSetting; pass++)
         {
-            if (JpegCoefficientNoise.Transcode(upload, original, perturbed) is not var (bytes, mcuWidth, mcuHeight)) return null;
+            // The first pass nearly always overshoots somewhere (it finds where), so it is written with standard codes, quicker.
+            var bytes = coder.Write(optimiseHuffman: pass > 0);
             using var decoded = Decode(bytes, original);
-            var (linf, psnr) = PixelDifference.Compare(original, decoded);
+            var (linf, psnr, largest) = UnitDifferences(original, decoded, coder);
             if (linf <= bound)
-                return new PublishedImage(bytes, OutputFormat.Jpeg, quality, linf, psnr, silenced is null ? 0 : (double)silenced.Count(s => s) / silenced.Length);
-            if (pass < ShrinkingPasses) Shrink(original, perturbed, decoded, bound, mcuWidth, mcuHeight);
-            else silenced = Silence(original, perturbed, decoded, bound, mcuWidth, mcuHeight, silenced);
+                return new PublishedImage(pass > 0 ? bytes : coder.Write(), OutputFormat.Jpeg, quality, linf, psnr, silenced is null ? 0 : (double)silenced.Count(s => s) / silenced.Length);
+            var changed = pass < ShrinkingPasses ? Shrink(original, perturbed, largest, bound, coder) : silenced = Silence(original, perturbed, decoded, bound, coder, silenced);
+            coder.Quantise(perturbed, changed);
         }
         return null;
     }
@@ -93,23 +98,36 @@ public static class BoundedEncoder
     // three. Pulling single values back instead (the rule before) left 35–41 % of those photos' units with no noise.
     const float Margin = 3;
 
-    // In each coded unit holding a value past the bound, scales the noise by (bound − Margin) / the unit's largest difference.
-    static void Shrink(SKBitmap original, SKBitmap perturbed, SKBitmap decoded, int bound, int mcuWidth, int mcuHeight)
+    // L∞ and PSNR of the decoded answer, and each coded unit's largest difference from the original, in one pass.
+    static (int LInfinity, double Psnr, int[] Largest) UnitDifferences(SKBitmap original, SKBitmap decoded, JpegCoefficientNoise units)
     {
-        int width = original.Width, height = original.Height, columns = (width + mcuWidth - 1) / mcuWidth;
-        var largest = new int[columns * ((height + mcuHeight - 1) / mcuHeight)];
+        int width = original.Width, height = original.Height, mcuWidth = units.McuWidth, mcuHeight = units.McuHeight, columns = units.McuColumns;
+        var largest = new int[columns * units.McuRows];
         var o = original.GetPixelSpan();
         var d = decoded.GetPixelSpan();
-        var p = perturbed.GetPixelSpan();
+        long sum = 0;
         for (int y = 0; y < height; y++)
         {
             var cells = largest.AsSpan(y / mcuHeight * columns, columns);
             for (int x = 0, i = y * width * 4; x < width; x++, i += 4)
             {
-                int most = Math.Max(Math.Abs(d[i] - o[i]), Math.Max(Math.Abs(d[i + 1] - o[i + 1]), Math.Abs(d[i + 2] - o[i + 2])));
+                int r = d[i] - o[i], g = d[i + 1] - o[i + 1], b = d[i + 2] - o[i + 2];
+                sum += r * r + g * g + b * b;
+                int most = Math.Max(Math.Abs(r), Math.Max(Math.Abs(g), Math.Abs(b)));
                 if (most > cells[x / mcuWidth]) cells[x / mcuWidth] = most;
             }
         }
+        double mse = sum / (width * (double)height * 3);
+        return (largest.Max(), sum == 0 ? double.PositiveInfinity : 10 * Math.Log10(255.0 * 255.0 / mse), largest);
+    }
+
+    // In each coded unit whose largest difference is past the bound, scales the noise by (bound − Margin) / that difference.
+    // Returns the units it scaled.
+    static bool[] Shrink(SKBitmap original, SKBitmap perturbed, int[] largest, int bound, JpegCoefficientNoise units)
+    {
+        int width = original.Width, height = original.Height, mcuWidth = units.McuWidth, mcuHeight = units.McuHeight, columns = units.McuColumns;
+        var o = original.GetPixelSpan();
+        var p = perturbed.GetPixelSpan();
         for (int y = 0; y < height; y++)
         {
             var cells = largest.AsSpan(y / mcuHeight * columns, columns);
@@ -121,13 +139,14 @@ public static class BoundedEncoder
                 for (int c = i; c < i + 3; c++) p[c] = (byte)(o[c] + (int)MathF.Round((p[c] - o[c]) * scale));
             }
         }
+        return [.. largest.Select(most => most > bound)];
     }
 
     // Restores the original in every coded unit (and the neighbour its upsampled chroma reaches) holding a value beyond the bound.
-    static bool[] Silence(SKBitmap original, SKBitmap perturbed, SKBitmap decoded, int bound, int mcuWidth, int mcuHeight, bool[]? silenced)
+    static bool[] Silence(SKBitmap original, SKBitmap perturbed, SKBitmap decoded, int bound, JpegCoefficientNoise units, bool[]? silenced)
     {
-        int width = original.Width, height = original.Height;
-        int columns = (width + mcuWidth - 1) / mcuWidth, rows = (height + mcuHeight - 1) / mcuHeight;
+        int width = original.Width, height = original.Height, mcuWidth = units.McuWidth, mcuHeight = units.McuHeight;
+        int columns = units.McuColumns, rows = units.McuRows;
         silenced ??= new bool[columns * rows];
         var o = original.GetPixelSpan();
         var d = decoded.GetPixelSpan();

@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using BitMiracle.LibJpeg.Classic;
 using SkiaSharp;
 
@@ -6,52 +5,76 @@ namespace Unlearnable.Imaging;
 
 /// <summary>
 /// Publishes noise on a JPEG upload without re-encoding the photo: the upload's quantised DCT
-/// coefficients are read, the noise (perturbed − original) is taken to YCbCr, subsampled like each
-/// component, transformed block by block and quantised with the upload's own tables, added, and
+/// coefficients are read once, the noise (perturbed − original) is taken to YCbCr, subsampled like
+/// each component, transformed block by block and quantised with the upload's own tables, added, and
 /// written back with the same tables and sampling (Huffman codes optimised). The photo's own
 /// coefficients come back unchanged, so nothing of it is lost a second time and the file stays its
 /// size; the decoded answer differs from the decoded upload by the quantised noise alone.
+/// <para>
+/// Kept open across an encoder's passes: the upload is parsed once, and <see cref="Quantise"/> redoes
+/// only the coded units the caller changed since the last pass.
+/// </para>
 /// </summary>
-public static class JpegCoefficientNoise
+public sealed class JpegCoefficientNoise : IDisposable
 {
+    readonly jpeg_decompress_struct _source;
+    readonly jvirt_array<JBLOCK>[] _coefficients;
+    readonly Component[] _components;
+    readonly SKBitmap _original;
+    readonly int _mcuColumns;
+
+    /// <summary>The pixels one minimum coded unit (one set of luma and chroma blocks) covers.</summary>
+    public int McuWidth { get; }
+    public int McuHeight { get; }
+    public int McuColumns => _mcuColumns;
+    public int McuRows { get; }
+
+    /// <param name="Changes">Per block, 64 values: the answer's coefficients minus the upload's (after clamping to JPEG's range).</param>
+    /// <param name="StepX">Pixels per sample across (maximum horizontal sampling factor / this component's).</param>
+    sealed record Component(JBLOCK[][] Blocks, short[] Changes, int BlocksWide, int BlocksHigh, int H, int V, int StepX, int StepY,
+        int SamplesWide, int SamplesHigh, float[] Weights, int[] Quant);
+
+    JpegCoefficientNoise(jpeg_decompress_struct source, jvirt_array<JBLOCK>[] coefficients, Component[] components, SKBitmap original, int mcuWidth, int mcuHeight)
+    {
+        _source = source;
+        _coefficients = coefficients;
+        _components = components;
+        _original = original;
+        McuWidth = mcuWidth;
+        McuHeight = mcuHeight;
+        _mcuColumns = (original.Width + mcuWidth - 1) / mcuWidth;
+        McuRows = (original.Height + mcuHeight - 1) / mcuHeight;
+    }
+
     /// <param name="upload">The JPEG as uploaded, stored upright (EXIF orientation top-left).</param>
-    /// <param name="original">The upload decoded, RGBA.</param>
-    /// <param name="perturbed">What should be published, RGBA, same size.</param>
-    /// <returns>
-    /// The new JPEG and the size of its minimum coded unit (the pixels one set of luma and chroma blocks
-    /// covers), or null when this upload cannot be carried over (colour space, precision, size or a decoding fault).
-    /// </returns>
-    public static (byte[] Bytes, int McuWidth, int McuHeight)? Transcode(byte[] upload, SKBitmap original, SKBitmap perturbed)
+    /// <param name="original">The upload decoded, RGBA; read by every later call, so kept alive and unchanged by the caller.</param>
+    /// <returns>Null when this upload cannot be carried over (colour space, precision, size or a decoding fault).</returns>
+    public static JpegCoefficientNoise? Open(byte[] upload, SKBitmap original)
     {
         if (JpegTables.Read(upload) is not { } tables) return null;
+        var source = new jpeg_decompress_struct();
         try
         {
-            var source = new jpeg_decompress_struct();
             source.jpeg_stdio_src(new MemoryStream(upload, writable: false));
             source.jpeg_read_header(true);
             bool ycc = source.Jpeg_color_space == J_COLOR_SPACE.JCS_YCbCr && source.Num_components == 3;
             bool grey = source.Jpeg_color_space == J_COLOR_SPACE.JCS_GRAYSCALE && source.Num_components == 1;
             if (!(ycc || grey) || source.Data_precision != 8 || source.Image_width != original.Width || source.Image_height != original.Height) return null;
             var coefficients = source.jpeg_read_coefficients();
-            var components = source.Comp_info;
-            int maxH = components.Max(c => c.H_samp_factor), maxV = components.Max(c => c.V_samp_factor);
-            for (int ci = 0; ci < components.Length; ci++)
+            var info = source.Comp_info;
+            int maxH = info.Max(c => c.H_samp_factor), maxV = info.Max(c => c.V_samp_factor);
+            var components = new Component[info.Length];
+            for (int ci = 0; ci < info.Length; ci++)
             {
-                var component = components[ci];
-                if (tables.Table(component.Quant_tbl_no) is not { } quant) return null;
-                int blocksHigh = (int)Math.Ceiling(original.Height * (double)component.V_samp_factor / (maxV * 8));
-                var blocks = coefficients[ci].Access(0, blocksHigh);
-                AddToComponent(blocks, component.Width_in_blocks, JpegStandard.RgbToYcc[ci], maxH / component.H_samp_factor, maxV / component.V_samp_factor, quant, original, perturbed);
+                var c = info[ci];
+                if (tables.Table(c.Quant_tbl_no) is not { } quant) return null;
+                int stepX = maxH / c.H_samp_factor, stepY = maxV / c.V_samp_factor;
+                int samplesWide = (original.Width + stepX - 1) / stepX, samplesHigh = (original.Height + stepY - 1) / stepY;
+                int blocksHigh = (samplesHigh + 7) / 8;
+                components[ci] = new Component(coefficients[ci].Access(0, blocksHigh), new short[blocksHigh * c.Width_in_blocks * 64], c.Width_in_blocks, blocksHigh,
+                    c.H_samp_factor, c.V_samp_factor, stepX, stepY, samplesWide, samplesHigh, grey ? [1f / 3, 1f / 3, 1f / 3] : JpegStandard.RgbToYcc[ci], quant);
             }
-            var output = new MemoryStream();
-            var target = new jpeg_compress_struct();
-            target.jpeg_stdio_dest(output);
-            source.jpeg_copy_critical_parameters(target);
-            target.Optimize_coding = true;
-            target.jpeg_write_coefficients(coefficients);
-            target.jpeg_finish_compress();
-            source.jpeg_finish_decompress();
-            return (output.ToArray(), 8 * maxH, 8 * maxV);
+            return new JpegCoefficientNoise(source, coefficients, components, original, 8 * maxH, 8 * maxV);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -59,92 +82,78 @@ public static class JpegCoefficientNoise
         }
     }
 
-    static void AddToComponent(JBLOCK[][] blocks, int blocksWide, float[] weights, int stepX, int stepY, int[] quant, SKBitmap original, SKBitmap perturbed)
+    /// <summary>
+    /// Sets the answer's coefficients to the upload's plus the quantised noise of <paramref name="perturbed"/>,
+    /// in the coded units marked in <paramref name="units"/> (row-major, <see cref="McuColumns"/> wide), or in all of them.
+    /// </summary>
+    public void Quantise(SKBitmap perturbed, bool[]? units = null)
     {
-        int width = original.Width, height = original.Height, samplesWide = blocksWide * 8;
-        Parallel.For(0, blocks.Length, () => (Row: new float[width], Strip: new double[8 * samplesWide]), (by, _, buffers) =>
-        {
-            var (row, strip) = buffers;
-            if (!NoiseStrip(by, weights, stepX, stepY, original, perturbed, row, strip)) return buffers;
-            Span<double> samples = stackalloc double[64];
-            Span<double> frequencies = stackalloc double[64];
-            for (int bx = 0; bx < blocksWide; bx++)
+        if (perturbed.Width != _original.Width || perturbed.Height != _original.Height) throw new ArgumentException("the perturbed image differs in size from the upload");
+        foreach (var c in _components)
+            Parallel.For(0, c.BlocksHigh, by =>
             {
-                bool any = false;
-                for (int y = 0; y < 8; y++)
-                    for (int x = 0; x < 8; x++)
-                        any |= (samples[y * 8 + x] = strip[y * samplesWide + bx * 8 + x]) != 0;
-                if (!any) continue;
-                Forward(samples, frequencies);
-                var block = blocks[by][bx];
-                for (int k = 0; k < 64; k++)
+                Span<double> samples = stackalloc double[64];
+                Span<double> frequencies = stackalloc double[64];
+                var o = _original.GetPixelSpan();
+                var p = perturbed.GetPixelSpan();
+                for (int bx = 0; bx < c.BlocksWide; bx++)
                 {
-                    int change = (int)Math.Round(frequencies[k] / quant[k]);
-                    if (change == 0) continue;
-                    int limit = k == 0 ? 2047 : 1023;
-                    block[k] = (short)Math.Clamp(block[k] + change, -limit, limit);
+                    if (units is not null && !units[by / c.V * _mcuColumns + bx / c.H]) continue;
+                    var changes = c.Changes.AsSpan((by * c.BlocksWide + bx) * 64, 64);
+                    var block = c.Blocks[by][bx];
+                    bool any = BlockNoise(c, bx, by, o, p, samples);
+                    if (any) BlockDct.Forward(samples, frequencies);
+                    for (int k = 0; k < 64; k++)
+                    {
+                        int upload = block[k] - changes[k];
+                        int change = any ? (int)Math.Round(frequencies[k] / c.Quant[k]) : 0;
+                        int limit = k == 0 ? 2047 : 1023;
+                        int answer = Math.Clamp(upload + change, -limit, limit);
+                        block[k] = (short)answer;
+                        changes[k] = (short)(answer - upload);
+                    }
                 }
-            }
-            return buffers;
-        }, _ => { });
+            });
     }
 
-    // The noise of one row of blocks in this component: each of its 8 sample rows, each sample the mean over the
-    // stepX × stepY pixels it covers; past the picture's edge the last pixels repeat, as libjpeg pads. Each pixel
-    // row is taken to the component once, so the work is linear in the pixels. False when the strip holds no noise.
-    static bool NoiseStrip(int by, float[] weights, int stepX, int stepY, SKBitmap original, SKBitmap perturbed, float[] row, double[] strip)
+    // One block of a component's noise: each sample the mean over the StepX × StepY pixels it covers; past the
+    // picture's edge the last pixels repeat, as libjpeg pads. False when the block holds no noise.
+    bool BlockNoise(Component c, int bx, int by, ReadOnlySpan<byte> o, ReadOnlySpan<byte> p, Span<double> samples)
     {
-        int width = original.Width, height = original.Height, samplesWide = strip.Length / 8;
-        var o = original.GetPixelSpan();
-        var p = perturbed.GetPixelSpan();
-        Array.Clear(strip);
-        bool any = false;
-        for (int y = 0; y < 8; y++)
+        int width = _original.Width, height = _original.Height, left = bx * 8 * c.StepX, top = by * 8 * c.StepY;
+        int across = 8 * c.StepX;
+        bool inside = left + across <= width;
+        float w0 = c.Weights[0], w1 = c.Weights[1], w2 = c.Weights[2];
+        samples.Clear();
+        for (int j = 0; j < 8 * c.StepY; j++)
         {
-            var samples = strip.AsSpan(y * samplesWide, samplesWide);
-            for (int j = 0; j < stepY; j++)
+            int row = Math.Min(height - 1, top + j) * width;
+            var sampleRow = samples.Slice(j / c.StepY * 8, 8);
+            for (int i = 0; i < across; i++)
             {
-                int start = Math.Min(height - 1, ((by * 8 + y) * stepY + j)) * width * 4;
-                bool rowMoved = false;
-                for (int px = 0, at = start; px < width; px++, at += 4)
-                    rowMoved |= (row[px] = weights[0] * (p[at] - o[at]) + weights[1] * (p[at + 1] - o[at + 1]) + weights[2] * (p[at + 2] - o[at + 2])) != 0;
-                if (!rowMoved) continue;
-                any = true;
-                for (int sx = 0; sx < samplesWide; sx++)
-                    for (int i = 0; i < stepX; i++) samples[sx] += row[Math.Min(width - 1, sx * stepX + i)];
+                int at = (row + (inside ? left + i : Math.Min(width - 1, left + i))) * 4;
+                sampleRow[i / c.StepX] += w0 * (p[at] - o[at]) + w1 * (p[at + 1] - o[at + 1]) + w2 * (p[at + 2] - o[at + 2]);
             }
-            if (stepX * stepY > 1) for (int sx = 0; sx < samplesWide; sx++) samples[sx] /= stepX * stepY;
         }
+        bool any = false;
+        double area = c.StepX * c.StepY;
+        for (int k = 0; k < 64; k++) any |= (samples[k] /= area) != 0;
         return any;
     }
 
-    // The JPEG DCT: F(v, u) = Σy Σx f(y, x) A[v, y] A[u, x] (A: JpegStandard.DctBasis), as two passes of
-    // 8 × 8 products, four frequencies per vector; each sum is taken in the same order as written.
-    static readonly double[] BasisTransposed = [.. Enumerable.Range(0, 64).Select(i => JpegStandard.DctBasis[i % 8, i / 8])];   // [x, u] = A[u, x]
-    static readonly double[] Basis = [.. Enumerable.Range(0, 64).Select(i => JpegStandard.DctBasis[i / 8, i % 8])];             // [v, y] = A[v, y]
-
-    static void Forward(ReadOnlySpan<double> block, Span<double> result)
+    /// <summary>The answer as it stands: the upload's coefficients plus the quantised noise, with its tables and sampling.</summary>
+    /// <param name="optimiseHuffman">Optimised Huffman codes (5–15 % smaller, about twice the time); the decoded pixels are the same either way.</param>
+    public byte[] Write(bool optimiseHuffman = true)
     {
-        Span<double> rows = stackalloc double[64];
-        Multiply(block, BasisTransposed, rows);
-        Multiply(Basis, rows, result);
+        var output = new MemoryStream();
+        var target = new jpeg_compress_struct();
+        target.jpeg_stdio_dest(output);
+        _source.jpeg_copy_critical_parameters(target);
+        target.Optimize_coding = optimiseHuffman;
+        target.jpeg_write_coefficients(_coefficients);
+        target.jpeg_finish_compress();
+        return output.ToArray();
     }
 
-    // product = left × right for 8 × 8 matrices, a row of four products per vector.
-    static void Multiply(ReadOnlySpan<double> left, ReadOnlySpan<double> right, Span<double> product)
-    {
-        for (int i = 0; i < 8; i++)
-        {
-            var low = Vector256<double>.Zero;
-            var high = Vector256<double>.Zero;
-            for (int k = 0; k < 8; k++)
-            {
-                var weight = Vector256.Create(left[i * 8 + k]);
-                low += weight * Vector256.Create(right.Slice(k * 8, 4));
-                high += weight * Vector256.Create(right.Slice(k * 8 + 4, 4));
-            }
-            low.CopyTo(product.Slice(i * 8, 4));
-            high.CopyTo(product.Slice(i * 8 + 4, 4));
-        }
-    }
+    public void Dispose() => _source.jpeg_abort_decompress();
 }

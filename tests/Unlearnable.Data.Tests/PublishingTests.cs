@@ -21,6 +21,45 @@ public class PublishingTests
         return perturbed;
     }
 
+    // The encoder's later passes change the noise in a few coded units and re-quantise only those; the answer must be
+    // the one a fresh start from the same noise gives. An odd size, so that edge units are partial.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReQuantisingOnlyTheChangedUnitsGivesTheAnswerAFreshStartGives(bool grey)
+    {
+        var upload = PhonePhoto.Jpeg(333, 251, 90, seed: 7, grey: grey);
+        using var original = SafeImageDecoder.Decode(upload);
+        using var perturbed = AtTheBound(original, 6);
+        using var coder = JpegCoefficientNoise.Open(upload, original)!;
+        coder.Quantise(perturbed);
+        var before = coder.Write();
+
+        var changed = new bool[coder.McuColumns * coder.McuRows];
+        for (int i = 0; i < changed.Length; i += 3) changed[i] = true;
+        Assert.Contains(true, changed[^coder.McuColumns..]);   // a unit of the partial bottom row among them
+        var o = original.GetPixelSpan();
+        var p = perturbed.GetPixelSpan();
+        for (int y = 0; y < original.Height; y++)
+            for (int x = 0; x < original.Width; x++)
+                if (changed[y / coder.McuHeight * coder.McuColumns + x / coder.McuWidth])
+                    for (int c = 0, i = (y * original.Width + x) * 4; c < 3; c++) p[i + c] = (byte)(o[i + c] + (p[i + c] - o[i + c]) / 2);
+        coder.Quantise(perturbed, changed);
+        var incremental = coder.Write();
+
+        using var fresh = JpegCoefficientNoise.Open(upload, original)!;
+        fresh.Quantise(perturbed);
+        Assert.Equal(fresh.Write(), incremental);
+        Assert.NotEqual(before, incremental);
+
+        // Standard Huffman codes: a larger file that decodes to the same pixels.
+        var standard = coder.Write(optimiseHuffman: false);
+        Assert.True(standard.Length > incremental.Length, $"standard codes {standard.Length} bytes, optimised {incremental.Length}");
+        using var a = SafeImageDecoder.Decode(standard);
+        using var b = SafeImageDecoder.Decode(incremental);
+        Assert.Equal(0, PixelDifference.LInfinity(a, b));
+    }
+
     [Theory]
     [InlineData(92, false)]
     [InlineData(75, false)]
