@@ -55,7 +55,7 @@ public static class BoundedEncoder
             return kept;
 
         // Each setting starts again from the noise as mapped: corrections made for one quantiser misguide another.
-        using var target = perturbed.Copy();
+        using var target = RgbaCopy.Of(perturbed);
         foreach (var (q, fullChroma) in JpegSettings(quality))
         {
             target.CopyTo(perturbed);

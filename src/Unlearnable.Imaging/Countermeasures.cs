@@ -65,7 +65,7 @@ public sealed record Countermeasure(CountermeasureKind Kind, double Amount = 0)
             }
             case CountermeasureKind.Grayscale:
             {
-                var output = image.Copy(SKColorType.Rgba8888);
+                var output = RgbaCopy.Of(image);
                 var pixels = output.GetPixelSpan();
                 for (int p = 0; p < pixels.Length; p += 4)
                 {

@@ -20,7 +20,7 @@ public static class ImageResize
             if (current.Width != width || current.Height != height)
                 Replace(ref current, Resized(current, width, height, new SKSamplingOptions(SKCubicResampler.CatmullRom)));
             return ReferenceEquals(current, image)
-                ? image.Copy(SKColorType.Rgba8888) ?? throw new InvalidOperationException("could not read the image as RGBA")
+                ? RgbaCopy.Of(image)
                 : current;
         }
         catch

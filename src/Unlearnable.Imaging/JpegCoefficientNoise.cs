@@ -89,56 +89,94 @@ public sealed class JpegCoefficientNoise : IDisposable
     public void Quantise(SKBitmap perturbed, bool[]? units = null)
     {
         if (perturbed.Width != _original.Width || perturbed.Height != _original.Height) throw new ArgumentException("the perturbed image differs in size from the upload");
-        foreach (var c in _components)
-            Parallel.For(0, c.BlocksHigh, by =>
+        Parallel.For(0, McuRows, row =>
+        {
+            // The unit's R, G and B differences, read once for all components; the samples then weigh their sums.
+            Span<int> differences = stackalloc int[3 * McuWidth * McuHeight];
+            Span<double> samples = stackalloc double[64];
+            Span<double> frequencies = stackalloc double[64];
+            var o = _original.GetPixelSpan();
+            var p = perturbed.GetPixelSpan();
+            for (int column = 0; column < _mcuColumns; column++)
             {
-                Span<double> samples = stackalloc double[64];
-                Span<double> frequencies = stackalloc double[64];
-                var o = _original.GetPixelSpan();
-                var p = perturbed.GetPixelSpan();
-                for (int bx = 0; bx < c.BlocksWide; bx++)
-                {
-                    if (units is not null && !units[by / c.V * _mcuColumns + bx / c.H]) continue;
-                    var changes = c.Changes.AsSpan((by * c.BlocksWide + bx) * 64, 64);
-                    var block = c.Blocks[by][bx];
-                    bool any = BlockNoise(c, bx, by, o, p, samples);
-                    if (any) BlockDct.Forward(samples, frequencies);
-                    for (int k = 0; k < 64; k++)
-                    {
-                        int upload = block[k] - changes[k];
-                        int change = any ? (int)Math.Round(frequencies[k] / c.Quant[k]) : 0;
-                        int limit = k == 0 ? 2047 : 1023;
-                        int answer = Math.Clamp(upload + change, -limit, limit);
-                        block[k] = (short)answer;
-                        changes[k] = (short)(answer - upload);
-                    }
-                }
-            });
+                if (units is not null && !units[row * _mcuColumns + column]) continue;
+                bool any = UnitDifferences(column, row, o, p, differences);
+                foreach (var c in _components)
+                    for (int v = 0; v < c.V; v++)
+                        for (int h = 0; h < c.H; h++)
+                        {
+                            int bx = column * c.H + h, by = row * c.V + v;
+                            if (bx >= c.BlocksWide || by >= c.BlocksHigh) continue;   // padding blocks of a partial unit: no data
+                            bool noisy = any && BlockNoise(c, h, v, differences, samples);
+                            if (noisy) BlockDct.Forward(samples, frequencies);
+                            SetBlock(c, bx, by, noisy ? frequencies : default);
+                        }
+            }
+        });
     }
 
-    // One block of a component's noise: each sample the mean over the StepX × StepY pixels it covers; past the
-    // picture's edge the last pixels repeat, as libjpeg pads. False when the block holds no noise.
-    bool BlockNoise(Component c, int bx, int by, ReadOnlySpan<byte> o, ReadOnlySpan<byte> p, Span<double> samples)
+    // The differences over one coded unit, row-major, R G B per pixel; past the picture's edge the last pixels repeat,
+    // as libjpeg pads. False when the unit holds no noise.
+    bool UnitDifferences(int column, int row, ReadOnlySpan<byte> o, ReadOnlySpan<byte> p, Span<int> differences)
     {
-        int width = _original.Width, height = _original.Height, left = bx * 8 * c.StepX, top = by * 8 * c.StepY;
-        int across = 8 * c.StepX;
-        bool inside = left + across <= width;
-        float w0 = c.Weights[0], w1 = c.Weights[1], w2 = c.Weights[2];
-        samples.Clear();
-        for (int j = 0; j < 8 * c.StepY; j++)
+        int width = _original.Width, height = _original.Height, left = column * McuWidth, top = row * McuHeight;
+        bool any = false;
+        for (int y = 0, d = 0; y < McuHeight; y++)
         {
-            int row = Math.Min(height - 1, top + j) * width;
-            var sampleRow = samples.Slice(j / c.StepY * 8, 8);
-            for (int i = 0; i < across; i++)
+            int line = Math.Min(height - 1, top + y) * width;
+            for (int x = 0; x < McuWidth; x++, d += 3)
             {
-                int at = (row + (inside ? left + i : Math.Min(width - 1, left + i))) * 4;
-                sampleRow[i / c.StepX] += w0 * (p[at] - o[at]) + w1 * (p[at + 1] - o[at + 1]) + w2 * (p[at + 2] - o[at + 2]);
+                int at = (line + Math.Min(width - 1, left + x)) * 4;
+                int r = p[at] - o[at], g = p[at + 1] - o[at + 1], b = p[at + 2] - o[at + 2];
+                differences[d] = r;
+                differences[d + 1] = g;
+                differences[d + 2] = b;
+                any |= (r | g | b) != 0;
             }
         }
-        bool any = false;
-        double area = c.StepX * c.StepY;
-        for (int k = 0; k < 64; k++) any |= (samples[k] /= area) != 0;
         return any;
+    }
+
+    // Block (h, v) of a component within its unit: each sample the component's weighting of the mean difference over
+    // the StepX × StepY pixels it covers. False when the block holds no noise.
+    bool BlockNoise(Component c, int h, int v, ReadOnlySpan<int> differences, Span<double> samples)
+    {
+        var w = c.Weights;
+        double area = c.StepX * c.StepY;
+        bool any = false;
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++)
+            {
+                int r = 0, g = 0, b = 0;
+                for (int j = 0; j < c.StepY; j++)
+                {
+                    int d = (((v * 8 + y) * c.StepY + j) * McuWidth + (h * 8 + x) * c.StepX) * 3;
+                    for (int i = 0; i < c.StepX; i++, d += 3)
+                    {
+                        r += differences[d];
+                        g += differences[d + 1];
+                        b += differences[d + 2];
+                    }
+                }
+                any |= (samples[y * 8 + x] = (w[0] * r + w[1] * g + w[2] * b) / area) != 0;
+            }
+        return any;
+    }
+
+    // The block's coefficients become the upload's plus the quantised frequencies (none when empty), clamped to JPEG's range.
+    static void SetBlock(Component c, int bx, int by, ReadOnlySpan<double> frequencies)
+    {
+        var changes = c.Changes.AsSpan((by * c.BlocksWide + bx) * 64, 64);
+        var block = c.Blocks[by][bx];
+        for (int k = 0; k < 64; k++)
+        {
+            int upload = block[k] - changes[k];
+            int change = frequencies.IsEmpty ? 0 : (int)Math.Round(frequencies[k] / c.Quant[k]);
+            int limit = k == 0 ? 2047 : 1023;
+            int answer = Math.Clamp(upload + change, -limit, limit);
+            block[k] = (short)answer;
+            changes[k] = (short)(answer - upload);
+        }
     }
 
     /// <summary>The answer as it stands: the upload's coefficients plus the quantised noise, with its tables and sampling.</summary>

@@ -34,7 +34,7 @@ public static class PixelDifference
     }
 
     static SKBitmap? Rgba(SKBitmap bitmap) => bitmap.ColorType == SKColorType.Rgba8888 ? null
-        : bitmap.Copy(SKColorType.Rgba8888) ?? throw new InvalidOperationException("could not read the image as RGBA");
+        : RgbaCopy.Of(bitmap);
 
     /// <summary>
     /// Structural similarity of the luma (BT.601), mean over 8×8 windows at a stride of 4 with the

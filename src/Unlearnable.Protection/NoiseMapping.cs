@@ -1,4 +1,5 @@
 using SkiaSharp;
+using Unlearnable.Imaging;
 
 namespace Unlearnable.Protection;
 
@@ -18,7 +19,7 @@ public static class NoiseMapping
         if (delta.Length != 3 * size * size) throw new ArgumentException($"noise has {delta.Length} values; a {size}px square needs {3 * size * size}");
         int w = original.Width, h = original.Height, side = Math.Min(w, h);
         int x0 = (w - side) / 2, y0 = (h - side) / 2;
-        var output = original.Copy(SKColorType.Rgba8888) ?? throw new InvalidOperationException("could not read the image as RGBA");
+        var output = RgbaCopy.Of(original);
         var (xa, xb, fx) = Taps(side, size);   // a square: rows use the same taps
         // Each noise row carried across the square once ([row, channel, x]): every pixel is then one step between two of them.
         var across = new float[size * 3 * side];
