@@ -80,12 +80,11 @@ public static class BoundedEncoder
         bool[]? silenced = null;
         for (int pass = 0; pass < 2 * PassesPerSetting; pass++)
         {
-            // The first pass nearly always overshoots somewhere (it finds where), so it is written with standard codes, quicker.
-            var bytes = coder.Write(optimiseHuffman: pass > 0);
+            var bytes = coder.Write();
             using var decoded = Decode(bytes, original);
             var (linf, psnr, largest) = UnitDifferences(original, decoded, coder);
             if (linf <= bound)
-                return new PublishedImage(pass > 0 ? bytes : coder.Write(), OutputFormat.Jpeg, quality, linf, psnr, silenced is null ? 0 : (double)silenced.Count(s => s) / silenced.Length);
+                return new PublishedImage(bytes, OutputFormat.Jpeg, quality, linf, psnr, silenced is null ? 0 : (double)silenced.Count(s => s) / silenced.Length);
             var changed = pass < ShrinkingPasses ? Shrink(original, perturbed, largest, bound, coder) : silenced = Silence(original, perturbed, decoded, bound, coder, silenced);
             coder.Quantise(perturbed, changed);
         }

@@ -21,6 +21,13 @@ public static class JpegStandard
         99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
     ];
 
+    /// <summary>Zig-zag position k holds the coefficient at natural (row-major) index NaturalOrder[k] (ITU-T T.81 Figure A.6).</summary>
+    public static readonly int[] NaturalOrder =
+    [
+        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+        35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    ];
+
     /// <summary>Rows Y, Cb, Cr of JFIF's RGB weights (the 128 offsets left out: differences have none).</summary>
     public static readonly float[][] RgbToYcc = [[0.299f, 0.587f, 0.114f], [-0.168736f, -0.331264f, 0.5f], [0.5f, -0.418688f, -0.081312f]];
 

@@ -7,13 +7,6 @@ namespace Unlearnable.Imaging;
 /// </summary>
 public sealed class JpegTables
 {
-    // Zig-zag position k holds the coefficient at natural index NaturalOrder[k] (ITU-T T.81 Figure A.6).
-    static readonly int[] NaturalOrder =
-    [
-        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
-        35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
-    ];
-
     static readonly double StandardLuminanceSum = JpegStandard.Luminance.Sum();
 
     readonly Dictionary<int, int[]> _tables;
@@ -61,7 +54,7 @@ public sealed class JpegTables
             if (id > 3 || pos + 1 + 64 * entry > segment.Length) return false;
             var table = new int[64];
             for (int k = 0; k < 64; k++)
-                table[NaturalOrder[k]] = entry == 1 ? segment[pos + 1 + k] : (segment[pos + 1 + 2 * k] << 8) | segment[pos + 2 + 2 * k];
+                table[JpegStandard.NaturalOrder[k]] = entry == 1 ? segment[pos + 1 + k] : (segment[pos + 1 + 2 * k] << 8) | segment[pos + 2 + 2 * k];
             if (table.Any(q => q == 0)) return false;
             tables[id] = table;
             pos += 1 + 64 * entry;

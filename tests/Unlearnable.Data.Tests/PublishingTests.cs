@@ -52,12 +52,31 @@ public class PublishingTests
         Assert.Equal(fresh.Write(), incremental);
         Assert.NotEqual(before, incremental);
 
-        // Standard Huffman codes: a larger file that decodes to the same pixels.
-        var standard = coder.Write(optimiseHuffman: false);
-        Assert.True(standard.Length > incremental.Length, $"standard codes {standard.Length} bytes, optimised {incremental.Length}");
-        using var a = SafeImageDecoder.Decode(standard);
-        using var b = SafeImageDecoder.Decode(incremental);
-        Assert.Equal(0, PixelDifference.LInfinity(a, b));
+    }
+
+    // The answer's own writer (baseline, optimised Huffman codes) against LibJpeg.NET's writer of the same coefficients:
+    // the same file, byte for byte, whatever the sampling, shape or quality, with and without noise added.
+    [Theory]
+    [InlineData(333, 251, 90, false, false)]   // 4:2:0, partial units at both edges
+    [InlineData(640, 480, 75, true, false)]    // grey: one component, no interleaving
+    [InlineData(97, 61, 95, false, true)]      // 4:4:4
+    [InlineData(7, 5, 100, false, false)]      // smaller than one unit; quality 100: every table entry 1
+    [InlineData(1200, 900, 60, false, false)]
+    public void TheAnswerIsWrittenAsLibJpegWritesIt(int width, int height, int quality, bool grey, bool fullChroma)
+    {
+        byte[] upload;
+        using (var photo = SafeImageDecoder.Decode(PhonePhoto.Jpeg(width, height, 100, seed: width, grey: grey)))
+            upload = ImageEncoding.Jpeg(photo, quality, fullChroma);
+        using var original = SafeImageDecoder.Decode(upload);
+        using var coder = JpegCoefficientNoise.Open(upload, original)!;
+        coder.Quantise(original);   // no noise: the upload's own coefficients
+        Assert.Equal(coder.WriteWithLibJpeg(), coder.Write());
+        using var perturbed = AtTheBound(original, 8);
+        coder.Quantise(perturbed);
+        var written = coder.Write();
+        Assert.Equal(coder.WriteWithLibJpeg(), written);
+        using var decoded = SafeImageDecoder.Decode(written);
+        Assert.InRange(PixelDifference.LInfinity(original, decoded), 1, 20);   // the noise is there, quantised
     }
 
     [Theory]
