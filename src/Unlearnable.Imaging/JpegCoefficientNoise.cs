@@ -123,12 +123,13 @@ public sealed class JpegCoefficientNoise : IDisposable
     {
         int width = _original.Width, height = _original.Height, left = column * McuWidth, top = row * McuHeight;
         bool any = false;
+        bool inside = left + McuWidth <= width;
         for (int y = 0, d = 0; y < McuHeight; y++)
         {
             int line = Math.Min(height - 1, top + y) * width;
             for (int x = 0; x < McuWidth; x++, d += 3)
             {
-                int at = (line + Math.Min(width - 1, left + x)) * 4;
+                int at = (line + (inside ? left + x : Math.Min(width - 1, left + x))) * 4;
                 int r = p[at] - o[at], g = p[at + 1] - o[at + 1], b = p[at + 2] - o[at + 2];
                 differences[d] = r;
                 differences[d + 1] = g;
