@@ -81,7 +81,7 @@ public static class BoundedEncoder
         bool[]? silenced = null;
         for (int pass = 0; pass < 2 * PassesPerSetting; pass++)
         {
-            var bytes = coder.Write();
+            if (coder.Write() is not { } bytes) return null;
             using var decoded = Decode(bytes, original);
             var largest = UnitMaxima(original, decoded, coder);
             if (largest.Max() <= bound)

@@ -22,18 +22,17 @@ public sealed class JpegCoefficientNoise : IDisposable
     readonly Component[] _components;
     readonly SKBitmap _original;
     readonly JpegTables _tables;
-    readonly int _mcuColumns;
 
     /// <summary>The pixels one minimum coded unit (one set of luma and chroma blocks) covers.</summary>
     public int McuWidth { get; }
     public int McuHeight { get; }
-    public int McuColumns => _mcuColumns;
+    public int McuColumns { get; }
     public int McuRows { get; }
 
     /// <param name="Changes">Per block, 64 values: the answer's coefficients minus the upload's (after clamping to JPEG's range).</param>
     /// <param name="StepX">Pixels per sample across (maximum horizontal sampling factor / this component's).</param>
-    sealed record Component(JBLOCK[][] Blocks, short[] Changes, int BlocksWide, int BlocksHigh, int H, int V, int StepX, int StepY,
-        int SamplesWide, int SamplesHigh, float[] Weights, int[] Quant);
+    /// <param name="Weights">This component's weights of R, G and B (a grey file's one component is luma).</param>
+    sealed record Component(JBLOCK[][] Blocks, short[] Changes, int BlocksWide, int BlocksHigh, int H, int V, int StepX, int StepY, float[] Weights, int[] Quant);
 
     JpegCoefficientNoise(jpeg_decompress_struct source, jvirt_array<JBLOCK>[] coefficients, Component[] components, SKBitmap original, JpegTables tables, int mcuWidth, int mcuHeight)
     {
@@ -44,7 +43,7 @@ public sealed class JpegCoefficientNoise : IDisposable
         _original = original;
         McuWidth = mcuWidth;
         McuHeight = mcuHeight;
-        _mcuColumns = (original.Width + mcuWidth - 1) / mcuWidth;
+        McuColumns = (original.Width + mcuWidth - 1) / mcuWidth;
         McuRows = (original.Height + mcuHeight - 1) / mcuHeight;
     }
 
@@ -71,10 +70,9 @@ public sealed class JpegCoefficientNoise : IDisposable
                 var c = info[ci];
                 if (tables.Table(c.Quant_tbl_no) is not { } quant) return null;
                 int stepX = maxH / c.H_samp_factor, stepY = maxV / c.V_samp_factor;
-                int samplesWide = (original.Width + stepX - 1) / stepX, samplesHigh = (original.Height + stepY - 1) / stepY;
-                int blocksHigh = (samplesHigh + 7) / 8;
+                int blocksHigh = ((original.Height + stepY - 1) / stepY + 7) / 8;   // rows of blocks holding the picture's samples
                 components[ci] = new Component(coefficients[ci].Access(0, blocksHigh), new short[blocksHigh * c.Width_in_blocks * 64], c.Width_in_blocks, blocksHigh,
-                    c.H_samp_factor, c.V_samp_factor, stepX, stepY, samplesWide, samplesHigh, grey ? [1f / 3, 1f / 3, 1f / 3] : JpegStandard.RgbToYcc[ci], quant);
+                    c.H_samp_factor, c.V_samp_factor, stepX, stepY, JpegStandard.RgbToYcc[ci], quant);
             }
             return new JpegCoefficientNoise(source, coefficients, components, original, tables, 8 * maxH, 8 * maxV);
         }
@@ -99,9 +97,9 @@ public sealed class JpegCoefficientNoise : IDisposable
             Span<double> frequencies = stackalloc double[64];
             var o = _original.GetPixelSpan();
             var p = perturbed.GetPixelSpan();
-            for (int column = 0; column < _mcuColumns; column++)
+            for (int column = 0; column < McuColumns; column++)
             {
-                if (units is not null && !units[row * _mcuColumns + column]) continue;
+                if (units is not null && !units[row * McuColumns + column]) continue;
                 bool any = UnitDifferences(column, row, o, p, differences);
                 foreach (var c in _components)
                     for (int v = 0; v < c.V; v++)
@@ -182,9 +180,18 @@ public sealed class JpegCoefficientNoise : IDisposable
         }
     }
 
-    /// <summary>The answer as it stands: the upload's coefficients plus the quantised noise, with its tables and sampling, Huffman codes optimised.</summary>
-    public byte[] Write() => BaselineJpegWriter.TryWrite(_original.Width, _original.Height, Planes(), _tables,
-        ((byte)_source.Density_unit, Math.Max(1, (int)_source.X_density), Math.Max(1, (int)_source.Y_density))) ?? WriteWithLibJpeg();
+    /// <summary>
+    /// The answer as it stands: the upload's coefficients plus the quantised noise, with its tables and sampling,
+    /// Huffman codes optimised; null when no writer can hold them (the caller then encodes from pixels).
+    /// </summary>
+    public byte[]? Write()
+    {
+        if (BaselineJpegWriter.TryWrite(_original.Width, _original.Height, Planes(), _tables,
+                ((byte)_source.Density_unit, Math.Max(1, (int)_source.X_density), Math.Max(1, (int)_source.Y_density))) is { } written)
+            return written;
+        try { return WriteWithLibJpeg(); }
+        catch (Exception e) when (e is not OutOfMemoryException) { return null; }   // e.g. a DC difference past what 8-bit JPEG codes
+    }
 
     IReadOnlyList<BaselineJpegWriter.Plane> Planes() => [.. _components.Select((c, i) =>
         new BaselineJpegWriter.Plane(_source.Comp_info[i].Component_id, c.H, c.V, _source.Comp_info[i].Quant_tbl_no, c.Blocks, c.BlocksWide, c.BlocksHigh))];

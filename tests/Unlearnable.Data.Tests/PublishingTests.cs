@@ -73,7 +73,7 @@ public class PublishingTests
         Assert.Equal(coder.WriteWithLibJpeg(), coder.Write());
         using var perturbed = AtTheBound(original, 8);
         coder.Quantise(perturbed);
-        var written = coder.Write();
+        var written = coder.Write()!;
         Assert.Equal(coder.WriteWithLibJpeg(), written);
         using var decoded = SafeImageDecoder.Decode(written);
         Assert.InRange(PixelDifference.LInfinity(original, decoded), 1, 20);   // the noise is there, quantised
@@ -110,7 +110,7 @@ public class PublishingTests
         using var perturbed = AtTheBound(original, 60);   // tables this coarse round noise at ±8 away entirely
         using var coder = JpegCoefficientNoise.Open(upload, original)!;
         coder.Quantise(perturbed);
-        var written = coder.Write();
+        var written = coder.Write()!;
         Assert.Equal(coder.WriteWithLibJpeg(), written);
         using var decoded = SafeImageDecoder.Decode(written);
         Assert.True(PixelDifference.LInfinity(original, decoded) > 0);
