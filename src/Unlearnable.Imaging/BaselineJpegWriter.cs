@@ -19,7 +19,7 @@ static class BaselineJpegWriter
     /// <returns>Null when the coefficients cannot be written as baseline JPEG (a table entry or a value out of its range).</returns>
     public static byte[]? TryWrite(int width, int height, IReadOnlyList<Plane> planes, JpegTables tables, (byte Unit, int X, int Y) density)
     {
-        var quant = planes.Select(p => p.QuantTable).Distinct().Order().ToDictionary(id => id, id => tables.Table(id)!);
+        var quant = planes.Select(p => p.QuantTable).Distinct().ToDictionary(id => id, id => tables.Table(id)!);
         if (quant.Values.Any(t => t.Any(q => q > 255)) || width > 65535 || height > 65535) return null;
         int tableCount = planes.Count == 1 ? 1 : 2;
         var dc = new long[tableCount][];
@@ -33,7 +33,7 @@ static class BaselineJpegWriter
         var output = new Output(64 * 1024 + width * height / 4);
         output.Marker(0xD8);
         output.Segment(0xE0, [.. "JFIF\0"u8, 1, 1, density.Unit, (byte)(density.X >> 8), (byte)density.X, (byte)(density.Y >> 8), (byte)density.Y, 0, 0]);
-        foreach (var (id, table) in quant)
+        foreach (var (id, table) in quant)   // in the order components first use them, as libjpeg writes them
             output.Segment(0xDB, [(byte)id, .. JpegStandard.NaturalOrder.Select(n => (byte)table[n])]);
         output.Segment(0xC0, [8, (byte)(height >> 8), (byte)height, (byte)(width >> 8), (byte)width, (byte)planes.Count,
             .. planes.SelectMany(p => new[] { (byte)p.Id, (byte)(p.H << 4 | p.V), (byte)p.QuantTable })]);

@@ -109,7 +109,7 @@ public static class BoundedEncoder
         var o = original.GetPixelSpan();
         var d = decoded.GetPixelSpan();
         var colour = Vector256.Create(0x00FFFFFFu).AsByte();   // alpha bytes masked out
-        int chunk = Vector256.IsHardwareAccelerated ? 32 : int.MaxValue;
+        bool wide = Vector256.IsHardwareAccelerated;
         for (int row = 0; row < units.McuRows; row++)
             for (int column = 0; column < columns; column++)
             {
@@ -118,7 +118,7 @@ public static class BoundedEncoder
                 for (int y = row * mcuHeight; y < Math.Min(height, (row + 1) * mcuHeight); y++)
                 {
                     int i = (y * width + x0) * 4, end = (y * width + x1) * 4;
-                    for (; i + chunk <= end; i += chunk)
+                    for (; wide && end - i >= 32; i += 32)
                     {
                         var a = Vector256.Create(o.Slice(i, 32));
                         var b = Vector256.Create(d.Slice(i, 32));

@@ -6,7 +6,7 @@ namespace Unlearnable.Imaging;
 /// bits folded back, one code point reserved so that no code is all ones; codes then assigned
 /// canonically (Annex C) from the count per length and the symbols sorted by length.
 /// </summary>
-sealed class HuffmanTable
+public sealed class HuffmanTable
 {
     /// <summary>Number of codes of each length 1..16 (index 0 unused), as a DHT segment lists them.</summary>
     public byte[] Counts { get; } = new byte[17];
@@ -18,7 +18,7 @@ sealed class HuffmanTable
 
     public HuffmanTable(ReadOnlySpan<long> frequencies)
     {
-        const int Longest = 32;   // before folding; a code longer than this would need more than 2³² symbols
+        const int Longest = 256;  // before folding: 257 symbols merged one at a time (a crafted upload can pass 32)
         var freq = new long[257];
         frequencies.CopyTo(freq);
         freq[256] = 1;            // the reserved code point

@@ -64,6 +64,7 @@ public sealed class JpegCoefficientNoise : IDisposable
             var coefficients = source.jpeg_read_coefficients();
             var info = source.Comp_info;
             int maxH = info.Max(c => c.H_samp_factor), maxV = info.Max(c => c.V_samp_factor);
+            if (info.Any(c => maxH % c.H_samp_factor != 0 || maxV % c.V_samp_factor != 0)) return null;   // fractional sampling: no decoder we use takes it
             var components = new Component[info.Length];
             for (int ci = 0; ci < info.Length; ci++)
             {
@@ -173,8 +174,9 @@ public sealed class JpegCoefficientNoise : IDisposable
         {
             int upload = block[k] - changes[k];
             int change = frequencies.IsEmpty ? 0 : (int)Math.Round(frequencies[k] / c.Quant[k]);
-            int limit = k == 0 ? 2047 : 1023;
-            int answer = Math.Clamp(upload + change, -limit, limit);
+            // Within 8-bit baseline's ranges (DC differences then stay within 11 bits); a value without noise stays the
+            // upload's whatever it is, so that a unit given no noise decodes to the original.
+            int answer = change == 0 ? upload : k == 0 ? Math.Clamp(upload + change, -1024, 1023) : Math.Clamp(upload + change, -1023, 1023);
             block[k] = (short)answer;
             changes[k] = (short)(answer - upload);
         }

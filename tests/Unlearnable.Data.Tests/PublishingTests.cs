@@ -79,19 +79,19 @@ public class PublishingTests
         Assert.InRange(PixelDifference.LInfinity(original, decoded), 1, 20);   // the noise is there, quantised
     }
 
-    // Quality 3 without forcing baseline gives 16-bit table entries (an extended-sequential file), which baseline
-    // cannot hold: the answer is then written by LibJpeg.NET, and still carries the noise.
-    [Fact]
-    public void AnUploadBaselineCannotHoldIsWrittenByLibJpeg()
+    // An upload made by LibJpeg.NET, for what Skia's encoder does not make: chroma on table 0 and luma on table 1 (so the
+    // tables are defined out of component order), 16-bit tables.
+    static byte[] LibJpegUpload(SKBitmap photo, int quality, bool forceBaseline = true, bool swapTables = false)
     {
-        const int width = 120, height = 90;
-        using var photo = SafeImageDecoder.Decode(PhonePhoto.Jpeg(width, height, 95, seed: 5));
+        int width = photo.Width, height = photo.Height;
         var output = new MemoryStream();
         var compress = new BitMiracle.LibJpeg.Classic.jpeg_compress_struct();
         compress.jpeg_stdio_dest(output);
         (compress.Image_width, compress.Image_height, compress.Input_components, compress.In_color_space) = (width, height, 3, BitMiracle.LibJpeg.Classic.J_COLOR_SPACE.JCS_RGB);
         compress.jpeg_set_defaults();
-        compress.jpeg_set_quality(3, false);
+        compress.jpeg_set_quality(quality, forceBaseline);
+        if (swapTables)
+            for (int c = 0; c < 3; c++) compress.Component_info[c].Quant_tbl_no = c == 0 ? 1 : 0;
         compress.jpeg_start_compress(true);
         var pixels = photo.GetPixelSpan();
         var rows = new byte[height][];
@@ -103,7 +103,62 @@ public class PublishingTests
         }
         compress.jpeg_write_scanlines(rows, height);
         compress.jpeg_finish_compress();
-        var upload = output.ToArray();
+        return output.ToArray();
+    }
+
+    // LibJpeg.NET cannot make 4:2:2 or other samplings from pixels (its scaled DCTs are not implemented), so 4:2:2 comes from Skia.
+    [Theory]
+    [InlineData(false)]   // 4:2:2
+    [InlineData(true)]    // 4:2:0, chroma on table 0 and luma on table 1
+    public void OtherSamplingsAndTableOrdersAreWrittenAsLibJpegWritesThem(bool swapTables)
+    {
+        using var photo = SafeImageDecoder.Decode(PhonePhoto.Jpeg(203, 141, 100, seed: swapTables ? 3 : 4));
+        byte[] upload;
+        if (swapTables) upload = LibJpegUpload(photo, 85, swapTables: true);
+        else
+        {
+            using var pixels = photo.PeekPixels();
+            using var data = pixels.Encode(new SKJpegEncoderOptions(85, SKJpegEncoderDownsample.Downsample422, SKJpegEncoderAlphaOption.Ignore))!;
+            upload = data.ToArray();
+        }
+        using var original = SafeImageDecoder.Decode(upload);
+        using var perturbed = AtTheBound(original, 8);
+        using var coder = JpegCoefficientNoise.Open(upload, original)!;
+        Assert.Equal(swapTables ? (16, 16) : (16, 8), (coder.McuWidth, coder.McuHeight));
+        coder.Quantise(perturbed);
+        Assert.Equal(coder.WriteWithLibJpeg(), coder.Write());
+        var published = BoundedEncoder.Encode(original, perturbed, new OutputEncoding(OutputFormat.Jpeg), 8, upload);
+        using var decoded = SafeImageDecoder.Decode(published.Bytes);
+        Assert.Equal(OutputFormat.Jpeg, published.Format);
+        Assert.InRange(PixelDifference.LInfinity(original, decoded), 1, 8);
+    }
+
+    // Fibonacci counts make the deepest possible merge tree (one symbol more per level): 40 symbols reach 40 bits
+    // before folding. Every symbol still gets a code of at most 16 bits, no code is a prefix of another, and
+    // one code point stays free (no code of all ones).
+    [Fact]
+    public void HuffmanCodesStayWithin16BitsAndPrefixFreeForTheDeepestTree()
+    {
+        var frequencies = new long[256];
+        long a = 1, b = 1;
+        for (int s = 0; s < 40; s++, (a, b) = (b, a + b)) frequencies[s * 3] = a;
+        var table = new HuffmanTable(frequencies);
+        var coded = Enumerable.Range(0, 256).Where(s => table.Lengths[s] > 0).ToList();
+        Assert.Equal(Enumerable.Range(0, 40).Select(s => s * 3), coded);
+        Assert.All(coded, s => Assert.InRange(table.Lengths[s], 1, 16));
+        Assert.True(coded.Sum(s => Math.Pow(2, -table.Lengths[s])) < 1);
+        foreach (var x in coded)
+            foreach (var y in coded.Where(y => y != x && table.Lengths[y] >= table.Lengths[x]))
+                Assert.NotEqual(table.Codes[x], table.Codes[y] >> (table.Lengths[y] - table.Lengths[x]));
+    }
+
+    // Quality 3 without forcing baseline gives 16-bit table entries (an extended-sequential file), which baseline
+    // cannot hold: the answer is then written by LibJpeg.NET, and still carries the noise.
+    [Fact]
+    public void AnUploadBaselineCannotHoldIsWrittenByLibJpeg()
+    {
+        using var photo = SafeImageDecoder.Decode(PhonePhoto.Jpeg(120, 90, 95, seed: 5));
+        var upload = LibJpegUpload(photo, quality: 3, forceBaseline: false);
         Assert.Contains(JpegTables.Read(upload)!.Table(0)!, q => q > 255);
 
         using var original = SafeImageDecoder.Decode(upload);
