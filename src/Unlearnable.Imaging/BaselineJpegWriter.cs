@@ -8,8 +8,9 @@ namespace Unlearnable.Imaging;
 /// Writes quantised DCT coefficients as a baseline sequential JPEG (ITU-T T.81) with Huffman codes
 /// optimised for them: one pass counts the symbols, a second writes them. Markers: JFIF, the
 /// quantisation tables, the frame, the Huffman tables (one pair for luma, one shared by the chroma
-/// components, as libjpeg assigns them), one scan. No metadata. About four times quicker than
-/// LibJpeg.NET's writer of the same coefficients, which a published post pays on each pass.
+/// components, as libjpeg assigns them), one scan. No metadata. Two to three times quicker than
+/// LibJpeg.NET's writer of the same coefficients (measured 1.5 against 4.0 ms at 512 × 384), which a
+/// published post pays on each pass.
 /// </summary>
 static class BaselineJpegWriter
 {
@@ -55,8 +56,9 @@ static class BaselineJpegWriter
     /// <summary>What a scan hands each symbol to: counted on the first pass, written on the second.</summary>
     interface ISymbols
     {
-        void Dc(int table, int category, int bits);
-        void Ac(int table, int symbol, int category, int bits);
+        /// <param name="value">The value coded in <paramref name="category"/>'s extra bits (none when 0).</param>
+        void Dc(int table, int category, int value);
+        void Ac(int table, int symbol, int category, int value);
     }
 
     /// <summary>The blocks in scan order (interleaved minimum coded units, or plain rows for one component), coded.</summary>
@@ -85,18 +87,21 @@ static class BaselineJpegWriter
                             for (int h = 0; h < p.H; h++)
                             {
                                 int bx = column * p.H + h, by = row * p.V + v;
-                                // Past the component's edge a unit holds dummy blocks: the last DC again, no AC (as libjpeg writes them).
-                                if (!(bx < p.BlocksWide && by < p.BlocksHigh ? Block(i, p.Blocks[by][bx]) : Dummy(i))) return false;
+                                if (bx < p.BlocksWide && by < p.BlocksHigh)
+                                {
+                                    if (!Block(i, p.Blocks[by][bx])) return false;
+                                }
+                                else Dummy(i);
                             }
                     }
             return true;
         }
 
-        bool Dummy(int plane)
+        // Past the component's edge a unit holds dummy blocks: the last DC again, no AC (as libjpeg writes them).
+        void Dummy(int plane)
         {
             symbols.Dc(Table(plane), 0, 0);
             symbols.Ac(Table(plane), 0x00, 0, 0);   // end of block
-            return true;
         }
 
         // DC as the difference from the component's last, AC as runs of zeros before each non-zero value (16 zeros: ZRL).
@@ -132,8 +137,8 @@ static class BaselineJpegWriter
 
     sealed class SymbolCounter(long[][] dc, long[][] ac) : ISymbols
     {
-        public void Dc(int table, int category, int bits) => dc[table][category]++;
-        public void Ac(int table, int symbol, int category, int bits) => ac[table][symbol]++;
+        public void Dc(int table, int category, int value) => dc[table][category]++;
+        public void Ac(int table, int symbol, int category, int value) => ac[table][symbol]++;
     }
 
     /// <summary>Codes and value bits, most significant first; a 0xFF byte in the data is followed by 0x00.</summary>
@@ -142,8 +147,8 @@ static class BaselineJpegWriter
         ulong _buffer;
         int _count;
 
-        public void Dc(int table, int category, int bits) => Put(dc[table], category, category, bits);
-        public void Ac(int table, int symbol, int category, int bits) => Put(ac[table], symbol, category, bits);
+        public void Dc(int table, int category, int value) => Put(dc[table], category, category, value);
+        public void Ac(int table, int symbol, int category, int value) => Put(ac[table], symbol, category, value);
 
         // A negative value is written as value − 1 in its category's bits (its one's complement).
         void Put(HuffmanTable table, int symbol, int category, int value)
