@@ -69,30 +69,61 @@ public static class BoundedEncoder
     }
 
     // The upload's coefficients plus the noise's. Quantising the noise's coefficients moves a few values past the bound
-    // (mostly blue: it carries 1.77 × the Cb error). Each pass writes and decodes the answer and scales the noise down in
-    // the coded units that overshot, in proportion to how far; units that still overshoot after that get no noise: their
+    // (mostly blue: it carries 1.77 × the Cb error). Each pass decodes the answer and scales the noise down in the coded
+    // units that overshot, in proportion to how far; units that still overshoot after that get no noise: their
     // coefficients are then the upload's own and decode to the original exactly, so the passes end. Each change
-    // re-quantises only the units it touched.
+    // re-quantises only the units it touched. Where the file's sampling allows, the passes decode the coefficients as
+    // Skia's decoder would (TurboDecoder: the changed units only, no file written), and the answer is written and
+    // decoded once, at the end; should that decoding differ, the passes go on from the file's pixels.
     static PublishedImage? KeepingCoefficients(byte[] upload, SKBitmap original, SKBitmap perturbed, int bound, int quality)
     {
         using var coder = JpegCoefficientNoise.Open(upload, original);
         if (coder is null) return null;
         coder.Quantise(perturbed);
-        bool[]? silenced = null;
-        for (int pass = 0; pass < 2 * PassesPerSetting; pass++)
+        var reconstructed = new SKBitmap(original.Info);
+        if (!coder.TryDecode(reconstructed)) { reconstructed.Dispose(); reconstructed = null; }
+        SKBitmap? file = null;
+        try
         {
-            if (coder.Write() is not { } bytes) return null;
-            using var decoded = Decode(bytes, original);
-            var largest = UnitMaxima(original, decoded, coder);
-            if (largest.Max() <= bound)
+            bool[]? silenced = null;
+            for (int pass = 0; pass < 2 * PassesPerSetting; pass++)
             {
-                var (linf, psnr) = PixelDifference.Compare(original, decoded);
-                return new PublishedImage(bytes, OutputFormat.Jpeg, quality, linf, psnr, silenced is null ? 0 : (double)silenced.Count(s => s) / silenced.Length);
+                byte[]? bytes = null;
+                if (reconstructed is null)
+                {
+                    if ((bytes = coder.Write()) is null) return null;
+                    file?.Dispose();
+                    file = Decode(bytes, original);
+                }
+                var decoded = reconstructed ?? file!;
+                var largest = UnitMaxima(original, decoded, coder);
+                if (largest.Max() <= bound && reconstructed is not null)
+                {
+                    if ((bytes = coder.Write()) is null) return null;
+                    file = Decode(bytes, original);
+                    if (!file.GetPixelSpan().SequenceEqual(reconstructed.GetPixelSpan()))
+                    {
+                        reconstructed.Dispose();
+                        reconstructed = null;
+                        largest = UnitMaxima(original, decoded = file, coder);
+                    }
+                }
+                if (largest.Max() <= bound)
+                {
+                    var (linf, psnr) = PixelDifference.Compare(original, file!);
+                    return new PublishedImage(bytes!, OutputFormat.Jpeg, quality, linf, psnr, silenced is null ? 0 : (double)silenced.Count(s => s) / silenced.Length);
+                }
+                var changed = pass < ShrinkingPasses ? Shrink(original, perturbed, largest, bound, coder) : silenced = Silence(original, perturbed, decoded, bound, coder, silenced);
+                coder.Quantise(perturbed, changed);
+                if (reconstructed is not null) coder.TryDecode(reconstructed, changed);
             }
-            var changed = pass < ShrinkingPasses ? Shrink(original, perturbed, largest, bound, coder) : silenced = Silence(original, perturbed, decoded, bound, coder, silenced);
-            coder.Quantise(perturbed, changed);
+            return null;
         }
-        return null;
+        finally
+        {
+            reconstructed?.Dispose();
+            file?.Dispose();
+        }
     }
 
     const int ShrinkingPasses = 2;

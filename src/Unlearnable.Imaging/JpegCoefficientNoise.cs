@@ -1,4 +1,5 @@
 using BitMiracle.LibJpeg.Classic;
+using System.Runtime.Intrinsics;
 using SkiaSharp;
 
 namespace Unlearnable.Imaging;
@@ -22,6 +23,7 @@ public sealed class JpegCoefficientNoise : IDisposable
     readonly Component[] _components;
     readonly SKBitmap _original;
     readonly JpegTables _tables;
+    TurboDecoder? _decoder;
 
     /// <summary>The pixels one minimum coded unit (one set of luma and chroma blocks) covers.</summary>
     public int McuWidth { get; }
@@ -32,7 +34,9 @@ public sealed class JpegCoefficientNoise : IDisposable
     /// <param name="Changes">Per block, 64 values: the answer's coefficients minus the upload's (after clamping to JPEG's range).</param>
     /// <param name="StepX">Pixels per sample across (maximum horizontal sampling factor / this component's).</param>
     /// <param name="Weights">This component's weights of R, G and B (a grey file's one component is luma).</param>
-    sealed record Component(JBLOCK[][] Blocks, short[] Changes, int BlocksWide, int BlocksHigh, int H, int V, int StepX, int StepY, float[] Weights, int[] Quant);
+    /// <param name="Quant">The component's quantisation table, natural order.</param>
+    /// <param name="Reciprocals">1 over each entry of the component's quantisation table, natural order.</param>
+    sealed record Component(JBLOCK[][] Blocks, short[] Changes, int BlocksWide, int BlocksHigh, int H, int V, int StepX, int StepY, float[] Weights, int[] Quant, float[] Reciprocals);
 
     JpegCoefficientNoise(jpeg_decompress_struct source, jvirt_array<JBLOCK>[] coefficients, Component[] components, SKBitmap original, JpegTables tables, int mcuWidth, int mcuHeight)
     {
@@ -73,7 +77,7 @@ public sealed class JpegCoefficientNoise : IDisposable
                 int stepX = maxH / c.H_samp_factor, stepY = maxV / c.V_samp_factor;
                 int blocksHigh = ((original.Height + stepY - 1) / stepY + 7) / 8;   // rows of blocks holding the picture's samples
                 components[ci] = new Component(coefficients[ci].Access(0, blocksHigh), new short[blocksHigh * c.Width_in_blocks * 64], c.Width_in_blocks, blocksHigh,
-                    c.H_samp_factor, c.V_samp_factor, stepX, stepY, JpegStandard.RgbToYcc[ci], quant);
+                    c.H_samp_factor, c.V_samp_factor, stepX, stepY, JpegStandard.RgbToYcc[ci], quant, [.. quant.Select(q => 1f / q)]);
             }
             return new JpegCoefficientNoise(source, coefficients, components, original, tables, 8 * maxH, 8 * maxV);
         }
@@ -92,88 +96,105 @@ public sealed class JpegCoefficientNoise : IDisposable
         if (perturbed.Width != _original.Width || perturbed.Height != _original.Height) throw new ArgumentException("the perturbed image differs in size from the upload");
         Parallel.For(0, McuRows, row =>
         {
-            // The unit's R, G and B differences, read once for all components; the samples then weigh their sums.
-            Span<int> differences = stackalloc int[3 * McuWidth * McuHeight];
-            Span<double> samples = stackalloc double[64];
-            Span<double> frequencies = stackalloc double[64];
+            // The unit's noise in each component's terms (Y, Cb, Cr or grey), one value per pixel; the samples then average it.
+            int pixels = McuWidth * McuHeight;
+            Span<float> noise = stackalloc float[_components.Length * pixels];
+            Span<float> samples = stackalloc float[64];
+            Span<float> frequencies = stackalloc float[64];
+            Span<int> levels = stackalloc int[64];
             var o = _original.GetPixelSpan();
             var p = perturbed.GetPixelSpan();
             for (int column = 0; column < McuColumns; column++)
             {
                 if (units is not null && !units[row * McuColumns + column]) continue;
-                bool any = UnitDifferences(column, row, o, p, differences);
-                foreach (var c in _components)
+                bool any = UnitNoise(column, row, o, p, noise);
+                for (int ci = 0; ci < _components.Length; ci++)
+                {
+                    var c = _components[ci];
                     for (int v = 0; v < c.V; v++)
                         for (int h = 0; h < c.H; h++)
                         {
                             int bx = column * c.H + h, by = row * c.V + v;
                             if (bx >= c.BlocksWide || by >= c.BlocksHigh) continue;   // padding blocks of a partial unit: no data
-                            bool noisy = any && BlockNoise(c, h, v, differences, samples);
-                            if (noisy) BlockDct.Forward(samples, frequencies);
-                            SetBlock(c, bx, by, noisy ? frequencies : default);
+                            bool noisy = any && BlockSamples(c, h, v, noise.Slice(ci * pixels, pixels), samples);
+                            if (noisy)
+                            {
+                                BlockDct.Forward(samples, frequencies);
+                                Levels(frequencies, c.Reciprocals, levels);
+                            }
+                            SetBlock(c, bx, by, noisy ? levels : default);
                         }
+                }
             }
         });
     }
 
-    // The differences over one coded unit, row-major, R G B per pixel; past the picture's edge the last pixels repeat,
-    // as libjpeg pads. False when the unit holds no noise.
-    bool UnitDifferences(int column, int row, ReadOnlySpan<byte> o, ReadOnlySpan<byte> p, Span<int> differences)
+    // The noise over one coded unit, row-major, per component (its weighting of the R, G and B differences); past the
+    // picture's edge the last pixels repeat, as libjpeg pads. False when the unit holds no noise.
+    bool UnitNoise(int column, int row, ReadOnlySpan<byte> o, ReadOnlySpan<byte> p, Span<float> noise)
     {
-        int width = _original.Width, height = _original.Height, left = column * McuWidth, top = row * McuHeight;
+        int width = _original.Width, height = _original.Height, left = column * McuWidth, top = row * McuHeight, pixels = McuWidth * McuHeight;
         bool any = false;
         bool inside = left + McuWidth <= width;
         for (int y = 0, d = 0; y < McuHeight; y++)
         {
             int line = Math.Min(height - 1, top + y) * width;
-            for (int x = 0; x < McuWidth; x++, d += 3)
+            for (int x = 0; x < McuWidth; x++, d++)
             {
                 int at = (line + (inside ? left + x : Math.Min(width - 1, left + x))) * 4;
                 int r = p[at] - o[at], g = p[at + 1] - o[at + 1], b = p[at + 2] - o[at + 2];
-                differences[d] = r;
-                differences[d + 1] = g;
-                differences[d + 2] = b;
                 any |= (r | g | b) != 0;
+                for (int ci = 0; ci < _components.Length; ci++)
+                {
+                    var w = _components[ci].Weights;
+                    noise[ci * pixels + d] = w[0] * r + w[1] * g + w[2] * b;
+                }
             }
         }
         return any;
     }
 
-    // Block (h, v) of a component within its unit: each sample the component's weighting of the mean difference over
-    // the StepX × StepY pixels it covers. False when the block holds no noise.
-    bool BlockNoise(Component c, int h, int v, ReadOnlySpan<int> differences, Span<double> samples)
+    // Block (h, v) of a component within its unit: each sample the mean of the component's noise over the StepX × StepY
+    // pixels it covers. False when the block holds no noise.
+    bool BlockSamples(Component c, int h, int v, ReadOnlySpan<float> noise, Span<float> samples)
     {
-        var w = c.Weights;
-        double area = c.StepX * c.StepY;
-        bool any = false;
-        for (int y = 0; y < 8; y++)
-            for (int x = 0; x < 8; x++)
-            {
-                int r = 0, g = 0, b = 0;
-                for (int j = 0; j < c.StepY; j++)
+        if (c.StepX == 1 && c.StepY == 1)
+            for (int y = 0; y < 8; y++) noise.Slice((v * 8 + y) * McuWidth + h * 8, 8).CopyTo(samples.Slice(y * 8, 8));
+        else
+        {
+            float area = c.StepX * c.StepY;
+            for (int y = 0; y < 8; y++)
+                for (int x = 0; x < 8; x++)
                 {
-                    int d = (((v * 8 + y) * c.StepY + j) * McuWidth + (h * 8 + x) * c.StepX) * 3;
-                    for (int i = 0; i < c.StepX; i++, d += 3)
+                    float sum = 0;
+                    for (int j = 0; j < c.StepY; j++)
                     {
-                        r += differences[d];
-                        g += differences[d + 1];
-                        b += differences[d + 2];
+                        var line = noise.Slice(((v * 8 + y) * c.StepY + j) * McuWidth + (h * 8 + x) * c.StepX, c.StepX);
+                        foreach (var value in line) sum += value;
                     }
+                    samples[y * 8 + x] = sum / area;
                 }
-                any |= (samples[y * 8 + x] = (w[0] * r + w[1] * g + w[2] * b) / area) != 0;
-            }
-        return any;
+        }
+        return samples.ContainsAnyExcept(0f);
     }
 
-    // The block's coefficients become the upload's plus the quantised frequencies (none when empty), clamped to JPEG's range.
-    static void SetBlock(Component c, int bx, int by, ReadOnlySpan<double> frequencies)
+    // The frequencies in steps of the quantisation table, rounded half to even as Math.Round does.
+    static void Levels(ReadOnlySpan<float> frequencies, float[] reciprocals, Span<int> levels)
+    {
+        for (int k = 0; k < 64; k += 8)
+            Vector256.ConvertToInt32(Vector256.Round(Vector256.Create(frequencies.Slice(k, 8)) * Vector256.Create(reciprocals.AsSpan(k, 8)))).CopyTo(levels.Slice(k, 8));
+    }
+
+    // The block's coefficients become the upload's plus the noise's levels (none when empty), clamped to JPEG's range.
+    static void SetBlock(Component c, int bx, int by, ReadOnlySpan<int> levels)
     {
         var changes = c.Changes.AsSpan((by * c.BlocksWide + bx) * 64, 64);
         var block = c.Blocks[by][bx];
         for (int k = 0; k < 64; k++)
         {
+            int change = levels.IsEmpty ? 0 : levels[k];
+            if (change == 0 && changes[k] == 0) continue;   // already the upload's value
             int upload = block[k] - changes[k];
-            int change = frequencies.IsEmpty ? 0 : (int)Math.Round(frequencies[k] / c.Quant[k]);
             // Within 8-bit baseline's ranges (DC differences then stay within 11 bits); a value without noise stays the
             // upload's whatever it is, so that a unit given no noise decodes to the original.
             int answer = change == 0 ? upload : k == 0 ? Math.Clamp(upload + change, -1024, 1023) : Math.Clamp(upload + change, -1023, 1023);
@@ -193,6 +214,20 @@ public sealed class JpegCoefficientNoise : IDisposable
             return written;
         try { return WriteWithLibJpeg(); }
         catch (Exception e) when (e is not OutOfMemoryException) { return null; }   // e.g. a DC difference past what 8-bit JPEG codes
+    }
+
+    /// <summary>
+    /// Decodes the answer's coefficients into <paramref name="rgba"/> as libjpeg-turbo (Skia's decoder) does, without a file
+    /// (<see cref="TurboDecoder"/>): all of it, or the units marked (and the neighbours their chroma reaches) since the
+    /// last call. False when the file's sampling is not one that decoder reproduces.
+    /// </summary>
+    public bool TryDecode(SKBitmap rgba, bool[]? units = null)
+    {
+        if (rgba.Width != _original.Width || rgba.Height != _original.Height || rgba.ColorType != SKColorType.Rgba8888) throw new ArgumentException("the target must be RGBA and the upload's size");
+        _decoder ??= TurboDecoder.For(_original.Width, _original.Height, [.. _components.Select(c => new TurboDecoder.Plane(c.Blocks, c.BlocksWide, c.BlocksHigh, c.H, c.V, c.Quant))]);
+        if (_decoder is null) return false;
+        _decoder.Decode(rgba.GetPixelSpan(), units);
+        return true;
     }
 
     IReadOnlyList<BaselineJpegWriter.Plane> Planes() => [.. _components.Select((c, i) =>
