@@ -171,16 +171,15 @@ public static class BoundedEncoder
         int width = original.Width, height = original.Height, mcuWidth = units.McuWidth, mcuHeight = units.McuHeight, columns = units.McuColumns;
         var o = original.GetPixelSpan();
         var p = perturbed.GetPixelSpan();
-        for (int y = 0; y < height; y++)
+        for (int cell = 0; cell < largest.Length; cell++)
         {
-            var cells = largest.AsSpan(y / mcuHeight * columns, columns);
-            for (int x = 0, i = y * width * 4; x < width; x++, i += 4)
-            {
-                int most = cells[x / mcuWidth];
-                if (most <= bound) continue;
-                float scale = (bound - Math.Min(Margin, bound / 2f)) / most;
-                for (int c = i; c < i + 3; c++) p[c] = (byte)(o[c] + (int)MathF.Round((p[c] - o[c]) * scale));
-            }
+            int most = largest[cell];
+            if (most <= bound) continue;
+            float scale = (bound - Math.Min(Margin, bound / 2f)) / most;
+            int x0 = cell % columns * mcuWidth, y0 = cell / columns * mcuHeight, x1 = Math.Min(width, x0 + mcuWidth);
+            for (int y = y0; y < Math.Min(height, y0 + mcuHeight); y++)
+                for (int i = (y * width + x0) * 4; i < (y * width + x1) * 4; i += 4)
+                    for (int c = i; c < i + 3; c++) p[c] = (byte)(o[c] + (int)MathF.Round((p[c] - o[c]) * scale));
         }
         return [.. largest.Select(most => most > bound)];
     }

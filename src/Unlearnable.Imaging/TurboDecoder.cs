@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -43,8 +42,7 @@ sealed class TurboDecoder
     /// upsampler then reads padding, and Skia's decoding of two-sample rows differs from the C code's).</returns>
     public static TurboDecoder? For(int width, int height, IReadOnlyList<Plane> planes)
     {
-        try { _ = Coefficients(planes[0].Blocks[0][0]); }
-        catch (MissingFieldException) { return null; }   // a LibJpeg.NET that keeps them elsewhere: the passes write files instead
+        if (!JpegBlocks.Accessible) return null;   // the passes write files instead
         if (planes.Count == 1) return new TurboDecoder([.. planes], width, height, 1, 1);
         if (planes.Count != 3 || planes[1].H != planes[2].H || planes[1].V != planes[2].V || planes[1].H != 1 || planes[1].V != 1) return null;
         int stepX = planes[0].H, stepY = planes[0].V;
@@ -70,7 +68,7 @@ sealed class TurboDecoder
                             {
                                 int bx = column * p.H + h, by = row * p.V + v;
                                 if (bx < p.BlocksWide && by < p.BlocksHigh)
-                                    Idct.Block(Coefficients(p.Blocks[by][bx]), p.Quant, _samples[ci].AsSpan((by * 8 * p.BlocksWide + bx) * 8), p.BlocksWide * 8);
+                                    Idct.Block(JpegBlocks.Values(p.Blocks[by][bx]), p.Quant, _samples[ci].AsSpan((by * 8 * p.BlocksWide + bx) * 8), p.BlocksWide * 8);
                             }
         bool reaches = _stepX > 1 || _stepY > 1;
         for (int row = 0; row < rows; row++)
@@ -185,10 +183,6 @@ sealed class TurboDecoder
             output[o] = o % 2 == 0 ? (3 * sums[at] + sums[at - 1] + evenBias) >> shift : (3 * sums[at] + sums[at + 1] + oddBias) >> shift;
         }
     }
-
-    // LibJpeg.NET keeps a block's coefficients in an internal array (its public indexer costs a call per value).
-    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "data")]
-    static extern ref short[] Coefficients(JBLOCK block);
 
     /// <summary>
     /// jidctint.c's islow inverse DCT: columns into a workspace scaled by 2², then rows, descaled and range-limited;

@@ -256,6 +256,35 @@ public class PublishingTests
         Assert.True(a < 1 && b < a && b > 0, $"SSIM {a:F3} at ±2, {b:F3} at ±16");
     }
 
+    // The vectorised comparison against the definitions, on a size whose last pixels fall outside whole vectors, with
+    // alpha differing (it must be ignored) and enough pixels to flush the 32-bit square sums more than once.
+    [Theory]
+    [InlineData(1031, 777)]
+    [InlineData(3, 2)]
+    public void LInfinityAndPsnrAreTheirDefinitions(int width, int height)
+    {
+        var random = new Random(width);
+        using var a = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        using var b = new SKBitmap(a.Info);
+        random.NextBytes(a.GetPixelSpan());
+        var pa = a.GetPixelSpan();
+        var pb = b.GetPixelSpan();
+        for (int i = 0; i < pa.Length; i++) pb[i] = (i & 3) == 3 ? (byte)(255 - pa[i]) : (byte)Math.Clamp(pa[i] + random.Next(-9, 10), 0, 255);
+        pb[^2] = (byte)(pa[^2] < 128 ? 255 : 0);   // the largest difference in the very last pixel
+        long squares = 0;
+        int largest = 0;
+        for (int i = 0; i < pa.Length; i++)
+            if ((i & 3) != 3)
+            {
+                int d = Math.Abs(pa[i] - pb[i]);
+                largest = Math.Max(largest, d);
+                squares += d * d;
+            }
+        var (linf, psnr) = PixelDifference.Compare(a, b);
+        Assert.Equal(largest, linf);
+        Assert.Equal(10 * Math.Log10(255.0 * 255 / (squares / (width * height * 3.0))), psnr, 9);
+    }
+
     [Fact]
     public void LosslessAnswersAreExactlyThePerturbedImage()
     {
