@@ -8,14 +8,18 @@
 # Also prints where the model's time went during the load, from the sidecar's own metrics: its busy share
 # (time in MEM over the load's wall time), and the mean decode and finish (noise to full resolution and
 # encoding) time per post, which in a closed loop the model waits through between batches.
-# SOAK_WINDOW=S adds the sidecar's mean resident memory per S-second window to the load report.
+# SOAK_WINDOW=S adds the sidecar's mean resident memory per S-second window to the load report. IMAGE=SIDE sets the
+# posted JPEGs' side (default 512); IMAGE=64 leaves almost no image work, so the share shows what the rest costs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-users="${1:-16}" posts="${2:-40}" batch="${3:-16}"
+users="${1:-16}" posts="${2:-40}" batch="${3:-16}" image="${IMAGE:-512}"
 work="${TMPDIR:-/tmp}/unlearnable-compare-load"
 mkdir -p "$work"
 rm -f "$work"/profiles.db*   # a fresh profile store; the default surrogate trained on the first run is kept
 export MALLOC_ARENA_MAX=2    # as the images set it (see README, Memory over a long run)
+# The malloc thresholds the sidecar fixes for itself at start (NativeMemory.KeepFreedMemory), given to bench mem too, so
+# that the core it is compared with runs under the same allocator.
+export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_TOP_PAD_=67108864
 
 for project in src/Unlearnable.Sidecar src/Unlearnable.Cli client-samples/csharp/Unlearnable.LoadTest; do
   dotnet build "$root/$project" -c Release -v q >/dev/null
@@ -35,7 +39,7 @@ curl -sf http://127.0.0.1:5052/healthz >/dev/null || { echo "the sidecar did not
 checkpoint="$(ls "$work"/public-*.safetensors | grep -v '\.partial\.' | head -1)"
 preset="$(basename "$checkpoint" | sed -E 's/^public-(.+)-[0-9]+x[0-9]+-seed[0-9]+\.safetensors$/\1/')"
 
-dotnet "$loadtest" --users "$users" --posts 4 --image 512 >/dev/null   # warm-up: JIT, first batches
+dotnet "$loadtest" --users "$users" --posts 4 --image "$image" >/dev/null   # warm-up: JIT, first batches
 bench() {
   dotnet "$cli" bench mem --preset "$preset" --checkpoint "$checkpoint" --batch "$batch" --batches 6 \
     --strength Medium --vocabulary common-words --device cpu | grep -oE '^[0-9.]+ protected posts/s' | grep -oE '^[0-9.]+'
@@ -52,7 +56,7 @@ timings >"$work/timings.before"
 started=$(date +%s.%N)
 memory=()
 [ -n "${SOAK_WINDOW:-}" ] && memory=(--server-pid "$pid" --memory-window "$SOAK_WINDOW")
-load="$(dotnet "$loadtest" --users "$users" --posts "$posts" --image 512 --seconds 7200 "${memory[@]}" | tail -1)"
+load="$(dotnet "$loadtest" --users "$users" --posts "$posts" --image "$image" --seconds 7200 "${memory[@]}" | tail -1)"
 wall=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 timings >"$work/timings.after"
 after="$(bench)"

@@ -106,6 +106,8 @@ public static class SidecarApp
 
         var app = builder.Build();
         NativeMemory.WarnIfArenasUncapped(app.Logger);
+        if (!NativeMemory.KeepFreedMemory())
+            app.Logger.LogInformation("The C library is not glibc: its malloc keeps its own thresholds (batches may slow down while images are finished)");
         app.UseHttpMetrics();
         app.UseMiddleware<AdmissionMiddleware>();
         app.MapGrpcService<ProtectionGrpcService>();

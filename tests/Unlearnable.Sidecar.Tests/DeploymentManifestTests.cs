@@ -83,6 +83,14 @@ public partial class DeploymentManifestTests
         Assert.True(text.IndexOf("ENV " + Hosting.NativeMemory.ArenaVariable, StringComparison.Ordinal) > text.LastIndexOf("FROM ", StringComparison.Ordinal), $"{dockerfile} sets it before its final FROM");
     }
 
+    // The other malloc setting the sidecar depends on needs no image: it fixes glibc's thresholds itself at start.
+    [Fact]
+    public void GlibcMallocThresholdsAreFixedAtRunTime()
+    {
+        Assert.True(OperatingSystem.IsLinux(), "the sidecar's hosts and CI run on Linux");
+        Assert.True(Hosting.NativeMemory.KeepFreedMemory(), "mallopt accepted the thresholds");
+    }
+
     static int ResolvePort(JsonObject container, string port) => int.TryParse(port, out var number) ? number
         : Items(container["ports"]).Where(p => S(p["name"]) == port).Select(p => int.Parse(S(p["containerPort"]))).DefaultIfEmpty(-1).First();
 
