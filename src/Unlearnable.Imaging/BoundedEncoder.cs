@@ -80,31 +80,24 @@ public static class BoundedEncoder
         using var coder = JpegCoefficientNoise.Open(upload, original);
         if (coder is null) return null;
         coder.Quantise(perturbed);
-        var reconstructed = new SKBitmap(original.Info);
-        if (!coder.TryDecode(reconstructed)) { reconstructed.Dispose(); reconstructed = null; }
-        SKBitmap? file = null;
+        SKBitmap? reconstructed = new(original.Info), file = null;
+        if (!coder.TryDecode(reconstructed)) DropReconstruction();
+        byte[]? bytes = null;
         try
         {
             bool[]? silenced = null;
             for (int pass = 0; pass < 2 * PassesPerSetting; pass++)
             {
-                byte[]? bytes = null;
-                if (reconstructed is null)
-                {
-                    if ((bytes = coder.Write()) is null) return null;
-                    file?.Dispose();
-                    file = Decode(bytes, original);
-                }
+                if (reconstructed is null && !WriteAndDecode()) return null;
                 var decoded = reconstructed ?? file!;
                 var largest = UnitMaxima(original, decoded, coder);
                 if (largest.Max() <= bound && reconstructed is not null)
                 {
-                    if ((bytes = coder.Write()) is null) return null;
-                    file = Decode(bytes, original);
-                    if (!file.GetPixelSpan().SequenceEqual(reconstructed.GetPixelSpan()))
+                    // Settled: written and decoded once, and the decoder's pixels must be the reconstruction's.
+                    if (!WriteAndDecode()) return null;
+                    if (!file!.GetPixelSpan().SequenceEqual(reconstructed.GetPixelSpan()))
                     {
-                        reconstructed.Dispose();
-                        reconstructed = null;
+                        DropReconstruction();
                         largest = UnitMaxima(original, decoded = file, coder);
                     }
                 }
@@ -123,6 +116,20 @@ public static class BoundedEncoder
         {
             reconstructed?.Dispose();
             file?.Dispose();
+        }
+
+        bool WriteAndDecode()
+        {
+            if ((bytes = coder.Write()) is null) return false;
+            file?.Dispose();
+            file = Decode(bytes, original);
+            return true;
+        }
+
+        void DropReconstruction()
+        {
+            reconstructed!.Dispose();
+            reconstructed = null;
         }
     }
 
