@@ -35,14 +35,23 @@ public static partial class NativeMemory
     const int TrimThreshold = -1, TopPad = -2, MmapThreshold = -3;   // mallopt's parameter numbers (malloc.h)
 
     /// <summary>
-    /// Keeps freed blocks of up to 32 MiB in the process for reuse, returns a heap's top to the OS only past 256 MiB
-    /// free, and grows a heap 64 MiB at a time. False where the C library is not glibc (nothing is changed).
+    /// Keeps freed blocks of up to 32 MiB in the process for reuse (glibc's ceiling for this threshold on 64 bits),
+    /// returns a heap's top to the OS only past 256 MiB free, and grows a heap 64 MiB at a time.
     /// </summary>
-    public static bool KeepFreedMemory()
+    /// <returns>The settings the C library refused: all three where it is not glibc (nothing is changed), none normally.</returns>
+    public static IReadOnlyList<string> KeepFreedMemory()
     {
-        if (!OperatingSystem.IsLinux()) return false;
-        try { return Mallopt(MmapThreshold, 32 << 20) == 1 && Mallopt(TrimThreshold, 256 << 20) == 1 && Mallopt(TopPad, 64 << 20) == 1; }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return false; }   // musl, for one
+        string[] all = ["mmap threshold", "trim threshold", "top pad"];
+        if (!OperatingSystem.IsLinux()) return all;
+        try
+        {
+            var refused = new List<string>();
+            if (Mallopt(MmapThreshold, 32 << 20) != 1) refused.Add(all[0]);
+            if (Mallopt(TrimThreshold, 256 << 20) != 1) refused.Add(all[1]);
+            if (Mallopt(TopPad, 64 << 20) != 1) refused.Add(all[2]);
+            return refused;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return all; }   // musl, for one
     }
 
     [LibraryImport("libc.so.6", EntryPoint = "mallopt")]

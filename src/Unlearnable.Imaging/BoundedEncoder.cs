@@ -28,9 +28,11 @@ public sealed record PublishedImage(byte[] Bytes, OutputFormat Format, int JpegQ
 /// units that overshot, and units that still overshoot then get no noise, which always settles it;
 /// on the pixel path every channel value outside the bound is pulled back by its excess plus a
 /// margin, then full chroma and higher qualities are tried, and as a last resort the answer is a
-/// lossless PNG (the result says which). Works in place on
-/// the perturbed image: besides it and the original, one decoded copy (and on the pixel path the
-/// noise as mapped, to restart each setting from) at a time.
+/// lossless PNG (the result says which). Works in place on the perturbed image: besides it and the
+/// original, one decoded copy at a time on the pixel path (and the noise as mapped, to restart each
+/// setting from); on the coefficient path the reconstruction and the coder's sample planes (1.5–3 bytes
+/// a pixel), which are let go before the written file is decoded, so that at most two RGBA copies are
+/// held beside the original and the perturbed image.
 /// </summary>
 public static class BoundedEncoder
 {
@@ -94,6 +96,7 @@ public static class BoundedEncoder
                 if (largest.Max() <= bound && reconstructed is not null)
                 {
                     // Settled: written and decoded once, and the decoder's pixels must be the reconstruction's.
+                    coder.ReleaseDecoder();
                     if (!WriteAndDecode()) return null;
                     if (!file!.GetPixelSpan().SequenceEqual(reconstructed.GetPixelSpan()))
                     {

@@ -227,8 +227,11 @@ public sealed class JpegCoefficientNoise : IDisposable
             var upload = value - Vector256.Create<short>(changes.Slice(k, 16));
             var change = levels.IsEmpty ? Vector256<short>.Zero
                 : Vector256.Narrow(Vector256.Create<int>(levels.Slice(k, 8)), Vector256.Create<int>(levels.Slice(k + 8, 8)));
+            // The upload's value is brought within ±4096 before the sum (a malformed file's may be near ±32767), so that the
+            // 16-bit sum cannot wrap and clamps as the scalar rule's does.
+            var sum = Vector256.Min(Vector256.Max(upload, Vector256.Create((short)-4096)), Vector256.Create((short)4096)) + change;
             var answer = Vector256.ConditionalSelect(Vector256.Equals(change, Vector256<short>.Zero), upload,
-                Vector256.Min(Vector256.Max(upload + change, k == 0 ? Lowest : Vector256.Create((short)-1023)), Vector256.Create((short)1023)));
+                Vector256.Min(Vector256.Max(sum, k == 0 ? Lowest : Vector256.Create((short)-1023)), Vector256.Create((short)1023)));
             answer.CopyTo(values.AsSpan(k, 16));
             (answer - upload).CopyTo(changes.Slice(k, 16));
         }
@@ -260,6 +263,9 @@ public sealed class JpegCoefficientNoise : IDisposable
         _decoder.Decode(rgba.GetPixelSpan(), units);
         return true;
     }
+
+    /// <summary>Lets go of what <see cref="TryDecode"/> keeps between calls (each component's decoded samples); a later call starts afresh.</summary>
+    public void ReleaseDecoder() => _decoder = null;
 
     IReadOnlyList<BaselineJpegWriter.Plane> Planes() => [.. _components.Select((c, i) =>
         new BaselineJpegWriter.Plane(_source.Comp_info[i].Component_id, c.H, c.V, _source.Comp_info[i].Quant_tbl_no, c.Blocks, c.BlocksWide, c.BlocksHigh))];

@@ -11,7 +11,9 @@ namespace Unlearnable.Imaging;
 /// subsampled chroma with edge samples repeated, and fixed-point YCbCr → RGB (16 fraction bits) — without writing
 /// a file and decoding it. Integer arithmetic throughout, so the result is the decoder's to the bit (tested against
 /// Skia for each sampling taken); an answer's passes can then check it this way, and redo only the coded units
-/// they changed. Takes grey files and YCbCr with full-resolution luma and chroma at 1 × 1, 2 × 1 or 2 × 2.
+/// they changed. The IDCT works in 32 bits where libjpeg's C code takes 64: the same for any coefficients that
+/// decode to pixels near the 8-bit range, not for a crafted file's extreme ones, which the encoder's final
+/// comparison with the decoded file catches. Takes grey files and YCbCr with full-resolution luma and chroma at 1 × 1, 2 × 1 or 2 × 2.
 /// </summary>
 sealed class TurboDecoder
 {
@@ -38,11 +40,12 @@ sealed class TurboDecoder
     public int McuWidth => 8 * _planes[0].H;
     public int McuHeight => 8 * _planes[0].V;
 
-    /// <returns>Null for what this does not reproduce: other samplings; chroma one sample high, or under three wide (libjpeg's
-    /// upsampler then reads padding, and Skia's decoding of two-sample rows differs from the C code's).</returns>
+    /// <returns>Null for what this does not reproduce: other samplings; chroma one sample high, or under three wide
+    /// (libjpeg-turbo then upsamples without the triangle filter); and without AVX2 (ARM64, for one), where its 256-bit
+    /// vectors would only be emulated and writing and decoding a file is quicker.</returns>
     public static TurboDecoder? For(int width, int height, IReadOnlyList<Plane> planes)
     {
-        if (!JpegBlocks.Accessible) return null;   // the passes write files instead
+        if (!JpegBlocks.Accessible || !Avx2.IsSupported) return null;   // the passes write files instead
         if (planes.Count == 1) return new TurboDecoder([.. planes], width, height, 1, 1);
         if (planes.Count != 3 || planes[1].H != planes[2].H || planes[1].V != planes[2].V || planes[1].H != 1 || planes[1].V != 1) return null;
         int stepX = planes[0].H, stepY = planes[0].V;
@@ -62,7 +65,9 @@ sealed class TurboDecoder
         for (int row = 0; row < rows; row++)
             for (int column = 0; column < columns; column++)
                 if (units is null || units[row * columns + column])
-                    foreach (var (p, ci) in _planes.Select((p, i) => (p, i)))
+                    for (int ci = 0; ci < _planes.Length; ci++)
+                    {
+                        var p = _planes[ci];
                         for (int v = 0; v < p.V; v++)
                             for (int h = 0; h < p.H; h++)
                             {
@@ -70,13 +75,14 @@ sealed class TurboDecoder
                                 if (bx < p.BlocksWide && by < p.BlocksHigh)
                                     Idct.Block(JpegBlocks.Values(p.Blocks[by][bx]), p.Quant, _samples[ci].AsSpan((by * 8 * p.BlocksWide + bx) * 8), p.BlocksWide * 8);
                             }
-        bool reaches = _stepX > 1 || _stepY > 1;
+                    }
+        int reachX = _stepX > 1 ? 1 : 0, reachY = _stepY > 1 ? 1 : 0;   // in units, along the subsampled directions
         for (int row = 0; row < rows; row++)
             for (int column = 0; column < columns; column++)
             {
-                if (units is not null && !Near(units, columns, rows, column, row, reaches)) continue;
+                if (units is not null && !Near(units, columns, rows, column, row, reachX, reachY)) continue;
                 int end = column + 1;   // a run of units to redo, converted a pixel row at a time
-                while (end < columns && (units is null || Near(units, columns, rows, end, row, reaches))) end++;
+                while (end < columns && (units is null || Near(units, columns, rows, end, row, reachX, reachY))) end++;
                 int x0 = column * McuWidth, x1 = Math.Min(_width, end * McuWidth), y0 = row * McuHeight;
                 for (int y = y0; y < Math.Min(_height, y0 + McuHeight); y++)
                     for (int from = x0; from < x1; from += RowChunk)   // stack buffers stay small on a 12,000-pixel row
@@ -87,11 +93,10 @@ sealed class TurboDecoder
 
     const int RowChunk = 1024;   // even, as chroma runs must start
 
-    static bool Near(bool[] units, int columns, int rows, int column, int row, bool reaches)
+    static bool Near(bool[] units, int columns, int rows, int column, int row, int reachX, int reachY)
     {
-        if (!reaches) return units[row * columns + column];
-        for (int r = Math.Max(0, row - 1); r <= Math.Min(rows - 1, row + 1); r++)
-            for (int c = Math.Max(0, column - 1); c <= Math.Min(columns - 1, column + 1); c++)
+        for (int r = Math.Max(0, row - reachY); r <= Math.Min(rows - 1, row + reachY); r++)
+            for (int c = Math.Max(0, column - reachX); c <= Math.Min(columns - 1, column + reachX); c++)
                 if (units[r * columns + c]) return true;
         return false;
     }
@@ -112,8 +117,7 @@ sealed class TurboDecoder
         Upsample(_samples[1], y, x0, cb[..count]);
         Upsample(_samples[2], y, x0, cr[..count]);
         int i = 0;
-        if (Avx2.IsSupported)
-            for (; i + 8 <= count; i += 8)
+        for (; i + 8 <= count; i += 8)
             {
                 var eight = Avx2.ConvertToVector256Int32(Vector128.CreateScalar(MemoryMarshal.Read<ulong>(luma.Slice(i, 8))).AsByte());
                 Convert(eight, Vector256.Create<int>(cb.Slice(i, 8)), Vector256.Create<int>(cr.Slice(i, 8))).AsUInt32().CopyTo(pixels.Slice(i, 8));
@@ -167,8 +171,7 @@ sealed class TurboDecoder
         // x0 / 2 + j's left pixel, 2j + 1 its right.
         int shift = _stepY == 1 ? 2 : 4, evenBias = _stepY == 1 ? 1 : 8, oddBias = _stepY == 1 ? 2 : 7;
         int j = 0;
-        if (Avx2.IsSupported)
-            for (; 2 * j + 16 <= output.Length; j += 8)
+        for (; 2 * j + 16 <= output.Length; j += 8)
             {
                 var three = Vector256.Create<int>(sums.Slice(j + 1, 8)) * 3;
                 var left = Vector256.ShiftRightArithmetic(three + Vector256.Create<int>(sums.Slice(j, 8)) + Vector256.Create(evenBias), shift);
@@ -223,34 +226,25 @@ sealed class TurboDecoder
 
         static void Transpose(Span<int> into, Vector256<int> r0, Vector256<int> r1, Vector256<int> r2, Vector256<int> r3, Vector256<int> r4, Vector256<int> r5, Vector256<int> r6, Vector256<int> r7)
         {
-            if (Avx2.IsSupported)
-            {
-                // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves swapped into place.
-                Vector256<long> t0 = Avx2.UnpackLow(r0, r1).AsInt64(), t1 = Avx2.UnpackHigh(r0, r1).AsInt64(), t2 = Avx2.UnpackLow(r2, r3).AsInt64(), t3 = Avx2.UnpackHigh(r2, r3).AsInt64();
-                Vector256<long> t4 = Avx2.UnpackLow(r4, r5).AsInt64(), t5 = Avx2.UnpackHigh(r4, r5).AsInt64(), t6 = Avx2.UnpackLow(r6, r7).AsInt64(), t7 = Avx2.UnpackHigh(r6, r7).AsInt64();
-                var u0 = Avx2.UnpackLow(t0, t2).AsInt32();
-                var u1 = Avx2.UnpackHigh(t0, t2).AsInt32();
-                var u2 = Avx2.UnpackLow(t1, t3).AsInt32();
-                var u3 = Avx2.UnpackHigh(t1, t3).AsInt32();
-                var u4 = Avx2.UnpackLow(t4, t6).AsInt32();
-                var u5 = Avx2.UnpackHigh(t4, t6).AsInt32();
-                var u6 = Avx2.UnpackLow(t5, t7).AsInt32();
-                var u7 = Avx2.UnpackHigh(t5, t7).AsInt32();
-                Avx2.Permute2x128(u0, u4, 0x20).CopyTo(into);
-                Avx2.Permute2x128(u1, u5, 0x20).CopyTo(into[8..]);
-                Avx2.Permute2x128(u2, u6, 0x20).CopyTo(into[16..]);
-                Avx2.Permute2x128(u3, u7, 0x20).CopyTo(into[24..]);
-                Avx2.Permute2x128(u0, u4, 0x31).CopyTo(into[32..]);
-                Avx2.Permute2x128(u1, u5, 0x31).CopyTo(into[40..]);
-                Avx2.Permute2x128(u2, u6, 0x31).CopyTo(into[48..]);
-                Avx2.Permute2x128(u3, u7, 0x31).CopyTo(into[56..]);
-                return;
-            }
-            Span<int> rowMajor = stackalloc int[64];
-            r0.CopyTo(rowMajor); r1.CopyTo(rowMajor[8..]); r2.CopyTo(rowMajor[16..]); r3.CopyTo(rowMajor[24..]);
-            r4.CopyTo(rowMajor[32..]); r5.CopyTo(rowMajor[40..]); r6.CopyTo(rowMajor[48..]); r7.CopyTo(rowMajor[56..]);
-            for (int i = 0; i < 8; i++)
-                for (int j = 0; j < 8; j++) into[j * 8 + i] = rowMajor[i * 8 + j];
+            // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves swapped into place.
+            Vector256<long> t0 = Avx2.UnpackLow(r0, r1).AsInt64(), t1 = Avx2.UnpackHigh(r0, r1).AsInt64(), t2 = Avx2.UnpackLow(r2, r3).AsInt64(), t3 = Avx2.UnpackHigh(r2, r3).AsInt64();
+            Vector256<long> t4 = Avx2.UnpackLow(r4, r5).AsInt64(), t5 = Avx2.UnpackHigh(r4, r5).AsInt64(), t6 = Avx2.UnpackLow(r6, r7).AsInt64(), t7 = Avx2.UnpackHigh(r6, r7).AsInt64();
+            var u0 = Avx2.UnpackLow(t0, t2).AsInt32();
+            var u1 = Avx2.UnpackHigh(t0, t2).AsInt32();
+            var u2 = Avx2.UnpackLow(t1, t3).AsInt32();
+            var u3 = Avx2.UnpackHigh(t1, t3).AsInt32();
+            var u4 = Avx2.UnpackLow(t4, t6).AsInt32();
+            var u5 = Avx2.UnpackHigh(t4, t6).AsInt32();
+            var u6 = Avx2.UnpackLow(t5, t7).AsInt32();
+            var u7 = Avx2.UnpackHigh(t5, t7).AsInt32();
+            Avx2.Permute2x128(u0, u4, 0x20).CopyTo(into);
+            Avx2.Permute2x128(u1, u5, 0x20).CopyTo(into[8..]);
+            Avx2.Permute2x128(u2, u6, 0x20).CopyTo(into[16..]);
+            Avx2.Permute2x128(u3, u7, 0x20).CopyTo(into[24..]);
+            Avx2.Permute2x128(u0, u4, 0x31).CopyTo(into[32..]);
+            Avx2.Permute2x128(u1, u5, 0x31).CopyTo(into[40..]);
+            Avx2.Permute2x128(u2, u6, 0x31).CopyTo(into[48..]);
+            Avx2.Permute2x128(u3, u7, 0x31).CopyTo(into[56..]);
         }
 
         // The 8-point inverse DCT of inputs 0..7 (the even part from 0, 2, 4, 6, the odd from 1, 3, 5, 7), in each lane,

@@ -106,8 +106,9 @@ public static class SidecarApp
 
         var app = builder.Build();
         NativeMemory.WarnIfArenasUncapped(app.Logger);
-        if (!NativeMemory.KeepFreedMemory())
-            app.Logger.LogInformation("The C library is not glibc: its malloc keeps its own thresholds (batches may slow down while images are finished)");
+        if (NativeMemory.KeepFreedMemory() is { Count: > 0 } refused)
+            app.Logger.LogInformation("The C library kept its own malloc {Settings} (not glibc, or refused): batches may slow down while images are finished",
+                string.Join(", ", refused));
         app.UseHttpMetrics();
         app.UseMiddleware<AdmissionMiddleware>();
         app.MapGrpcService<ProtectionGrpcService>();

@@ -88,7 +88,7 @@ public partial class DeploymentManifestTests
     public void GlibcMallocThresholdsAreFixedAtRunTime()
     {
         Assert.True(OperatingSystem.IsLinux(), "the sidecar's hosts and CI run on Linux");
-        Assert.True(Hosting.NativeMemory.KeepFreedMemory(), "mallopt accepted the thresholds");
+        Assert.Empty(Hosting.NativeMemory.KeepFreedMemory());   // none refused
     }
 
     static int ResolvePort(JsonObject container, string port) => int.TryParse(port, out var number) ? number
