@@ -14,8 +14,7 @@ namespace Unlearnable.Imaging;
 /// </summary>
 static class BaselineJpegWriter
 {
-    /// <param name="Blocks">Rows of blocks in natural order, at least <paramref name="BlocksHigh"/> × <paramref name="BlocksWide"/>.</param>
-    public sealed record Plane(int Id, int H, int V, int QuantTable, JBLOCK[][] Blocks, int BlocksWide, int BlocksHigh);
+    public sealed record Plane(int Id, int QuantTable, BlockGrid Grid);
 
     /// <returns>Null when the coefficients cannot be written as baseline JPEG (a table entry or a value out of its range).</returns>
     public static byte[]? TryWrite(int width, int height, IReadOnlyList<Plane> planes, JpegTables tables, (byte Unit, int X, int Y) density)
@@ -37,7 +36,7 @@ static class BaselineJpegWriter
         foreach (var (id, table) in quant)   // in the order components first use them, as libjpeg writes them
             output.Segment(0xDB, [(byte)id, .. JpegStandard.NaturalOrder.Select(n => (byte)table[n])]);
         output.Segment(0xC0, [8, (byte)(height >> 8), (byte)height, (byte)(width >> 8), (byte)width, (byte)planes.Count,
-            .. planes.SelectMany(p => new[] { (byte)p.Id, (byte)(p.H << 4 | p.V), (byte)p.QuantTable })]);
+            .. planes.SelectMany(p => new[] { (byte)p.Id, (byte)(p.Grid.H << 4 | p.Grid.V), (byte)p.QuantTable })]);
         for (int t = 0; t < tableCount; t++)
         {
             output.Segment(0xC4, [(byte)t, .. dcTables[t].Counts[1..], .. dcTables[t].Symbols]);
@@ -70,26 +69,25 @@ static class BaselineJpegWriter
         {
             if (planes.Count == 1)
             {
-                var p = planes[0];
-                for (int by = 0; by < p.BlocksHigh; by++)
-                    for (int bx = 0; bx < p.BlocksWide; bx++)
-                        if (!Block(0, p.Blocks[by][bx])) return false;
+                var g = planes[0].Grid;
+                for (int by = 0; by < g.BlocksHigh; by++)
+                    for (int bx = 0; bx < g.BlocksWide; bx++)
+                        if (!Block(0, g.Blocks[by][bx])) return false;
                 return true;
             }
-            int maxH = planes.Max(p => p.H), maxV = planes.Max(p => p.V);
+            int maxH = planes.Max(p => p.Grid.H), maxV = planes.Max(p => p.Grid.V);
             int columns = (width + 8 * maxH - 1) / (8 * maxH), rows = (height + 8 * maxV - 1) / (8 * maxV);
             for (int row = 0; row < rows; row++)
                 for (int column = 0; column < columns; column++)
                     for (int i = 0; i < planes.Count; i++)
                     {
-                        var p = planes[i];
-                        for (int v = 0; v < p.V; v++)
-                            for (int h = 0; h < p.H; h++)
+                        var g = planes[i].Grid;
+                        for (int v = 0; v < g.V; v++)
+                            for (int h = 0; h < g.H; h++)
                             {
-                                int bx = column * p.H + h, by = row * p.V + v;
-                                if (bx < p.BlocksWide && by < p.BlocksHigh)
+                                if (g.InUnit(column, row, h, v, out int bx, out int by))
                                 {
-                                    if (!Block(i, p.Blocks[by][bx])) return false;
+                                    if (!Block(i, g.Blocks[by][bx])) return false;
                                 }
                                 else Dummy(i);
                             }

@@ -23,3 +23,18 @@ static class JpegBlocks
         catch (MissingFieldException) { return false; }
     }
 }
+
+/// <summary>
+/// One component's quantised blocks: rows of blocks (natural order), how many of them hold the picture's samples, and
+/// its sampling factors, i.e. how many blocks across and down it has in each coded unit.
+/// </summary>
+sealed record BlockGrid(JBLOCK[][] Blocks, int BlocksWide, int BlocksHigh, int H, int V)
+{
+    /// <summary>The position of block (h, v) of coded unit (column, row); false for a padding block past the component's edge.</summary>
+    public bool InUnit(int column, int row, int h, int v, out int bx, out int by)
+    {
+        bx = column * H + h;
+        by = row * V + v;
+        return bx < BlocksWide && by < BlocksHigh;
+    }
+}

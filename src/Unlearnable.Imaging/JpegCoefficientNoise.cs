@@ -36,7 +36,7 @@ public sealed class JpegCoefficientNoise : IDisposable
     /// <param name="Weights">This component's weights of R, G and B (a grey file's one component is luma).</param>
     /// <param name="Quant">The component's quantisation table, natural order.</param>
     /// <param name="Reciprocals">1 over each entry of the component's quantisation table, natural order.</param>
-    sealed record Component(JBLOCK[][] Blocks, short[] Changes, int BlocksWide, int BlocksHigh, int H, int V, int StepX, int StepY, float[] Weights, int[] Quant, float[] Reciprocals);
+    sealed record Component(BlockGrid Grid, short[] Changes, int StepX, int StepY, float[] Weights, int[] Quant, float[] Reciprocals);
 
     JpegCoefficientNoise(jpeg_decompress_struct source, jvirt_array<JBLOCK>[] coefficients, Component[] components, SKBitmap original, JpegTables tables, int mcuWidth, int mcuHeight)
     {
@@ -76,8 +76,8 @@ public sealed class JpegCoefficientNoise : IDisposable
                 if (tables.Table(c.Quant_tbl_no) is not { } quant) return null;
                 int stepX = maxH / c.H_samp_factor, stepY = maxV / c.V_samp_factor;
                 int blocksHigh = ((original.Height + stepY - 1) / stepY + 7) / 8;   // rows of blocks holding the picture's samples
-                components[ci] = new Component(coefficients[ci].Access(0, blocksHigh), new short[blocksHigh * c.Width_in_blocks * 64], c.Width_in_blocks, blocksHigh,
-                    c.H_samp_factor, c.V_samp_factor, stepX, stepY, JpegStandard.RgbToYcc[ci], quant, [.. quant.Select(q => 1f / q)]);
+                components[ci] = new Component(new BlockGrid(coefficients[ci].Access(0, blocksHigh), c.Width_in_blocks, blocksHigh, c.H_samp_factor, c.V_samp_factor),
+                    new short[blocksHigh * c.Width_in_blocks * 64], stepX, stepY, JpegStandard.RgbToYcc[ci], quant, [.. quant.Select(q => 1f / q)]);
             }
             return new JpegCoefficientNoise(source, coefficients, components, original, tables, 8 * maxH, 8 * maxV);
         }
@@ -111,11 +111,10 @@ public sealed class JpegCoefficientNoise : IDisposable
                 for (int ci = 0; ci < _components.Length; ci++)
                 {
                     var c = _components[ci];
-                    for (int v = 0; v < c.V; v++)
-                        for (int h = 0; h < c.H; h++)
+                    for (int v = 0; v < c.Grid.V; v++)
+                        for (int h = 0; h < c.Grid.H; h++)
                         {
-                            int bx = column * c.H + h, by = row * c.V + v;
-                            if (bx >= c.BlocksWide || by >= c.BlocksHigh) continue;   // padding blocks of a partial unit: no data
+                            if (!c.Grid.InUnit(column, row, h, v, out int bx, out int by)) continue;   // padding blocks of a partial unit: no data
                             bool noisy = any && BlockSamples(c, h, v, noise.Slice(ci * pixels, pixels), samples);
                             if (noisy)
                             {
@@ -195,8 +194,8 @@ public sealed class JpegCoefficientNoise : IDisposable
     // The block's coefficients become the upload's plus the noise's levels (none when empty), clamped to JPEG's range.
     static void SetBlock(Component c, int bx, int by, ReadOnlySpan<int> levels)
     {
-        var changes = c.Changes.AsSpan((by * c.BlocksWide + bx) * 64, 64);
-        var block = c.Blocks[by][bx];
+        var changes = c.Changes.AsSpan((by * c.Grid.BlocksWide + bx) * 64, 64);
+        var block = c.Grid.Blocks[by][bx];
         if (JpegBlocks.Accessible && Vector256.IsHardwareAccelerated)
         {
             SetValues(JpegBlocks.Values(block), changes, levels);
@@ -258,8 +257,12 @@ public sealed class JpegCoefficientNoise : IDisposable
     public bool TryDecode(SKBitmap rgba, bool[]? units = null)
     {
         if (rgba.Width != _original.Width || rgba.Height != _original.Height || rgba.ColorType != SKColorType.Rgba8888) throw new ArgumentException("the target must be RGBA and the upload's size");
-        _decoder ??= TurboDecoder.For(_original.Width, _original.Height, [.. _components.Select(c => new TurboDecoder.Plane(c.Blocks, c.BlocksWide, c.BlocksHigh, c.H, c.V, c.Quant))]);
-        if (_decoder is null) return false;
+        if (_decoder is null)
+        {
+            _decoder = TurboDecoder.For(_original.Width, _original.Height, [.. _components.Select(c => new TurboDecoder.Plane(c.Grid, c.Quant))]);
+            if (_decoder is null) return false;
+            units = null;   // a new decoder holds no samples yet: all of it, whatever was marked
+        }
         _decoder.Decode(rgba.GetPixelSpan(), units);
         return true;
     }
@@ -268,7 +271,7 @@ public sealed class JpegCoefficientNoise : IDisposable
     public void ReleaseDecoder() => _decoder = null;
 
     IReadOnlyList<BaselineJpegWriter.Plane> Planes() => [.. _components.Select((c, i) =>
-        new BaselineJpegWriter.Plane(_source.Comp_info[i].Component_id, c.H, c.V, _source.Comp_info[i].Quant_tbl_no, c.Blocks, c.BlocksWide, c.BlocksHigh))];
+        new BaselineJpegWriter.Plane(_source.Comp_info[i].Component_id, _source.Comp_info[i].Quant_tbl_no, c.Grid))];
 
     /// <summary>The same answer written by LibJpeg.NET (the reference, and the fallback for what baseline JPEG cannot hold).</summary>
     public byte[] WriteWithLibJpeg()

@@ -17,9 +17,8 @@ namespace Unlearnable.Imaging;
 /// </summary>
 sealed class TurboDecoder
 {
-    /// <param name="Blocks">Rows of blocks, natural order, at least <paramref name="BlocksHigh"/> × <paramref name="BlocksWide"/>.</param>
     /// <param name="Quant">The component's quantisation table, natural order.</param>
-    public sealed record Plane(JBLOCK[][] Blocks, int BlocksWide, int BlocksHigh, int H, int V, int[] Quant);
+    public sealed record Plane(BlockGrid Grid, int[] Quant);
 
     readonly Plane[] _planes;
     readonly byte[][] _samples;      // each component's samples as its IDCT leaves them, BlocksWide × 8 a row
@@ -32,13 +31,13 @@ sealed class TurboDecoder
         _height = height;
         _stepX = stepX;
         _stepY = stepY;
-        _samples = [.. planes.Select(p => new byte[p.BlocksWide * 8 * p.BlocksHigh * 8])];
+        _samples = [.. planes.Select(p => new byte[p.Grid.BlocksWide * 8 * p.Grid.BlocksHigh * 8])];
         _chromaWide = (width + stepX - 1) / stepX;
         _chromaHigh = (height + stepY - 1) / stepY;
     }
 
-    public int McuWidth => 8 * _planes[0].H;
-    public int McuHeight => 8 * _planes[0].V;
+    public int McuWidth => 8 * _planes[0].Grid.H;
+    public int McuHeight => 8 * _planes[0].Grid.V;
 
     /// <returns>Null for what this does not reproduce: other samplings; chroma one sample high, or under three wide
     /// (libjpeg-turbo then upsamples without the triangle filter); and without AVX2 (ARM64, for one), where its 256-bit
@@ -47,8 +46,10 @@ sealed class TurboDecoder
     {
         if (!JpegBlocks.Accessible || !Avx2.IsSupported) return null;   // the passes write files instead
         if (planes.Count == 1) return new TurboDecoder([.. planes], width, height, 1, 1);
-        if (planes.Count != 3 || planes[1].H != planes[2].H || planes[1].V != planes[2].V || planes[1].H != 1 || planes[1].V != 1) return null;
-        int stepX = planes[0].H, stepY = planes[0].V;
+        if (planes.Count != 3) return null;
+        var (luma, cb, cr) = (planes[0].Grid, planes[1].Grid, planes[2].Grid);
+        if ((cb.H, cb.V, cr.H, cr.V) != (1, 1, 1, 1)) return null;
+        int stepX = luma.H, stepY = luma.V;
         if (stepX > 2 || stepY > 2 || (stepX, stepY) == (1, 2)) return null;   // 4:4:0 is not taken: no encoder here makes one to test it against
         if ((stepX == 2 && (width + 1) / 2 < 3) || (stepY == 2 && (height + 1) / 2 < 2)) return null;
         return new TurboDecoder([.. planes], width, height, stepX, stepY);
@@ -67,14 +68,11 @@ sealed class TurboDecoder
                 if (units is null || units[row * columns + column])
                     for (int ci = 0; ci < _planes.Length; ci++)
                     {
-                        var p = _planes[ci];
-                        for (int v = 0; v < p.V; v++)
-                            for (int h = 0; h < p.H; h++)
-                            {
-                                int bx = column * p.H + h, by = row * p.V + v;
-                                if (bx < p.BlocksWide && by < p.BlocksHigh)
-                                    Idct.Block(JpegBlocks.Values(p.Blocks[by][bx]), p.Quant, _samples[ci].AsSpan((by * 8 * p.BlocksWide + bx) * 8), p.BlocksWide * 8);
-                            }
+                        var (g, quant) = (_planes[ci].Grid, _planes[ci].Quant);
+                        for (int v = 0; v < g.V; v++)
+                            for (int h = 0; h < g.H; h++)
+                                if (g.InUnit(column, row, h, v, out int bx, out int by))
+                                    Idct.Block(JpegBlocks.Values(g.Blocks[by][bx]), quant, _samples[ci].AsSpan((by * 8 * g.BlocksWide + bx) * 8), g.BlocksWide * 8);
                     }
         int reachX = _stepX > 1 ? 1 : 0, reachY = _stepY > 1 ? 1 : 0;   // in units, along the subsampled directions
         for (int row = 0; row < rows; row++)
@@ -105,7 +103,7 @@ sealed class TurboDecoder
     void Row(Span<byte> rgba, int y, int x0, int x1)
     {
         int count = x1 - x0;
-        var luma = _samples[0].AsSpan(y * _planes[0].BlocksWide * 8 + x0, count);
+        var luma = _samples[0].AsSpan(y * _planes[0].Grid.BlocksWide * 8 + x0, count);
         var pixels = MemoryMarshal.Cast<byte, uint>(rgba[..(count * 4)]);
         if (_planes.Length == 1)
         {
@@ -147,7 +145,7 @@ sealed class TurboDecoder
     // that errors do not pile up one way.
     void Upsample(byte[] plane, int y, int x0, Span<int> output)
     {
-        int stride = _planes[1].BlocksWide * 8, near = y / _stepY;
+        int stride = _planes[1].Grid.BlocksWide * 8, near = y / _stepY;
         var n = plane.AsSpan(near * stride, stride);
         if (_stepY == 1 && _stepX == 1)
         {
