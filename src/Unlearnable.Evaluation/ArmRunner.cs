@@ -31,7 +31,7 @@ public sealed class ArmRunner(HackerSpec hacker, int seed, torch.Device device, 
         File.Exists(ResultPath(arm)) ? JsonSerializer.Deserialize<ArmResult>(File.ReadAllText(ResultPath(arm)), AttackSpec.Json) : null;
 
     /// <param name="start">The model an arm starts from: pre-trained for fine-tuning, freshly initialised (seeded) from scratch.</param>
-    public ArmResult Run(ArmPlan arm, int index, int count, IReadOnlyList<CaptionedImage> train, IReadOnlyList<CaptionedImage> test,
+    public ArmResult Run(ArmPlan arm, int index, int count, HackerView train, IReadOnlyList<CaptionedImage> test,
         Func<string, ClipModel> start, CancellationToken cancel)
     {
         if (Finished(arm) is { } done) return done;
@@ -69,16 +69,17 @@ public sealed class ArmRunner(HackerSpec hacker, int seed, torch.Device device, 
         {
             new ClipTrainer(model, Training, device)
             {
+                Augment = arm.Countermeasure is { } defence && HackerDefence.Parse(defence).Augment ? new ImageAugment(seed) : null,
                 OnStep = p => OnProgress?.Invoke(new JobProgress("train", $"{arm.Name}: epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} loss {p.Loss:F3}",
                     p.Step, p.StepsPerEpoch, arm.Name, index, count, p.Epoch, p.Epochs, p.Loss)),
                 OnEpoch = e => Score(e.Epoch, e.MeanLoss),
-            }.Train(train, pixels, checkpoint, cancel);
+            }.Train(train.Items, pixels, checkpoint, cancel);
         }
         else if (!File.Exists(checkpoint)) ClipCheckpoint.Save(model, checkpoint);
 
         var last = history.OrderBy(h => h.Epoch).Last();
         var result = new ArmResult(arm.Name, arm.Kind, arm.Architecture, arm.Fraction, arm.Countermeasure,
-            history.OrderBy(h => h.Epoch).ToList(), last.I2T, last.T2I, clock.Elapsed.TotalSeconds);
+            history.OrderBy(h => h.Epoch).ToList(), last.I2T, last.T2I, clock.Elapsed.TotalSeconds, train.Items.Count, train.DroppedPairs, train.RewrittenCaptions);
         WriteAtomically(ResultPath(arm), JsonSerializer.Serialize(result, AttackSpec.Json));
         return result;
     }
@@ -89,3 +90,6 @@ public sealed class ArmRunner(HackerSpec hacker, int seed, torch.Device device, 
         File.Move(path + ".tmp", path, overwrite: true);
     }
 }
+
+/// <summary>The training set as one arm's hacker learns from it, and what their defence did to it (null: that step was not taken).</summary>
+public sealed record HackerView(IReadOnlyList<CaptionedImage> Items, int? DroppedPairs = null, int? RewrittenCaptions = null);

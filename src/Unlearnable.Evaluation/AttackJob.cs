@@ -64,7 +64,15 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
             Report("protect", $"protected: max L∞ {protection.MaxLInfinity}/255, mean PSNR {protection.MeanPsnr:F1} dB, {protection.Seconds:F0} s");
         }
 
-        var runner = new ArmRunner(spec.Attack, spec.Seed, device, WorkDir) { OnProgress = OnProgress };
+        RecipeChoice? recipe = null;
+        if (spec.Attack.RecipeSearch is { } search)
+        {
+            Report("recipe", $"choosing the hacker's recipe: learning rates {string.Join(", ", search.Grid)}, up to {search.MaxEpochs} epochs, on one clean training photo per person");
+            recipe = new RecipeSearch(search, spec.Attack, spec.Seed, device, WorkDir) { OnProgress = OnProgress }.Choose(data, () => Start(spec.Preset), cancel);
+            Report("recipe", $"the hacker's recipe: lr {recipe.LearningRate:G3}, {recipe.Epochs} epochs (validation Hit@10 {recipe.Trials.Max(t => t.BestScore):F1} %)");
+        }
+        var hacker = recipe is null ? spec.Attack : spec.Attack with { LearningRate = recipe.LearningRate, Epochs = recipe.Epochs };
+        var runner = new ArmRunner(hacker, spec.Seed, device, WorkDir) { OnProgress = OnProgress };
         var results = new List<ArmResult>();
         for (int i = 0; i < arms.Count; i++)
         {
@@ -78,7 +86,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         var ownCaptions = data.Test.Select(t => t.Captions.Count).ToArray();
         var report = new AttackReport(spec.Name, spec.WithoutSecrets(), data.Description, data.Train.Count, data.Test.Count,
             RetrievalMetrics.RandomImageToText(ownCaptions, ownCaptions.Sum()), RetrievalMetrics.RandomTextToImage(data.Test.Count),
-            protection, results, seconds());
+            protection, results, seconds(), recipe);
         Report("report", "writing report.json, report.md and plots");
         AttackReportWriter.Write(outDir, report);
         ReportFigures.Write(outDir, report, data, protectedTrain, arm => runner.CheckpointPath(arm), arms, device);
@@ -86,16 +94,36 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         return report;
     }
 
-    /// <summary>The hacker's view of the training split for one arm: a protected share, then the countermeasure.</summary>
-    IReadOnlyList<CaptionedImage> TrainingSet(ArmPlan arm, IReadOnlyList<CaptionedImage> clean, IReadOnlyList<CaptionedImage>? protectedTrain)
+    /// <summary>
+    /// The hacker's view of the training split for one arm: a protected share, then their defence: the crawl filter (on the pairs
+    /// as crawled, as LAION filtered), the caption clean-up and the image washes in the order written (augmentation happens in training).
+    /// </summary>
+    HackerView TrainingSet(ArmPlan arm, IReadOnlyList<CaptionedImage> clean, IReadOnlyList<CaptionedImage>? protectedTrain)
     {
         var set = arm.Kind == ArmKinds.Protected ? PoisonMix.Mix(clean, protectedTrain!, arm.Fraction, spec.Seed) : clean;
-        if (arm.Countermeasure is { } text)
+        if (arm.Countermeasure is not { } text) return new HackerView(set);
+        var defence = HackerDefence.Parse(text);
+        int? dropped = null, rewritten = null;
+        if (defence.FilterShare is { } share)
         {
-            Report("train", $"{arm.Name}: applying {text} to every training image");
-            set = Countermeasures.ApplyTo(set, Countermeasure.Parse(text));
+            using var scorer = Start(arm.Architecture);
+            var scores = PairFilter.Scores(scorer, set, new ImageTensors(scorer.Config.Vision.ImageSize), device);
+            (set, var count) = PairFilter.Drop(set, scores, share);
+            dropped = count;
+            Report("train", $"{arm.Name}: the pre-trained model's filter dropped {count} of {count + set.Count} pairs, lowest image–text cosine first");
         }
-        return set;
+        if (defence.CleanCaptions)
+        {
+            (set, var count) = CaptionCleanup.KeepName(set);
+            rewritten = count;
+            Report("train", $"{arm.Name}: {count} of {set.Count} captions cut down to \"{CaptionCleanup.Template}\"");
+        }
+        foreach (var wash in defence.Washes)
+        {
+            Report("train", $"{arm.Name}: applying {wash} to every training image");
+            set = Countermeasures.ApplyTo(set, wash);
+        }
+        return new HackerView(set, dropped, rewritten);
     }
 
     ClipModel Start(string architecture)
@@ -120,14 +148,14 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         var checkpoint = Path.Combine(WorkDir, "pretrained", architecture + ".run", "model.safetensors");
         Directory.CreateDirectory(Path.GetDirectoryName(checkpoint)!);
         var recipe = PublicRecipe(spec);
-        Report("pretrain", $"pre-training {architecture} on {recipe.Images} captioned scenes (the public model, seed {recipe.Seed})");
+        Report("pretrain", $"pre-training {architecture} on {recipe.Describe()} (the public model, seed {recipe.Seed})");
         using var model = recipe.Train(spec.Architecture(architecture), device, checkpoint, p => OnProgress?.Invoke(new JobProgress("pretrain",
             $"pre-training {architecture}: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}", p.Step, p.StepsPerEpoch, Epoch: p.Epoch, Epochs: p.Epochs, Loss: p.Loss)), cancel);
         ClipCheckpoint.SaveAtomically(model, path);
     }
 
     /// <summary>The public model a spec's hacker fine-tunes (and the in-process posts path protects against).</summary>
-    public static PublicModel PublicRecipe(AttackSpec spec) => new(spec.Attack.PreTrainImages, spec.Attack.PreTrainEpochs, spec.Seed);
+    public static PublicModel PublicRecipe(AttackSpec spec) => new(spec.Attack.PreTrainImages, spec.Attack.PreTrainEpochs, spec.Seed, spec.Attack.PreTrainFaces);
 
     /// <summary>A job folder belongs to one spec: resuming it with a different spec would mix results.</summary>
     void KeepSpec()

@@ -6,24 +6,42 @@ namespace Unlearnable.Evaluation;
 /// <summary>A model's clean-test retrieval after one epoch (epoch 0: before any training).</summary>
 public sealed record EpochScores(int Epoch, double Loss, [property: JsonPropertyName("i2t")] RetrievalScores I2T, [property: JsonPropertyName("t2i")] RetrievalScores T2I);
 
-/// <summary>One arm's outcome: its retrieval per epoch and at the end.</summary>
+/// <summary>
+/// One arm's outcome: its retrieval per epoch and at the end, and what the hacker's defence did to the training set
+/// (<paramref name="TrainPairs"/> learned from, pairs the filter dropped, captions the clean-up rewrote).
+/// </summary>
 public sealed record ArmResult(string Name, string Kind, string Architecture, double Fraction, string? Countermeasure,
-    IReadOnlyList<EpochScores> Epochs, [property: JsonPropertyName("i2t")] RetrievalScores I2T, [property: JsonPropertyName("t2i")] RetrievalScores T2I, double Seconds);
+    IReadOnlyList<EpochScores> Epochs, [property: JsonPropertyName("i2t")] RetrievalScores I2T, [property: JsonPropertyName("t2i")] RetrievalScores T2I, double Seconds,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? TrainPairs = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? DroppedPairs = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? RewrittenCaptions = null);
 
-/// <summary>report.json: the spec, the data, the random-ranking baseline, the protection and every arm.</summary>
+/// <summary>Which way retrieval is scored: a face's name among all captions (image→text) or a name's face among all images (text→image).</summary>
+public enum Direction { ImageToText, TextToImage }
+
+/// <summary>report.json: the spec, the data, the random-ranking baseline, the protection, every arm and what protection each arm kept.</summary>
 public sealed record AttackReport(string Name, AttackSpec Spec, string Data, int TrainImages, int TestImages,
-    [property: JsonPropertyName("randomI2t")] RetrievalScores RandomI2T, [property: JsonPropertyName("randomT2i")] RetrievalScores RandomT2I, ProtectionSummary? Protection, IReadOnlyList<ArmResult> Arms, double Seconds)
+    [property: JsonPropertyName("randomI2t")] RetrievalScores RandomI2T, [property: JsonPropertyName("randomT2i")] RetrievalScores RandomT2I, ProtectionSummary? Protection, IReadOnlyList<ArmResult> Arms, double Seconds,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RecipeChoice? Recipe = null)
 {
+    /// <summary>The learning rate and epochs every arm trained with: the search's choice, or the spec's.</summary>
+    public (double LearningRate, int Epochs) HackerRecipe => Recipe is { } r ? (r.LearningRate, r.Epochs) : (Spec.Attack.LearningRate, Spec.Attack.Epochs);
+
     public ArmResult? Arm(string name) => Arms.FirstOrDefault(a => a.Name == name);
 
     /// <summary>
-    /// How much of the protection an arm keeps, by image→text Hit@10: 100 % when it scores like the
-    /// fully protected arm, 0 % when it scores like the clean one (null when the two do not differ).
+    /// How much of the protection an arm keeps, by Hit@10 in one direction: 100 % when it scores like the
+    /// fully protected arm as sent, 0 % when it scores like the clean one (null when the two do not differ).
     /// </summary>
-    public double? ProtectionKept(ArmResult arm)
+    public double? ProtectionKept(ArmResult arm, Direction direction = Direction.ImageToText)
     {
         if (Arm(ArmKinds.Clean) is not { } clean || Arm(ArmKinds.Protected) is not { } full) return null;
-        double span = clean.I2T.Hit10 - full.I2T.Hit10;
-        return Math.Abs(span) < 1e-9 ? null : 100 * (clean.I2T.Hit10 - arm.I2T.Hit10) / span;
+        double span = Hit10(clean, direction) - Hit10(full, direction);
+        return Math.Abs(span) < 1e-9 ? null : 100 * (Hit10(clean, direction) - Hit10(arm, direction)) / span;
     }
+
+    public static double Hit10(ArmResult arm, Direction direction) => direction == Direction.ImageToText ? arm.I2T.Hit10 : arm.T2I.Hit10;
+
+    /// <summary>Kept per protected arm of the main architecture and the worst case over the hacker's defences (written into report.json).</summary>
+    public ProtectionVerdict? Verdict => ProtectionVerdict.Of(this);
 }

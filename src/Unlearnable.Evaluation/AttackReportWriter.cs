@@ -35,6 +35,10 @@ public static class AttackReportWriter
             Plots.Lines(Path.Combine(outDir, file), $"Image → text Hit@10, {title} arms", "epoch", "Hit@10 (%)",
                 reference.Concat(members).Select(a => Curve(a, e => e.I2T.Hit10)).Append(Flat("random ranking", report.RandomI2T.Hit10, trained)));
         }
+        if (report.Verdict is { Arms.Count: > 0 } verdict)
+            Plots.GroupedBars(Path.Combine(outDir, "kept.png"), "Protection kept per arm (100 % = as protected as sent, 0 % = as clean)", "kept (%)",
+                verdict.Arms.Select(a => a.Arm).ToList(),
+                [("face → name (image→text)", verdict.Arms.Select(a => a.ImageToText).ToList()), ("name → face (text→image)", verdict.Arms.Select(a => a.TextToImage).ToList())]);
         Plots.Lines(Path.Combine(outDir, "i2t-medr.png"), "Image → text median rank on clean held-out data", "epoch", "MedR (lower = hacker learns)",
             trained.Select(a => Curve(a, e => e.I2T.MedR)).Append(Flat("random ranking", report.RandomI2T.MedR, trained)));
         Plots.Lines(Path.Combine(outDir, "t2i-medr.png"), "Text → image median rank on clean held-out data", "epoch", "MedR (lower = hacker learns)",
@@ -53,21 +57,27 @@ public static class AttackReportWriter
         void Line(string text) => md.AppendLine(text);
         Line($"# {report.Name}");
         Line("");
-        Line(Invariant($"Data: {report.Data}. Attack: {report.Spec.Attack.Mode}, {report.Spec.Attack.Epochs} epochs, lr {report.Spec.Attack.LearningRate:G3}, architecture {report.Spec.Preset}. Seed {report.Spec.Seed}. Took {report.Seconds / 60:F1} min."));
+        var (lr, epochs) = report.HackerRecipe;
+        Line(Invariant($"Data: {report.Data}. Attack: {report.Spec.Attack.Mode}, {epochs} epochs, lr {lr:G3}, architecture {report.Spec.Preset}. Seed {report.Spec.Seed}. Took {report.Seconds / 60:F1} min."));
+        if (report.Recipe is { } recipe)
+            Line(Invariant($"The hacker chose this recipe on clean data, validated on {recipe.ValidationPhotos} training photos (one per person) after training on the other {recipe.TrainPhotos}; the test photos were not used. ") +
+                 "Grid (validation Hit@10, mean of both directions, best epoch): " +
+                 string.Join("; ", recipe.Trials.Select(t => Invariant($"lr {t.LearningRate:G3}: {t.BestScore:F1} % at epoch {t.BestEpoch} of {t.Validation.Count}"))) + ".");
         if (report.Protection is { } p)
             Line(Invariant($"Protection: {p.Source} on {p.Images} training images, max L∞ {p.MaxLInfinity}/255, mean PSNR {p.MeanPsnr:F1} dB, mean SSIM {p.MeanSsim:F3}, {p.Seconds:F0} s") +
                 (p.DictionaryShare is { } share ? Invariant($", {share * 100:F0} % of trigger words are dictionary words (e.g. {string.Join("; ", p.ExampleTriggers.Take(3).Select(t => $"\"{t}\""))})") : "") +
                 (p.Posting is { } posting ? "; " + posting : "") + ".");
         Line("");
         Line("Scores are on the clean held-out split after the last epoch; lower MedR and higher Hit@k mean the hacker learned more. " +
-             "\"Kept\" is how much of the full protection an arm keeps, by image→text Hit@10 (100 % = as low as the protected arm, 0 % = as high as the clean one).");
+             "\"Kept\" is how much of the full protection an arm keeps, by Hit@10 in each direction (100 % = as low as the protected arm as sent, 0 % = as high as the clean one).");
+        if (report.Verdict is { } verdict) Headline(md, verdict);
 
         Table(md, "Same architecture", report, report.Arms.Where(a => a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1), kept: false);
         Table(md, "Transfer: protection made with one surrogate, attacked with other architectures", report, report.Arms.Where(a => a.Architecture != report.Spec.Preset), kept: false);
         Table(md, "Poison fraction: only a share of the training pairs protected", report, report.Arms.Where(a => a.Fraction is > 0 and < 1), kept: true);
-        Table(md, "Robustness: the hacker re-encodes the training images first", report, report.Arms.Where(a => a.Countermeasure is not null), kept: true);
+        Table(md, "The hacker's defences: what they do to the protected training set (washes, augmentation, caption clean-up, filtering)", report, report.Arms.Where(a => a.Countermeasure is not null), kept: true);
         Line("");
-        Line("Plots: `loss.png`, `i2t-hit10.png` (and per group: `i2t-hit10-transfer.png`, `-fraction.png`, `-robustness.png`), `i2t-medr.png`, `t2i-medr.png`, `examples.png` (clean vs protected training pairs), `tsne-clean.png` and `tsne-protected.png` (held-out image and caption features of the clean and protected hackers).");
+        Line("Plots: `kept.png` (kept per arm, both directions), `loss.png`, `i2t-hit10.png` (and per group: `i2t-hit10-transfer.png`, `-fraction.png`, `-robustness.png`), `i2t-medr.png`, `t2i-medr.png`, `examples.png` (clean vs protected training pairs), `tsne-clean.png` and `tsne-protected.png` (held-out image and caption features of the clean and protected hackers).");
         return md.ToString();
     }
 
@@ -78,14 +88,38 @@ public static class AttackReportWriter
         md.AppendLine();
         md.AppendLine($"## {title}");
         md.AppendLine();
-        md.AppendLine("| model | image→text Hit@1 | Hit@5 | Hit@10 | MedR | text→image Hit@1 | Hit@5 | Hit@10 | MedR |" + (kept ? " kept |" : ""));
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|" + (kept ? "---:|" : ""));
+        md.AppendLine("| model | image→text Hit@1 | Hit@5 | Hit@10 | MedR | text→image Hit@1 | Hit@5 | Hit@10 | MedR |" + (kept ? " kept i→t | kept t→i | pairs learned |" : ""));
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|" + (kept ? "---:|---:|---:|" : ""));
         void Row(string name, RetrievalScores i, RetrievalScores t, string? keptText) =>
             md.AppendLine(Invariant($"| {name} | {i.Hit1:F1} | {i.Hit5:F1} | {i.Hit10:F1} | {i.MedR:F1} | {t.Hit1:F1} | {t.Hit5:F1} | {t.Hit10:F1} | {t.MedR:F1} |") + (keptText is null ? "" : $" {keptText} |"));
-        Row("random ranking", report.RandomI2T, report.RandomT2I, kept ? "" : null);
+        Row("random ranking", report.RandomI2T, report.RandomT2I, kept ? " | |" : null);
         foreach (var arm in rows)
-            Row(arm.Name, arm.I2T, arm.T2I, kept ? (report.ProtectionKept(arm) is { } k ? Invariant($"{k:F0} %") : "—") : null);
+            Row(arm.Name, arm.I2T, arm.T2I, kept ? $"{Percent(report.ProtectionKept(arm, Direction.ImageToText))} | {Percent(report.ProtectionKept(arm, Direction.TextToImage))} | {Learned(arm)}" : null);
     }
+
+    static string Percent(double? kept) => kept is { } k ? Invariant($"{k:F0} %") : "—";
+
+    static string Learned(ArmResult arm) =>
+        (arm.TrainPairs?.ToString(CultureInfo.InvariantCulture) ?? "—") + (arm.DroppedPairs is { } d ? $" ({d} dropped)" : "") + (arm.RewrittenCaptions is { } r ? $" ({r} captions cut)" : "");
+
+    /// <summary>The worst case first: a reader should not have to find the weakest arm in the tables.</summary>
+    static void Headline(StringBuilder md, ProtectionVerdict verdict)
+    {
+        md.AppendLine();
+        md.AppendLine("## Protection kept, worst case over the hacker's defences");
+        md.AppendLine();
+        md.AppendLine("| direction | worst case | arm | clean hacker's gain over the pre-trained model (Hit@10 points) |");
+        md.AppendLine("|---|---:|---|---:|");
+        md.AppendLine($"| face → name (image→text) | {Percent(verdict.WorstImageToText.Kept)} | {verdict.WorstImageToText.Arm ?? "—"} | {Points(verdict.CleanGainImageToText)} |");
+        md.AppendLine($"| name → face (text→image) | {Percent(verdict.WorstTextToImage.Kept)} | {verdict.WorstTextToImage.Arm ?? "—"} | {Points(verdict.CleanGainTextToImage)} |");
+        if (verdict.CleanGainImageToText is < 10 || verdict.CleanGainTextToImage is < 10)
+        {
+            md.AppendLine();
+            md.AppendLine("**The clean hacker gained under 10 Hit@10 points in a direction: it barely learns from these photos, so \"kept\" says little there.**");
+        }
+    }
+
+    static string Points(double? gain) => gain is { } g ? Invariant($"{g:+0.0;-0.0}") : "— (from scratch)";
 
     static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -61,7 +61,7 @@ public sealed record AttackSpec
         {
             Data = Data with { Path = Resolve(Data.Path) },
             Protection = Protection with { Path = Resolve(Protection.Path) },
-            Attack = Attack with { PreTrained = Resolve(Attack.PreTrained) },
+            Attack = Attack with { PreTrained = Resolve(Attack.PreTrained), PreTrainFaces = Resolve(Attack.PreTrainFaces) },
         };
     }
 
@@ -123,10 +123,15 @@ public static class AttackModes
 
 /// <summary>
 /// The hacker. Fine-tuning starts from <see cref="PreTrained"/> or, without one, from a model
-/// pre-trained here on synthetic captioned scenes (image–text alignment, never the job's data).
+/// pre-trained here on synthetic captioned scenes (image–text alignment, never the job's data) and, with
+/// <see cref="PreTrainFaces"/>, on public named photos of other people (identity folders; the sidecar's <c>Sidecar:Model:PublicFaces</c>).
+/// With <see cref="RecipeSearch"/> the hacker picks learning rate and epochs themselves (<see cref="Evaluation.RecipeSearch"/>),
+/// and <see cref="LearningRate"/> and <see cref="Epochs"/> are not used.
 /// </summary>
 public sealed record HackerSpec(string Mode = AttackModes.FineTune, int Epochs = 10, double LearningRate = 1e-5, int BatchSize = 32,
-    int WarmupSteps = 5, string? PreTrained = null, int PreTrainImages = 1000, int PreTrainEpochs = 20);
+    int WarmupSteps = 5, string? PreTrained = null, int PreTrainImages = 1000, int PreTrainEpochs = 20,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PreTrainFaces = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RecipeSearchSpec? RecipeSearch = null);
 
 /// <summary>
 /// Extra arms beside clean and protected on the main architecture: other hacker architectures

@@ -115,7 +115,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         Directory.CreateDirectory(Path.GetDirectoryName(checkpoint)!);
         return AttackJob.PublicRecipe(spec).Train(config, device, checkpoint, p =>
         {
-            if (p.Step == p.StepsPerEpoch) OnProgress?.Invoke(JobProgress.Stage("protect", $"the public model: epoch {p.Epoch}/{p.Epochs} on synthetic scenes", p.Epoch, p.Epochs));
+            if (p.Step == p.StepsPerEpoch) OnProgress?.Invoke(JobProgress.Stage("protect", $"the public model: epoch {p.Epoch}/{p.Epochs}", p.Epoch, p.Epochs));
         }, cancel);
     }
 

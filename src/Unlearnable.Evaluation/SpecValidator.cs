@@ -44,7 +44,11 @@ public static class SpecValidator
             Fail("arms.fractions", "poison-fraction arms need a protection; protection.source is none");
         for (int i = 0; i < spec.Arms.HackerCountermeasures.Count; i++)
         {
-            try { Countermeasure.Parse(spec.Arms.HackerCountermeasures[i]); }
+            try
+            {
+                if (HackerDefence.Parse(spec.Arms.HackerCountermeasures[i]).NeedsPreTrainedModel && spec.Attack.Mode != AttackModes.FineTune)
+                    Fail($"arms.countermeasures[{i}]", $"'{spec.Arms.HackerCountermeasures[i]}': the filter scores pairs with the hacker's pre-trained model; attack.mode {spec.Attack.Mode} has none");
+            }
             catch (ArgumentException e) { Fail($"arms.countermeasures[{i}]", e.Message); }
         }
         return problems;
@@ -140,6 +144,14 @@ public static class SpecValidator
         if (attack.Epochs < 1) fail("attack.epochs", $"{attack.Epochs}: at least 1");
         if (!(attack.LearningRate > 0)) fail("attack.learningRate", $"{attack.LearningRate}: must be positive");
         if (attack.BatchSize < 2) fail("attack.batchSize", $"{attack.BatchSize}: a contrastive batch needs at least 2 pairs");
+        if (attack.RecipeSearch is { } search)
+        {
+            if (search.Grid.Count is 0 or > RecipeSearchSpec.MaxGrid) fail("attack.recipeSearch.learningRates", $"{search.Grid.Count} learning rates: give 1 to {RecipeSearchSpec.MaxGrid}");
+            for (int i = 0; i < search.Grid.Count; i++)
+                if (!(search.Grid[i] is > 0 and <= 1)) fail($"attack.recipeSearch.learningRates[{i}]", $"{search.Grid[i]}: a learning rate in (0, 1]");
+            if (search.MaxEpochs is < 1 or > 1_000) fail("attack.recipeSearch.maxEpochs", $"{search.MaxEpochs}: 1 to 1,000");
+            if (search.Patience < 1) fail("attack.recipeSearch.patience", $"{search.Patience}: at least 1 epoch");
+        }
         if (attack.Mode != AttackModes.FineTune && !trainsPublicModel) return;
         if (attack.PreTrained is { } path && attack.Mode == AttackModes.FineTune)
         {
@@ -149,6 +161,11 @@ public static class SpecValidator
         {
             if (attack.PreTrainImages < PublicModel.MinImages) fail("attack.preTrainImages", $"{attack.PreTrainImages}: at least {PublicModel.MinImages}");
             if (attack.PreTrainEpochs < 1) fail("attack.preTrainEpochs", $"{attack.PreTrainEpochs}: at least 1");
+            if (attack.PreTrainFaces is not null && RequireFolder(attack.PreTrainFaces, "attack.preTrainFaces", fail))
+            {
+                try { IdentityFolders.Load(attack.PreTrainFaces); }
+                catch (DataFormatException e) { fail("attack.preTrainFaces", e.Message); }
+            }
         }
     }
 

@@ -51,6 +51,33 @@ public static class Plots
         plot.SavePng(path, beside ? 1150 : 900, 560);
     }
 
+    /// <summary>Bars per category, one colour per group (e.g. kept share per arm, one bar per direction); a missing value draws no bar.</summary>
+    public static void GroupedBars(string path, string title, string yLabel, IReadOnlyList<string> categories, IReadOnlyList<(string Name, IReadOnlyList<double?> Values)> groups)
+    {
+        _ = FontReady.Value;
+        var plot = new ScottPlot.Plot();
+        plot.Font.Set(FontName);
+        var palette = new ScottPlot.Palettes.Category10();
+        var bars = new List<ScottPlot.Bar>();
+        for (int c = 0; c < categories.Count; c++)
+            for (int g = 0; g < groups.Count; g++)
+                if (groups[g].Values[c] is { } value)
+                    bars.Add(new ScottPlot.Bar { Position = c * (groups.Count + 1) + g, Value = value, FillColor = palette.GetColor(g) });
+        plot.Add.Bars(bars);
+        for (int g = 0; g < groups.Count; g++)
+            plot.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = groups[g].Name, FillColor = palette.GetColor(g) });
+        plot.Axes.Bottom.SetTicks(categories.Select((_, c) => c * (groups.Count + 1) + (groups.Count - 1) / 2.0).ToArray(), categories.ToArray());
+        plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+        plot.Axes.Bottom.MinimumSize = 140;
+        plot.Add.HorizontalLine(0, 1, ScottPlot.Colors.Black);
+        plot.Title(title);
+        plot.YLabel(yLabel);
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        plot.SavePng(path, Math.Max(700, 90 * categories.Count + 200), 600);
+    }
+
     /// <summary>
     /// A 2-D embedding of paired points (an image and its caption): images and captions in two
     /// colours, each pair joined by a thin line, so aligned modalities show as short lines.

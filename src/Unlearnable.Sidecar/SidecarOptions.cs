@@ -41,8 +41,13 @@ public sealed class ModelOptions
     public int DefaultTrainingEpochs { get; set; } = new Protection.PublicModel().Epochs;
     /// <summary>The release of the public model, and the seed of the server's own randomness.</summary>
     public int Seed { get; set; }
+    /// <summary>
+    /// Identity folders of public photos (LFW's layout, people in no evaluation) the public model is trained on beside the
+    /// scenes, so that it has seen faces; empty = scenes only. Attack specs name the same folder as <c>attack.preTrainFaces</c>.
+    /// </summary>
+    public string? PublicFaces { get; set; }
 
-    public Protection.PublicModel DefaultModel => new(DefaultTrainingImages, DefaultTrainingEpochs, Seed);
+    public Protection.PublicModel DefaultModel => new(DefaultTrainingImages, DefaultTrainingEpochs, Seed, string.IsNullOrWhiteSpace(PublicFaces) ? null : Path.GetFullPath(PublicFaces));
 }
 
 public sealed class ProtectionDefaults

@@ -22,6 +22,8 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
 {
     public Action<StepProgress>? OnStep { get; init; }
     public Action<EpochResult>? OnEpoch { get; init; }
+    /// <summary>Augmentation applied to every batch's images before the forward pass (a hacker's defence); null = none.</summary>
+    public ImageAugment? Augment { get; init; }
 
     /// <summary>Steps whose loss or gradient was not finite and were therefore not applied.</summary>
     public int SkippedSteps { get; private set; }
@@ -66,7 +68,7 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
 
                 double loss = Step(optimizer,
                     members.Select(m => pairs[order[m]].Image).ToList(),
-                    members.Select(m => pairs[order[m]].Captions[captionChoice[m]]).ToList(), pixels);
+                    members.Select(m => pairs[order[m]].Captions[captionChoice[m]]).ToList(), pixels, epoch, b);
                 lossSum += loss;
                 OnStep?.Invoke(new StepProgress(epoch + 1, options.Epochs, b + 1, batches.Count, loss, lr, model.LogitScale.item<float>()));
             }
@@ -78,14 +80,16 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
         return state;
     }
 
-    double Step(ClipAdamW optimizer, IReadOnlyList<ImageSource> images, IReadOnlyList<string> captions, ImageTensors pixels)
+    double Step(ClipAdamW optimizer, IReadOnlyList<ImageSource> images, IReadOnlyList<string> captions, ImageTensors pixels, int epoch, int batch)
     {
         optimizer.ZeroGrad();
         double loss;
         using (NewDisposeScope())
         {
+            var input = pixels.Batch(images, device);
+            if (Augment is not null) input = Augment.Apply(input, epoch, batch);
             var logits = model.Logits(
-                model.EncodeImage(pixels.Batch(images, device)),
+                model.EncodeImage(input),
                 model.EncodeText(TextTensors.Batch(captions, model.Config.Text.ContextLength, device)));
             var value = ContrastiveLoss.Compute(logits);
             value.backward();

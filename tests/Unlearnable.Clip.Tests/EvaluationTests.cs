@@ -29,7 +29,8 @@ public class EvaluationTests
         Assert.Equal(12, report["trainImages"]!.GetValue<int>());
         Assert.Equal(6, report["testImages"]!.GetValue<int>());
         var arms = report["arms"]!.AsArray();
-        Assert.Equal(["pre-trained", "clean", "protected", "pre-trained [tiny-vit]", "clean [tiny-vit]", "protected [tiny-vit]", "protected 50%", "protected + jpeg:50"],
+        Assert.Equal(["pre-trained", "clean", "protected", "pre-trained [tiny-vit]", "clean [tiny-vit]", "protected [tiny-vit]", "protected 50%", "protected + jpeg:50",
+            "protected + filter:0.25", "protected + captions", "protected + grayscale+augment"],
             arms.Select(a => a!["name"]!.GetValue<string>()));
         foreach (var arm in arms)
         {
@@ -41,9 +42,18 @@ public class EvaluationTests
         Assert.Equal(report["randomI2t"]!["hit10"]!.GetValue<double>(), 100.0 * (1 - Enumerable.Range(0, 5).Aggregate(1.0, (s, j) => s * (30 - 10 - j) / (30.0 - j))), 6);
 
         var md = File.ReadAllText(Path.Combine(output, "report.md"));
-        foreach (var section in new[] { "## Same architecture", "## Transfer", "## Poison fraction", "## Robustness", "| protected + jpeg:50 |" })
+        foreach (var section in new[] { "## Same architecture", "## Transfer", "## Poison fraction", "## The hacker's defences", "| protected + jpeg:50 |",
+                     "## Protection kept, worst case over the hacker's defences", "| 9 (3 dropped) |", "| 12 (12 captions cut) |" })
             Assert.Contains(section, md);
-        foreach (var png in new[] { "loss.png", "i2t-hit10.png", "i2t-medr.png", "t2i-medr.png", "examples.png", "tsne-clean.png", "tsne-protected.png" })
+        // What each defence did to the training set is counted, and the worst case is the lowest kept share over them.
+        var filtered = arms.Single(a => a!["name"]!.GetValue<string>() == "protected + filter:0.25")!;
+        Assert.Equal((9, 3), (filtered["trainPairs"]!.GetValue<int>(), filtered["droppedPairs"]!.GetValue<int>()));
+        Assert.Equal(12, arms.Single(a => a!["name"]!.GetValue<string>() == "protected + captions")!["rewrittenCaptions"]!.GetValue<int>());
+        var verdict = report["verdict"]!;
+        var kept = verdict["arms"]!.AsArray().Select(a => a!["imageToText"]?.GetValue<double>()).OfType<double>().ToList();
+        if (kept.Count > 0) Assert.Equal(kept.Min(), verdict["worstImageToText"]!["kept"]!.GetValue<double>(), 6);
+        Assert.Equal(5, verdict["arms"]!.AsArray().Count);
+        foreach (var png in new[] { "kept.png", "loss.png", "i2t-hit10.png", "i2t-medr.png", "t2i-medr.png", "examples.png", "tsne-clean.png", "tsne-protected.png" })
             Assert.True(new FileInfo(Path.Combine(output, png)).Length > 2000, png);
     }
 

@@ -54,6 +54,37 @@ public class ModelConfigurationTests
     }
 
     [Fact]
+    public async Task WithPublicFacesTheSidecarAndTheHackerTrainTheSameFaceAwareModel()
+    {
+        // Named photos of people in no evaluation (identity folders, as LFW lays them out), beside the 64 toy scenes.
+        var faces = Path.Combine(TestFolders.New(), "public-faces");
+        Unlearnable.Data.Synthetic.Faces.SyntheticIdentities.Write(faces, identities: 6, photosPerIdentity: 3, seed: 11);
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Sidecar:Model:Device"] = "cpu", ["Sidecar:Model:PublicFaces"] = faces,
+        });
+        var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1, PreTrainFaces: faces) };
+        var recipe = AttackJob.PublicRecipe(spec);
+        var config = spec.Architecture("tiny");
+        Assert.Equal(64 + 6 * 3, recipe.Pairs(config.Vision.ImageSize).Count);
+        var cached = Path.Combine(server.Folder, recipe.FileName(config));
+        Assert.True(File.Exists(cached), $"the sidecar cached its face-aware model as {recipe.FileName(config)}");
+        Assert.NotEqual(recipe with { Faces = null }, recipe);
+        Assert.NotEqual((recipe with { Faces = null }).FileName(config), recipe.FileName(config));
+        using var served = ClipCheckpoint.Load(cached, TorchSharp.torch.CPU);
+        using var hackers = recipe.Train(config, TorchSharp.torch.CPU);
+        using var scenesOnly = (recipe with { Faces = null }).Train(config, TorchSharp.torch.CPU);
+        var servedWeights = served.state_dict();
+        var scenesWeights = scenesOnly.state_dict();
+        foreach (var (name, weights) in hackers.state_dict())
+            Assert.True(weights.equal(servedWeights[name]).all().item<bool>(), $"{name} differs between the sidecar's surrogate and the hacker's pre-trained model");
+        Assert.Contains(hackers.state_dict(), kv => kv.Value.dtype == TorchSharp.torch.ScalarType.Float32 && !kv.Value.equal(scenesWeights[kv.Key]).all().item<bool>());
+
+        var info = await server.Client.GetServerInfoAsync(new GetServerInfoRequest(), server.Auth);
+        Assert.Contains("named faces", info.Model);
+    }
+
+    [Fact]
     public async Task WithoutAMaskedLmMlmIsRefusedSayingWhy()
     {
         await using var server = await SidecarServer.StartAsync();

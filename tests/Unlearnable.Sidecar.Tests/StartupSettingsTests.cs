@@ -15,6 +15,7 @@ public class StartupSettingsTests
     [InlineData("Sidecar:Model:Preset", "rn49")]
     [InlineData("Sidecar:Model:DefaultTrainingImages", "1")]
     [InlineData("Sidecar:Model:DefaultTrainingEpochs", "0")]
+    [InlineData("Sidecar:Model:PublicFaces", "/no/such/faces")]
     [InlineData("Sidecar:Limits:MaxPostsInFlight", "0")]
     [InlineData("Sidecar:Shutdown:GracePeriod", "-00:00:01")]
     [InlineData("Sidecar:Profiles:Store:Provider", "PostgreSql")]          // with no connection string

@@ -59,6 +59,17 @@ public sealed class ClipModel : Module
     /// <summary>Image features (not normalised) from CLIP-normalised pixels [b, 3, size, size].</summary>
     public Tensor EncodeImage(Tensor pixels) => visual.forward(pixels);
 
+    /// <summary>The image tower's last features (what Grad-CAM differentiates) and the image features pooled from them.</summary>
+    public (Tensor Features, Tensor Embedding) EncodeImageWithFeatures(Tensor pixels)
+    {
+        var spatial = (ISpatialVision)visual;
+        var features = spatial.Features(pixels);
+        return (features, spatial.Pool(features));
+    }
+
+    /// <summary>Those features (or their gradient) laid out as a map [b, channels, h, w].</summary>
+    public Tensor FeatureMap(Tensor features) => ((ISpatialVision)visual).Map(features);
+
     /// <summary>Token embeddings [b, ctx, width] for ids [b, ctx]: the input HotFlip differentiates.</summary>
     public Tensor EmbedTokens(Tensor ids) => token_embedding.forward(ids);
 

@@ -91,7 +91,7 @@ public sealed class AttentionPool2d : Module<Tensor, Tensor>
 }
 
 /// <summary>CLIP's ModifiedResNet: 3-conv stem + avg pool, four bottleneck stages, attention pooling.</summary>
-public sealed class ModifiedResNet : Module<Tensor, Tensor>
+public sealed class ModifiedResNet : Module<Tensor, Tensor>, ISpatialVision
 {
     readonly Conv2d conv1, conv2, conv3;
     readonly BatchNorm bn1, bn2, bn3;
@@ -128,12 +128,18 @@ public sealed class ModifiedResNet : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Pool(Features(x));
+
+    /// <summary>The last stage's output [b, width·32, size/32, size/32], before attention pooling.</summary>
+    public Tensor Features(Tensor x)
     {
         x = functional.relu(bn1.forward(conv1.forward(x)));
         x = functional.relu(bn2.forward(conv2.forward(x)));
         x = avgpool.forward(functional.relu(bn3.forward(conv3.forward(x))));
-        x = layer4.forward(layer3.forward(layer2.forward(layer1.forward(x))));
-        return attnpool.forward(x);
+        return layer4.forward(layer3.forward(layer2.forward(layer1.forward(x))));
     }
+
+    public Tensor Pool(Tensor features) => attnpool.forward(features);
+
+    public Tensor Map(Tensor features) => features;
 }

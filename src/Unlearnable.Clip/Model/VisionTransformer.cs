@@ -9,7 +9,7 @@ namespace Unlearnable.Clip.Model;
 #pragma warning disable IDE1006 // field names are open_clip's state-dict keys
 
 /// <summary>CLIP's ViT: patch conv, class token, pre-LN transformer, LN on the class token, projection.</summary>
-public sealed class VisionTransformer : Module<Tensor, Tensor>
+public sealed class VisionTransformer : Module<Tensor, Tensor>, ISpatialVision
 {
     readonly Conv2d conv1;
     readonly Parameter class_embedding;
@@ -36,12 +36,22 @@ public sealed class VisionTransformer : Module<Tensor, Tensor>
         transformer.Initialise(width);
     }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Pool(Features(x));
+
+    /// <summary>The last block's tokens [b, 1 + grid², width]: the class token, then the patches row by row.</summary>
+    public Tensor Features(Tensor x)
     {
         var patches = conv1.forward(x).flatten(2).transpose(1, 2);                     // [b, grid², width]
         var cls = class_embedding.expand(patches.shape[0], 1, patches.shape[2]);
         var tokens = ln_pre.forward(cat([cls, patches], 1).Plus(positional_embedding));
-        tokens = transformer.forward(tokens);
-        return ln_post.forward(tokens[.., 0]).matmul(proj);
+        return transformer.forward(tokens);
+    }
+
+    public Tensor Pool(Tensor features) => ln_post.forward(features[.., 0]).matmul(proj);
+
+    public Tensor Map(Tensor features)
+    {
+        long b = features.shape[0], width = features.shape[2], grid = (long)Math.Round(Math.Sqrt(features.shape[1] - 1));
+        return features[.., 1..].transpose(1, 2).reshape(b, width, grid, grid);
     }
 }

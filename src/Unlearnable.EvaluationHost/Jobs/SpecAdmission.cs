@@ -27,7 +27,7 @@ public sealed class SpecAdmission(IOptions<EvaluationHostOptions> options)
         {
             Data = spec.Data with { Path = Confine(spec.Data.Path, "data.path") },
             Protection = spec.Protection with { Path = Confine(spec.Protection.Path, "protection.path") },
-            Attack = spec.Attack with { PreTrained = Confine(spec.Attack.PreTrained, "attack.preTrained") },
+            Attack = spec.Attack with { PreTrained = Confine(spec.Attack.PreTrained, "attack.preTrained"), PreTrainFaces = Confine(spec.Attack.PreTrainFaces, "attack.preTrainFaces") },
         };
         var p = spec.Protection;
         if (p.SidecarApiKey is not null)

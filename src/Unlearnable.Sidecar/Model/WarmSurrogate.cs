@@ -64,7 +64,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
             .Select(item => (Pixels01(item.Image, size), item.Captions[0])).ToList();
         Warm(model, size);
         _model = model;
-        Description = $"{model.Config.Name} ({(string.IsNullOrWhiteSpace(config.Checkpoint) ? "the public model, synthetic scenes" : Path.GetFileName(config.Checkpoint))})";
+        Description = $"{model.Config.Name} ({(string.IsNullOrWhiteSpace(config.Checkpoint) ? "the public model, " + config.DefaultModel.Describe() : Path.GetFileName(config.Checkpoint))})";
         log.LogInformation("Surrogate {Model} ready on {Device} in {Seconds:F1} s", Description, Device, clock.Elapsed.TotalSeconds);
     }
 
@@ -78,7 +78,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
             log.LogInformation("Loading the public model from {Path}", cached);
             return ClipCheckpoint.Load(cached, Device);
         }
-        log.LogInformation("No checkpoint configured: training the public {Preset} model on {Images} synthetic scenes for {Epochs} epochs", preset.Name, recipe.Images, recipe.Epochs);
+        log.LogInformation("No checkpoint configured: training the public {Preset} model on {Data} for {Epochs} epochs", preset.Name, recipe.Describe(), recipe.Epochs);
         var model = recipe.Train(preset, Device, onStep: p =>
         {
             if (p.Step == p.StepsPerEpoch) log.LogInformation("Public model: epoch {Epoch}/{Epochs}, loss {Loss:F3}", p.Epoch, p.Epochs, p.Loss);

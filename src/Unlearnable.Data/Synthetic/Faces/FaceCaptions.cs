@@ -38,6 +38,27 @@ public static class FaceCaptions
             .Select(i => $"{First[i % First.Length]} {Last[i / First.Length]}").ToList();
     }
 
+    /// <summary>
+    /// Public photos of people, captioned as the web captions them: under their own names (the folder name, underscores
+    /// as spaces, as LFW names its folders), a few templates per photo, every photo in the training split. For pre-training
+    /// a public model that has seen faces; never for the people an evaluation holds out.
+    /// </summary>
+    public static CaptionDataset Named(IReadOnlyList<Identity> people, int seed, int captionsPerPhoto = 3)
+    {
+        var items = new List<CaptionedImage>();
+        for (int p = 0; p < people.Count; p++)
+        {
+            var rng = new Random(Seeds.Mix(seed, p, 0x9a3e));
+            string name = people[p].Name.Replace('_', ' ').Trim();
+            for (int n = 0; n < people[p].Images.Count; n++)
+            {
+                var captions = Templates.OrderBy(_ => rng.Next()).Take(captionsPerPhoto).Select(t => string.Format(System.Globalization.CultureInfo.InvariantCulture, t, name)).ToList();
+                items.Add(new CaptionedImage($"named{p:D5}-{n:D2}", people[p].Images[n], captions, Split.Train, Owner: $"named{p:D5}"));
+            }
+        }
+        return new CaptionDataset("named faces", items, [$"{people.Count} people under their own names, {items.Count} photos"]);
+    }
+
     public static CaptionDataset Build(IReadOnlyList<Identity> people, int seed, int captionsPerPhoto = 5)
     {
         if (people.Any(p => p.Images.Count < 2))

@@ -1,0 +1,72 @@
+using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Data;
+using Unlearnable.Evaluation;
+using Unlearnable.Training;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Clip.Tests;
+
+/// <summary>The hacker picks their own learning rate and epochs, validating on training photos only.</summary>
+public class RecipeSearchTests
+{
+    /// <summary>A test photo the search must never open.</summary>
+    sealed record ForbiddenImage(string Label) : ImageSource(Label)
+    {
+        public override byte[] ReadBytes() => throw new InvalidOperationException($"the recipe search read the test photo {Label}");
+    }
+
+    [Fact]
+    public void TheSearchValidatesOnOneTrainingPhotoPerPersonAndNeverReadsATestPhoto()
+    {
+        var folder = TestFolders.New();
+        var data = JobData.Load(new DataSpec(DataKinds.SyntheticIdentities, Identities: 4, Photos: 4), seed: 0, imageSize: 64, folder);
+        var guarded = data with { Test = data.Test.Select(t => t with { Image = new ForbiddenImage(t.Image.Name) }).ToList() };
+
+        var (train, validation) = RecipeSearch.Split(data.Train, seed: 0);
+        Assert.Equal(4, validation.Count);
+        foreach (var person in data.Train.GroupBy(t => t.Owner))
+            Assert.Same(person.Last(), Assert.Single(validation, v => v.Owner == person.Key));
+        Assert.Equal(data.Train.Count, train.Count + validation.Count);
+        Assert.Empty(train.Intersect(validation));
+        Assert.DoesNotContain(validation, v => data.Test.Any(t => t.Id == v.Id));
+
+        ClipModel Start()
+        {
+            TorchRuntime.Seed(0);
+            return new ClipModel(ClipPresets.Get("tiny"));
+        }
+        var search = new RecipeSearch(new RecipeSearchSpec([1e-4, 3e-3], MaxEpochs: 3, Patience: 1), new HackerSpec(BatchSize: 4, WarmupSteps: 1), seed: 0, CPU, folder);
+        var choice = search.Choose(guarded, Start, default);
+        Assert.Equal([1e-4, 3e-3], choice.Trials.Select(t => t.LearningRate));
+        Assert.Equal((4, 8), (choice.ValidationPhotos, choice.TrainPhotos));
+        var best = choice.Trials.MaxBy(t => t.BestScore)!;
+        Assert.Equal((best.LearningRate, best.BestEpoch), (choice.LearningRate, choice.Epochs));
+        foreach (var trial in choice.Trials)
+        {
+            Assert.InRange(trial.Validation.Count, 1, 3);
+            Assert.Equal(trial.Validation.Max(), trial.BestScore);
+            Assert.Equal(trial.Validation.ToList().IndexOf(trial.Validation.Max()) + 1, trial.BestEpoch);
+            // Stopped early only after Patience epochs without a better score.
+            if (trial.Validation.Count < 3) Assert.True(trial.Validation.Count - trial.BestEpoch >= 1);
+        }
+        // Kept in the work folder: asking again reads the choice instead of training.
+        Assert.Equal(choice.LearningRate, search.Choose(guarded, () => throw new InvalidOperationException("trained again"), default).LearningRate);
+    }
+
+    [Fact]
+    public void BadGridsAreRefusedNamingTheFieldAndTheReportNamesTheRecipe()
+    {
+        var problems = SpecValidator.Check(new AttackSpec { Attack = new HackerSpec(RecipeSearch: new RecipeSearchSpec([1e-4, -1], MaxEpochs: 0, Patience: 0)) });
+        Assert.Equal(["attack.recipeSearch.learningRates[1]", "attack.recipeSearch.maxEpochs", "attack.recipeSearch.patience"], problems.Select(p => p.Field));
+        Assert.Equal("attack.recipeSearch.learningRates", Assert.Single(SpecValidator.Check(new AttackSpec { Attack = new HackerSpec(RecipeSearch: new RecipeSearchSpec([])) })).Field);
+        Assert.Empty(SpecValidator.Check(AttackSpec.Parse("""{ "attack": { "recipeSearch": { "maxEpochs": 5 } } }""")));
+
+        var recipe = new RecipeChoice(1e-3, 3, [new RecipeTrial(1e-4, [10, 12], 2, 12), new RecipeTrial(1e-3, [20, 25, 30, 28, 27], 3, 30)], 96, 1109);
+        var report = new AttackReport("r", new AttackSpec(), "d", 1, 1, new RetrievalScores(0, 0, 20, 10), new RetrievalScores(0, 0, 20, 10), null, [], 1, recipe);
+        var md = AttackReportWriter.Markdown(report);
+        Assert.Contains("3 epochs, lr 0.001", md);
+        Assert.Contains("validated on 96 training photos (one per person) after training on the other 1109", md);
+        Assert.Contains("lr 0.0001: 12.0 % at epoch 2 of 2; lr 0.001: 30.0 % at epoch 3 of 5", md);
+    }
+}
