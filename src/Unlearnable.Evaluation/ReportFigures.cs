@@ -16,18 +16,22 @@ namespace Unlearnable.Evaluation;
 /// </summary>
 public static class ReportFigures
 {
-    const int Cell = 160, Pad = 8, TextHeight = 44;
+    internal const int Cell = 160, Pad = 8, TextHeight = 44;
 
     public static void Write(string outDir, AttackReport report, JobData data, IReadOnlyList<CaptionedImage>? protectedTrain,
         Func<ArmPlan, string> checkpointOf, IReadOnlyList<ArmPlan> arms, Device device)
     {
         if (protectedTrain is not null) Examples(Path.Combine(outDir, "examples.png"), data.Train, protectedTrain, report.Spec.Protection.Epsilon);
+        var main = new Dictionary<string, string>();
         foreach (var kind in new[] { ArmKinds.Clean, ArmKinds.Protected })
         {
             var arm = arms.FirstOrDefault(a => a.Kind == kind && a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1);
             if (arm is null || !File.Exists(checkpointOf(arm))) continue;
+            main[kind] = checkpointOf(arm);
             FeatureMap(Path.Combine(outDir, $"tsne-{kind}.png"), $"Held-out features of the {arm.Name} hacker (t-SNE)", checkpointOf(arm), data.Test, report.Spec.Seed, device);
         }
+        if (main.TryGetValue(ArmKinds.Clean, out var clean) && main.TryGetValue(ArmKinds.Protected, out var protectedHacker))
+            AttentionFigure.Write(Path.Combine(outDir, "attention.png"), clean, protectedHacker, data.Test, device);
     }
 
     public static void Examples(string path, IReadOnlyList<CaptionedImage> clean, IReadOnlyList<CaptionedImage> protectedItems, double epsilon, int rows = 4)
@@ -60,7 +64,7 @@ public static class ReportFigures
         File.WriteAllBytes(path, png.ToArray());
     }
 
-    static void Draw(SKCanvas canvas, SKBitmap bitmap, int left, int top)
+    internal static void Draw(SKCanvas canvas, SKBitmap bitmap, int left, int top)
     {
         float scale = Math.Min((float)Cell / bitmap.Width, (float)Cell / bitmap.Height);
         var rect = SKRect.Create(left, top, bitmap.Width * scale, bitmap.Height * scale);
@@ -83,7 +87,7 @@ public static class ReportFigures
         return result;
     }
 
-    static string Fit(string text, SKFont font, float width)
+    internal static string Fit(string text, SKFont font, float width)
     {
         if (font.MeasureText(text) <= width) return text;
         while (text.Length > 1 && font.MeasureText(text + "…") > width) text = text[..^1];

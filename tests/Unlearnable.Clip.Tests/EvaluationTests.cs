@@ -53,7 +53,7 @@ public class EvaluationTests
         var kept = verdict["arms"]!.AsArray().Select(a => a!["imageToText"]?.GetValue<double>()).OfType<double>().ToList();
         if (kept.Count > 0) Assert.Equal(kept.Min(), verdict["worstImageToText"]!["kept"]!.GetValue<double>(), 6);
         Assert.Equal(5, verdict["arms"]!.AsArray().Count);
-        foreach (var png in new[] { "kept.png", "loss.png", "i2t-hit10.png", "i2t-medr.png", "t2i-medr.png", "examples.png", "tsne-clean.png", "tsne-protected.png" })
+        foreach (var png in new[] { "kept.png", "attention.png", "loss.png", "i2t-hit10.png", "i2t-medr.png", "t2i-medr.png", "examples.png", "tsne-clean.png", "tsne-protected.png" })
             Assert.True(new FileInfo(Path.Combine(output, png)).Length > 2000, png);
     }
 

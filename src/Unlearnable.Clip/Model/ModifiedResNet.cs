@@ -130,16 +130,19 @@ public sealed class ModifiedResNet : Module<Tensor, Tensor>, ISpatialVision
 
     public override Tensor forward(Tensor x) => Pool(Features(x));
 
-    /// <summary>The last stage's output [b, width·32, size/32, size/32], before attention pooling.</summary>
+    /// <summary>
+    /// The third stage's output [b, width·16, size/16, size/16], the input of the last stage: twice the last stage's
+    /// resolution (4×4 instead of 2×2 at 64 pixels, 14×14 at 224), which a map of a small model needs.
+    /// </summary>
     public Tensor Features(Tensor x)
     {
         x = functional.relu(bn1.forward(conv1.forward(x)));
         x = functional.relu(bn2.forward(conv2.forward(x)));
         x = avgpool.forward(functional.relu(bn3.forward(conv3.forward(x))));
-        return layer4.forward(layer3.forward(layer2.forward(layer1.forward(x))));
+        return layer3.forward(layer2.forward(layer1.forward(x)));
     }
 
-    public Tensor Pool(Tensor features) => attnpool.forward(features);
+    public Tensor Pool(Tensor features) => attnpool.forward(layer4.forward(features));
 
     public Tensor Map(Tensor features) => features;
 }

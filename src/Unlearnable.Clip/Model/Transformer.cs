@@ -102,9 +102,12 @@ public sealed class Transformer : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Blocks(x, 0, resblocks.Count);
+
+    /// <summary>Blocks [from, to) only: a caller may read (and differentiate) the tokens between two blocks.</summary>
+    public Tensor Blocks(Tensor x, int from, int to)
     {
-        foreach (var block in resblocks) x = block.forward(x);
+        for (int i = from; i < to; i++) x = resblocks[i].forward(x);
         return x;
     }
 

@@ -18,6 +18,7 @@ public sealed class VisionTransformer : Module<Tensor, Tensor>, ISpatialVision
     readonly Transformer transformer;
     readonly LayerNorm ln_post;
     readonly Parameter proj;
+    readonly int _layers;
 
     public VisionTransformer(VisionConfig config, int outputDim, bool quickGelu) : base("visual")
     {
@@ -30,6 +31,7 @@ public sealed class VisionTransformer : Module<Tensor, Tensor>, ISpatialVision
         positional_embedding = new Parameter(scale * randn(grid * grid + 1, width));
         ln_pre = LayerNorm(width);
         transformer = new Transformer(width, config.Layers[0], config.Heads, causal: false, quickGelu);
+        _layers = config.Layers[0];
         ln_post = LayerNorm(width);
         proj = new Parameter(scale * randn(width, outputDim));
         RegisterComponents();
@@ -38,16 +40,19 @@ public sealed class VisionTransformer : Module<Tensor, Tensor>, ISpatialVision
 
     public override Tensor forward(Tensor x) => Pool(Features(x));
 
-    /// <summary>The last block's tokens [b, 1 + grid², width]: the class token, then the patches row by row.</summary>
+    /// <summary>
+    /// The tokens [b, 1 + grid², width] that enter the last block: the class token, then the patches row by row. Not the
+    /// last block's output, whose patch tokens nothing reads (only the class token is pooled), so their gradient is zero.
+    /// </summary>
     public Tensor Features(Tensor x)
     {
         var patches = conv1.forward(x).flatten(2).transpose(1, 2);                     // [b, grid², width]
         var cls = class_embedding.expand(patches.shape[0], 1, patches.shape[2]);
         var tokens = ln_pre.forward(cat([cls, patches], 1).Plus(positional_embedding));
-        return transformer.forward(tokens);
+        return transformer.Blocks(tokens, 0, _layers - 1);
     }
 
-    public Tensor Pool(Tensor features) => ln_post.forward(features[.., 0]).matmul(proj);
+    public Tensor Pool(Tensor features) => ln_post.forward(transformer.Blocks(features, _layers - 1, _layers)[.., 0]).matmul(proj);
 
     public Tensor Map(Tensor features)
     {
