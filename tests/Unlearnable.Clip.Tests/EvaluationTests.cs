@@ -65,6 +65,8 @@ public class EvaluationTests
         // The real-face specs name a data folder that stays out of the repository: everything else in them is valid.
         foreach (var name in new[] { "real-faces-sidecar.json", "real-faces-posts.json", "real-faces-mem.json" })
             Assert.Equal(["data.path"], SpecValidator.Check(AttackSpec.Load(RepoFile("examples/attacks/" + name))).Select(v => v.Field));
+        // So does the LFW study, and the public model's faces beside it.
+        Assert.Equal(["data.path", "attack.preTrainFaces"], SpecValidator.Check(AttackSpec.Load(RepoFile("examples/attacks/lfw-dev.json"))).Select(v => v.Field));
     }
 
     [Fact]

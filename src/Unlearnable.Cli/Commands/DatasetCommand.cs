@@ -36,6 +36,22 @@ static class DatasetCommand
             Console.WriteLine($"wrote {written.Count} identities × {result.GetValue(photos)} photos to {result.GetValue(identitiesOut)}");
             return 0;
         }));
-        return new Command("dataset", "Create data sets") { synthetic, identities };
+        var from = new Option<string>("--from") { Description = "Identity folders of photos (one sub-folder per person, e.g. LFW's lfw/)", Required = true };
+        var facesOut = new Option<string>("--out") { Description = "Folder to write (one sub-folder of JPEG crops per person)", Required = true };
+        var minPhotos = new Option<int>("--min-photos") { Description = "Only people with at least this many photos", DefaultValueFactory = _ => 1 };
+        var maxPhotos = new Option<int>("--max-photos") { Description = "Only people with at most this many photos", DefaultValueFactory = _ => int.MaxValue };
+        var crop = new Option<int>("--crop") { Description = "Side of the central square kept, in pixels", DefaultValueFactory = _ => 150 };
+        minPhotos.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--min-photos must be at least 1"); });
+        crop.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 8) r.AddError("--crop must be at least 8 pixels"); });
+        var faces = new Command("faces", "Select people by photo count from identity folders (LFW) and keep each photo's central square (the face in aligned sets)")
+            { from, facesOut, minPhotos, maxPhotos, crop };
+        faces.SetAction(result => CommandErrors.Run(() =>
+        {
+            var (people, photos) = FaceCrops.Write(IdentityFolders.Load(result.GetValue(from)!), result.GetValue(facesOut)!,
+                result.GetValue(minPhotos), result.GetValue(maxPhotos), result.GetValue(crop));
+            Console.WriteLine($"wrote {people} people, {photos} photos ({result.GetValue(crop)} px central squares) to {result.GetValue(facesOut)}");
+            return 0;
+        }));
+        return new Command("dataset", "Create data sets") { synthetic, identities, faces };
     }
 }
