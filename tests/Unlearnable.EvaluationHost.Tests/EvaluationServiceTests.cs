@@ -64,6 +64,37 @@ public class EvaluationServiceTests
     }
 
     [Fact]
+    public async Task GetJobGivesAFinishedJobsKeptSharesAndTheWorstCaseOverTheDefences()
+    {
+        await using var host = await EvaluationHostServer.StartAsync();
+        var job = await host.Client.StartJobAsync(new StartJobRequest { SpecJson = """
+            {
+              "name": "verdict", "seed": 2, "preset": "tiny",
+              "data": { "kind": "synthetic-identities", "identities": 4, "photos": 3 },
+              "protection": { "source": "mem", "rounds": 1, "surrogateSteps": 1, "pgdSteps": 2, "triggerRounds": 1, "topK": 3, "batchSize": 4 },
+              "attack": { "mode": "from-scratch", "epochs": 1, "learningRate": 1e-3, "batchSize": 4, "warmupSteps": 1 },
+              "arms": { "countermeasures": ["grayscale", "jpeg:75+augment"] }
+            }
+            """ });
+        Assert.False((await host.Client.GetJobAsync(new GetJobRequest { JobId = job.JobId })).Verdict is { Arms.Count: > 0 });
+        Assert.Equal(JobState.Succeeded, (await Watch(host, job.JobId))[^1].State);
+
+        var finished = await host.Client.GetJobAsync(new GetJobRequest { JobId = job.JobId });
+        var report = JsonNode.Parse((await host.Client.GetReportAsync(new GetReportRequest { JobId = job.JobId })).ReportJson)!["verdict"]!;
+        Assert.Equal(["protected", "protected + grayscale", "protected + jpeg:75+augment"], finished.Verdict.Arms.Select(a => a.Arm));
+        Assert.Equal(["", "grayscale", "jpeg:75+augment"], finished.Verdict.Arms.Select(a => a.Defence));
+        var worst = report["worstImageToText"]!;
+        Assert.Equal(worst["arm"]?.GetValue<string>() ?? "", finished.Verdict.WorstImageToTextArm);
+        if (worst["kept"] is { } kept)
+        {
+            Assert.Equal(kept.GetValue<double>(), finished.Verdict.WorstImageToText, 9);
+            Assert.Equal(finished.Verdict.Arms.Where(a => a.HasImageToText).Min(a => a.ImageToText), finished.Verdict.WorstImageToText, 9);
+        }
+        else Assert.False(finished.Verdict.HasWorstImageToText);
+        Assert.False(finished.Verdict.HasCleanGainImageToText);   // from scratch: no pre-trained model to gain over
+    }
+
+    [Fact]
     public async Task CancellingStopsARunningJobAtItsNextStepAndAQueuedOneBeforeItStarts()
     {
         await using var host = await EvaluationHostServer.StartAsync();

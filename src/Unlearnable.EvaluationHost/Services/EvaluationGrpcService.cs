@@ -51,7 +51,12 @@ public sealed class EvaluationGrpcService(JobStore store, SpecAdmission admissio
         }
     }
 
-    public override Task<Job> GetJob(GetJobRequest request, ServerCallContext context) => Task.FromResult(Find(request.JobId));
+    public override async Task<Job> GetJob(GetJobRequest request, ServerCallContext context)
+    {
+        var job = Find(request.JobId);
+        if (job.State == JobState.Succeeded && await JobVerdicts.Read(options.Value.JobFolder(job.JobId), context.CancellationToken) is { } verdict) job.Verdict = verdict;
+        return job;
+    }
 
     public override Task<DeleteJobResponse> DeleteJob(DeleteJobRequest request, ServerCallContext context)
     {
