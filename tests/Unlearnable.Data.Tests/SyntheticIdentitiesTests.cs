@@ -88,4 +88,17 @@ public class SyntheticIdentitiesTests
         Assert.Equal(names, FaceCaptions.InventNames(4, 5));
         Assert.Throws<ArgumentException>(() => FaceCaptions.Build([new Identity("solo", [people[0].Images[0]])], 0));
     }
+
+    [Fact]
+    public void PublicFacesAreCaptionedUnderTheirOwnNamesAndAllTrainedOn()
+    {
+        var photo = new MemoryImage("x", []);
+        var data = FaceCaptions.Named([new Identity("Ada_Lovelace", [photo, photo]), new Identity("Grace_Hopper", [photo])], seed: 3);
+        Assert.Equal(3, data.Items.Count);
+        Assert.All(data.Items, i => Assert.Equal(Split.Train, i.Split));   // a person with one photo teaches too: nothing is held out
+        Assert.All(data.Items.Take(2), i => Assert.All(i.Captions, c => Assert.Contains("Ada Lovelace", c)));
+        Assert.All(data.Items[2].Captions, c => Assert.Contains("Grace Hopper", c));
+        Assert.All(data.Items, i => Assert.Equal(3, i.Captions.Distinct().Count()));
+        Assert.Equal(data.Items.Select(i => i.Captions), FaceCaptions.Named([new Identity("Ada_Lovelace", [photo, photo]), new Identity("Grace_Hopper", [photo])], seed: 3).Items.Select(i => i.Captions));
+    }
 }
