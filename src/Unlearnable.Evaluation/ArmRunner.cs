@@ -79,7 +79,8 @@ public sealed class ArmRunner(HackerSpec hacker, int seed, torch.Device device, 
 
         var last = history.OrderBy(h => h.Epoch).Last();
         var result = new ArmResult(arm.Name, arm.Kind, arm.Architecture, arm.Fraction, arm.Countermeasure,
-            history.OrderBy(h => h.Epoch).ToList(), last.I2T, last.T2I, clock.Elapsed.TotalSeconds, train.Items.Count, train.DroppedPairs, train.RewrittenCaptions);
+            history.OrderBy(h => h.Epoch).ToList(), last.I2T, last.T2I, clock.Elapsed.TotalSeconds,
+            arm.Kind == ArmKinds.PreTrained ? 0 : train.Items.Count, train.DroppedPairs, train.RewrittenCaptions);
         WriteAtomically(ResultPath(arm), JsonSerializer.Serialize(result, AttackSpec.Json));
         return result;
     }

@@ -30,15 +30,27 @@ public sealed record AttackReport(string Name, AttackSpec Spec, string Data, int
     public ArmResult? Arm(string name) => Arms.FirstOrDefault(a => a.Name == name);
 
     /// <summary>
-    /// How much of the protection an arm keeps, by Hit@10 in one direction: 100 % when it scores like the
-    /// fully protected arm as sent, 0 % when it scores like the clean one (null when the two do not differ).
+    /// How much of what the hacker would learn an arm's protection takes away, by Hit@10 in one direction: the share of
+    /// the clean hacker's gain over its start model (the pre-trained model when fine-tuning, the fresh one from scratch)
+    /// that the arm does not reach. 100 % = it learned nothing, 0 % = as much as from clean photos (null when the clean
+    /// hacker gained nothing, so there was nothing to keep from it). An arm is measured against the clean hacker of its own architecture.
     /// </summary>
     public double? ProtectionKept(ArmResult arm, Direction direction = Direction.ImageToText)
     {
-        if (Arm(ArmKinds.Clean) is not { } clean || Arm(ArmKinds.Protected) is not { } full) return null;
-        double span = Hit10(clean, direction) - Hit10(full, direction);
-        return Math.Abs(span) < 1e-9 ? null : 100 * (Hit10(clean, direction) - Hit10(arm, direction)) / span;
+        if (Reference(ArmKinds.Clean, arm.Architecture) is not { } clean || StartHit10(direction, arm.Architecture) is not { } start) return null;
+        double gain = Hit10(clean, direction) - start;
+        return Math.Abs(gain) < 1e-9 ? null : 100 * (Hit10(clean, direction) - Hit10(arm, direction)) / gain;
     }
+
+    /// <summary>The start model's Hit@10: the pre-trained arm's, else the clean arm's before its first epoch.</summary>
+    public double? StartHit10(Direction direction, string architecture) =>
+        Reference(ArmKinds.PreTrained, architecture) is { } preTrained ? Hit10(preTrained, direction)
+        : Reference(ArmKinds.Clean, architecture)?.Epochs.FirstOrDefault(e => e.Epoch == 0) is { } before ? (direction == Direction.ImageToText ? before.I2T.Hit10 : before.T2I.Hit10)
+        : null;
+
+    /// <summary>An architecture's pre-trained or clean arm: nothing protected, no defence.</summary>
+    public ArmResult? Reference(string kind, string architecture) =>
+        Arms.FirstOrDefault(a => a.Kind == kind && a.Architecture.Equals(architecture, StringComparison.OrdinalIgnoreCase) && a.Fraction == 0 && a.Countermeasure is null);
 
     public static double Hit10(ArmResult arm, Direction direction) => direction == Direction.ImageToText ? arm.I2T.Hit10 : arm.T2I.Hit10;
 

@@ -69,11 +69,11 @@ public static class AttackReportWriter
                 (p.Posting is { } posting ? "; " + posting : "") + ".");
         Line("");
         Line("Scores are on the clean held-out split after the last epoch; lower MedR and higher Hit@k mean the hacker learned more. " +
-             "\"Kept\" is how much of the full protection an arm keeps, by Hit@10 in each direction (100 % = as low as the protected arm as sent, 0 % = as high as the clean one).");
+             "\"Kept\" is the share of the clean hacker's Hit@10 gain over its start model that an arm does not reach, in each direction (100 % = the hacker learned nothing, 0 % = as much as from clean photos).");
         if (report.Verdict is { } verdict) Headline(md, verdict);
 
-        Table(md, "Same architecture", report, report.Arms.Where(a => a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1), kept: false);
-        Table(md, "Transfer: protection made with one surrogate, attacked with other architectures", report, report.Arms.Where(a => a.Architecture != report.Spec.Preset), kept: false);
+        Table(md, "Same architecture", report, report.Arms.Where(a => a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1), kept: true);
+        Table(md, "Transfer: protection made with one surrogate, attacked with other architectures", report, report.Arms.Where(a => a.Architecture != report.Spec.Preset), kept: true);
         Table(md, "Poison fraction: only a share of the training pairs protected", report, report.Arms.Where(a => a.Fraction is > 0 and < 1), kept: true);
         Table(md, "The hacker's defences: what they do to the protected training set (washes, augmentation, caption clean-up, filtering)", report, report.Arms.Where(a => a.Countermeasure is not null), kept: true);
         Line("");
@@ -108,7 +108,7 @@ public static class AttackReportWriter
         md.AppendLine();
         md.AppendLine("## Protection kept, worst case over the hacker's defences");
         md.AppendLine();
-        md.AppendLine("| direction | worst case | arm | clean hacker's gain over the pre-trained model (Hit@10 points) |");
+        md.AppendLine("| direction | worst case | arm | clean hacker's gain over its start model (Hit@10 points) |");
         md.AppendLine("|---|---:|---|---:|");
         md.AppendLine($"| face → name (image→text) | {Percent(verdict.WorstImageToText.Kept)} | {verdict.WorstImageToText.Arm ?? "—"} | {Points(verdict.CleanGainImageToText)} |");
         md.AppendLine($"| name → face (text→image) | {Percent(verdict.WorstTextToImage.Kept)} | {verdict.WorstTextToImage.Arm ?? "—"} | {Points(verdict.CleanGainTextToImage)} |");
@@ -119,7 +119,7 @@ public static class AttackReportWriter
         }
     }
 
-    static string Points(double? gain) => gain is { } g ? Invariant($"{g:+0.0;-0.0}") : "— (from scratch)";
+    static string Points(double? gain) => gain is { } g ? Invariant($"{g:+0.0;-0.0}") : "—";
 
     static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,6 +1,6 @@
 namespace Unlearnable.Evaluation;
 
-/// <summary>What one protected arm kept, in each direction (percent; null where clean and protected scored alike).</summary>
+/// <summary>What one protected arm kept, in each direction (percent of the clean hacker's gain taken away; null where the clean hacker gained nothing).</summary>
 public sealed record ArmKept(string Arm, string? Defence, double? ImageToText, double? TextToImage);
 
 /// <summary>The lowest kept share in one direction over the protected arm as sent and every defence, and the arm that gave it.</summary>
@@ -14,17 +14,16 @@ public sealed record WorstKept(double? Kept, string? Arm);
 public sealed record ProtectionVerdict(IReadOnlyList<ArmKept> Arms, WorstKept WorstImageToText, WorstKept WorstTextToImage,
     double? CleanGainImageToText, double? CleanGainTextToImage)
 {
-    /// <summary>Null when the report has no clean and protected arms to scale between.</summary>
+    /// <summary>Null when the report has no clean and protected arms to compare.</summary>
     public static ProtectionVerdict? Of(AttackReport report)
     {
-        if (report.Arm(ArmKinds.Clean) is not { } clean || report.Arm(ArmKinds.Protected) is null) return null;
+        if (report.Reference(ArmKinds.Clean, report.Spec.Preset) is not { } clean || report.Arm(ArmKinds.Protected) is null) return null;
+        double? Gain(Direction d) => report.StartHit10(d, report.Spec.Preset) is { } start ? AttackReport.Hit10(clean, d) - start : null;
         var arms = report.Arms.Where(a => a.Kind == ArmKinds.Protected && a.Architecture == report.Spec.Preset && a.Fraction >= 1)
             .Select(a => new ArmKept(a.Name, a.Countermeasure, report.ProtectionKept(a, Direction.ImageToText), report.ProtectionKept(a, Direction.TextToImage)))
             .ToList();
         WorstKept Worst(Func<ArmKept, double?> kept) =>
             arms.Where(a => kept(a) is not null).OrderBy(a => kept(a)).Select(a => new WorstKept(kept(a), a.Arm)).FirstOrDefault() ?? new WorstKept(null, null);
-        var preTrained = report.Arm(ArmKinds.PreTrained);
-        return new ProtectionVerdict(arms, Worst(a => a.ImageToText), Worst(a => a.TextToImage),
-            preTrained is null ? null : clean.I2T.Hit10 - preTrained.I2T.Hit10, preTrained is null ? null : clean.T2I.Hit10 - preTrained.T2I.Hit10);
+        return new ProtectionVerdict(arms, Worst(a => a.ImageToText), Worst(a => a.TextToImage), Gain(Direction.ImageToText), Gain(Direction.TextToImage));
     }
 }

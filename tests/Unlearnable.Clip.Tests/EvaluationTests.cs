@@ -220,13 +220,26 @@ public class EvaluationTests
     }
 
     [Fact]
-    public void ProtectionKeptScalesBetweenTheCleanAndTheProtectedArm()
+    public void ProtectionKeptIsTheShareOfTheCleanHackersGainTakenAway()
     {
-        static ArmResult Arm(string name, string kind, double hit10) =>
-            new(name, kind, "tiny", 0, null, [], new RetrievalScores(0, 0, hit10, 10), new RetrievalScores(0, 0, 0, 10), 0);
+        static ArmResult Arm(string name, string kind, double hit10, string architecture = "tiny", IReadOnlyList<EpochScores>? epochs = null) =>
+            new(name, kind, architecture, kind == ArmKinds.Protected ? 1 : 0, name.Contains('+') ? name.Split(" + ")[1] : null, epochs ?? [],
+                new RetrievalScores(0, 0, hit10, 10), new RetrievalScores(0, 0, 0, 10), 0);
         var report = new AttackReport("r", new AttackSpec(), "d", 1, 1, new RetrievalScores(0, 0, 20, 10), new RetrievalScores(0, 0, 20, 10), null,
-            [Arm("clean", ArmKinds.Clean, 60), Arm("protected", ArmKinds.Protected, 20), Arm("protected + jpeg:50", ArmKinds.Protected, 50)], 1);
-        Assert.Equal(25, report.ProtectionKept(report.Arms[2])!.Value, 6);
-        Assert.Equal(100, report.ProtectionKept(report.Arms[1])!.Value, 6);
+        [
+            Arm("pre-trained", ArmKinds.PreTrained, 20), Arm("clean", ArmKinds.Clean, 60), Arm("protected", ArmKinds.Protected, 30),
+            Arm("protected + jpeg:50", ArmKinds.Protected, 50),
+            Arm("pre-trained [tiny-vit]", ArmKinds.PreTrained, 10, "tiny-vit"), Arm("clean [tiny-vit]", ArmKinds.Clean, 50, "tiny-vit"),
+            Arm("protected [tiny-vit]", ArmKinds.Protected, 20, "tiny-vit"),
+        ], 1);
+        Assert.Equal(75, report.ProtectionKept(report.Arms[2])!.Value, 6);    // (60 − 30) / (60 − 20)
+        Assert.Equal(25, report.ProtectionKept(report.Arms[3])!.Value, 6);
+        Assert.Equal(0, report.ProtectionKept(report.Arms[1])!.Value, 6);
+        Assert.Equal(75, report.ProtectionKept(report.Arms[6])!.Value, 6);    // against the ViT's own clean and pre-trained arms
+        // From scratch there is no pre-trained arm: the start is the clean arm before its first epoch.
+        var scores = (double hit10) => new RetrievalScores(0, 0, hit10, 10);
+        var scratch = new AttackReport("r", new AttackSpec(), "d", 1, 1, scores(20), scores(20), null,
+            [Arm("clean", ArmKinds.Clean, 60, epochs: [new EpochScores(0, double.NaN, scores(10), scores(10))]), Arm("protected", ArmKinds.Protected, 20)], 1);
+        Assert.Equal(80, scratch.ProtectionKept(scratch.Arms[1])!.Value, 6);
     }
 }

@@ -128,15 +128,16 @@ public class HackerDefenceTests
         ], 1);
         var verdict = report.Verdict!;
         Assert.Equal(3, verdict.Arms.Count);
-        Assert.Equal(50, verdict.WorstImageToText.Kept!.Value, 6);          // jpeg:10: (60 − 40) / (60 − 20)
+        Assert.Equal(80, verdict.Arms[0].ImageToText!.Value, 6);            // as sent: (60 − 20) / (60 − 10) of the clean hacker's gain taken away
+        Assert.Equal(40, verdict.WorstImageToText.Kept!.Value, 6);          // jpeg:10: (60 − 40) / (60 − 10)
         Assert.Equal("protected + jpeg:10", verdict.WorstImageToText.Arm);
-        Assert.Equal(50, verdict.WorstTextToImage.Kept!.Value, 6);          // augment: (70 − 50) / (70 − 30)
+        Assert.Equal(20 / 58.0 * 100, verdict.WorstTextToImage.Kept!.Value, 6);   // augment: (70 − 50) / (70 − 12)
         Assert.Equal("protected + augment", verdict.WorstTextToImage.Arm);
         Assert.Equal(50, verdict.CleanGainImageToText!.Value, 6);
         Assert.Equal(58, verdict.CleanGainTextToImage!.Value, 6);
         var md = AttackReportWriter.Markdown(report);
         Assert.Contains("## Protection kept, worst case over the hacker's defences", md);
-        Assert.Contains("| face → name (image→text) | 50 % | protected + jpeg:10 | +50.0 |", md);
+        Assert.Contains("| face → name (image→text) | 40 % | protected + jpeg:10 | +50.0 |", md);
     }
 }
 
