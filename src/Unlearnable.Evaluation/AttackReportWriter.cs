@@ -36,7 +36,7 @@ public static class AttackReportWriter
                 reference.Concat(members).Select(a => Curve(a, e => e.I2T.Hit10)).Append(Flat("random ranking", report.RandomI2T.Hit10, trained)));
         }
         if (report.Verdict is { Arms.Count: > 0 } verdict)
-            Plots.GroupedBars(Path.Combine(outDir, "kept.png"), "Protection kept per arm (100 % = as protected as sent, 0 % = as clean)", "kept (%)",
+            Plots.GroupedBars(Path.Combine(outDir, "kept.png"), "Protection kept per arm (100 % = the hacker learned nothing, 0 % = as much as from clean photos)", "kept (%)",
                 verdict.Arms.Select(a => a.Arm).ToList(),
                 [("face → name (image→text)", verdict.Arms.Select(a => a.ImageToText).ToList()), ("name → face (text→image)", verdict.Arms.Select(a => a.TextToImage).ToList())]);
         Plots.Lines(Path.Combine(outDir, "i2t-medr.png"), "Image → text median rank on clean held-out data", "epoch", "MedR (lower = hacker learns)",
@@ -92,7 +92,7 @@ public static class AttackReportWriter
         md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|" + (kept ? "---:|---:|---:|" : ""));
         void Row(string name, RetrievalScores i, RetrievalScores t, string? keptText) =>
             md.AppendLine(Invariant($"| {name} | {i.Hit1:F1} | {i.Hit5:F1} | {i.Hit10:F1} | {i.MedR:F1} | {t.Hit1:F1} | {t.Hit5:F1} | {t.Hit10:F1} | {t.MedR:F1} |") + (keptText is null ? "" : $" {keptText} |"));
-        Row("random ranking", report.RandomI2T, report.RandomT2I, kept ? " | |" : null);
+        Row("random ranking", report.RandomI2T, report.RandomT2I, kept ? " | |" : null);   // three empty cells: kept i→t, kept t→i, pairs
         foreach (var arm in rows)
             Row(arm.Name, arm.I2T, arm.T2I, kept ? $"{Percent(report.ProtectionKept(arm, Direction.ImageToText))} | {Percent(report.ProtectionKept(arm, Direction.TextToImage))} | {Learned(arm)}" : null);
     }

@@ -67,15 +67,17 @@ public static class Plots
         for (int g = 0; g < groups.Count; g++)
             plot.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = groups[g].Name, FillColor = palette.GetColor(g) });
         plot.Axes.Bottom.SetTicks(categories.Select((_, c) => c * (groups.Count + 1) + (groups.Count - 1) / 2.0).ToArray(), categories.ToArray());
-        plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
-        plot.Axes.Bottom.MinimumSize = 140;
+        // Long arm names slant down to the left, each ending under its own group.
+        plot.Axes.Bottom.TickLabelStyle.Rotation = -35;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleRight;
+        plot.Axes.Bottom.MinimumSize = 150;
+        plot.Axes.Left.MinimumSize = 120;
         plot.Add.HorizontalLine(0, 1, ScottPlot.Colors.Black);
         plot.Title(title);
         plot.YLabel(yLabel);
-        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        plot.ShowLegend(ScottPlot.Edge.Right);   // beside the chart: bars of any height stay visible
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        plot.SavePng(path, Math.Max(700, 90 * categories.Count + 200), 600);
+        plot.SavePng(path, Math.Max(800, 90 * categories.Count + 420), 620);
     }
 
     /// <summary>
