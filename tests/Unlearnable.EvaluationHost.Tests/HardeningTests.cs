@@ -96,6 +96,7 @@ public class HardeningTests
         Assert.Contains("leads outside", (await Refusal(host, Identities("nested/up/" + Path.GetFileName(host.DataDirectory) + "x"))).Message);
         var (pretrained, preFields) = await Refusal(host, """{ "attack": { "mode": "fine-tune", "preTrained": "/root/model.safetensors" } }""");
         Assert.Equal(["attack.preTrained"], preFields);
+        Assert.Equal(["attack.preTrainFaces"], (await Refusal(host, """{ "attack": { "mode": "fine-tune", "preTrainFaces": "../faces" } }""")).Fields);
         Assert.Empty((await host.Client.ListJobsAsync(new ListJobsRequest())).Jobs);
     }
 
