@@ -91,7 +91,10 @@ public class EvaluationServiceTests
             Assert.Equal(finished.Verdict.Arms.Where(a => a.HasImageToText).Min(a => a.ImageToText), finished.Verdict.WorstImageToText, 9);
         }
         else Assert.False(finished.Verdict.HasWorstImageToText);
-        Assert.False(finished.Verdict.HasCleanGainImageToText);   // from scratch: no pre-trained model to gain over
+        // From scratch the clean hacker's gain is over the fresh model: the clean arm before its first epoch.
+        var clean = JsonNode.Parse((await host.Client.GetReportAsync(new GetReportRequest { JobId = job.JobId })).ReportJson)!["arms"]!.AsArray()
+            .Single(a => a!["name"]!.GetValue<string>() == "clean")!;
+        Assert.Equal(clean["i2t"]!["hit10"]!.GetValue<double>() - clean["epochs"]![0]!["i2t"]!["hit10"]!.GetValue<double>(), finished.Verdict.CleanGainImageToText, 9);
     }
 
     [Fact]
