@@ -60,8 +60,8 @@ static class DemoCommand
         var arm = (string name) => report.Arms.First(a => a.Name == name);
         var (clean, prot) = (arm(ArmKinds.Clean), arm(ArmKinds.Protected));
         double baseline = report.Arms.FirstOrDefault(a => a.Name == ArmKinds.PreTrained)?.I2T.Hit10 ?? report.RandomI2T.Hit10;
-        double gap = clean.I2T.Hit10 - baseline;
-        string Kept(ArmResult a) => gap > 0 ? FormattableString.Invariant($"{Math.Clamp((clean.I2T.Hit10 - a.I2T.Hit10) / gap, 0, 1) * 100:F0} %") : "n/a (clean posts taught it nothing)";
+        string Kept(ArmResult a) => clean.I2T.Hit10 > baseline && report.ProtectionKept(a) is { } kept
+            ? FormattableString.Invariant($"{Math.Clamp(kept, 0, 100):F0} %") : "n/a (clean posts taught it nothing)";
         var washed = report.Arms.FirstOrDefault(a => a.Countermeasure == "platform");
         return FormattableString.Invariant(
             $"Names right within the top 10 for a new photo: {clean.I2T.Hit10:F1} % after clean posts, {prot.I2T.Hit10:F1} % after protected ones (pre-trained {baseline:F1} %, random {report.RandomI2T.Hit10:F1} %): the protection kept {Kept(prot)} of what the posts would have taught") +
