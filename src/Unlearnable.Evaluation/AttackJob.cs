@@ -64,34 +64,42 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
             Report("protect", $"protected: max L∞ {protection.MaxLInfinity}/255, mean PSNR {protection.MeanPsnr:F1} dB, {protection.Seconds:F0} s");
         }
 
-        RecipeChoice? recipe = null;
-        if (spec.Attack.RecipeSearch is { } search)
-        {
-            Report("recipe", $"choosing the hacker's recipe: learning rates {string.Join(", ", search.Grid)}, up to {search.MaxEpochs} epochs, on one clean training photo per person");
-            recipe = new RecipeSearch(search, spec.Attack, spec.Seed, device, WorkDir) { OnProgress = OnProgress }.Choose(data, () => Start(spec.Preset), cancel);
-            Report("recipe", $"the hacker's recipe: lr {recipe.LearningRate:G3}, {recipe.Epochs} epochs (validation Hit@10 {recipe.Trials.Max(t => t.BestScore):F1} %)");
-        }
-        var hacker = recipe is null ? spec.Attack : spec.Attack with { LearningRate = recipe.LearningRate, Epochs = recipe.Epochs };
-        var runner = new ArmRunner(hacker, spec.Seed, device, WorkDir) { OnProgress = OnProgress };
+        // Each architecture's hacker picks their own recipe; every arm of that architecture trains with it.
+        var recipes = arms.Select(a => a.Architecture).Distinct(StringComparer.OrdinalIgnoreCase).ToDictionary(a => a, a => Recipe(a, data, cancel), StringComparer.OrdinalIgnoreCase);
+        var runners = recipes.ToDictionary(r => r.Key, r => new ArmRunner(r.Value is { } c ? spec.Attack with { LearningRate = c.LearningRate, Epochs = c.Epochs } : spec.Attack,
+            spec.Seed, device, WorkDir) { OnProgress = OnProgress }, StringComparer.OrdinalIgnoreCase);
         var results = new List<ArmResult>();
         for (int i = 0; i < arms.Count; i++)
         {
             cancel.ThrowIfCancellationRequested();
-            var arm = arms[i];
+            var (arm, runner) = (arms[i], runners[arms[i].Architecture]);
             if (runner.Finished(arm) is { } finished) { results.Add(finished); continue; }
             OnProgress?.Invoke(new JobProgress("train", $"arm {i + 1}/{arms.Count}: {arm.Name}", i, arms.Count, arm.Name, i, arms.Count));
             results.Add(runner.Run(arm, i, arms.Count, TrainingSet(arm, data.Train, protectedTrain), data.Test, Start, cancel));
         }
+        var recipe = recipes[spec.Preset];
+        var otherRecipes = recipes.Where(r => r.Value is not null && !r.Key.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase)).ToDictionary(r => r.Key, r => r.Value!);
 
         var ownCaptions = data.Test.Select(t => t.Captions.Count).ToArray();
         var report = new AttackReport(spec.Name, spec.WithoutSecrets(), data.Description, data.Train.Count, data.Test.Count,
             RetrievalMetrics.RandomImageToText(ownCaptions, ownCaptions.Sum()), RetrievalMetrics.RandomTextToImage(data.Test.Count),
-            protection, results, seconds(), recipe);
+            protection, results, seconds(), recipe, otherRecipes.Count == 0 ? null : otherRecipes);
         Report("report", "writing report.json, report.md and plots");
         AttackReportWriter.Write(outDir, report);
-        ReportFigures.Write(outDir, report, data, protectedTrain, arm => runner.CheckpointPath(arm), arms, device);
+        ReportFigures.Write(outDir, report, data, protectedTrain, arm => runners[arm.Architecture].CheckpointPath(arm), arms, device);
         Report("done", $"report in {outDir}");
         return report;
+    }
+
+    /// <summary>The recipe one architecture's hacker chooses (kept in work/recipe, work/recipe-ARCH for the others), or null without a search.</summary>
+    RecipeChoice? Recipe(string architecture, JobData data, CancellationToken cancel)
+    {
+        if (spec.Attack.RecipeSearch is not { } search) return null;
+        var folder = Path.Combine(WorkDir, architecture.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase) ? "recipe" : "recipe-" + architecture);
+        Report("recipe", $"{architecture}: choosing the hacker's recipe: learning rates {string.Join(", ", search.Grid)}, up to {search.MaxEpochs} epochs, on one clean training photo per person");
+        var recipe = new RecipeSearch(search, spec.Attack, spec.Seed, device, folder) { OnProgress = OnProgress }.Choose(data, () => Start(architecture), cancel);
+        Report("recipe", $"{architecture}: the hacker's recipe: lr {recipe.LearningRate:G3}, {recipe.Epochs} epochs (validation Hit@10 {recipe.Trials.Max(t => t.BestScore):F1} %)");
+        return recipe;
     }
 
     /// <summary>

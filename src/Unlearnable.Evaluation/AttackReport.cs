@@ -22,7 +22,8 @@ public enum Direction { ImageToText, TextToImage }
 /// <summary>report.json: the spec, the data, the random-ranking baseline, the protection, every arm and what protection each arm kept.</summary>
 public sealed record AttackReport(string Name, AttackSpec Spec, string Data, int TrainImages, int TestImages,
     [property: JsonPropertyName("randomI2t")] RetrievalScores RandomI2T, [property: JsonPropertyName("randomT2i")] RetrievalScores RandomT2I, ProtectionSummary? Protection, IReadOnlyList<ArmResult> Arms, double Seconds,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RecipeChoice? Recipe = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RecipeChoice? Recipe = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyDictionary<string, RecipeChoice>? TransferRecipes = null)
 {
     /// <summary>The learning rate and epochs every arm trained with: the search's choice, or the spec's.</summary>
     public (double LearningRate, int Epochs) HackerRecipe => Recipe is { } r ? (r.LearningRate, r.Epochs) : (Spec.Attack.LearningRate, Spec.Attack.Epochs);

@@ -28,13 +28,13 @@ public sealed record RecipeChoice(double LearningRate, int Epochs, IReadOnlyList
 /// Chooses the hacker's recipe as they would: on clean data, validated on one photo per person taken from the
 /// <em>training</em> photos (the last one; for data without people, a seeded tenth), never on the held-out test split.
 /// Every learning rate trains from the start model, is scored on the validation photos after each epoch, and stops
-/// early; the best (learning rate, epoch) wins, ties going to fewer epochs. The result is kept in the job's work folder.
+/// early; the best (learning rate, epoch) wins, ties going to fewer epochs. The result is kept in <paramref name="folder"/>.
 /// </summary>
-public sealed class RecipeSearch(RecipeSearchSpec search, HackerSpec hacker, int seed, torch.Device device, string workDir)
+public sealed class RecipeSearch(RecipeSearchSpec search, HackerSpec hacker, int seed, torch.Device device, string folder)
 {
     public Action<JobProgress>? OnProgress { get; init; }
 
-    string ResultPath => Path.Combine(workDir, "recipe", "choice.json");
+    string ResultPath => Path.Combine(folder, "choice.json");
 
     /// <summary>The search's own split of the training photos: (train, validation).</summary>
     public static (IReadOnlyList<CaptionedImage> Train, IReadOnlyList<CaptionedImage> Validation) Split(IReadOnlyList<CaptionedImage> training, int seed)
@@ -71,7 +71,7 @@ public sealed class RecipeSearch(RecipeSearchSpec search, HackerSpec hacker, int
 
     RecipeTrial Trial(double lr, IReadOnlyList<CaptionedImage> train, IReadOnlyList<CaptionedImage> validation, Func<ClipModel> start, CancellationToken cancel)
     {
-        var path = Path.Combine(workDir, "recipe", $"lr{lr:E2}.json");
+        var path = Path.Combine(folder, $"lr{lr:E2}.json");
         if (File.Exists(path)) return JsonSerializer.Deserialize<RecipeTrial>(File.ReadAllText(path), AttackSpec.Json)!;
         using var model = start();
         var pixels = new ImageTensors(model.Config.Vision.ImageSize);

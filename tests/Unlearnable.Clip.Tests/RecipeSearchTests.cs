@@ -63,10 +63,13 @@ public class RecipeSearchTests
         Assert.Empty(SpecValidator.Check(AttackSpec.Parse("""{ "attack": { "recipeSearch": { "maxEpochs": 5 } } }""")));
 
         var recipe = new RecipeChoice(1e-3, 3, [new RecipeTrial(1e-4, [10, 12], 2, 12), new RecipeTrial(1e-3, [20, 25, 30, 28, 27], 3, 30)], 96, 1109);
-        var report = new AttackReport("r", new AttackSpec(), "d", 1, 1, new RetrievalScores(0, 0, 20, 10), new RetrievalScores(0, 0, 20, 10), null, [], 1, recipe);
+        var vit = new RecipeChoice(1e-4, 9, [new RecipeTrial(1e-4, [5, 9, 11, 13, 14, 15, 16, 17, 18], 9, 18)], 96, 1109);
+        var report = new AttackReport("r", new AttackSpec(), "d", 1, 1, new RetrievalScores(0, 0, 20, 10), new RetrievalScores(0, 0, 20, 10), null, [], 1, recipe,
+            new Dictionary<string, RecipeChoice> { ["tiny-vit"] = vit });
         var md = AttackReportWriter.Markdown(report);
         Assert.Contains("3 epochs, lr 0.001", md);
         Assert.Contains("validated on 96 training photos (one per person) after training on the other 1109", md);
         Assert.Contains("lr 0.0001: 12.0 % at epoch 2 of 2; lr 0.001: 30.0 % at epoch 3 of 5", md);
+        Assert.Contains("The tiny-vit hacker chose theirs the same way: lr 0.0001, 9 epochs (lr 0.0001: 18.0 % at epoch 9 of 9)", md);
     }
 }
