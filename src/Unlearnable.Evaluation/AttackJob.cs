@@ -96,9 +96,9 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
     {
         if (spec.Attack.RecipeSearch is not { } search) return null;
         var folder = Path.Combine(WorkDir, architecture.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase) ? "recipe" : "recipe-" + architecture);
-        Report("recipe", $"{architecture}: choosing the hacker's recipe: learning rates {string.Join(", ", search.Grid)}, up to {search.MaxEpochs} epochs, on one clean training photo per person");
+        Report("recipe", $"{architecture}: choosing the hacker's recipe: learning rates {string.Join(", ", search.Grid.Select(lr => lr.ToString(System.Globalization.CultureInfo.InvariantCulture)))}, up to {search.MaxEpochs} epochs, on one clean training photo per person");
         var recipe = new RecipeSearch(search, spec.Attack, spec.Seed, device, folder) { OnProgress = OnProgress }.Choose(data, () => Start(architecture), cancel);
-        Report("recipe", $"{architecture}: the hacker's recipe: lr {recipe.LearningRate:G3}, {recipe.Epochs} epochs (validation Hit@10 {recipe.Trials.Max(t => t.BestScore):F1} %)");
+        Report("recipe", FormattableString.Invariant($"{architecture}: the hacker's recipe: lr {recipe.LearningRate:G3}, {recipe.Epochs} epochs (validation Hit@10 {recipe.Trials.Max(t => t.BestScore):F1} %)"));
         return recipe;
     }
 

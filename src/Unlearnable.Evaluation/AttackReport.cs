@@ -33,15 +33,19 @@ public sealed record AttackReport(string Name, AttackSpec Spec, string Data, int
     /// <summary>
     /// How much of what the hacker would learn an arm's protection takes away, by Hit@10 in one direction: the share of
     /// the clean hacker's gain over its start model (the pre-trained model when fine-tuning, the fresh one from scratch)
-    /// that the arm does not reach. 100 % = it learned nothing, 0 % = as much as from clean photos (null when the clean
-    /// hacker gained nothing, so there was nothing to keep from it). An arm is measured against the clean hacker of its own architecture.
+    /// that the arm does not reach. 100 % = it learned nothing, 0 % = as much as from clean photos. Null when the clean
+    /// hacker gained less than one held-out photo's worth (there was nothing to keep, and dividing by a tiny or negative gain
+    /// would give meaningless shares). An arm is measured against the clean hacker of its own architecture.
     /// </summary>
     public double? ProtectionKept(ArmResult arm, Direction direction = Direction.ImageToText)
     {
         if (Reference(ArmKinds.Clean, arm.Architecture) is not { } clean || StartHit10(direction, arm.Architecture) is not { } start) return null;
         double gain = Hit10(clean, direction) - start;
-        return Math.Abs(gain) < 1e-9 ? null : 100 * (Hit10(clean, direction) - Hit10(arm, direction)) / gain;
+        return gain < MinGain ? null : 100 * (Hit10(clean, direction) - Hit10(arm, direction)) / gain;
     }
+
+    /// <summary>One held-out photo's worth of Hit@10, in points.</summary>
+    double MinGain => 100.0 / Math.Max(1, TestImages);
 
     /// <summary>The start model's Hit@10: the pre-trained arm's, else the clean arm's before its first epoch.</summary>
     public double? StartHit10(Direction direction, string architecture) =>

@@ -36,7 +36,7 @@ public sealed record HackerDefence(IReadOnlyList<Countermeasure> Washes, bool Au
                     break;
                 case FilterStep:
                     if (filter is not null) throw Twice(text, step);
-                    if (!double.TryParse(amount, NumberStyles.Float, CultureInfo.InvariantCulture, out var share) || share is <= 0 || share > MaxFilterShare)
+                    if (!double.TryParse(amount, NumberStyles.Float, CultureInfo.InvariantCulture, out var share) || !(share > 0 && share <= MaxFilterShare))
                         throw new ArgumentException($"'{step}': the share of pairs the filter drops must be a number in (0, {MaxFilterShare.ToString(CultureInfo.InvariantCulture)}]");
                     filter = share;
                     break;

@@ -57,10 +57,10 @@ public sealed class RecipeSearch(RecipeSearchSpec search, HackerSpec hacker, int
         if (validation.Count < 2 || train.Count < 2)
             throw new SpecException("attack.recipeSearch", $"the training split leaves {validation.Count} validation and {train.Count} training photos; the search needs at least 2 of each (people need 2 training photos each)");
         var trials = new List<RecipeTrial>();
-        foreach (var lr in search.Grid)
+        for (int i = 0; i < search.Grid.Count; i++)
         {
             cancel.ThrowIfCancellationRequested();
-            trials.Add(Trial(lr, train, validation, start, cancel));
+            trials.Add(Trial(i, search.Grid[i], train, validation, start, cancel));
         }
         var best = trials.OrderByDescending(t => t.BestScore).ThenBy(t => t.BestEpoch).First();
         var choice = new RecipeChoice(best.LearningRate, best.BestEpoch, trials, validation.Count, train.Count);
@@ -69,10 +69,11 @@ public sealed class RecipeSearch(RecipeSearchSpec search, HackerSpec hacker, int
         return choice;
     }
 
-    RecipeTrial Trial(double lr, IReadOnlyList<CaptionedImage> train, IReadOnlyList<CaptionedImage> validation, Func<ClipModel> start, CancellationToken cancel)
+    RecipeTrial Trial(int index, double lr, IReadOnlyList<CaptionedImage> train, IReadOnlyList<CaptionedImage> validation, Func<ClipModel> start, CancellationToken cancel)
     {
-        var path = Path.Combine(folder, $"lr{lr:E2}.json");
-        if (File.Exists(path)) return JsonSerializer.Deserialize<RecipeTrial>(File.ReadAllText(path), AttackSpec.Json)!;
+        // Named by place in the grid and exact rate, the same under any culture; a file for another rate is not this trial's.
+        var path = Path.Combine(folder, $"trial{index}-lr{lr.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}.json");
+        if (File.Exists(path) && JsonSerializer.Deserialize<RecipeTrial>(File.ReadAllText(path), AttackSpec.Json) is { } kept && kept.LearningRate == lr) return kept;
         using var model = start();
         var pixels = new ImageTensors(model.Config.Vision.ImageSize);
         var scores = new List<double>();
@@ -88,7 +89,7 @@ public sealed class RecipeSearch(RecipeSearchSpec search, HackerSpec hacker, int
                 {
                     var report = Evaluator.Evaluate(model, validation, pixels, device);
                     scores.Add((report.ImageToText.Hit10 + report.TextToImage.Hit10) / 2);
-                    OnProgress?.Invoke(new JobProgress("recipe", $"recipe search: lr {lr:G3} epoch {e.Epoch}: validation Hit@10 {scores[^1]:F1} %",
+                    OnProgress?.Invoke(new JobProgress("recipe", FormattableString.Invariant($"recipe search: lr {lr:G3} epoch {e.Epoch}: validation Hit@10 {scores[^1]:F1} %"),
                         e.Epoch, search.MaxEpochs, Epoch: e.Epoch, Epochs: search.MaxEpochs, Loss: e.MeanLoss));
                     int best = scores.IndexOf(scores.Max()) + 1;
                     if (e.Epoch - best >= search.Patience) stop.Cancel();   // early stopping: no better score for Patience epochs

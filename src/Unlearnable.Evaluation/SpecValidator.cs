@@ -35,6 +35,8 @@ public static class SpecValidator
         CheckData(spec.Data, Fail);
         CheckProtection(spec, Fail);
         CheckAttack(spec.Attack, spec.Protection.Source == ProtectionSources.Posts, Fail);
+        CheckPublicFaces(spec, Fail);
+        CheckSearchData(spec, Fail);
         CheckSizes(spec, Fail);
 
         for (int i = 0; i < spec.Arms.PoisonFractions.Count; i++)
@@ -161,11 +163,40 @@ public static class SpecValidator
         {
             if (attack.PreTrainImages < PublicModel.MinImages) fail("attack.preTrainImages", $"{attack.PreTrainImages}: at least {PublicModel.MinImages}");
             if (attack.PreTrainEpochs < 1) fail("attack.preTrainEpochs", $"{attack.PreTrainEpochs}: at least 1");
-            if (attack.PreTrainFaces is not null && RequireFolder(attack.PreTrainFaces, "attack.preTrainFaces", fail))
+        }
+    }
+
+    /// <summary>
+    /// The public faces, wherever they are given (transfer architectures pre-train on them even beside a <c>preTrained</c> file):
+    /// readable identity folders, none of them a person the job evaluates (a public model that has seen them would overstate the hacker).
+    /// </summary>
+    static void CheckPublicFaces(AttackSpec spec, Action<string, string> fail)
+    {
+        if (spec.Attack.PreTrainFaces is not { } faces || !RequireFolder(faces, "attack.preTrainFaces", fail)) return;
+        try
+        {
+            var names = IdentityFolders.Load(faces).Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            if (spec.Data.Kind == DataKinds.Identities && spec.Data.Path is { } data && Directory.Exists(data)
+                && IdentityFolders.Load(data).FirstOrDefault(p => names.Contains(p.Name)) is { } shared)
+                fail("attack.preTrainFaces", $"{shared.Name} is both in the public faces and in data.path; the public model must never have seen the people evaluated");
+        }
+        catch (Exception e) when (e is DataFormatException or IOException or UnauthorizedAccessException) { fail("attack.preTrainFaces", e.Message); }
+    }
+
+    /// <summary>The recipe search validates on one training photo per person: people need 3 photos (one held out, one to validate on).</summary>
+    static void CheckSearchData(AttackSpec spec, Action<string, string> fail)
+    {
+        if (spec.Attack.RecipeSearch is null) return;
+        if (spec.Data.Kind == DataKinds.SyntheticIdentities && spec.Data.Photos < 3)
+            fail("data.photos", $"{spec.Data.Photos}: attack.recipeSearch needs 3 photos a person (one held out, one to validate on, one to train on)");
+        if (spec.Data.Kind == DataKinds.Identities && spec.Data.Path is { } path && Directory.Exists(path))
+        {
+            try
             {
-                try { IdentityFolders.Load(attack.PreTrainFaces); }
-                catch (DataFormatException e) { fail("attack.preTrainFaces", e.Message); }
+                if (IdentityFolders.Load(path).Count(p => p.Images.Count >= 3) < 2)
+                    fail("data.path", "attack.recipeSearch needs at least 2 people with 3 photos (one held out, one to validate on, one to train on)");
             }
+            catch (DataFormatException) { }   // reported by the data check
         }
     }
 

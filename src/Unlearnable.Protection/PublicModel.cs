@@ -46,16 +46,20 @@ public sealed record PublicModel(int Images = 1000, int Epochs = 20, int Seed = 
     }
 
     /// <summary>
-    /// Eight hex digits of a hash over the folder's people, file names and sizes: a cached model is reused only for the same photos
-    /// (a sidecar and an attack job pointed at copies of one folder agree; adding a photo trains anew).
+    /// Eight hex digits of a hash over the folder's people, file names and contents: a cached model is reused only for the same
+    /// photos (a sidecar and an attack job pointed at copies of one folder agree; a photo added, removed or re-cropped trains anew).
+    /// About a third of a second for LFW's 8,909 pre-training photos.
     /// </summary>
     public static string FacesFingerprint(string folder)
     {
-        var listing = new System.Text.StringBuilder();
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         foreach (var person in IdentityFolders.Load(folder))
             foreach (var image in person.Images)
-                listing.Append(person.Name).Append('/').Append(Path.GetFileName(image.Name)).Append(':').Append(new FileInfo(image.Name).Length).Append('\n');
-        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(listing.ToString())))[..8];
+            {
+                hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{person.Name}/{Path.GetFileName(image.Name)}\n"));
+                hash.AppendData(System.Security.Cryptography.SHA256.HashData(image.ReadBytes()));
+            }
+        return Convert.ToHexStringLower(hash.GetHashAndReset())[..8];
     }
 
     /// <summary>Trains the model (resuming from <paramref name="checkpoint"/>'s saved state when there is one).</summary>

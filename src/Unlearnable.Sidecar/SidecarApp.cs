@@ -55,8 +55,14 @@ public static class SidecarApp
         if (settings.Model.DefaultTrainingImages is < PublicModel.MinImages or > PublicModel.MaxImages || settings.Model.DefaultTrainingEpochs is < 1 or > PublicModel.MaxEpochs)
             throw new InvalidOperationException($"Sidecar:Model:DefaultTrainingImages must be in {PublicModel.MinImages}..{PublicModel.MaxImages} (is {settings.Model.DefaultTrainingImages}) " +
                 $"and Sidecar:Model:DefaultTrainingEpochs in 1..{PublicModel.MaxEpochs} (is {settings.Model.DefaultTrainingEpochs})");
-        if (!string.IsNullOrWhiteSpace(settings.Model.PublicFaces) && string.IsNullOrWhiteSpace(settings.Model.Checkpoint) && !Directory.Exists(settings.Model.PublicFaces))
-            throw new InvalidOperationException($"Sidecar:Model:PublicFaces is {settings.Model.PublicFaces}, which is not a folder; it names identity folders (one per person) the public model is trained on");
+        if (!string.IsNullOrWhiteSpace(settings.Model.PublicFaces) && string.IsNullOrWhiteSpace(settings.Model.Checkpoint))
+        {
+            try { Data.Formats.IdentityFolders.Load(settings.Model.PublicFaces); }
+            catch (Data.DataFormatException e)
+            {
+                throw new InvalidOperationException($"Sidecar:Model:PublicFaces ({settings.Model.PublicFaces}) must name identity folders (one per person) the public model is trained on: {e.Message}");
+            }
+        }
         settings.Profiles.Store.Validate("Sidecar:Profiles:Store");
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");

@@ -225,7 +225,7 @@ public class EvaluationTests
         static ArmResult Arm(string name, string kind, double hit10, string architecture = "tiny", IReadOnlyList<EpochScores>? epochs = null) =>
             new(name, kind, architecture, kind == ArmKinds.Protected ? 1 : 0, name.Contains('+') ? name.Split(" + ")[1] : null, epochs ?? [],
                 new RetrievalScores(0, 0, hit10, 10), new RetrievalScores(0, 0, 0, 10), 0);
-        var report = new AttackReport("r", new AttackSpec(), "d", 1, 1, new RetrievalScores(0, 0, 20, 10), new RetrievalScores(0, 0, 20, 10), null,
+        var report = new AttackReport("r", new AttackSpec(), "d", 100, 100, new RetrievalScores(0, 0, 20, 10), new RetrievalScores(0, 0, 20, 10), null,
         [
             Arm("pre-trained", ArmKinds.PreTrained, 20), Arm("clean", ArmKinds.Clean, 60), Arm("protected", ArmKinds.Protected, 30),
             Arm("protected + jpeg:50", ArmKinds.Protected, 50),
@@ -238,8 +238,12 @@ public class EvaluationTests
         Assert.Equal(75, report.ProtectionKept(report.Arms[6])!.Value, 6);    // against the ViT's own clean and pre-trained arms
         // From scratch there is no pre-trained arm: the start is the clean arm before its first epoch.
         var scores = (double hit10) => new RetrievalScores(0, 0, hit10, 10);
-        var scratch = new AttackReport("r", new AttackSpec(), "d", 1, 1, scores(20), scores(20), null,
+        var scratch = new AttackReport("r", new AttackSpec(), "d", 100, 100, scores(20), scores(20), null,
             [Arm("clean", ArmKinds.Clean, 60, epochs: [new EpochScores(0, double.NaN, scores(10), scores(10))]), Arm("protected", ArmKinds.Protected, 20)], 1);
         Assert.Equal(80, scratch.ProtectionKept(scratch.Arms[1])!.Value, 6);
+        // A clean hacker that gained less than one held-out photo's worth (1 point of 100 photos) leaves nothing to keep.
+        var flat = scratch with { Arms = [Arm("clean", ArmKinds.Clean, 10.5, epochs: [new EpochScores(0, double.NaN, scores(10), scores(10))]), Arm("protected", ArmKinds.Protected, 2)] };
+        Assert.Null(flat.ProtectionKept(flat.Arms[1]));
+        Assert.Null(flat.Verdict!.WorstImageToText.Kept);
     }
 }

@@ -25,7 +25,7 @@ public class HackerDefenceTests
         Assert.True(all.CleanCaptions);
         Assert.Equal("grayscale+filter:0.3+captions", all.ToString());
 
-        foreach (var bad in new[] { "sharpen", "augment:2", "filter:0", "filter:0.95", "filter", "jpeg:75+", "augment+augment", "jpeg:0" })
+        foreach (var bad in new[] { "sharpen", "augment:2", "filter:0", "filter:0.95", "filter", "jpeg:75+", "augment+augment", "jpeg:0", "filter:NaN" })
             Assert.Throws<ArgumentException>(() => HackerDefence.Parse(bad));
         Assert.Contains("unknown step 'sharpen'", Assert.Throws<ArgumentException>(() => HackerDefence.Parse("jpeg:75+sharpen")).Message);
 
@@ -121,7 +121,7 @@ public class HackerDefenceTests
     {
         static ArmResult Arm(string name, string kind, double i2t, double t2i, string? defence = null) =>
             new(name, kind, "tiny", kind == ArmKinds.Protected ? 1 : 0, defence, [], new RetrievalScores(0, 0, i2t, 10), new RetrievalScores(0, 0, t2i, 10), 0);
-        var report = new AttackReport("r", new AttackSpec(), "d", 1, 1, new RetrievalScores(0, 0, 20, 10), new RetrievalScores(0, 0, 20, 10), null,
+        var report = new AttackReport("r", new AttackSpec(), "d", 100, 100, new RetrievalScores(0, 0, 20, 10), new RetrievalScores(0, 0, 20, 10), null,
         [
             Arm("pre-trained", ArmKinds.PreTrained, 10, 12), Arm("clean", ArmKinds.Clean, 60, 70), Arm("protected", ArmKinds.Protected, 20, 30),
             Arm("protected + jpeg:10", ArmKinds.Protected, 40, 34, "jpeg:10"), Arm("protected + augment", ArmKinds.Protected, 30, 50, "augment"),

@@ -61,6 +61,22 @@ public class RecipeSearchTests
         Assert.Equal(["attack.recipeSearch.learningRates[1]", "attack.recipeSearch.maxEpochs", "attack.recipeSearch.patience"], problems.Select(p => p.Field));
         Assert.Equal("attack.recipeSearch.learningRates", Assert.Single(SpecValidator.Check(new AttackSpec { Attack = new HackerSpec(RecipeSearch: new RecipeSearchSpec([])) })).Field);
         Assert.Empty(SpecValidator.Check(AttackSpec.Parse("""{ "attack": { "recipeSearch": { "maxEpochs": 5 } } }""")));
+        // One held-out photo and one to validate on leave none to train on: refused before anything runs.
+        Assert.Equal("data.photos", Assert.Single(SpecValidator.Check(new AttackSpec { Data = new DataSpec(Photos: 2), Attack = new HackerSpec(RecipeSearch: new RecipeSearchSpec()) })).Field);
+
+        // The public model must never have seen the people evaluated.
+        var root = TestFolders.New();
+        foreach (var (pool, person) in new[] { ("dev", "Ada_Lovelace"), ("dev", "Grace_Hopper"), ("public", "Ada_Lovelace"), ("public", "Alan_Turing") })
+        {
+            Directory.CreateDirectory(Path.Combine(root, pool, person));
+            for (int n = 0; n < 3; n++) File.WriteAllBytes(Path.Combine(root, pool, person, $"{n}.jpg"), [0xff, 0xd8]);
+        }
+        var overlap = SpecValidator.Check(new AttackSpec
+        {
+            Data = new DataSpec(DataKinds.Identities, Path.Combine(root, "dev")), Attack = new HackerSpec(PreTrainFaces: Path.Combine(root, "public")),
+        });
+        Assert.Equal("attack.preTrainFaces", Assert.Single(overlap).Field);
+        Assert.Contains("Ada_Lovelace", overlap[0].Problem);
 
         var recipe = new RecipeChoice(1e-3, 3, [new RecipeTrial(1e-4, [10, 12], 2, 12), new RecipeTrial(1e-3, [20, 25, 30, 28, 27], 3, 30)], 96, 1109);
         var vit = new RecipeChoice(1e-4, 9, [new RecipeTrial(1e-4, [5, 9, 11, 13, 14, 15, 16, 17, 18], 9, 18)], 96, 1109);

@@ -52,6 +52,8 @@ public class FaceCropsTests
         using var small = SafeImageDecoder.Decode(NewsPhoto(1, 120, 90));
         using var square = FaceCrops.Central(small, 150);
         Assert.Equal((90, 90), (square.Width, square.Height));
-        Assert.Throws<ArgumentOutOfRangeException>(() => FaceCrops.Write([], output, minPhotos: 5, maxPhotos: 4, crop: 150));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FaceCrops.Write([], TestFolders.New(), minPhotos: 5, maxPhotos: 4, crop: 150));
+        // A pool is never written over another one.
+        Assert.Throws<IOException>(() => FaceCrops.Write(IdentityFolders.Load(source), output, minPhotos: 1, maxPhotos: 9, crop: 150));
     }
 }

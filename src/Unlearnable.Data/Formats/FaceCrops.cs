@@ -19,6 +19,9 @@ public static class FaceCrops
     {
         if (minPhotos < 1 || maxPhotos < minPhotos) throw new ArgumentOutOfRangeException(nameof(maxPhotos), $"photos per person must satisfy 1 ≤ min ({minPhotos}) ≤ max ({maxPhotos})");
         if (crop < 8) throw new ArgumentOutOfRangeException(nameof(crop), crop, "the crop must be at least 8 pixels");
+        // A pool written over another (a wrong --max-photos corrected) would mix people from both: start from an empty folder.
+        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+            throw new IOException($"{outDir} is not empty; write a pool into a new or empty folder");
         var chosen = people.Where(p => p.Images.Count >= minPhotos && p.Images.Count <= maxPhotos).ToList();
         int photos = 0;
         foreach (var person in chosen)
@@ -29,7 +32,9 @@ public static class FaceCrops
             {
                 using var photo = SafeImageDecoder.Decode(image.ReadBytes(), what: image.Name);
                 using var square = Central(photo, crop);
-                File.WriteAllBytes(Path.Combine(folder, Path.GetFileNameWithoutExtension(image.Name) + ".jpg"), ImageEncoding.Jpeg(square, Quality));
+                var target = Path.Combine(folder, Path.GetFileNameWithoutExtension(image.Name) + ".jpg");
+                if (File.Exists(target)) throw new IOException($"{image.Name} and another photo of {person.Name} would both be written as {target}");
+                File.WriteAllBytes(target, ImageEncoding.Jpeg(square, Quality));
                 photos++;
             }
         }
