@@ -62,10 +62,10 @@ public static class AttackReportWriter
         if (report.Recipe is { } recipe)
             Line(Invariant($"The hacker chose this recipe on clean data, validated on {recipe.ValidationPhotos} training photos (one per person) after training on the other {recipe.TrainPhotos}; the test photos were not used. ") +
                  "Grid (validation Hit@10, mean of both directions, best epoch): " +
-                 string.Join("; ", recipe.Trials.Select(t => Invariant($"lr {t.LearningRate:G3}: {t.BestScore:F1} % at epoch {t.BestEpoch} of {t.Validation.Count}"))) + ".");
+                 Trials(recipe) + ".");
         foreach (var (architecture, other) in report.TransferRecipes ?? new Dictionary<string, RecipeChoice>())
             Line(Invariant($"The {architecture} hacker chose theirs the same way: lr {other.LearningRate:G3}, {other.Epochs} epochs (") +
-                 string.Join("; ", other.Trials.Select(t => Invariant($"lr {t.LearningRate:G3}: {t.BestScore:F1} % at epoch {t.BestEpoch} of {t.Validation.Count}"))) + ").");
+                 Trials(other) + ").");
         if (report.Protection is { } p)
             Line(Invariant($"Protection: {p.Source} on {p.Images} training images, max L∞ {p.MaxLInfinity}/255, mean PSNR {p.MeanPsnr:F1} dB, mean SSIM {p.MeanSsim:F3}, {p.Seconds:F0} s") +
                 (p.DictionaryShare is { } share ? Invariant($", {share * 100:F0} % of trigger words are dictionary words (e.g. {string.Join("; ", p.ExampleTriggers.Take(3).Select(t => $"\"{t}\""))})") : "") +
@@ -99,6 +99,10 @@ public static class AttackReportWriter
         foreach (var arm in rows)
             Row(arm.Name, arm.I2T, arm.T2I, kept ? $"{Percent(report.ProtectionKept(arm, Direction.ImageToText))} | {Percent(report.ProtectionKept(arm, Direction.TextToImage))} | {Learned(arm)}" : null);
     }
+
+    /// <summary>A recipe search's grid: each learning rate's best validation score and where it was reached.</summary>
+    static string Trials(RecipeChoice recipe) =>
+        string.Join("; ", recipe.Trials.Select(t => Invariant($"lr {t.LearningRate:G3}: {t.BestScore:F1} % at epoch {t.BestEpoch} of {t.Validation.Count}")));
 
     static string Percent(double? kept) => kept is { } k ? Invariant($"{k:F0} %") : "—";
 
