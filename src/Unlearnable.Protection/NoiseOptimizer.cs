@@ -42,7 +42,10 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
                 // Grey photos see themselves as sent: noise without chroma already passes JPEG's chroma subsampling,
                 // and on real grey faces the transformations cost more un-washed protection than they bought (README).
                 var seen = where(grey, published, PlatformTransforms.Apply(options.RobustTo, published, options.Seed, seedOffset + step));
-                var value = ContrastiveLoss.Compute(model.Logits(model.EncodeImage(PixelSpace.Normalize(seen)), model.EncodeText(texts(step))));
+                // The captions do not depend on δ: their features are constants of this step, encoded without a graph.
+                Tensor captions;
+                using (no_grad()) captions = model.EncodeText(texts(step));
+                var value = ContrastiveLoss.Compute(model.Logits(model.EncodeImage(PixelSpace.Normalize(seen)), captions));
                 // NaN gradients (see TorchRuntime: a libtorch CPU kernel fault) move no pixel rather than poisoning δ.
                 var gradient = autograd.grad([value], [d])[0].nan_to_num(0, 0, 0);
                 gradient = where(grey, gradient.sum(1, keepdim: true).expand_as(gradient), gradient);

@@ -16,8 +16,15 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
 {
     readonly Tensor _disallowed = DisallowedMask(vocabulary, device);
 
-    /// <summary>Text-tower forwards spent so far (for benchmarks).</summary>
+    /// <summary>Text-tower forwards spent so far, and the caption rows they encoded (for benchmarks).</summary>
     public long TextForwards { get; private set; }
+    public long TextRows { get; private set; }
+
+    /// <summary>
+    /// Rows of one text forward at most: a position's tries go through in as few forwards as this allows (few large
+    /// matrix products run far closer to the CPU's peak than many small ones). The batch size at least: one try each.
+    /// </summary>
+    public int RowsPerForward { get; init; } = 1024;
 
     /// <summary>Encodes the perturbed images once (eval mode, no gradient), then searches against those features.</summary>
     /// <param name="perturbed01">[b, 3, S, S] images with their current noise, in [0, 1].</param>
@@ -46,24 +53,26 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
             var images = imageFeatures.detach();
             long[,,] candidates = Candidates(images, captions, triggers, context);
 
+            // Each caption tokenised once: a try only rewrites the k trigger slots right after SOT.
+            var rows = captions.Select((c, i) => TriggeredCaptions.Row(triggers[i], c, context)).ToList();
             var beams = triggers.Select(t => new List<(int[] Trigger, double Loss)> { (t.ToArray(), double.PositiveInfinity) }).ToList();
             for (int p = 0; p < k; p++)
             {
-                var pool = Enumerable.Range(0, b).Select(_ => new Dictionary<string, (int[] Trigger, double Loss)>()).ToList();
+                // Every (beam entry, candidate) try of this position, scored in as few text forwards as the row bound allows.
+                var tries = new List<int[][]>();
                 int widest = beams.Max(x => x.Count);
                 for (int e = 0; e < widest; e++)
                     for (int j = -1; j < candidates.GetLength(2); j++)
-                    {
-                        var tried = new List<int[]>(b);
-                        for (int s = 0; s < b; s++)
+                        tries.Add(Enumerable.Range(0, b).Select(s =>
                         {
                             var t = beams[s][Math.Min(e, beams[s].Count - 1)].Trigger.ToArray();
                             if (j >= 0) t[p] = (int)candidates[s, p, j];
-                            tried.Add(t);
-                        }
-                        var losses = Score(images, captions, tried, context);
-                        for (int s = 0; s < b; s++) pool[s].TryAdd(string.Join(',', tried[s]), (tried[s], losses[s]));
-                    }
+                            return t;
+                        }).ToArray());
+                var losses = Score(images, rows, tries);
+                var pool = Enumerable.Range(0, b).Select(_ => new Dictionary<string, (int[] Trigger, double Loss)>()).ToList();
+                for (int n = 0; n < tries.Count; n++)
+                    for (int s = 0; s < b; s++) pool[s].TryAdd(string.Join(',', tries[n][s]), (tries[n][s], losses[n][s]));
                 beams = pool.Select(options => options.Values.OrderBy(o => o.Loss).Take(beamWidth).ToList()).ToList();
             }
             return beams.Select(x => x[0].Trigger).ToList();
@@ -83,7 +92,7 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
         var embeddings = model.EmbedTokens(ids).detach().requires_grad_(true);
         var loss = ContrastiveLoss.Compute(model.Logits(images, model.EncodeTextEmbeddings(embeddings, TextFeatures.EndOfTextIndex(ids))));
         var gradient = autograd.grad([loss], [embeddings])[0].narrow(1, 1, k).nan_to_num(0);   // [b, k, width]
-        TextForwards++;
+        (TextForwards, TextRows) = (TextForwards + 1, TextRows + b);
         var scores = -gradient.matmul(model.TokenEmbeddingMatrix.detach().T);                       // [b, k, vocab]
         scores = scores.masked_fill(_disallowed, KeptScalars.Of(double.NegativeInfinity));   // a temporary Scalar can be freed by the GC mid-call (KeptScalars)
         var top = vocabulary.Proposer is { } proposer
@@ -115,13 +124,34 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
         return candidates.gather(2, best).cpu();
     }
 
-    double[] Score(Tensor images, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers, int context)
+    /// <summary>
+    /// Per try, each sample's loss with that try's triggers (a try is one trigger per sample: the batch's contrastive
+    /// loss couples the samples, so a try is scored as a whole batch, as if it were the only one).
+    /// </summary>
+    double[][] Score(Tensor images, IReadOnlyList<int[]> rows, IReadOnlyList<int[][]> tries)
     {
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var ids = TriggeredCaptions.Batch(triggers, captions, context, device);
-        TextForwards++;
-        return ContrastiveLoss.PerSample(model.Logits(images, model.EncodeText(ids))).cpu().data<float>().ToArray().Select(x => (double)x).ToArray();
+        int b = rows.Count, context = rows[0].Length, perForward = Math.Max(1, RowsPerForward / b);
+        var losses = new double[tries.Count][];
+        for (int first = 0; first < tries.Count; first += perForward)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            int count = Math.Min(perForward, tries.Count - first);
+            var ids = new long[count * b * context];
+            for (int n = 0; n < count; n++)
+                for (int s = 0; s < b; s++)
+                {
+                    int at = (n * b + s) * context;
+                    for (int i = 0; i < context; i++) ids[at + i] = rows[s][i];
+                    var trigger = tries[first + n][s];
+                    for (int i = 0; i < trigger.Length; i++) ids[at + 1 + i] = trigger[i];
+                }
+            var texts = model.EncodeText(tensor(ids, [count * b, context]).to(device)).view(count, b, -1);
+            (TextForwards, TextRows) = (TextForwards + 1, TextRows + count * b);
+            for (int n = 0; n < count; n++)
+                losses[first + n] = ContrastiveLoss.PerSample(model.Logits(images, texts[n])).cpu().data<float>().ToArray().Select(x => (double)x).ToArray();
+        }
+        return losses;
     }
 
     static Tensor DisallowedMask(TriggerVocabulary vocabulary, Device device)

@@ -43,6 +43,19 @@ public class ModelTests
         Assert.Equal(expected, model.parameters().Sum(p => p.numel()));
     }
 
+    /// <summary>open_clip's model profile (docs/model_profile.csv, fvcore, a multiply-add as 2): image and 77-token text GFLOPs.</summary>
+    [Theory]
+    [InlineData("vitb32", 8.82, 5.96)]
+    [InlineData("rn50", 12.22, 5.96)]
+    [InlineData("rn101", 19.54, 5.96)]
+    public void FlopCountsAgreeWithOpenClipsProfile(string preset, double imageGflops, double textGflops)
+    {
+        var config = ClipPresets.Get(preset);
+        Assert.InRange(ClipFlops.Image(config) / 1e9, imageGflops * 0.97, imageGflops * 1.03);
+        Assert.InRange(ClipFlops.Text(config, 77) / 1e9, textGflops * 0.97, textGflops * 1.03);
+        Assert.True(ClipFlops.Text(config, 20) < ClipFlops.Text(config, 77) / 3, "a 20-token caption costs under a third of the full context");
+    }
+
     [Fact]
     public void UnknownPresetNamesTheKnownOnes()
     {

@@ -75,7 +75,9 @@ public class ProtectionTests
         var found = search.Update(imageFeatures, captions, start);
 
         for (int i = 0; i < 6; i++) Assert.Equal(targets[i], found[i]);
-        Assert.True(search.TextForwards >= words.Length + 1);
+        // Every candidate was scored (the unchanged trigger too), all of them in one forward after the gradient's.
+        Assert.Equal(6 * (1 + words.Length + 1), search.TextRows);
+        Assert.Equal(2, search.TextForwards);
 
         // With fewer candidates than words, every chosen token is still from the vocabulary (or the untouched start).
         var narrow = new TriggerSearch(model, vocabulary, topK: 2, beamWidth: 2, CPU).Update(imageFeatures, captions, start);

@@ -125,8 +125,30 @@ static class BenchCommand
                 $", trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {n} batches");
             Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");
             Console.WriteLine($"time split: PGD {pgd.TotalSeconds / seconds:P0}, trigger search {trigger.TotalSeconds / seconds:P0}, surrogate steps {surrogate.TotalSeconds / seconds:P0}");
+            PrintThroughput(config, options, rounds, b, n, data.Skip(b).Select(p => p.Captions[0]).ToList(), pgd, trigger, seconds);
             return 0;
         }));
         return mem;
+    }
+
+    /// <summary>
+    /// Model FLOPs per second as open_clip's profile counts them (<see cref="ClipFlops"/>), so the distance to the CPU's
+    /// peak is on the page. A PGD step is an image forward and a backward to the pixels (as much again; no weight
+    /// gradients) plus a text forward; a search round encodes the images once, takes the trigger's gradient (text forward
+    /// and backward) and scores trigger length × (top-k + 1) tries of the batch's rows.
+    /// </summary>
+    static void PrintThroughput(ClipConfig config, Protection.ProtectionOptions options, int rounds, int batch, int batches,
+        IReadOnlyList<string> captions, TimeSpan pgd, TimeSpan trigger, double seconds)
+    {
+        int trigged = options.UsesTrigger ? options.TriggerLength : 0;
+        int tokens = Math.Min(config.Text.ContextLength, captions.Max(c => ClipTokenizer.Default.EncodeRaw(c).Count) + trigged + 2);
+        double image = ClipFlops.Image(config), text = ClipFlops.Text(config, tokens);
+        double pgdFlops = (double)batches * rounds * options.PgdSteps * batch * (2 * image + text);
+        double searchFlops = options.UsesTrigger
+            ? (double)batches * rounds * batch * (image + 2 * text + options.TriggerLength * (options.TopK + 1) * options.BeamWidth * text)
+            : 0;
+        static string Rate(double flops, TimeSpan time) => time > TimeSpan.Zero ? $"{flops / time.TotalSeconds / 1e9:F0}" : "-";
+        Console.WriteLine($"model FLOPs: image {image / 1e9:F2} G, a {tokens}-token caption {text / 1e9:F2} G; achieved GFLOP/s: " +
+            $"PGD {Rate(pgdFlops, pgd)}, trigger search {Rate(searchFlops, trigger)}, overall {(pgdFlops + searchFlops) / seconds / 1e9:F0}");
     }
 }

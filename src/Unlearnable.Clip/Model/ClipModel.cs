@@ -76,10 +76,19 @@ public sealed class ClipModel : Module
     /// <summary>Text features (not normalised) from ids [b, ctx].</summary>
     public Tensor EncodeText(Tensor ids) => EncodeTextEmbeddings(EmbedTokens(ids), TextFeatures.EndOfTextIndex(ids));
 
-    /// <summary>Text features from token embeddings, read at each row's EOT position.</summary>
+    /// <summary>
+    /// Whether the text tower reads only the tokens up to the batch's last EOT (on by default). Exact: the tower
+    /// is causal and reads each row's feature at its EOT, so no later position can change a feature or a gradient;
+    /// captions of ~20 tokens then cost a quarter of the 77-token context. Off only to check that exactness.
+    /// </summary>
+    public bool TrimsTextContext { get; set; } = true;
+
+    /// <summary>Text features from token embeddings [b, ctx, width], read at each row's EOT position.</summary>
     public Tensor EncodeTextEmbeddings(Tensor embeddings, Tensor eotIndex)
     {
-        var hidden = transformer.forward(embeddings.Plus(positional_embedding));
+        long used = TrimsTextContext ? TextFeatures.UsedLength(eotIndex) : embeddings.shape[1];
+        var tokens = used < embeddings.shape[1] ? embeddings.narrow(1, 0, used) : embeddings;
+        var hidden = transformer.forward(tokens.Plus(positional_embedding.narrow(0, 0, tokens.shape[1])));
         return TextFeatures.Pool(ln_final.forward(hidden), eotIndex, text_projection);
     }
 

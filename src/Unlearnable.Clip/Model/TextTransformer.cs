@@ -16,6 +16,9 @@ public static class TextFeatures
     /// <summary>Index of each row's EOT token: the largest id in the row (49407).</summary>
     public static Tensor EndOfTextIndex(Tensor ids) => ids.argmax(-1);
 
+    /// <summary>Tokens the batch's features depend on: up to and including its last EOT.</summary>
+    public static long UsedLength(Tensor eotIndex) => eotIndex.numel() == 0 ? 1 : eotIndex.max().item<long>() + 1;
+
     /// <summary>Reads the LN'd feature at each row's EOT position and projects it.</summary>
     public static Tensor Pool(Tensor hidden, Tensor eotIndex, Tensor projection)
     {
