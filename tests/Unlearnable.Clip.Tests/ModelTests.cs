@@ -43,16 +43,20 @@ public class ModelTests
         Assert.Equal(expected, model.parameters().Sum(p => p.numel()));
     }
 
-    /// <summary>open_clip's model profile (docs/model_profile.csv, fvcore, a multiply-add as 2): image and 77-token text GFLOPs.</summary>
+    /// <summary>
+    /// open_clip's model profile (docs/model_profile.csv, fvcore, a multiply-add as 2): image and 77-token text GFLOPs.
+    /// Its ResNet figures are higher: its attention pool projects a query at every position where ours projects the one
+    /// that is read (2·49·2048² ≈ 0.4 GFLOP), and fvcore counts batch norms.
+    /// </summary>
     [Theory]
-    [InlineData("vitb32", 8.82, 5.96)]
-    [InlineData("rn50", 12.22, 5.96)]
-    [InlineData("rn101", 19.54, 5.96)]
-    public void FlopCountsAgreeWithOpenClipsProfile(string preset, double imageGflops, double textGflops)
+    [InlineData("vitb32", 8.82, 5.96, 0.02)]
+    [InlineData("rn50", 12.22, 5.96, 0.06)]
+    [InlineData("rn101", 19.54, 5.96, 0.06)]
+    public void FlopCountsAgreeWithOpenClipsProfile(string preset, double imageGflops, double textGflops, double imageBelow)
     {
         var config = ClipPresets.Get(preset);
-        Assert.InRange(ClipFlops.Image(config) / 1e9, imageGflops * 0.97, imageGflops * 1.03);
-        Assert.InRange(ClipFlops.Text(config, 77) / 1e9, textGflops * 0.97, textGflops * 1.03);
+        Assert.InRange(ClipFlops.Image(config) / 1e9, imageGflops * (1 - imageBelow), imageGflops * 1.01);
+        Assert.InRange(ClipFlops.Text(config, 77) / 1e9, textGflops * 0.99, textGflops * 1.01);
         Assert.True(ClipFlops.Text(config, 20) < ClipFlops.Text(config, 77) / 3, "a 20-token caption costs under a third of the full context");
     }
 
