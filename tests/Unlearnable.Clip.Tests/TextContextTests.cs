@@ -62,7 +62,7 @@ public class TextContextTests
         using var images = randn(captions.Count, model.Config.EmbedDim);
 
         model.TrimsTextContext = false;
-        var reference = new TriggerSearch(model, TriggerVocabulary.CommonWords, topK: 16, beamWidth, CPU) { RowsPerForward = 1 };
+        var reference = new TriggerSearch(model, TriggerVocabulary.CommonWords, topK: 16, beamWidth, CPU) { ActivationBudget = 0 };
         var expected = reference.Update(images, captions, start);
         model.TrimsTextContext = true;
         var batched = new TriggerSearch(model, TriggerVocabulary.CommonWords, topK: 16, beamWidth, CPU);
