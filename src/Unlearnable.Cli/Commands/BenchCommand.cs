@@ -125,7 +125,7 @@ static class BenchCommand
                 $", trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {n} batches");
             Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");
             Console.WriteLine($"time split: PGD {pgd.TotalSeconds / seconds:P0}, trigger search {trigger.TotalSeconds / seconds:P0}, surrogate steps {surrogate.TotalSeconds / seconds:P0}");
-            PrintThroughput(config, options, rounds, b, n, data.Skip(b).Select(p => p.Captions[0]).ToList(), pgd, trigger, seconds);
+            PrintThroughput(config, options, rounds, b, n, data.Skip(b).Select(p => p.Captions[0]).ToList(), pgd, trigger, seconds, dev);
             return 0;
         }));
         return mem;
@@ -138,7 +138,7 @@ static class BenchCommand
     /// and backward) and scores trigger length × (top-k + 1) tries of the batch's rows.
     /// </summary>
     static void PrintThroughput(ClipConfig config, Protection.ProtectionOptions options, int rounds, int batch, int batches,
-        IReadOnlyList<string> captions, TimeSpan pgd, TimeSpan trigger, double seconds)
+        IReadOnlyList<string> captions, TimeSpan pgd, TimeSpan trigger, double seconds, Device device)
     {
         int trigged = options.UsesTrigger ? options.TriggerLength : 0;
         int tokens = Math.Min(config.Text.ContextLength, captions.Max(c => ClipTokenizer.Default.EncodeRaw(c).Count) + trigged + 2);
@@ -149,6 +149,24 @@ static class BenchCommand
             : 0;
         static string Rate(double flops, TimeSpan time) => time > TimeSpan.Zero ? $"{flops / time.TotalSeconds / 1e9:F0}" : "-";
         Console.WriteLine($"model FLOPs: image {image / 1e9:F2} G, a {tokens}-token caption {text / 1e9:F2} G; achieved GFLOP/s: " +
-            $"PGD {Rate(pgdFlops, pgd)}, trigger search {Rate(searchFlops, trigger)}, overall {(pgdFlops + searchFlops) / seconds / 1e9:F0}");
+            $"PGD {Rate(pgdFlops, pgd)}, trigger search {Rate(searchFlops, trigger)}, overall {(pgdFlops + searchFlops) / seconds / 1e9:F0}" +
+            $" (this device's float32 matrix products: {MatrixProductRate(device) / 1e9:F0} GFLOP/s)");
+    }
+
+    /// <summary>What the device reaches on 2,048² float32 matrix products (about a second of them): the ceiling the model's rate is read against.</summary>
+    static double MatrixProductRate(Device? device = null)
+    {
+        using var scope = NewDisposeScope();
+        var (a, b) = (randn(2048, 2048, device: device), randn(2048, 2048, device: device));
+        a.matmul(b);   // warm-up
+        var clock = Stopwatch.StartNew();
+        int products = 0;
+        while (clock.Elapsed < TimeSpan.FromSeconds(1) || products < 3)
+        {
+            using var product = a.matmul(b);
+            if (device?.type == DeviceType.CUDA) cuda.synchronize();
+            products++;
+        }
+        return products * 2.0 * 2048 * 2048 * 2048 / clock.Elapsed.TotalSeconds;
     }
 }
