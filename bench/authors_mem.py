@@ -39,6 +39,11 @@ PRESETS = {
                  context_length=32, text_width=128, text_heads=4, text_layers=2),
     "tiny-vit": dict(embed_dim=64, vision=dict(kind="vit", image_size=64, patch=8, width=128, layers=3),
                      context_length=32, text_width=128, text_heads=4, text_layers=2),
+    # OpenAI's released sizes (QuickGELU, as those weights need).
+    "rn50": dict(embed_dim=1024, vision=dict(kind="resnet", layers=[3, 4, 6, 3], width=64, image_size=224),
+                 context_length=77, text_width=512, text_heads=8, text_layers=12, quick_gelu=True),
+    "vitb32": dict(embed_dim=512, vision=dict(kind="vit", image_size=224, patch=32, width=768, layers=12),
+                   context_length=77, text_width=512, text_heads=8, text_layers=12, quick_gelu=True),
 }
 
 
@@ -132,7 +137,7 @@ def main():
     torch.manual_seed(0)
     cfg = PRESETS[args.preset]
     model = initialise(ref.CLIP(cfg["embed_dim"], cfg["vision"], cfg["context_length"], VOCAB, cfg["text_width"], cfg["text_heads"],
-                                cfg["text_layers"], quick_gelu=False)).eval()
+                                cfg["text_layers"], quick_gelu=cfg.get("quick_gelu", False))).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     size, n, ctx = cfg["vision"]["image_size"], args.batch, cfg["context_length"]

@@ -10,9 +10,13 @@
 # encoding) time per post, which in a closed loop the model waits through between batches.
 # SOAK_WINDOW=S adds the sidecar's mean resident memory per S-second window to the load report. IMAGE=SIDE sets the
 # posted JPEGs' side (default 512); IMAGE=64 leaves almost no image work, so the share shows what the rest costs.
+# CHECKPOINT=FILE serves those weights instead of the default public model (e.g. OpenAI-named, config-less vitb32 or rn50
+# safetensors) and needs PRESET=NAME, its architecture (vitb32, rn50, ...); BENCH_BATCHES=N sets bench mem's
+# timed batches (default 6; at the released sizes a batch takes half a minute).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 users="${1:-16}" posts="${2:-40}" batch="${3:-16}" image="${IMAGE:-512}"
+if [ -n "${CHECKPOINT:-}" ] && [ -z "${PRESET:-}" ]; then echo "CHECKPOINT needs PRESET (its architecture: vitb32, rn50, ...)" >&2; exit 2; fi
 work="${TMPDIR:-/tmp}/unlearnable-compare-load"
 mkdir -p "$work"
 rm -f "$work"/profiles.db*   # a fresh profile store; the default surrogate trained on the first run is kept
@@ -28,7 +32,10 @@ sidecar="$root/src/Unlearnable.Sidecar/bin/Release/net10.0/unlearnable-sidecar.d
 cli="$root/src/Unlearnable.Cli/bin/Release/net10.0/unlearnable.dll"
 loadtest="$root/client-samples/csharp/Unlearnable.LoadTest/bin/Release/net10.0/unlearnable-loadtest.dll"
 
-ASPNETCORE_ENVIRONMENT=Development Sidecar__Profiles__DatabasePath="$work/profiles.db" Sidecar__Batching__MaxBatchSize="$batch" \
+served=()
+[ -n "${CHECKPOINT:-}" ] && served+=("Sidecar__Model__Checkpoint=$(readlink -f "$CHECKPOINT")")
+[ -n "${PRESET:-}" ] && served+=("Sidecar__Model__Preset=$PRESET")
+env "${served[@]}" ASPNETCORE_ENVIRONMENT=Development Sidecar__Profiles__DatabasePath="$work/profiles.db" Sidecar__Batching__MaxBatchSize="$batch" \
   Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:5051 Kestrel__Endpoints__Grpc__Protocols=Http2 \
   Kestrel__Endpoints__Http__Url=http://127.0.0.1:5052 Kestrel__Endpoints__Http__Protocols=Http1 \
   Logging__LogLevel__Default=Warning dotnet "$sidecar" >"$work/sidecar.log" 2>&1 &
@@ -36,12 +43,17 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do curl -sf http://127.0.0.1:5052/healthz >/dev/null && break; sleep 2; done
 curl -sf http://127.0.0.1:5052/healthz >/dev/null || { echo "the sidecar did not become healthy; see $work/sidecar.log" >&2; exit 1; }
-checkpoint="$(ls "$work"/public-*.safetensors | grep -v '\.partial\.' | head -1)"
-preset="$(basename "$checkpoint" | sed -E 's/^public-(.+)-[0-9]+x[0-9]+-seed[0-9]+\.safetensors$/\1/')"
+if [ -n "${CHECKPOINT:-}" ]; then
+  checkpoint="$(readlink -f "$CHECKPOINT")"
+  preset=(--preset "$PRESET")
+else
+  checkpoint="$(ls "$work"/public-*.safetensors | grep -v '\.partial\.' | head -1)"
+  preset=(--preset "$(basename "$checkpoint" | sed -E 's/^public-(.+)-[0-9]+x[0-9]+-seed[0-9]+\.safetensors$/\1/')")
+fi
 
 dotnet "$loadtest" --users "$users" --posts 4 --image "$image" >/dev/null   # warm-up: JIT, first batches
 bench() {
-  dotnet "$cli" bench mem --preset "$preset" --checkpoint "$checkpoint" --batch "$batch" --batches 6 \
+  dotnet "$cli" bench mem "${preset[@]}" --checkpoint "$checkpoint" --batch "$batch" --batches "${BENCH_BATCHES:-6}" \
     --strength Medium --vocabulary common-words --device cpu | grep -oE '^[0-9.]+ protected posts/s' | grep -oE '^[0-9.]+'
 }
 before="$(bench)"
