@@ -117,7 +117,8 @@ public static class SidecarApp
         if (NativeMemory.KeepFreedMemory() is { Count: > 0 } refused)
             app.Logger.LogInformation("The C library kept its own malloc {Settings} (not glibc, or refused): batches may slow down while images are finished",
                 string.Join(", ", refused));
-        app.UseHttpMetrics();
+        // No per-request HTTP metrics: prometheus-net labels them by the HTTP method a client sends, so made-up methods
+        // would grow /metrics without bound; calls are counted by the sidecar's own metrics, labelled by what it decides.
         app.UseMiddleware<AdmissionMiddleware>();
         app.MapGrpcService<ProtectionGrpcService>();
         app.MapGrpcHealthChecksService();

@@ -7,7 +7,8 @@ namespace Unlearnable.Sidecar.Admission;
 /// Takes an admission slot for a unary Protect call before its body is read, or answers at once
 /// (trailers only: RESOURCE_EXHAUSTED, or UNAVAILABLE while draining) without reading it. This
 /// is middleware rather than a gRPC interceptor because interceptors run after the body has been
-/// received and parsed, which is what admission must prevent.
+/// received and parsed, which is what admission must prevent. It runs after routing (which WebApplication puts
+/// first), so it knows which method a request is for.
 /// </summary>
 public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission)
 {
@@ -15,7 +16,7 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (context.Request.Path != ProtectPath)
+        if (!IsProtect(context))
         {
             await next(context);
             return;
@@ -37,4 +38,9 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
         }
         await next(context);
     }
+
+    // Decided on the endpoint routing chose, not the raw path: a path that routing maps to Protect another way
+    // (".../Protect/") would otherwise reach the service without a slot.
+    static bool IsProtect(HttpContext context) =>
+        context.GetEndpoint()?.Metadata.GetMetadata<Grpc.AspNetCore.Server.GrpcMethodMetadata>()?.Method.FullName == ProtectPath;
 }
