@@ -100,6 +100,21 @@ public class HardeningTests
         Assert.Empty((await host.Client.ListJobsAsync(new ListJobsRequest())).Jobs);
     }
 
+    [Theory]
+    [InlineData("faces\\u0000/../../etc", "U+0000")]
+    [InlineData("faces\\nalice", "U+000A")]
+    [InlineData("faces\\u007f", "U+007F")]
+    public async Task PathsWithControlCharactersAreRefusedNamingTheField(string escaped, string named)
+    {
+        await using var host = await EvaluationHostServer.StartAsync();
+        Directory.CreateDirectory(Path.Combine(host.DataDirectory, "faces"));
+        var (message, fields) = await Refusal(host, $$"""{ "data": { "kind": "identities", "path": "{{escaped}}" } }""");
+        Assert.Equal(["data.path"], fields);
+        Assert.Contains("control character", message);
+        Assert.Contains(named, message);
+        Assert.Empty((await host.Client.ListJobsAsync(new ListJobsRequest())).Jobs);
+    }
+
     [Fact]
     public async Task SpecsCarryNoSecretsAndOnlyConfiguredSidecarsAreUsed()
     {

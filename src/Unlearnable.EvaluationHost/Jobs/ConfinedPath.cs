@@ -13,6 +13,13 @@ public static class ConfinedPath
     public static string? Resolve(string path, string root, out string why)
     {
         why = "";
+        // Before anything else: a NUL ends the path the kernel sees and fails .NET's file APIs with an unexpected error.
+        for (int at = 0; at < path.Length; at++)
+            if (char.IsControl(path[at]))
+            {
+                why = $"must not contain control characters (U+{(int)path[at]:X4} at position {at})";
+                return null;
+            }
         if (Path.IsPathRooted(path) || path.Split('/', '\\').Contains(".."))
         {
             why = "must be a path relative to the host's data directory, without '..'";
