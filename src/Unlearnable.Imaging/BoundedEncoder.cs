@@ -38,7 +38,7 @@ public static class BoundedEncoder
 {
     const int PassesPerSetting = 3;
 
-    /// <param name="original">The upload as decoded, RGBA.</param>
+    /// <param name="original">The upload as decoded, RGBA; the colour under its fully transparent pixels is cleared.</param>
     /// <param name="perturbed">Same size, RGBA; consumed (JPEG corrections are made in it).</param>
     /// <param name="bound">Largest allowed per-channel difference of the decoded answer from the original, 1/255 units.</param>
     /// <param name="upload">The upload's bytes, when it was a file this process decoded (a JPEG can then keep its coefficients).</param>
@@ -47,6 +47,8 @@ public static class BoundedEncoder
         if (original.ColorType != SKColorType.Rgba8888 || perturbed.ColorType != SKColorType.Rgba8888)
             throw new ArgumentException("the original and the perturbed image must both be RGBA");
         if (original.Width != perturbed.Width || original.Height != perturbed.Height) throw new ArgumentException("the original and the perturbed image differ in size");
+        Transparency.ClearHidden(original);   // in both: what is under fully transparent pixels is neither published nor compared
+        Transparency.ClearHidden(perturbed);
         if (encoding.Format != OutputFormat.Jpeg) return Lossless(original, perturbed, encoding.Format, bound);
 
         var tables = upload is null ? null : JpegTables.Read(upload);

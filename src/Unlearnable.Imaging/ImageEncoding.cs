@@ -30,14 +30,17 @@ public static class ImageEncoding
         _ => Png(bitmap),
     };
 
-    /// <summary>True when every pixel has R = G = B (a grey photo, whatever its encoding stored).</summary>
+    /// <summary>
+    /// True when every pixel has R = G = B and is opaque (a grey photo, whatever its encoding stored). A grey image with
+    /// transparency is not: a one-channel file has no alpha, and writing it as one would make hidden pixels visible.
+    /// </summary>
     public static bool IsGrey(SKBitmap bitmap)
     {
         if (bitmap.ColorType == SKColorType.Gray8) return true;
         if (bitmap.ColorType is not (SKColorType.Rgba8888 or SKColorType.Bgra8888)) return false;
         var pixels = bitmap.GetPixelSpan();
         for (int p = 0; p < pixels.Length; p += 4)
-            if (pixels[p] != pixels[p + 1] || pixels[p + 1] != pixels[p + 2]) return false;
+            if (pixels[p] != pixels[p + 1] || pixels[p + 1] != pixels[p + 2] || pixels[p + 3] != 255) return false;
         return true;
     }
 

@@ -299,6 +299,34 @@ public class PublishingTests
         }
     }
 
+    // The right half erased (alpha 0) over a picture that is still there in the colour channels, as an editor leaves it.
+    [Theory]
+    [InlineData(OutputFormat.Png, false)]
+    [InlineData(OutputFormat.Png, true)]
+    [InlineData(OutputFormat.WebpLossless, false)]
+    [InlineData(OutputFormat.WebpLossless, true)]
+    public void TransparentPixelsStayTransparentAndWhatTheyHideIsNotPublished(OutputFormat format, bool grey)
+    {
+        using var original = SafeImageDecoder.Decode(PhonePhoto.Jpeg(160, 120, seed: 4, grey: grey));
+        var o = original.GetPixelSpan();
+        for (int y = 0; y < 120; y++)
+            for (int x = 80; x < 160; x++) o[(y * 160 + x) * 4 + 3] = 0;
+        using var perturbed = AtTheBound(original, 8);
+
+        var published = BoundedEncoder.Encode(original, perturbed, new OutputEncoding(format), 8);
+
+        using var decoded = SafeImageDecoder.Decode(published.Bytes);
+        var d = decoded.GetPixelSpan();
+        for (int y = 0; y < 120; y++)
+            for (int x = 0; x < 160; x++)
+            {
+                int i = (y * 160 + x) * 4;
+                Assert.Equal(x < 80 ? 255 : 0, d[i + 3]);
+                if (x >= 80) Assert.True(d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 0, $"hidden colour ({d[i]}, {d[i + 1]}, {d[i + 2]}) published at ({x}, {y})");
+            }
+        Assert.InRange(published.LInfinity, 1, 8);
+    }
+
     [Theory]
     [InlineData(OutputFormat.Jpeg)]
     [InlineData(OutputFormat.Png)]
