@@ -24,8 +24,9 @@ public static class SafeImageDecoder
         var info = codec.Info;
         limits.CheckDimensions(info.Width, info.Height, what);
 
-        if (limits.RefuseAnimation && codec.FrameCount > 1)
-            throw new ImageRejectedException($"{what} is animated ({codec.FrameCount} frames); only still images can be protected.");
+        long frames = codec.EncodedFormat == SKEncodedImageFormat.Png ? Math.Max(codec.FrameCount, PngFrames(bytes)) : codec.FrameCount;
+        if (limits.RefuseAnimation && frames > 1)
+            throw new ImageRejectedException($"{what} is animated ({frames} frames); only still images can be protected.");
 
         var target = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul, SKColorSpace.CreateSrgb());
         var bitmap = new SKBitmap(target);
@@ -41,6 +42,25 @@ public static class SafeImageDecoder
             throw new ImageRejectedException($"{what} is truncated: the {codec.EncodedFormat} data ends before the image does.");
         }
         return Orientation.Apply(bitmap, codec.EncodedOrigin);
+    }
+
+    /// <summary>
+    /// The frames an animated PNG declares (its acTL chunk, which comes before the image data), else 1. Skia reads an
+    /// APNG as the still image it also holds and reports one frame.
+    /// </summary>
+    static long PngFrames(ReadOnlySpan<byte> png)
+    {
+        long at = 8;   // after the signature: chunks of length, type, data, CRC
+        while (at + 8 <= png.Length)
+        {
+            long length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(png[(int)at..]);
+            var type = png.Slice((int)at + 4, 4);
+            if (type.SequenceEqual("IDAT"u8)) return 1;
+            if (type.SequenceEqual("acTL"u8) && length >= 8 && at + 12 <= png.Length)
+                return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(png[((int)at + 8)..]);
+            at += 12 + length;
+        }
+        return 1;
     }
 
     public static SKBitmap DecodeFile(string path, ImageLimits? limits = null)

@@ -25,6 +25,7 @@ public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         { "over the message size limit", "huge-message", StatusCode.ResourceExhausted, "exceeds the maximum configured message size" },
         { "animated GIF", "gif", StatusCode.InvalidArgument, "not JPEG, PNG or WebP" },
         { "animated WebP", "animated-webp", StatusCode.InvalidArgument, "animated" },
+        { "animated PNG", "apng", StatusCode.InvalidArgument, "animated (2 frames)" },
         { "100 KB caption", "long-caption", StatusCode.InvalidArgument, "caption is 102,400 bytes of UTF-8; the limit is 2,000" },
         { "invalid UTF-8 caption", "bad-utf8", StatusCode.InvalidArgument, "message is malformed: String is invalid UTF-8" },
         { "unknown vocabulary", "vocabulary", StatusCode.InvalidArgument, "options.vocabulary 'klingon' is unknown" },
@@ -107,6 +108,7 @@ public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
             case "huge-message": request.Image = ByteString.CopyFrom(new byte[40 << 20]); break;
             case "gif": request.Image = ByteString.CopyFrom("GIF89a"u8.ToArray().Concat(new byte[64]).ToArray()); break;
             case "animated-webp": request.Image = ByteString.CopyFrom(AnimatedWebp()); break;
+            case "apng": request.Image = ByteString.CopyFrom(AnimatedPng(png)); break;
             case "long-caption": request.Caption = new string('a', 100 * 1024); break;
             case "vocabulary": request.Options = new ProtectOptions { Vocabulary = "klingon" }; break;
             case "epsilon": request.Options = new ProtectOptions { Epsilon = 64 }; break;
@@ -154,6 +156,30 @@ public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
 
         static byte[] Chunk(string fourCc, byte[] payload) =>
             System.Text.Encoding.ASCII.GetBytes(fourCc).Concat(BitConverter.GetBytes(payload.Length)).Concat(payload).Concat(payload.Length % 2 == 1 ? new byte[1] : []).ToArray();
+    }
+
+    /// <summary>
+    /// A PNG with an acTL chunk declaring 2 frames after its header, as an APNG starts; its still image doubles as the
+    /// first frame, which is what a decoder without APNG support shows.
+    /// </summary>
+    static byte[] AnimatedPng(byte[] png)
+    {
+        byte[] body = [.. "acTL"u8, 0, 0, 0, 2, 0, 0, 0, 0];   // 2 frames, played forever
+        byte[] chunk = [0, 0, 0, 8, .. body, .. BigEndian(Crc32(body))];
+        const int afterHeader = 8 + 25;   // the signature, then IHDR: length, type, 13 bytes, CRC
+        return [.. png.AsSpan(0, afterHeader), .. chunk, .. png.AsSpan(afterHeader)];
+
+        static byte[] BigEndian(uint v) => [(byte)(v >> 24), (byte)(v >> 16), (byte)(v >> 8), (byte)v];
+        static uint Crc32(byte[] data)   // PNG's CRC (ISO 3309), bit by bit
+        {
+            uint crc = 0xFFFFFFFF;
+            foreach (var b in data)
+            {
+                crc ^= b;
+                for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
+            }
+            return ~crc;
+        }
     }
 
     /// <summary>Sends pre-encoded request bytes through the real Protect method (no client-side validation).</summary>
