@@ -162,6 +162,27 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     }
 
     protected override IProfileStore Replica(IProfileStore store) => store;
+
+    [Fact]
+    public void ADeletedUsersAnswersAreGoneFromTheFilesNotOnlyFromTheTables()
+    {
+        var settings = Settings(4L << 30, null);
+        settings.Profiles.DatabasePath = Path.Combine(TestFolders.New(), "sidecar.db");
+        var store = new SqliteProfileStore(Options.Create(settings));
+        var marker = "zoe-private-caption-7c41"u8.ToArray();
+        store.Touch("zoe", TriggerPolicy.PerPost);
+        store.Touch("max", TriggerPolicy.PerPost);
+        for (int i = 0; i < 20; i++)
+            store.SaveResult("zoe", $"p{i}", [1], new ProtectResponse { PostId = $"p{i}", ProtectedCaption = "zoe-private-caption-7c41", Image = ByteString.CopyFrom(new byte[3000]) });
+        store.SaveResult("max", "m", [1], new ProtectResponse { PostId = "m", ProtectedCaption = "max's caption", Image = ByteString.CopyFrom(new byte[3000]) });
+
+        Assert.Equal((true, 20), store.Delete("zoe"));
+
+        var files = Directory.GetFiles(Path.GetDirectoryName(settings.Profiles.DatabasePath)!, "sidecar.db*");
+        foreach (var file in files)
+            Assert.True(File.ReadAllBytes(file).AsSpan().IndexOf(marker) < 0, $"{Path.GetFileName(file)} still holds the deleted user's caption");
+        Assert.Equal("max's caption", store.FindResult("max", "m")!.Response.ProtectedCaption);   // the others' are intact
+    }
 }
 
 public sealed class PostgresProfileStoreTests : ProfileStoreContract

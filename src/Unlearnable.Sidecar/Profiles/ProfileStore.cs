@@ -150,8 +150,12 @@ public abstract class ProfileStore : IProfileStore
         Run($"DELETE FROM {Noise} WHERE user_id = @u");
         int results = Run($"DELETE FROM {Results} WHERE user_id = @u");
         transaction.Commit();
+        if (deleted || results > 0) Erase(db);
         return (deleted, results);
     }
+
+    /// <summary>After a user's rows are deleted: make the store let go of the bytes they were held in, where it can.</summary>
+    protected virtual void Erase(DbConnection db) { }
 
     public StoredResult? FindResult(string userId, string postId)
     {

@@ -29,8 +29,18 @@ public sealed class SqliteProfileStore : ProfileStore
         var db = new SqliteConnection(_connectionString);
         db.Open();
         using var busy = db.CreateCommand();
-        busy.CommandText = "PRAGMA busy_timeout = 30000;";
+        // secure_delete: a deleted row's bytes are overwritten with zeros, not left in free pages (a setting per connection).
+        busy.CommandText = "PRAGMA busy_timeout = 30000; PRAGMA secure_delete = ON;";
         busy.ExecuteNonQuery();
         return db;
+    }
+
+    // The write-ahead log still holds the pages as they were before the delete: copied back and the log emptied.
+    // Best effort: a reader in the middle of a snapshot keeps the log until the next delete or checkpoint.
+    protected override void Erase(DbConnection db)
+    {
+        using var checkpoint = db.CreateCommand();
+        checkpoint.CommandText = "PRAGMA wal_checkpoint(TRUNCATE);";
+        checkpoint.ExecuteNonQuery();
     }
 }
