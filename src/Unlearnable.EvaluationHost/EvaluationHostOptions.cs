@@ -38,8 +38,11 @@ public sealed class EvaluationHostOptions
     /// <summary>Ended jobs older than this are deleted with their folders.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
 
-    public string DatabasePath => Path.Combine(Path.GetFullPath(DataDirectory), "jobs.db");
-    public string JobFolder(string jobId) => Path.Combine(Path.GetFullPath(DataDirectory), "jobs", jobId);
+    /// <summary>The host's own files in the data directory (specs may not name them).</summary>
+    public const string JobStoreFile = "jobs.db", JobsFolder = "jobs";
+
+    public string DatabasePath => Path.Combine(Path.GetFullPath(DataDirectory), JobStoreFile);
+    public string JobFolder(string jobId) => Path.Combine(Path.GetFullPath(DataDirectory), JobsFolder, jobId);
 }
 
 public sealed class SidecarEndpoint

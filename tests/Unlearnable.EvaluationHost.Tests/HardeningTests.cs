@@ -100,6 +100,23 @@ public class HardeningTests
         Assert.Empty((await host.Client.ListJobsAsync(new ListJobsRequest())).Jobs);
     }
 
+    [Fact]
+    public async Task SpecsCannotNameTheHostsOwnFiles()
+    {
+        await using var host = await EvaluationHostServer.StartAsync();
+        Directory.CreateDirectory(Path.Combine(host.DataDirectory, "jobs", "someone-elses-job"));
+        Directory.CreateSymbolicLink(Path.Combine(host.DataDirectory, "innocent"), Path.Combine(host.DataDirectory, "jobs"));
+        foreach (var path in new[] { "jobs", "jobs/someone-elses-job", "innocent/someone-elses-job", "./jobs" })
+        {
+            var (message, fields) = await Refusal(host, $$"""{ "data": { "kind": "identities", "path": "{{path}}" } }""");
+            Assert.Equal(["data.path"], fields);
+            Assert.Contains("the host's own files", message);
+        }
+        foreach (var file in new[] { "jobs.db", "jobs.db-wal", "jobs/someone-elses-job/work/hacker.safetensors" })
+            Assert.Equal(["attack.preTrained"], (await Refusal(host, $$"""{ "attack": { "mode": "fine-tune", "preTrained": "{{file}}" } }""")).Fields);
+        Assert.Empty((await host.Client.ListJobsAsync(new ListJobsRequest())).Jobs);
+    }
+
     [Theory]
     [InlineData("faces\\u0000/../../etc", "U+0000")]
     [InlineData("faces\\nalice", "U+000A")]

@@ -16,10 +16,14 @@ public sealed class SpecAdmission(IOptions<EvaluationHostOptions> options)
     {
         var problems = new List<SpecViolation>();
         var root = Path.GetFullPath(options.Value.DataDirectory);
+        var own = OwnFiles(root);
         string? Confine(string? path, string field)
         {
             if (path is null) return null;
             var real = ConfinedPath.Resolve(path, root, out var why);
+            if (real is not null && own.Any(o => real == o || real.StartsWith(o + Path.DirectorySeparatorChar, StringComparison.Ordinal)
+                                               || real.StartsWith(o + "-", StringComparison.Ordinal)))   // jobs.db-wal, jobs.db-shm
+                (real, why) = (null, "names the host's own files (its job store or the job folders), which no spec may read");
             if (real is null) problems.Add(new SpecViolation(field, why));
             return real;
         }
@@ -39,6 +43,12 @@ public sealed class SpecAdmission(IOptions<EvaluationHostOptions> options)
         problems.AddRange(SpecValidator.Check(resolved));
         return (problems.Count == 0 ? resolved : null, problems);
     }
+
+    // The job store and the job folders sit in the data directory: a spec naming them would read other jobs' models,
+    // reports and specs. Resolved as a spec's paths are, so a link to them is caught too.
+    static List<string> OwnFiles(string root) =>
+        new[] { EvaluationHostOptions.JobStoreFile, EvaluationHostOptions.JobsFolder }
+            .Select(name => ConfinedPath.Resolve(name, root, out _)).OfType<string>().ToList();
 
     /// <summary>The spec as the job runs it: admitted again (the folders may have changed), with the sidecar's key added.</summary>
     public AttackSpec ForRun(AttackSpec spec)
