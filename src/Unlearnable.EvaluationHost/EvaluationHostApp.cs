@@ -47,6 +47,7 @@ public static class EvaluationHostApp
 
         var app = builder.Build();
         NativeMemory.WarnIfArenasUncapped(app.Logger);
+        app.UseMiddleware<ApiKeyMiddleware>(new KeyedServices(Contracts.V1.EvaluationService.Descriptor.FullName));
         app.MapGrpcService<EvaluationGrpcService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();

@@ -19,10 +19,13 @@ public sealed class ApiKeyInterceptor(ApiKeyPolicy policy) : Interceptor
         if (!policy.Required) return;
         var presented = context.RequestHeaders.GetValue(Header);
         if (presented is null || !policy.Accepts(presented))
-            throw new RpcException(new Status(StatusCode.Unauthenticated, presented is null
-                ? $"this server requires an API key in the '{Header}' header"
-                : $"the API key in the '{Header}' header is not valid"));
+            throw new RpcException(new Status(StatusCode.Unauthenticated, Refusal(presented)));
     }
+
+    /// <summary>Why a call with this key (or none) is refused.</summary>
+    public static string Refusal(string? presented) => string.IsNullOrEmpty(presented)
+        ? $"this server requires an API key in the '{Header}' header"
+        : $"the API key in the '{Header}' header is not valid";
 
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {

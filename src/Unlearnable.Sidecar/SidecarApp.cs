@@ -119,6 +119,7 @@ public static class SidecarApp
                 string.Join(", ", refused));
         // No per-request HTTP metrics: prometheus-net labels them by the HTTP method a client sends, so made-up methods
         // would grow /metrics without bound; calls are counted by the sidecar's own metrics, labelled by what it decides.
+        app.UseMiddleware<ApiKeyMiddleware>(new KeyedServices(ProtectionService.Descriptor.FullName));   // before admission: no slot without a key
         app.UseMiddleware<AdmissionMiddleware>();
         app.MapGrpcService<ProtectionGrpcService>();
         app.MapGrpcHealthChecksService();

@@ -32,6 +32,61 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task AKeylessCallIsRefusedFromItsHeadersAndHoldsNoSlotWhileItsBodyTrickles()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Limits:MaxPostsInFlight"] = "1" });
+        var admission = server.Services.GetRequiredService<AdmissionControl>();
+        using var http = new HttpClient();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        // A Protect call with a made-up key whose 1 MB body arrives a byte at a time, as a slow-loris client sends it.
+        var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{server.GrpcPort}{AdmissionMiddleware.ProtectPath}")
+        {
+            Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new Trickle(stop.Token),
+        };
+        request.Headers.Add("x-api-key", "made-up");
+        request.Headers.TE.ParseAdd("trailers");
+        var keyless = http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stop.Token);
+
+        await Task.Delay(1000);
+        Assert.Equal(0, admission.InFlight);
+        var keyed = await server.Client.ProtectAsync(Post("keyed"), server.Auth);   // the one slot is free for a keyed client
+        Assert.False(string.IsNullOrEmpty(keyed.ProtectedCaption));
+        using var refused = await keyless;
+        Assert.Equal(((int)StatusCode.Unauthenticated).ToString(), refused.Headers.GetValues("grpc-status").Single());
+        Assert.Contains("x-api-key", Uri.UnescapeDataString(refused.Headers.GetValues("grpc-message").Single()));
+        await stop.CancelAsync();
+    }
+
+    // A gRPC frame header announcing 1 MB, then a byte every 100 ms until stopped.
+    sealed class Trickle : HttpContent
+    {
+        readonly CancellationToken stop;
+
+        public Trickle(CancellationToken stop)
+        {
+            this.stop = stop;
+            Headers.ContentType = new("application/grpc");
+        }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            await stream.WriteAsync(new byte[] { 0, 0, 0x10, 0, 0 }, stop);
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    await stream.WriteAsync(new byte[] { 0x0a }, stop);
+                    await stream.FlushAsync(stop);
+                    await Task.Delay(100, stop);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException) { }   // stopped, or the server reset the stream
+        }
+
+        protected override bool TryComputeLength(out long length) { length = 0; return false; }
+    }
+
+    [Fact]
     public async Task MadeUpHttpMethodsDoNotGrowTheMetrics()
     {
         await using var server = await SidecarServer.StartAsync();

@@ -24,16 +24,7 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
         using var slot = admission.TryEnter(context.Request.Headers[ApiKeyInterceptor.Header].ToString(), out var refusal);
         if (slot is null)
         {
-            var code = admission.Draining ? StatusCode.Unavailable : StatusCode.ResourceExhausted;
-            context.Response.StatusCode = StatusCodes.Status200OK;
-            context.Response.ContentType = "application/grpc";
-            context.Response.Headers["grpc-status"] = ((int)code).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            context.Response.Headers["grpc-message"] = Uri.EscapeDataString(refusal);
-            // Send the status, then reset the stream with NO_ERROR (as grpc-dotnet does when a call ends before its
-            // request): the client stops sending the body, and Kestrel drops the DATA frames still on their way
-            // instead of treating them as a protocol error that would end the whole connection.
-            await context.Response.CompleteAsync();
-            context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResetFeature>()?.Reset(0);
+            await GrpcRefusal.WriteAsync(context, admission.Draining ? StatusCode.Unavailable : StatusCode.ResourceExhausted, refusal);
             return;
         }
         await next(context);
@@ -41,6 +32,5 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
 
     // Decided on the endpoint routing chose, not the raw path: a path that routing maps to Protect another way
     // (".../Protect/") would otherwise reach the service without a slot.
-    static bool IsProtect(HttpContext context) =>
-        context.GetEndpoint()?.Metadata.GetMetadata<Grpc.AspNetCore.Server.GrpcMethodMetadata>()?.Method.FullName == ProtectPath;
+    static bool IsProtect(HttpContext context) => GrpcRefusal.RoutedMethod(context)?.FullName == ProtectPath;
 }
