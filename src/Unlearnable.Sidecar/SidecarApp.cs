@@ -22,6 +22,9 @@ namespace Unlearnable.Sidecar;
 /// </summary>
 public static class SidecarApp
 {
+    /// <summary>What a call to a service without a key (health, reflection) may send: 16 KiB.</summary>
+    public const int KeylessMessageBytes = 16 << 10;
+
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
@@ -101,11 +104,13 @@ public static class SidecarApp
 
         builder.Services.AddGrpc(grpc =>
         {
-            grpc.MaxReceiveMessageSize = settings.Limits.MaxMessageBytes;
+            // Health and reflection answer without a key: their requests are a few bytes, so that is all they may send.
+            grpc.MaxReceiveMessageSize = KeylessMessageBytes;
             grpc.MaxSendMessageSize = (int)Math.Min(int.MaxValue, settings.Limits.MaxAnswerBytes + (1 << 20));
             grpc.EnableDetailedErrors = builder.Environment.IsDevelopment();
         }).AddServiceOptions<ProtectionGrpcService>(o =>
         {
+            o.MaxReceiveMessageSize = settings.Limits.MaxMessageBytes;   // an image; read only once the key is checked (ApiKeyMiddleware)
             o.Interceptors.Add<ApiKeyInterceptor>();
             o.Interceptors.Add<CallStatusInterceptor>();
         });

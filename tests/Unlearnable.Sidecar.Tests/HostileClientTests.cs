@@ -87,6 +87,17 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task KeylessServicesTakeOnlySmallRequests()
+    {
+        await using var server = await SidecarServer.StartAsync();
+        var health = new Grpc.Health.V1.Health.HealthClient(server.Channel);
+        var big = await Assert.ThrowsAsync<RpcException>(async () =>
+            await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest { Service = new string('a', 1 << 20) }));
+        Assert.Equal(StatusCode.ResourceExhausted, big.StatusCode);
+        Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest())).Status);
+    }
+
+    [Fact]
     public async Task MadeUpHttpMethodsDoNotGrowTheMetrics()
     {
         await using var server = await SidecarServer.StartAsync();
