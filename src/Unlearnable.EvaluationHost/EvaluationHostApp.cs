@@ -39,8 +39,8 @@ public static class EvaluationHostApp
         builder.Services.AddHostedService<JobEventRelay>();
         builder.Services.AddSingleton<JobRetention>();
         builder.Services.AddHostedService(services => services.GetRequiredService<JobRetention>());
-        // Health and reflection answer without a key: their requests are a few bytes. Specs (up to 64 KB each) come keyed.
-        builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = 16 << 10)
+        // Health and reflection answer without a key, so they take only small requests; specs (up to 64 KB each) come keyed.
+        builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = ApiKeyPolicy.KeylessMessageBytes)
             .AddServiceOptions<EvaluationGrpcService>(o => { o.MaxReceiveMessageSize = 1 << 20; o.Interceptors.Add<ApiKeyInterceptor>(); });
         // SERVING while the job queue answers: what Kubernetes' native gRPC probes ask.
         builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false).AddCheck<QueueHealthCheck>("queue");

@@ -13,14 +13,11 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyPolicy policy, 
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        if (policy.Required && GrpcRefusal.RoutedMethod(context) is { } method && keyed.Names.Contains(method.ServiceName))
+        if (GrpcRefusal.RoutedMethod(context) is { } method && keyed.Names.Contains(method.ServiceName)
+            && policy.Refusal(context.Request.Headers[ApiKeyInterceptor.Header]) is { } refusal)
         {
-            string? presented = context.Request.Headers[ApiKeyInterceptor.Header];
-            if (string.IsNullOrEmpty(presented) || !policy.Accepts(presented))
-            {
-                await GrpcRefusal.WriteAsync(context, StatusCode.Unauthenticated, ApiKeyInterceptor.Refusal(presented));
-                return;
-            }
+            await GrpcRefusal.WriteAsync(context, StatusCode.Unauthenticated, refusal);
+            return;
         }
         await next(context);
     }

@@ -16,16 +16,9 @@ public sealed class ApiKeyInterceptor(ApiKeyPolicy policy) : Interceptor
 
     void Check(ServerCallContext context)
     {
-        if (!policy.Required) return;
-        var presented = context.RequestHeaders.GetValue(Header);
-        if (presented is null || !policy.Accepts(presented))
-            throw new RpcException(new Status(StatusCode.Unauthenticated, Refusal(presented)));
+        if (policy.Refusal(context.RequestHeaders.GetValue(Header)) is { } refusal)
+            throw new RpcException(new Status(StatusCode.Unauthenticated, refusal));
     }
-
-    /// <summary>Why a call with this key (or none) is refused.</summary>
-    public static string Refusal(string? presented) => string.IsNullOrEmpty(presented)
-        ? $"this server requires an API key in the '{Header}' header"
-        : $"the API key in the '{Header}' header is not valid";
 
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
@@ -76,6 +69,16 @@ public sealed class ApiKeyPolicy
     }
 
     public bool Required { get; }
+
+    /// <summary>What a call to a keyless service (health, reflection) may send: their requests are a few bytes.</summary>
+    public const int KeylessMessageBytes = 16 << 10;
+
+    /// <summary>Why a call presenting this key (or none) is refused, or null when it may go on.</summary>
+    public string? Refusal(string? presented) =>
+        !Required ? null
+        : string.IsNullOrEmpty(presented) ? $"this server requires an API key in the '{ApiKeyInterceptor.Header}' header"
+        : !Accepts(presented) ? $"the API key in the '{ApiKeyInterceptor.Header}' header is not valid"
+        : null;
 
     /// <summary>Compares SHA-256 digests in constant time: equal lengths whatever the key, so the comparison leaks neither content nor length.</summary>
     public bool Accepts(string presented)

@@ -24,8 +24,7 @@ public static class SafeImageDecoder
         var info = codec.Info;
         limits.CheckDimensions(info.Width, info.Height, what);
 
-        long frames = codec.EncodedFormat == SKEncodedImageFormat.Png ? Math.Max(codec.FrameCount, PngFrames(bytes)) : codec.FrameCount;
-        if (limits.RefuseAnimation && frames > 1)
+        if (limits.RefuseAnimation && Frames(codec, bytes) is > 1 and var frames)
             throw new ImageRejectedException($"{what} is animated ({frames} frames); only still images can be protected.");
 
         var target = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul, SKColorSpace.CreateSrgb());
@@ -43,6 +42,9 @@ public static class SafeImageDecoder
         }
         return Orientation.Apply(bitmap, codec.EncodedOrigin);
     }
+
+    static long Frames(SKCodec codec, byte[] bytes) =>
+        codec.EncodedFormat == SKEncodedImageFormat.Png ? Math.Max(codec.FrameCount, PngFrames(bytes)) : codec.FrameCount;
 
     /// <summary>
     /// The frames an animated PNG declares (its acTL chunk, which comes before the image data), else 1. Skia reads an

@@ -54,10 +54,9 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
         try
         {
             var images = imageFeatures.detach();
-            long[,,] candidates = Candidates(images, captions, triggers, context);
-
-            // Each caption tokenised once: a try only rewrites the k trigger slots right after SOT.
+            // Each caption tokenised once: the gradient pass reads these rows, and a try only rewrites their k trigger slots right after SOT.
             var rows = captions.Select((c, i) => TriggeredCaptions.Row(triggers[i], c, context)).ToList();
+            long[,,] candidates = Candidates(images, captions, triggers, rows);
             var beams = triggers.Select(t => new List<(int[] Trigger, double Loss)> { (t.ToArray(), double.PositiveInfinity) }).ToList();
             for (int p = 0; p < k; p++)
             {
@@ -87,11 +86,11 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
     }
 
     /// <summary>Top-k tokens per sample and trigger position by −∇e·E^T, disallowed tokens excluded.</summary>
-    long[,,] Candidates(Tensor images, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers, int context)
+    long[,,] Candidates(Tensor images, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers, IReadOnlyList<int[]> rows)
     {
         using var scope = NewDisposeScope();
         int b = captions.Count, k = triggers[0].Length;
-        var ids = TriggeredCaptions.Batch(triggers, captions, context, device);
+        var ids = tensor(rows.SelectMany(r => r.Select(id => (long)id)).ToArray(), [b, rows[0].Length]).to(device);
         var embeddings = model.EmbedTokens(ids).detach().requires_grad_(true);
         var loss = ContrastiveLoss.Compute(model.Logits(images, model.EncodeTextEmbeddings(embeddings, TextFeatures.EndOfTextIndex(ids))));
         var gradient = autograd.grad([loss], [embeddings])[0].narrow(1, 1, k).nan_to_num(0);   // [b, k, width]

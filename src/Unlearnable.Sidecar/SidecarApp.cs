@@ -22,9 +22,6 @@ namespace Unlearnable.Sidecar;
 /// </summary>
 public static class SidecarApp
 {
-    /// <summary>What a call to a service without a key (health, reflection) may send: 16 KiB.</summary>
-    public const int KeylessMessageBytes = 16 << 10;
-
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
@@ -104,8 +101,7 @@ public static class SidecarApp
 
         builder.Services.AddGrpc(grpc =>
         {
-            // Health and reflection answer without a key: their requests are a few bytes, so that is all they may send.
-            grpc.MaxReceiveMessageSize = KeylessMessageBytes;
+            grpc.MaxReceiveMessageSize = ApiKeyPolicy.KeylessMessageBytes;   // health and reflection, which answer without a key
             grpc.MaxSendMessageSize = (int)Math.Min(int.MaxValue, settings.Limits.MaxAnswerBytes + (1 << 20));
             grpc.EnableDetailedErrors = builder.Environment.IsDevelopment();
         }).AddServiceOptions<ProtectionGrpcService>(o =>
