@@ -14,8 +14,8 @@ public sealed record BatchProtection(Tensor Delta, IReadOnlyList<int[]> Triggers
 /// <summary>
 /// Batch-level MEM for new posts against a warm surrogate (what the sidecar runs per
 /// micro-batch): optional surrogate steps on a scratch copy (the shared model is never
-/// changed), then for each round a trigger update and PGD with caption shuffling. EM is the
-/// same without triggers.
+/// changed), then <see cref="MemRound"/>s, each a trigger update and PGD with caption shuffling.
+/// EM is the same without triggers.
 /// </summary>
 public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions options, TriggerVocabulary vocabulary, Device device)
 {
@@ -31,7 +31,6 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
         options.Validate(surrogate.Config.Text.ContextLength);
         if (clean01.shape[0] != captions.Count) throw new ArgumentException("one caption per image is needed");
         if (captions.Count < 2) throw new ArgumentException("a contrastive batch needs at least 2 posts");
-        var (pgdClock, triggerClock, surrogateClock) = (new Stopwatch(), new Stopwatch(), new Stopwatch());
         int context = surrogate.Config.Text.ContextLength;
         if (fixedTriggers is not null && fixedTriggers.Count != captions.Count) throw new ArgumentException("one fixed-trigger entry (or null) per post is needed");
         var triggers = options.UsesTrigger
@@ -40,46 +39,30 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
         int[]? Fixed(int i) => fixedTriggers?[i] is { } t
             ? (t.Length == options.TriggerLength ? t : throw new ArgumentException($"fixed trigger {i} has {t.Length} tokens, the batch uses {options.TriggerLength}"))
             : null;
-        var delta = zeros_like(clean01);
-        Tensor Published() => users?.Published(clean01, delta) ?? delta;
+        var own = zeros_like(clean01);
+        Tensor Published() => users?.Published(clean01, own) ?? own;
 
         var model = surrogate;
+        var surrogateClock = new Stopwatch();
         if (scratchSurrogateSteps > 0)
         {
             surrogateClock.Start();
             model = ScratchCopy();
-            var updater = new SurrogateUpdater(model, options.SurrogateLearningRate, options.SurrogateWeightDecay);
-            for (int s = 0; s < scratchSurrogateSteps; s++)
-            {
-                cancel.ThrowIfCancellationRequested();
-                updater.Step(() => (clean01.Plus(Published()).Clamped(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device)));
-            }
+            using var updater = new SurrogateUpdater(model, options.SurrogateLearningRate, options.SurrogateWeightDecay);
+            updater.Run(scratchSurrogateSteps, _ => (clean01.Plus(Published()).Clamped(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device)), cancel);
             surrogateClock.Stop();
         }
 
-        var search = new TriggerSearch(model, vocabulary, options.TopK, options.BeamWidth, device);
-        var noise = new NoiseOptimizer(model, options);
+        var mem = new MemRound(model, options, vocabulary, device);
         double loss = double.NaN;
         for (int round = 0; round < rounds; round++)
         {
             cancel.ThrowIfCancellationRequested();
-            if (options.UsesTrigger)
-            {
-                triggerClock.Start();
-                triggers = search.UpdateForImages(clean01.Plus(Published()), captions, triggers)
-                    .Select((found, i) => Fixed(i) ?? found).ToList();
-                triggerClock.Stop();
-            }
-            pgdClock.Start();
-            int r = round;
-            Func<int, Tensor> texts = options.UsesTrigger
-                ? step => TriggeredCaptions.Shuffled(triggers, captions, Data.Seeds.Mix(options.Seed, r, step), context, device)
-                : _ => TextTensors.Batch(captions, context, device);
-            (delta, loss) = noise.Run(clean01, delta, texts, minimise: true, seedOffset: r * options.PgdSteps, users);
-            pgdClock.Stop();
+            (own, triggers, loss) = mem.Run(clean01, own, Published(), captions, triggers, searchTriggers: true,
+                RoundSeeds.ForPosts(options.Seed, round, options.PgdSteps), users, fixedTriggers);
         }
         if (!ReferenceEquals(model, surrogate)) model.Dispose();
-        return new BatchProtection(Published(), triggers, loss, pgdClock.Elapsed, triggerClock.Elapsed, surrogateClock.Elapsed);
+        return new BatchProtection(Published(), triggers, loss, mem.PgdTime, mem.TriggerTime, surrogateClock.Elapsed);
     }
 
     ClipModel ScratchCopy()

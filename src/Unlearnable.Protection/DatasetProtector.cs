@@ -62,9 +62,8 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
             if (File.Exists(OptimizerPath)) updater.Load(OptimizerPath);
         }
 
-        var noiseOptimizer = new NoiseOptimizer(surrogate, options);
-        var search = new TriggerSearch(surrogate, vocabulary, options.TopK, options.BeamWidth, device);
-        var clocks = (Pgd: new Stopwatch(), Trigger: new Stopwatch(), Surrogate: new Stopwatch());
+        var mem = new MemRound(surrogate, options, vocabulary, device);
+        var surrogateClock = new Stopwatch();
         var batches = ClipTrainer.BatchSizes(items.Count, options.BatchSize);
         int rounds = options.Method == ProtectionMethod.Uap ? 1 : options.Rounds;
 
@@ -81,9 +80,9 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
                     updater.Dispose();
                     updater = new SurrogateUpdater(surrogate, options.SurrogateLearningRate, options.SurrogateWeightDecay);
                 }
-                clocks.Surrogate.Start();
+                surrogateClock.Start();
                 if (options.Method != ProtectionMethod.Uap) SurrogateSteps(updater, noise, triggers, round, cancel);
-                clocks.Surrogate.Stop();
+                surrogateClock.Stop();
                 ClipCheckpoint.Save(surrogate, SurrogatePath);
                 updater.Save(OptimizerPath);
                 state = state with { SurrogateDone = true };
@@ -100,7 +99,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
                 cancel.ThrowIfCancellationRequested();
                 var members = order.Skip(start).Take(batches[b]).ToList();
                 start += batches[b];
-                double loss = ProtectBatch(members, round, noiseOptimizer, search, noise, owners, triggers, clocks);
+                double loss = ProtectBatch(members, round, mem, noise, owners, triggers);
                 lossSum += loss;
                 noise.Flush();
                 owners?.Flush();
@@ -116,45 +115,24 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
             state.Save(workDir);
         }
         updater.Dispose();
-        return new ProtectionResult(noise, triggers, state.RoundLosses, clocks.Pgd.Elapsed, clocks.Trigger.Elapsed, clocks.Surrogate.Elapsed);
+        return new ProtectionResult(noise, triggers, state.RoundLosses, mem.PgdTime, mem.TriggerTime, surrogateClock.Elapsed);
     }
 
-    double ProtectBatch(List<int> members, int round, NoiseOptimizer noiseOptimizer, TriggerSearch search, NoiseStore noise, OwnerPatterns? owners,
-        TriggerTable? triggers, (Stopwatch Pgd, Stopwatch Trigger, Stopwatch Surrogate) clocks)
+    double ProtectBatch(List<int> members, int round, MemRound mem, NoiseStore noise, OwnerPatterns? owners, TriggerTable? triggers)
     {
         using var scope = NewDisposeScope();
         var rng = new Random(Seeds.Mix(options.Seed, round, members[0], 0xba7c));
         var chosen = members.Select(i => rng.Next(items[i].Captions.Count)).ToArray();
         var captions = members.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
         var clean01 = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device));
-        var delta = noise.Read(members, device);
-        int context = surrogate.Config.Text.ContextLength;
+        var published = noise.Read(members, device);
+        var current = members.Select((i, n) => triggers?.Get(i, chosen[n]) ?? []).ToList();
 
-        Func<int, Tensor> texts;
-        if (triggers is not null)
-        {
-            var current = members.Select((i, n) => triggers.Get(i, chosen[n])).ToList();
-            if (round < options.TriggerRounds)
-            {
-                clocks.Trigger.Start();
-                current = search.UpdateForImages(clean01.Plus(delta), captions, current);
-                for (int n = 0; n < members.Count; n++) triggers.Set(members[n], chosen[n], current[n]);
-                clocks.Trigger.Stop();
-            }
-            // S(T): each image keeps its own trigger, on a caption drawn from another sample of the batch.
-            texts = step => TriggeredCaptions.Shuffled(current, captions, Seeds.Mix(options.Seed, round, members[0], step), context, device);
-        }
-        else
-        {
-            var ids = TextTensors.Batch(captions, context, device);
-            texts = _ => ids;
-        }
-
-        clocks.Pgd.Start();
         using var users = owners?.ForBatch(members, device, options.UserBound);
-        var own = users?.Own(clean01, delta, options.Epsilon - options.UserBound) ?? delta;
-        var (optimised, loss) = noiseOptimizer.Run(clean01, own, texts, minimise: options.Method != ProtectionMethod.Uap, Seeds.Mix(round, members[0]), users);
-        clocks.Pgd.Stop();
+        var own = users?.Own(clean01, published, options.Epsilon - options.UserBound) ?? published;
+        var (optimised, found, loss) = mem.Run(clean01, own, published, captions, current, searchTriggers: round < options.TriggerRounds,
+            RoundSeeds.ForDatasetBatch(options.Seed, round, members[0]), users);
+        for (int n = 0; n < members.Count && triggers is not null; n++) triggers.Set(members[n], chosen[n], found[n]);
         noise.Write(members, users?.Published(clean01, optimised) ?? optimised);
         if (users is not null) owners!.Keep(users);
         return loss;
@@ -163,22 +141,21 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
     void SurrogateSteps(SurrogateUpdater updater, NoiseStore noise, TriggerTable? triggers, int round, CancellationToken cancel)
     {
         var rng = new Random(Seeds.Mix(options.Seed, round, 0x5a77));
-        int batch = Math.Min(options.BatchSize, items.Count);
-        for (int step = 0; step < options.SurrogateSteps; step++)
+        int batch = Math.Min(options.BatchSize, items.Count), context = surrogate.Config.Text.ContextLength;
+        updater.Run(options.SurrogateSteps, _ =>
         {
-            cancel.ThrowIfCancellationRequested();
             var members = Enumerable.Range(0, items.Count).OrderBy(_ => rng.Next()).Take(batch).ToList();
             var chosen = members.Select(i => rng.Next(items[i].Captions.Count)).ToArray();
             var captions = members.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
-            double loss = updater.Step(() =>
-            (
-                PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device)).Plus(noise.Read(members, device)).Clamped(0, 1),
-                triggers is null
-                    ? TextTensors.Batch(captions, surrogate.Config.Text.ContextLength, device)
-                    : TriggeredCaptions.Batch(members.Select((i, n) => triggers.Get(i, chosen[n])).ToList(), captions, surrogate.Config.Text.ContextLength, device)
-            ));
+            var perturbed = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device)).Plus(noise.Read(members, device)).Clamped(0, 1);
+            var texts = triggers is null
+                ? TextTensors.Batch(captions, context, device)
+                : TriggeredCaptions.Batch(members.Select((i, n) => triggers.Get(i, chosen[n])).ToList(), captions, context, device);
+            return (perturbed, texts);
+        }, cancel, (step, loss) =>
+        {
             if (step % 10 == 0 || step == options.SurrogateSteps - 1)
                 OnProgress?.Invoke(new ProtectionProgress("surrogate", round + 1, options.Rounds, step + 1, options.SurrogateSteps, loss));
-        }
+        });
     }
 }

@@ -46,6 +46,20 @@ public sealed class SurrogateUpdater : IDisposable
         return loss;
     }
 
+    /// <summary>
+    /// <paramref name="steps"/> updates, what both protectors' surrogate phases are: step s trains on the
+    /// batch <paramref name="batch"/> builds for it; <paramref name="onStep"/> hears each step's loss.
+    /// </summary>
+    public void Run(int steps, Func<int, (Tensor Perturbed01, Tensor TextIds)> batch, CancellationToken cancel, Action<int, double>? onStep = null)
+    {
+        for (int step = 0; step < steps; step++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            double loss = Step(() => batch(step));
+            onStep?.Invoke(step, loss);
+        }
+    }
+
     public void Save(string path) => _optimizer.Save(path);
     public void Load(string path) => _optimizer.Load(path);
 
