@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The authors' batch-level MEM step in PyTorch, written from the published algorithm, timed.
 
-For one micro-batch of image-caption posts, as their code does it (see ../shared/DESIGN.md,
+For one micro-batch of image-caption posts, as their code does it (see the design notes shared beside this repository,
 "The method, as the authors' public code does it"):
   1. HotFlip trigger search: k trigger tokens right after <|startoftext|>, initialised to "the";
      positions filled left to right; for each, the gradient of the batch loss with respect to the

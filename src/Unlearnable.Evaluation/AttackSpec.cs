@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Unlearnable.Protection;
 
 namespace Unlearnable.Evaluation;
 
@@ -101,8 +102,9 @@ public static class ProtectionSources
 /// omitted: its default level at <c>epsilon</c>).
 /// </summary>
 public sealed record ProtectionSpec(string Source = ProtectionSources.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
-    double Epsilon = 8, int TriggerLength = 3, int Rounds = 10, int SurrogateSteps = 50, int PgdSteps = 8, int TriggerRounds = 2, int TopK = 6,
-    int BatchSize = 32, double StopLoss = 0.01, string Vocabulary = "common-words", string RobustTo = "none", string? Strength = null,
+    double Epsilon = ProtectionOptions.DefaultEpsilon, int TriggerLength = ProtectionOptions.DefaultTriggerLength, int Rounds = ProtectionOptions.EvaluationRounds,
+    int SurrogateSteps = ProtectionOptions.EvaluationSurrogateSteps, int PgdSteps = ProtectionOptions.DefaultPgdSteps, int TriggerRounds = ProtectionOptions.EvaluationTriggerRounds,
+    int TopK = ProtectionOptions.EvaluationTopK, int BatchSize = ProtectionOptions.EvaluationBatchSize, double StopLoss = ProtectionOptions.DefaultStopLoss, string Vocabulary = "common-words", string RobustTo = "none", string? Strength = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UserShare = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? RestartSurrogate = null)
 {
@@ -112,7 +114,7 @@ public sealed record ProtectionSpec(string Source = ProtectionSources.Mem, strin
 
     /// <summary>As given, else the in-process default (on). Unset stays out of the saved spec, so job folders from before the field resume.</summary>
     [JsonIgnore]
-    public bool RestartSurrogateOrDefault => RestartSurrogate ?? new Protection.ProtectionOptions().RestartSurrogate;
+    public bool RestartSurrogateOrDefault => RestartSurrogate ?? ProtectionOptions.Evaluation.RestartSurrogate;
 }
 
 public static class AttackModes

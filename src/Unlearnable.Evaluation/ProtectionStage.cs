@@ -25,17 +25,19 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     string Folder => Path.Combine(workDir, "protected");
     string SummaryPath => Path.Combine(Folder, "summary.json");
 
-    public static ProtectionOptions Options(AttackSpec spec) => new()
+    /// <summary>What the spec asks of in-process protection, on the evaluation jobs' baseline.</summary>
+    public static ProtectionOptions Options(AttackSpec spec) => new ProtectionSettings
     {
         Method = spec.Protection.Source == ProtectionSources.Em ? ProtectionMethod.Em : ProtectionMethod.Mem,
-        Epsilon = spec.Protection.Epsilon / 255, TriggerLength = spec.Protection.TriggerLength, Rounds = spec.Protection.Rounds,
+        Epsilon = spec.Protection.Epsilon, TriggerLength = spec.Protection.TriggerLength, Rounds = spec.Protection.Rounds,
         SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
         RobustTo = RobustTo(spec.Protection.RobustTo) ?? TransformSet.None, UserShare = spec.Protection.UserShareOrDefault,
         RestartSurrogate = spec.Protection.RestartSurrogateOrDefault,
-        // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate (DESIGN.md).
-        SurrogateLearningRate = spec.Attack.Mode == AttackModes.FineTune ? spec.Attack.LearningRate : 1e-4,
-    };
+        // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate: a hacker who
+        // fine-tunes moves the model that little, so the surrogate should too.
+        SurrogateLearningRate = spec.Attack.Mode == AttackModes.FineTune ? spec.Attack.LearningRate : null,
+    }.Resolve(ProtectionOptions.Evaluation);
 
     public static TransformSet? RobustTo(string name) => Enum.TryParse<TransformSet>(name, ignoreCase: true, out var set) && Enum.IsDefined(set) ? set : null;
 

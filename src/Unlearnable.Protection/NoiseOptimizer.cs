@@ -40,7 +40,7 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
                 var d = delta.detach().requires_grad_(true);
                 var published = users is null ? clean01.Plus(d) : clean01.Plus(users.PerSample(grey)).Plus(d).Clamped(0, 1);
                 // Grey photos see themselves as sent: noise without chroma already passes JPEG's chroma subsampling,
-                // and on real grey faces the transformations cost more un-washed protection than they bought (README).
+                // and on real grey faces the transformations cost more un-washed protection than they bought (docs/results.md).
                 var seen = where(grey, published, PlatformTransforms.Apply(options.RobustTo, published, options.Seed, seedOffset + step));
                 // The captions do not depend on δ: their features are constants of this step, encoded without a graph.
                 Tensor captions;

@@ -11,20 +11,38 @@ public enum ProtectionMethod { Em, Uap, Mem }
 /// </summary>
 public sealed record ProtectionOptions
 {
+    // The defaults that job specs (records, which can only default to constants) share with these options.
+    public const double DefaultEpsilon = 8, DefaultStopLoss = 0.01;
+    public const int DefaultTriggerLength = 3, DefaultPgdSteps = 8;
+    public const int EvaluationRounds = 10, EvaluationSurrogateSteps = 50, EvaluationTriggerRounds = 2, EvaluationTopK = 6, EvaluationBatchSize = 32;
+
+    /// <summary>The authors' from-scratch loop: what <c>protect</c> and <c>experiment table1</c> run unless told otherwise.</summary>
+    public static ProtectionOptions FromScratch { get; } = new();
+
+    /// <summary>
+    /// The evaluation jobs' lighter in-process loop (job specs, <c>experiment faces</c>): 10 rounds of 50 surrogate steps,
+    /// triggers updated in the first 2 rounds with top-6, batch 32, so a CPU finishes a job in minutes.
+    /// </summary>
+    public static ProtectionOptions Evaluation { get; } = new()
+    {
+        Rounds = EvaluationRounds, SurrogateSteps = EvaluationSurrogateSteps, TriggerRounds = EvaluationTriggerRounds,
+        TopK = EvaluationTopK, BatchSize = EvaluationBatchSize,
+    };
+
     public ProtectionMethod Method { get; init; } = ProtectionMethod.Mem;
-    public double Epsilon { get; init; } = 8.0 / 255;
+    public double Epsilon { get; init; } = DefaultEpsilon / 255;
     public double StepSize { get; init; } = 1.0 / 255;
-    public int PgdSteps { get; init; } = 8;
+    public int PgdSteps { get; init; } = DefaultPgdSteps;
     public int Rounds { get; init; } = 20;
     public int SurrogateSteps { get; init; } = 200;
     public double SurrogateLearningRate { get; init; } = 1e-4;
     public double SurrogateWeightDecay { get; init; } = 0.2;
     public int BatchSize { get; init; } = 128;
-    public int TriggerLength { get; init; } = 3;
+    public int TriggerLength { get; init; } = DefaultTriggerLength;
     public int TriggerRounds { get; init; } = 5;
     public int TopK { get; init; } = 16;
     public int BeamWidth { get; init; } = 1;
-    public double StopLoss { get; init; } = 0.01;
+    public double StopLoss { get; init; } = DefaultStopLoss;
     public int Seed { get; init; }
 
     /// <summary>
@@ -41,7 +59,7 @@ public sealed record ProtectionOptions
     /// surrogate on throughout. A hacker starts from a fresh model, and what leaks is what it learns
     /// before the shortcut: a young surrogate makes PGD favour noise that a fresh model picks up
     /// within a few steps; a fine-tuning hacker starts from the pre-trained model, which is then the initial
-    /// surrogate. On by default: it protected better from scratch (Table 1, README) and against fine-tuning on
+    /// surrogate. On by default: it protected better from scratch (Table 1, docs/results.md) and against fine-tuning on
     /// real faces (name→face kept 87 → 91 %). Off is the authors' loop (one surrogate trained on).
     /// </summary>
     public bool RestartSurrogate { get; init; } = true;

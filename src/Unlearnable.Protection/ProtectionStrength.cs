@@ -23,12 +23,15 @@ public sealed record StrengthLevel(double Epsilon, int Rounds, int PgdSteps, Tra
     /// tokens or EM without one (0), the level's PGD steps and robustness.
     /// </summary>
     public ProtectionOptions PostOptions(double epsilon, int triggerLength, int seed, double userShare = 0,
-        double stepSize = DefaultStepSize, int topK = DefaultTopK) => new()
+        double stepSize = DefaultStepSize, int topK = DefaultTopK) => new ProtectionSettings
     {
         Method = triggerLength > 0 ? ProtectionMethod.Mem : ProtectionMethod.Em, TriggerLength = Math.Max(1, triggerLength),
-        Epsilon = epsilon / 255, StepSize = Math.Min(stepSize, epsilon) / 255, PgdSteps = PgdSteps, RobustTo = RobustTo,
+        Epsilon = epsilon, StepSize = Math.Min(stepSize, epsilon), PgdSteps = PgdSteps, RobustTo = RobustTo,
         TopK = topK, UserShare = userShare, Seed = seed,
-    };
+    }.Resolve(ProtectionOptions.FromScratch);
+
+    /// <summary>The authors' step for a batch of posts: one round of 8 PGD steps at ε 8, no transformations (what <c>bench mem</c> times by default).</summary>
+    public static StrengthLevel Authors { get; } = new(ProtectionOptions.DefaultEpsilon, 1, ProtectionOptions.DefaultPgdSteps, TransformSet.None);
 
     public static StrengthLevel Default(ProtectionStrength strength) => strength switch
     {

@@ -17,7 +17,7 @@ namespace Unlearnable.Protection;
 /// one recipe: attack jobs fine-tune from it, and the sidecar protects against it when no checkpoint is configured,
 /// as a deployment protects against the public weights (OpenAI's CLIP) that hackers start from. Error-minimising
 /// noise is specific to the model it was optimised on: on real faces it keeps 92 % of the protection on average against
-/// the model it was made on and 27 % against the same recipe at another seed (README, "The surrogate is the public model").
+/// the model it was made on and 27 % against the same recipe at another seed (docs/sidecar.md, "The surrogate is the public model").
 /// A model that has never seen a face learns little from a few photos of real people, so the second recipe adds
 /// <paramref name="Faces"/>: public photos of people in no evaluation, captioned with their names, as a web-trained CLIP has seen them.
 /// </summary>

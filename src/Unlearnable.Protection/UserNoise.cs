@@ -15,7 +15,7 @@ public sealed class UserNoise : IDisposable
 {
     /// <summary>
     /// The share of ε the sidecar (and the in-process posts path) spends on the user's pattern by default: none.
-    /// On real faces ½ ε measured no better than sample-wise noise alone (README), so it is there to turn on, not on.
+    /// On real faces ½ ε measured no better than sample-wise noise alone (docs/results.md), so it is there to turn on, not on.
     /// </summary>
     public const double DefaultShare = 0;
 

@@ -66,7 +66,7 @@ public class ExperimentCliTests
         Assert.Contains("unknown countermeasure 'sharpen:2'", bad.Err);
         var noEpsilon = CliTests.Run(["experiment", "table1", "--data", data, "--out", Temp(), "--epsilon", "0", .. Quick]);
         Assert.Equal(2, noEpsilon.Code);
-        Assert.Contains("ε must be in (0, 1]", noEpsilon.Err);
+        Assert.Contains("--epsilon must be in (0, 255]", noEpsilon.Err);
         Assert.DoesNotContain("clean: epoch", noEpsilon.Out);
     }
 

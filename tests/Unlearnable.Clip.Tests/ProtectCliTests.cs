@@ -97,17 +97,19 @@ public class ProtectCliTests
     }
 
     [Theory]
-    [InlineData("ε must be", "--epsilon", "0")]
-    [InlineData("--strength", "--strength", "extreme")]
+    [InlineData("--epsilon must be in (0, 255]", "--epsilon", "0")]
+    [InlineData("--strength must be low, medium or high, not 'extreme'", "--strength", "extreme")]
     [InlineData("--jpeg-quality must be in 1..100", "--jpeg-quality", "0")]
     [InlineData("--format", "--format", "gif")]
-    [InlineData("at least 1 token", "--trigger-length", "0")]
+    [InlineData("--trigger-length must be at least 1", "--trigger-length", "0")]
     [InlineData("does not fit", "--trigger-length", "40")]
     [InlineData("--fraction must be between 0 and 1", "--fraction", "1.5")]
     [InlineData("pass --surrogate", "--method", "uap")]
-    [InlineData("--method must be", "--method", "magic")]
+    [InlineData("--method must be em, uap or mem, not 'magic'", "--method", "magic")]
+    [InlineData("--robust-to must be none or platform", "--robust-to", "2")]
+    [InlineData("--top-k must be at least 1", "--top-k", "0")]
     [InlineData("--vocabulary must be", "--vocabulary", "klingon")]
-    [InlineData("--trigger-scope must be image or caption", "--trigger-scope", "word")]
+    [InlineData("--trigger-scope must be image or caption, not 'word'", "--trigger-scope", "word")]
     public void BadProtectOptionsFailBeforeAnyWork(string expected, string option, string value)
     {
         var data = Temp();

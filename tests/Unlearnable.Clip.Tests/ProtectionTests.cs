@@ -128,6 +128,25 @@ public class ProtectionTests
     }
 
     [Fact]
+    public void SettingsResolveFromChoiceThenStrengthThenBaseline()
+    {
+        var high = new ProtectionSettings { Strength = ProtectionStrength.High, Seed = 3 }.Resolve(ProtectionOptions.Evaluation);
+        Assert.Equal((12.0 / 255, 12, Protection.Robustness.TransformSet.Platform), (high.Epsilon, high.PgdSteps, high.RobustTo));
+        Assert.Equal((ProtectionOptions.EvaluationRounds, ProtectionOptions.EvaluationTopK, 3), (high.Rounds, high.TopK, high.Seed));
+
+        var chosen = new ProtectionSettings { Strength = ProtectionStrength.High, Epsilon = 6, PgdSteps = 2, RobustTo = Protection.Robustness.TransformSet.None, TopK = 9 }
+            .Resolve(ProtectionOptions.FromScratch);
+        Assert.Equal((6.0 / 255, 2, Protection.Robustness.TransformSet.None, 9, 20), (chosen.Epsilon, chosen.PgdSteps, chosen.RobustTo, chosen.TopK, chosen.Rounds));
+
+        // Nothing chosen: the baseline itself, every field.
+        Assert.Equal(ProtectionOptions.FromScratch, new ProtectionSettings().Resolve(ProtectionOptions.FromScratch));
+        Assert.Equal(ProtectionOptions.Evaluation, new ProtectionSettings().Resolve(ProtectionOptions.Evaluation));
+        // The posts path is the strength level through the same resolution.
+        var medium = StrengthLevel.Default(ProtectionStrength.Medium).PostOptions(8, triggerLength: 0, seed: 1);
+        Assert.Equal((ProtectionMethod.Em, 8.0 / 255, Protection.Robustness.TransformSet.Platform), (medium.Method, medium.Epsilon, medium.RobustTo));
+    }
+
+    [Fact]
     public void NoiseStoreRoundTripsAndRefusesAnotherDataSet()
     {
         var path = Path.Combine(TempDir(), "noise.bin");

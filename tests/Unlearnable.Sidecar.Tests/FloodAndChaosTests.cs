@@ -8,7 +8,7 @@ namespace Unlearnable.Sidecar.Tests;
 /// <summary>
 /// The sidecar as a separate process under a flood (many streams, many large posts, many unary
 /// calls at once) and under SIGKILL mid-batch. Small sizes here; `unlearnable-loadtest --flood`
-/// runs the full-size flood (README).
+/// runs the full-size flood (docs/sidecar.md).
 /// </summary>
 [Collection("sidecar")]
 public class FloodAndChaosTests

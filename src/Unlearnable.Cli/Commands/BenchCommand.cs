@@ -66,7 +66,7 @@ static class BenchCommand
         var quickGelu = SharedOptions.QuickGelu();
         var batch = new Option<int>("--batch") { Description = "Posts per micro-batch", DefaultValueFactory = _ => 16 };
         var batches = new Option<int>("--batches") { Description = "Timed batches (after one warm-up batch)", DefaultValueFactory = _ => 3 };
-        var triggerLength = new Option<int>("--trigger-length") { DefaultValueFactory = _ => 3, Description = "Trigger tokens" };
+        var triggerLength = new Option<int>("--trigger-length") { DefaultValueFactory = _ => Protection.ProtectionOptions.DefaultTriggerLength, Description = "Trigger tokens (0: EM, no trigger)" };
         var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 0, Description = "Scratch surrogate steps per batch" };
         var vocabulary = new Option<string>("--vocabulary")
         {
@@ -96,11 +96,9 @@ static class BenchCommand
                 : new ClipModel(SharedOptions.Architecture(result, preset, quickGelu));
             model.to(dev);
             var config = model.Config;
-            var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : null;
-            var options = level is null
-                ? new Protection.ProtectionOptions { TriggerLength = result.GetValue(triggerLength), BatchSize = b }
-                : level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0) with { BatchSize = b };
-            int rounds = level?.Rounds ?? 1;
+            var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
+            var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0) with { BatchSize = b };
+            int rounds = level.Rounds;
             var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);
             if (words.Proposer is { } proposer) proposer.MaxCachedCaptions = 0;
             var protector = new Protection.BatchProtector(model, options, words, dev);

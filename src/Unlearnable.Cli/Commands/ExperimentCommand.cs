@@ -21,31 +21,23 @@ static class ExperimentCommand
         var methods = new Option<string>("--methods") { Description = "Comma-separated subset of clean,random,em,uap,mem-3,mem-5", DefaultValueFactory = _ => string.Join(',', Table1Settings.AllMethods) };
         var epochs = new Option<int>("--epochs") { Description = "Hacker epochs", DefaultValueFactory = _ => 32 };
         var batch = new Option<int>("--batch-size") { Description = "Hacker and protection batch size", DefaultValueFactory = _ => 128 };
-        var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 20, Description = "Protection rounds" };
-        var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 200, Description = "Surrogate steps per round" };
-        var pgdSteps = new Option<int>("--pgd-steps") { DefaultValueFactory = _ => 8, Description = "PGD steps per batch and round" };
-        var triggerRounds = new Option<int>("--trigger-rounds") { DefaultValueFactory = _ => 5, Description = "Rounds with trigger updates" };
-        var triggerScope = SharedOptions.TriggerScope();
+        var protection = new ProtectionOptionSet(ProtectionOptions.FromScratch);
         var device = SharedOptions.Device();
-        var epsilon = new Option<double>("--epsilon") { DefaultValueFactory = _ => 8, Description = "L∞ bound in 1/255 units (every noise method)" };
         var countermeasure = new Option<string?>("--countermeasure") { Description = "Robustness: the hacker first applies jpeg:Q, rescale:F, grayscale, blur:SIGMA or platform (1080 px long side + JPEG q85) to every training image" };
-        var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop protecting once the round's loss is below this" };
-        var restart = SharedOptions.RestartSurrogate();
         var seed = SharedOptions.Seed();
         var table1 = new Command("table1", "Paper Table 1: protect the training split with each method, train a hacker from scratch, evaluate on clean test data")
-            { preset, quickGelu, data, output, methods, epochs, batch, rounds, surrogateSteps, pgdSteps, triggerRounds, triggerScope, epsilon, stopLoss, restart, countermeasure, device, seed };
+        {
+            preset, quickGelu, data, output, methods, epochs, batch, countermeasure, device, seed,
+            protection.Rounds, protection.SurrogateSteps, protection.PgdSteps, protection.TriggerRounds, protection.TriggerScope, protection.Epsilon,
+            protection.StopLoss, protection.RestartSurrogate,
+        };
         table1.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             var dev = Devices.Resolve(result.GetValue(device)!);
             int batchSize = result.GetValue(batch), s = result.GetValue(seed);
             var settings = new Table1Settings(SharedOptions.Architecture(result, preset, quickGelu),
                 new TrainingOptions { Epochs = result.GetValue(epochs), BatchSize = batchSize, Seed = s, WarmupSteps = 20 },
-                new ProtectionOptions
-                {
-                    Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), PgdSteps = result.GetValue(pgdSteps),
-                    TriggerRounds = result.GetValue(triggerRounds), BatchSize = batchSize, Seed = s, TriggerPerImage = SharedOptions.PerImage(result.GetValue(triggerScope)!),
-                    Epsilon = result.GetValue(epsilon) / 255, StopLoss = result.GetValue(stopLoss), RestartSurrogate = result.GetValue(restart),
-                },
+                (protection.Read(result, s) with { BatchSize = batchSize }).Resolve(protection.Baseline),
                 result.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 result.GetValue(countermeasure) is { } c ? Imaging.Countermeasure.Parse(c) : null);
             var dataset = DatasetLoader.Load(result.GetValue(data)!);
@@ -84,25 +76,26 @@ static class ExperimentCommand
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 10, Description = "Fine-tuning epochs (paper: 10)" };
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1e-5, Description = "Fine-tuning learning rate (paper: 1e-5)" };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32, Description = "Fine-tuning and protection batch size" };
-        var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 10, Description = "Protection rounds" };
-        var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 50, Description = "Surrogate steps per round" };
-        var triggerRounds = new Option<int>("--trigger-rounds") { DefaultValueFactory = _ => 2, Description = "Rounds with trigger updates" };
-        var topK = new Option<int>("--top-k") { DefaultValueFactory = _ => 6, Description = "HotFlip candidates per position" };
+        var protection = new ProtectionOptionSet(ProtectionOptions.Evaluation);
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();
         var faces = new Command("faces", "Face privacy: can fine-tuning on a person's protected photos teach a model their name?")
-            { preset, quickGelu, output, identities, photos, identityFolder, preTrained, preImages, preEpochs, epochs, lr, batch, rounds, surrogateSteps, triggerRounds, topK, device, seed };
+        {
+            preset, quickGelu, output, identities, photos, identityFolder, preTrained, preImages, preEpochs, epochs, lr, batch, device, seed,
+            protection.Rounds, protection.SurrogateSteps, protection.TriggerRounds, protection.TopK,
+        };
         faces.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             var folder = result.GetValue(identityFolder);
+            var chosen = protection.Resolve(result, result.GetValue(seed));
             var attack = new AttackSpec
             {
                 Name = "face privacy", Preset = result.GetValue(preset)!, QuickGelu = result.GetValue(quickGelu), Seed = result.GetValue(seed),
                 Data = folder is null
                     ? new DataSpec(DataKinds.SyntheticIdentities, Identities: result.GetValue(identities), Photos: result.GetValue(photos))
                     : new DataSpec(DataKinds.Identities, Path.GetFullPath(folder)),
-                Protection = new ProtectionSpec(ProtectionSources.Mem, Rounds: result.GetValue(rounds), SurrogateSteps: result.GetValue(surrogateSteps),
-                    TriggerRounds: result.GetValue(triggerRounds), TopK: result.GetValue(topK), BatchSize: result.GetValue(batch)),
+                Protection = new ProtectionSpec(ProtectionSources.Mem, Rounds: chosen.Rounds, SurrogateSteps: chosen.SurrogateSteps,
+                    TriggerRounds: chosen.TriggerRounds, TopK: chosen.TopK, BatchSize: result.GetValue(batch)),
                 Attack = new HackerSpec(AttackModes.FineTune, result.GetValue(epochs), result.GetValue(lr), result.GetValue(batch),
                     PreTrained: result.GetValue(preTrained) is { } p ? Path.GetFullPath(p) : null,
                     PreTrainImages: result.GetValue(preImages), PreTrainEpochs: result.GetValue(preEpochs)),

@@ -26,64 +26,30 @@ static class ProtectCommand
 {
     public static Command Create()
     {
-        var method = new Option<string>("--method") { Description = "em, uap or mem", DefaultValueFactory = _ => "mem" };
+        var protection = new ProtectionOptionSet(ProtectionOptions.FromScratch, defaultStrength: ProtectionStrength.Medium);
         var data = new Option<string>("--data") { Description = "Data folder to protect", Required = true };
         var output = new Option<string>("--out") { Description = "Folder to write the protected data set to", Required = true };
         var surrogate = new Option<string?>("--surrogate") { Description = "Surrogate checkpoint: ours, or OpenAI / open_clip weights as safetensors (architecture from the file, --preset or its shapes). Required for uap; default: a fresh --preset model, as in the from-scratch setting" };
         var preset = SharedOptions.Preset(required: false);
         var quickGelu = SharedOptions.QuickGelu();
         var vocabulary = new Option<string>("--vocabulary") { Description = "Trigger vocabulary: common-words (default), full, words:PATH (one word per line), or mlm:PATH (a bert-base-uncased style folder: config.json, model.safetensors, vocab.txt; HotFlip restricted to its top-5 words per mask)", DefaultValueFactory = _ => "common-words" };
-        var triggerLength = new Option<int>("--trigger-length") { Description = "Trigger tokens k (MEM-k)", DefaultValueFactory = _ => 3 };
         var fraction = new Option<double>("--fraction") { Description = "Share of training images to publish protected (0..1)", DefaultValueFactory = _ => 1.0 };
-        var strength = new Option<ProtectionStrength>("--strength")
-        {
-            Description = "low (ε 4, not made robust), medium (ε 8, robust to platform re-encoding and downscaling) or high (ε 12, 12 PGD steps, robust)",
-            DefaultValueFactory = _ => ProtectionStrength.Medium,
-        };
-        var robustTo = new Option<TransformSet?>("--robust-to") { Description = "What the noise is optimised to survive: None (the authors' loop) or Platform (JPEG 60-95, downscaling); default: the strength's" };
-        var epsilon = new Option<double?>("--epsilon") { Description = "L∞ bound in 1/255 units (default: the strength's)" };
+        fraction.Must(f => f is >= 0 and <= 1, "--fraction must be between 0 and 1");
         var format = new Option<OutputFormat?>("--format") { Description = "Protected image format: Jpeg, Png or WebpLossless (default: each original's; a JPEG keeps its own tables)" };
         var jpegQuality = new Option<int?>("--jpeg-quality") { Description = "JPEG answers: quality 1..100 (default: the original's); raised where ε cannot be held" };
         jpegQuality.Must(q => q is null or (>= 1 and <= 100), "--jpeg-quality must be in 1..100");
-        var stepSize = new Option<double>("--step-size") { Description = "PGD step in 1/255 units", DefaultValueFactory = _ => 1 };
-        var pgdSteps = new Option<int?>("--pgd-steps") { Description = "PGD steps per batch and round (default: the strength's)" };
-        var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 20, Description = "Outer rounds" };
-        var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 200, Description = "Surrogate AdamW steps per round" };
-        var triggerRounds = new Option<int>("--trigger-rounds") { DefaultValueFactory = _ => 5, Description = "Rounds in which triggers are updated" };
-        var topK = new Option<int>("--top-k") { DefaultValueFactory = _ => 16, Description = "HotFlip candidates per position" };
-        var beam = new Option<int>("--beam") { DefaultValueFactory = _ => 1, Description = "Trigger search beam width" };
-        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 128, Description = "Images per batch" };
-        var stopLoss = new Option<double>("--stop-loss") { DefaultValueFactory = _ => 0.01, Description = "Stop once the protected loss is below this" };
-        var triggerScope = SharedOptions.TriggerScope();
         var work = new Option<string?>("--work") { Description = "Work folder for noise and resume state (default OUT.work)" };
         var device = SharedOptions.Device();
-        var restart = SharedOptions.RestartSurrogate();
         var seed = SharedOptions.Seed();
         var command = new Command("protect", "Make a data set's training split unlearnable (EM, UAP or MEM)")
         {
-            method, data, output, surrogate, preset, quickGelu, vocabulary, triggerLength, fraction, strength, robustTo, epsilon, format, jpegQuality, stepSize, pgdSteps, rounds,
-            surrogateSteps, triggerRounds, topK, beam, batch, stopLoss, restart, triggerScope, work, device, seed,
+            data, output, surrogate, preset, quickGelu, vocabulary, fraction, format, jpegQuality, work, device, seed,
         };
+        foreach (var option in protection.All) command.Options.Add(option);
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
-            var level = StrengthLevel.Default(result.GetValue(strength));
-            var options = new ProtectionOptions
-            {
-                Method = result.GetValue(method)!.ToLowerInvariant() switch
-                {
-                    "em" => ProtectionMethod.Em, "uap" => ProtectionMethod.Uap, "mem" => ProtectionMethod.Mem,
-                    var other => throw new ArgumentException($"--method must be em, uap or mem, not '{other}'"),
-                },
-                Epsilon = (result.GetValue(epsilon) ?? level.Epsilon) / 255, StepSize = result.GetValue(stepSize) / 255, PgdSteps = result.GetValue(pgdSteps) ?? level.PgdSteps,
-                RobustTo = result.GetValue(robustTo) ?? level.RobustTo,
-                Rounds = result.GetValue(rounds), SurrogateSteps = result.GetValue(surrogateSteps), TriggerLength = result.GetValue(triggerLength),
-                TriggerRounds = result.GetValue(triggerRounds), TopK = result.GetValue(topK), BeamWidth = result.GetValue(beam),
-                BatchSize = result.GetValue(batch), StopLoss = result.GetValue(stopLoss), Seed = result.GetValue(seed),
-                RestartSurrogate = result.GetValue(restart),
-                TriggerPerImage = SharedOptions.PerImage(result.GetValue(triggerScope)!),
-            };
+            var options = protection.Resolve(result, result.GetValue(seed));
             double share = result.GetValue(fraction);
-            if (share is < 0 or > 1) throw new ArgumentException($"--fraction must be between 0 and 1, not {share}");
             var dev = Devices.Resolve(result.GetValue(device)!);
             var surrogatePath = result.GetValue(surrogate);
             if (options.Method == ProtectionMethod.Uap && surrogatePath is null)

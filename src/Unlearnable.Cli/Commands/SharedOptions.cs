@@ -25,6 +25,24 @@ static class SharedOptions
         return option;
     }
 
+    /// <summary>
+    /// An enum option that takes its values in lower case (any case accepted) and refuses anything else at parse
+    /// time with the list, e.g. "--method must be em, uap or mem, not 'magic'".
+    /// </summary>
+    public static Option<T?> OneOf<T>(this Option<T?> option) where T : struct, Enum
+    {
+        var names = Enum.GetNames<T>().Select(n => n.ToLowerInvariant()).ToList();
+        option.CustomParser = result =>
+        {
+            var token = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+            if (Enum.TryParse<T>(token, ignoreCase: true, out var value) && Enum.IsDefined(value) && !token.All(char.IsAsciiDigit)) return value;
+            result.AddError($"{option.Name} must be {string.Join(", ", names[..^1])} or {names[^1]}, not '{token}'");
+            return null;
+        };
+        option.CompletionSources.Add(names.ToArray());
+        return option;
+    }
+
     public static Option<string> Preset(bool required = true)
     {
         var option = new Option<string>("--preset")
@@ -49,26 +67,7 @@ static class SharedOptions
         DefaultValueFactory = _ => "auto",
     };
 
-    public static Option<bool> RestartSurrogate() => new("--restart-surrogate")
-    {
-        Description = "Start each round's surrogate from the same initial weights, a young surrogate (default: true; false trains one surrogate on, the authors' loop)",
-        DefaultValueFactory = _ => new Protection.ProtectionOptions().RestartSurrogate,
-    };
-
     public static Option<int> Seed() => new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
-
-    public static Option<string> TriggerScope() => new("--trigger-scope")
-    {
-        Description = "image: one trigger per image shared by its captions (default); caption: one per caption (the authors' per-pair triggers)",
-        DefaultValueFactory = _ => "image",
-    };
-
-    public static bool PerImage(string scope) => scope switch
-    {
-        "image" => true,
-        "caption" => false,
-        _ => throw new ArgumentException($"--trigger-scope must be image or caption, not '{scope}'"),
-    };
 
     /// <summary>--preset and --quick-gelu together: the architecture of a new model.</summary>
     public static ClipConfig Architecture(ParseResult result, Option<string> preset, Option<bool?> quickGelu) =>
