@@ -6,7 +6,7 @@ using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;
 using Unlearnable.Data;
 using Unlearnable.Data.Synthetic;
-using Unlearnable.Experiments;
+
 using Unlearnable.Imaging;
 using Unlearnable.Protection;
 using Unlearnable.Training;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Unlearnable.Experiments;
+using Unlearnable.Charts;
 using Unlearnable.Training;
 
 namespace Unlearnable.Evaluation;

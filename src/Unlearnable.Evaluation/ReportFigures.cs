@@ -2,7 +2,7 @@ using SkiaSharp;
 using TorchSharp;
 using Unlearnable.Clip.Checkpoints;
 using Unlearnable.Data;
-using Unlearnable.Experiments;
+using Unlearnable.Charts;
 using Unlearnable.Imaging;
 using Unlearnable.Training;
 using static TorchSharp.torch;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Unlearnable.Charts;
 using Unlearnable.Data;
 using Unlearnable.Training;
 

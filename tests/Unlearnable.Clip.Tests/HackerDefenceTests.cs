@@ -40,7 +40,7 @@ public class HackerDefenceTests
     public void GrayscaleLeavesOneChannelsContent()
     {
         var scenes = SyntheticScenes.Generate(3, seed: 5, testImages: 0, size: 48).Items;
-        foreach (var item in Experiments.Countermeasures.ApplyTo(scenes, Countermeasure.Parse("grayscale")))
+        foreach (var item in Countermeasures.ApplyTo(scenes, Countermeasure.Parse("grayscale")))
         {
             using var image = SafeImageDecoder.Decode(item.Image.ReadBytes());
             var p = image.GetPixelSpan();

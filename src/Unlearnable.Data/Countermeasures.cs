@@ -1,7 +1,6 @@
-using Unlearnable.Data;
 using Unlearnable.Imaging;
 
-namespace Unlearnable.Experiments;
+namespace Unlearnable.Data;
 
 /// <summary>A data set as the hacker sees it after a countermeasure: every image transformed, stored losslessly in memory.</summary>
 public static class Countermeasures

@@ -1,4 +1,4 @@
-namespace Unlearnable.Experiments;
+namespace Unlearnable.Charts;
 
 /// <summary>One named line of a chart.</summary>
 public sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, bool Dashed = false);

@@ -1,0 +1,56 @@
+using System.Xml.Linq;
+
+namespace Unlearnable.Clip.Tests;
+
+/// <summary>The project graph stays layered: leaves stay leaves, and test projects test the library they are named after.</summary>
+public class ProjectGraphTests
+{
+    static readonly string Root = FindRoot();
+
+    static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Sidecar.sln"))) return dir.FullName;
+        throw new InvalidOperationException($"no Sidecar.sln above {AppContext.BaseDirectory}");
+    }
+
+    static IEnumerable<string> References(string project) =>
+        XDocument.Load(project).Descendants("ProjectReference")
+            .Select(r => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(project)!, r.Attribute("Include")!.Value.Replace('\\', '/'))));
+
+    static string Project(string name) => Path.Combine(Root, "src", name, name + ".csproj");
+
+    static HashSet<string> Reachable(string project)
+    {
+        var seen = new HashSet<string>();
+        var todo = new Stack<string>([project]);
+        while (todo.TryPop(out var next))
+            foreach (var reference in References(next))
+                if (seen.Add(Path.GetFileNameWithoutExtension(reference))) todo.Push(reference);
+        return seen;
+    }
+
+    [Theory]
+    [InlineData("Unlearnable.Evaluation", "Unlearnable.Experiments")]
+    [InlineData("Unlearnable.Experiments", "Unlearnable.Evaluation")]
+    [InlineData("Unlearnable.Protection", "Unlearnable.Experiments")]
+    [InlineData("Unlearnable.Sidecar", "Unlearnable.Evaluation")]
+    [InlineData("Unlearnable.Sidecar", "Unlearnable.Charts")]
+    [InlineData("Unlearnable.Imaging", "Unlearnable.Data")]
+    public void NoPathLeadsFromOneProjectToTheOther(string from, string to) =>
+        Assert.DoesNotContain(to, Reachable(Project(from)));
+
+    [Fact]
+    public void TheCommandLineReferencesEveryProjectItImports()
+    {
+        var cli = Path.Combine(Root, "src", "Unlearnable.Cli");
+        var imported = Directory.EnumerateFiles(cli, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}"))
+            .SelectMany(File.ReadLines)
+            .Select(line => System.Text.RegularExpressions.Regex.Match(line, @"^using (Unlearnable\.[A-Za-z]+)"))
+            .Where(m => m.Success && m.Groups[1].Value != "Unlearnable.Cli")
+            .Select(m => m.Groups[1].Value).ToHashSet();
+        var direct = References(Path.Combine(cli, "Unlearnable.Cli.csproj")).Select(Path.GetFileNameWithoutExtension).ToHashSet();
+        Assert.Empty(imported.Except(direct!));
+    }
+}
