@@ -2,6 +2,7 @@ using System.Text;
 using Any = Google.Protobuf.WellKnownTypes.Any;
 using Google.Rpc;
 using Grpc.Core;
+using Unlearnable.Contracts;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Protection;
 using Unlearnable.Sidecar.Batching;
@@ -35,7 +36,7 @@ public static class RequestValidation
             throw Invalid("caption", "caption contains control characters");
 
         var o = request.Options ?? new ProtectOptions();
-        if (HasUnknownFields(request) || HasUnknownFields(o))
+        if (UnknownFields.In(request) || UnknownFields.In(o))
             throw Invalid("request", "request has fields this server does not know (it speaks unlearnable.v1 as described by GetServerInfo); upgrade the server or drop them");
         if (!Enum.IsDefined(o.Strength))
             throw Invalid("options.strength", $"options.strength {(int)o.Strength} is unknown; use PROTECTION_STRENGTH_LOW, _MEDIUM or _HIGH (0 = the server default, {defaults.DefaultStrength})");
@@ -123,15 +124,4 @@ public static class RequestValidation
         Message = message,
         Details = { Any.Pack(new BadRequest { FieldViolations = { new BadRequest.Types.FieldViolation { Field = field, Description = message } } }) },
     }.ToRpcException();
-
-    // A copy holding only the known fields is smaller when the original carried unknown ones.
-    static bool HasUnknownFields(ProtectRequest r) =>
-        new ProtectRequest { UserId = r.UserId, PostId = r.PostId, Image = r.Image, Caption = r.Caption, Options = r.Options }.CalculateSize() != r.CalculateSize();
-
-    static bool HasUnknownFields(ProtectOptions o) =>
-        new ProtectOptions
-        {
-            Epsilon = o.Epsilon, TriggerLength = o.TriggerLength, Vocabulary = o.Vocabulary, OutputFormat = o.OutputFormat, TriggerPolicy = o.TriggerPolicy,
-            Strength = o.Strength, JpegQuality = o.JpegQuality, Priority = o.Priority, QueueTimeoutMs = o.QueueTimeoutMs, TimeoutAction = o.TimeoutAction,
-        }.CalculateSize() != o.CalculateSize();
 }
