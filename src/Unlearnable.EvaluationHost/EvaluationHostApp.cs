@@ -28,7 +28,9 @@ public static class EvaluationHostApp
         foreach (var sidecar in settings.Sidecars)
             if (!Uri.TryCreate(sidecar.Address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
                 throw new InvalidOperationException($"Evaluation:Sidecars has address '{sidecar.Address}', which is not an http(s) address");
-        builder.Services.AddSingleton(ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Evaluation"));
+        // SERVING while the job queue answers: what Kubernetes' native gRPC probes ask. Specs (up to 64 KB each) come keyed.
+        builder.AddUnlearnableDefaults<QueueHealthCheck>(ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Evaluation"), "queue")
+            .AddKeyedService<EvaluationGrpcService>(1 << 20);
         builder.Services.AddSingleton<SpecAdmission>();
         if (settings.Store.Provider == StoreProvider.PostgreSql) builder.Services.AddSingleton<JobStore, PostgresJobStore>();
         else builder.Services.AddSingleton<JobStore, SqliteJobStore>();
@@ -39,20 +41,11 @@ public static class EvaluationHostApp
         builder.Services.AddHostedService<JobEventRelay>();
         builder.Services.AddSingleton<JobRetention>();
         builder.Services.AddHostedService(services => services.GetRequiredService<JobRetention>());
-        // Health and reflection answer without a key, so they take only small requests; specs (up to 64 KB each) come keyed.
-        builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = ApiKeyPolicy.KeylessMessageBytes)
-            .AddServiceOptions<EvaluationGrpcService>(o => { o.MaxReceiveMessageSize = 1 << 20; o.Interceptors.Add<ApiKeyInterceptor>(); });
-        // SERVING while the job queue answers: what Kubernetes' native gRPC probes ask.
-        builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false).AddCheck<QueueHealthCheck>("queue");
-        builder.Services.AddGrpcReflection();
 
         var app = builder.Build();
-        NativeMemory.WarnIfArenasUncapped(app.Logger);
-        app.UseMiddleware<ApiKeyMiddleware>(new KeyedServices(Contracts.V1.EvaluationService.Descriptor.FullName));
+        app.UseUnlearnableDefaults(Contracts.V1.EvaluationService.Descriptor.FullName);
         app.MapGrpcService<EvaluationGrpcService>();
-        app.MapGrpcHealthChecksService();
-        app.MapGrpcReflectionService();
-        app.MapGet("/healthz", () => Results.Ok("ok"));
+        app.MapDefaultEndpoints(_ => true);
         return app;
     }
 }

@@ -2,7 +2,6 @@ using Unlearnable.Clip.Runtime;
 using Unlearnable.Protection;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
-using Prometheus;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Sidecar.Batching;
 using Unlearnable.Sidecar.Model;
@@ -26,7 +25,6 @@ public static class SidecarApp
     {
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
-        if (!builder.Environment.IsDevelopment()) builder.Logging.AddJsonConsole();
 
         var section = builder.Configuration.GetSection("Sidecar");
         builder.Services.Configure<SidecarOptions>(section);
@@ -78,9 +76,9 @@ public static class SidecarApp
             kestrel.Limits.Http2.InitialStreamWindowSize = LimitOptions.StreamWindowBytes;
             kestrel.Limits.Http2.InitialConnectionWindowSize = limits.MaxStreamsPerConnection * LimitOptions.StreamWindowBytes;
         });
-        builder.Services.AddSingleton(keys);
+        builder.AddUnlearnableDefaults<SurrogateHealthCheck>(keys, "surrogate", settings.Limits.MaxAnswerBytes + (1 << 20))
+            .AddKeyedService<ProtectionGrpcService>(settings.Limits.MaxMessageBytes, o => o.Interceptors.Add<CallStatusInterceptor>());
         builder.Services.AddSingleton<SidecarMetrics>();
-        builder.Services.AddSingleton(TimeProvider.System);
         if (settings.Profiles.Store.Provider == StoreProvider.PostgreSql) builder.Services.AddSingleton<IProfileStore, PostgresProfileStore>();
         else builder.Services.AddSingleton<IProfileStore, SqliteProfileStore>();
         builder.Services.AddSingleton<TriggerVocabularies>();
@@ -99,35 +97,14 @@ public static class SidecarApp
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Shutdown.GracePeriod + TimeSpan.FromSeconds(10));
         builder.Services.AddHostedService<ResultExpiry>();
 
-        builder.Services.AddGrpc(grpc =>
-        {
-            grpc.MaxReceiveMessageSize = ApiKeyPolicy.KeylessMessageBytes;   // health and reflection, which answer without a key
-            grpc.MaxSendMessageSize = (int)Math.Min(int.MaxValue, settings.Limits.MaxAnswerBytes + (1 << 20));
-            grpc.EnableDetailedErrors = builder.Environment.IsDevelopment();
-        }).AddServiceOptions<ProtectionGrpcService>(o =>
-        {
-            o.MaxReceiveMessageSize = settings.Limits.MaxMessageBytes;   // an image; read only once the key is checked (ApiKeyMiddleware)
-            o.Interceptors.Add<ApiKeyInterceptor>();
-            o.Interceptors.Add<CallStatusInterceptor>();
-        });
-        builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false).AddCheck<SurrogateHealthCheck>("surrogate");
-        builder.Services.AddGrpcReflection();
-
         var app = builder.Build();
-        NativeMemory.WarnIfArenasUncapped(app.Logger);
+        app.UseUnlearnableDefaults(ProtectionService.Descriptor.FullName);   // before admission: no slot without a key
         if (NativeMemory.KeepFreedMemory() is { Count: > 0 } refused)
             app.Logger.LogInformation("The C library kept its own malloc {Settings} (not glibc, or refused): batches may slow down while images are finished",
                 string.Join(", ", refused));
-        // No per-request HTTP metrics: prometheus-net labels them by the HTTP method a client sends, so made-up methods
-        // would grow /metrics without bound; calls are counted by the sidecar's own metrics, labelled by what it decides.
-        app.UseMiddleware<ApiKeyMiddleware>(new KeyedServices(ProtectionService.Descriptor.FullName));   // before admission: no slot without a key
         app.UseMiddleware<AdmissionMiddleware>();
         app.MapGrpcService<ProtectionGrpcService>();
-        app.MapGrpcHealthChecksService();
-        app.MapGrpcReflectionService();
-        app.MapMetrics();
-        app.MapGet("/healthz", (WarmSurrogate s, AdmissionControl admission) =>
-            s.IsReady && !admission.Draining ? Results.Ok("SERVING") : Results.Json("NOT_SERVING", statusCode: 503));
+        app.MapDefaultEndpoints(services => services.GetRequiredService<WarmSurrogate>().IsReady && !services.GetRequiredService<AdmissionControl>().Draining);
         return app;
     }
 }

@@ -20,10 +20,12 @@ public sealed class EvaluationHostServer : IAsyncDisposable
     /// <summary>A client that sends none.</summary>
     public EvaluationService.EvaluationServiceClient Anonymous { get; }
     public IServiceProvider Services => _app.Services;
+    /// <summary>The plain HTTP endpoint: /healthz and /metrics.</summary>
+    public int HttpPort { get; }
 
-    EvaluationHostServer(WebApplication app, string dataDirectory, int port)
+    EvaluationHostServer(WebApplication app, string dataDirectory, int port, int httpPort)
     {
-        (_app, DataDirectory) = (app, dataDirectory);
+        (_app, DataDirectory, HttpPort) = (app, dataDirectory, httpPort);
         Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
         Client = new EvaluationService.EvaluationServiceClient(Channel.Intercept(headers =>
         {
@@ -36,12 +38,12 @@ public sealed class EvaluationHostServer : IAsyncDisposable
     public static async Task<EvaluationHostServer> StartAsync(string? dataDirectory = null, IDictionary<string, string?>? overrides = null)
     {
         dataDirectory ??= TestFolders.New();
-        int port = LoopbackPorts.Free();
+        int port = LoopbackPorts.Free(), httpPort = LoopbackPorts.Free();
         var settings = new Dictionary<string, string?>
         {
             ["Kestrel:Endpoints:Grpc:Url"] = $"http://127.0.0.1:{port}",
             ["Kestrel:Endpoints:Grpc:Protocols"] = "Http2",
-            ["Kestrel:Endpoints:Http:Url"] = $"http://127.0.0.1:{LoopbackPorts.Free()}",
+            ["Kestrel:Endpoints:Http:Url"] = $"http://127.0.0.1:{httpPort}",
             ["Kestrel:Endpoints:Http:Protocols"] = "Http1",
             ["Evaluation:DataDirectory"] = dataDirectory,
             ["Evaluation:Device"] = "cpu",
@@ -51,7 +53,7 @@ public sealed class EvaluationHostServer : IAsyncDisposable
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>()) settings[key] = value;
         var app = EvaluationHostApp.Build([], b => b.Configuration.AddInMemoryCollection(settings));
         await app.StartAsync();
-        return new EvaluationHostServer(app, dataDirectory, port);
+        return new EvaluationHostServer(app, dataDirectory, port, httpPort);
     }
 
     public async ValueTask DisposeAsync()
