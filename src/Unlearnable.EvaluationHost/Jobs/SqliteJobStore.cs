@@ -1,5 +1,4 @@
 using System.Data.Common;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using Unlearnable.Hosting;
 
@@ -13,29 +12,19 @@ namespace Unlearnable.EvaluationHost.Jobs;
 /// </summary>
 public sealed class SqliteJobStore : JobStore
 {
-    readonly string _connectionString;
+    readonly SqliteFile _file;
 
     public SqliteJobStore(IOptions<EvaluationHostOptions> options)
     {
-        var path = options.Value.DatabasePath;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
-        Execute("PRAGMA journal_mode = WAL; CREATE TABLE IF NOT EXISTS jobs (" + Columns.Replace("{T}", "TEXT").Replace("{B}", "BLOB") + ");");
+        _file = new SqliteFile(options.Value.DatabasePath);
+        Execute("CREATE TABLE IF NOT EXISTS jobs (" + Columns.Replace("{T}", "TEXT").Replace("{B}", "BLOB") + ");");
         AddLeaseColumns();
-        if (RemoveStoredSecrets() > 0) Execute("PRAGMA secure_delete = ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+        if (RemoveStoredSecrets() > 0) Execute("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
     }
 
     protected override string Table => "jobs";
 
-    protected override DbConnection Open()
-    {
-        var db = new SqliteConnection(_connectionString);
-        db.Open();
-        using var busy = db.CreateCommand();
-        busy.CommandText = "PRAGMA busy_timeout = 30000;";
-        busy.ExecuteNonQuery();
-        return db;
-    }
+    protected override DbConnection Open() => _file.Open();
 
     // Queues made before jobs had leases.
     void AddLeaseColumns()

@@ -1,11 +1,10 @@
 using Google.Protobuf;
-using Google.Protobuf.WellKnownTypes;
-using Google.Rpc;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Evaluation;
 using Unlearnable.EvaluationHost.Jobs;
+using Unlearnable.Hosting;
 
 namespace Unlearnable.EvaluationHost.Services;
 
@@ -104,10 +103,6 @@ public sealed class EvaluationGrpcService(JobStore store, SpecAdmission admissio
     static bool Ended(JobState state) => state is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
 
     /// <summary>INVALID_ARGUMENT listing every problem, with a google.rpc.BadRequest naming each field.</summary>
-    static RpcException Invalid(IReadOnlyList<SpecViolation> violations) => new Google.Rpc.Status
-    {
-        Code = (int)Code.InvalidArgument,
-        Message = "invalid attack spec: " + string.Join("; ", violations),
-        Details = { Any.Pack(new BadRequest { FieldViolations = { violations.Select(v => new BadRequest.Types.FieldViolation { Field = v.Field, Description = v.Problem }) } }) },
-    }.ToRpcException();
+    static RpcException Invalid(IReadOnlyList<SpecViolation> violations) =>
+        GrpcErrors.InvalidArgument("invalid attack spec: " + string.Join("; ", violations), violations.Select(v => (v.Field, v.Problem)));
 }

@@ -1,8 +1,7 @@
 using System.Text;
-using Any = Google.Protobuf.WellKnownTypes.Any;
-using Google.Rpc;
 using Grpc.Core;
 using Unlearnable.Contracts;
+using Unlearnable.Hosting;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Protection;
 using Unlearnable.Sidecar.Batching;
@@ -118,10 +117,5 @@ public static class RequestValidation
     }
 
     /// <summary>INVALID_ARGUMENT with the message, plus a google.rpc.BadRequest detail naming the field (for clients that read rich errors).</summary>
-    public static RpcException Invalid(string field, string message) => new Google.Rpc.Status
-    {
-        Code = (int)Google.Rpc.Code.InvalidArgument,
-        Message = message,
-        Details = { Any.Pack(new BadRequest { FieldViolations = { new BadRequest.Types.FieldViolation { Field = field, Description = message } } }) },
-    }.ToRpcException();
+    public static RpcException Invalid(string field, string message) => GrpcErrors.InvalidArgument(message, [(field, message)]);
 }

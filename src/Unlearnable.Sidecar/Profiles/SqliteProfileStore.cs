@@ -1,5 +1,5 @@
 using System.Data.Common;
-using Microsoft.Data.Sqlite;
+using Unlearnable.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Unlearnable.Sidecar.Profiles;
@@ -12,28 +12,17 @@ namespace Unlearnable.Sidecar.Profiles;
 /// </summary>
 public sealed class SqliteProfileStore : ProfileStore
 {
-    readonly string _connectionString;
+    readonly SqliteFile _file;
 
     public SqliteProfileStore(IOptions<SidecarOptions> options) : base(options.Value.Profiles)
     {
-        var path = Path.GetFullPath(options.Value.Profiles.DatabasePath);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
-        Execute("PRAGMA journal_mode = WAL;\n" + Schema("INTEGER", "BLOB"));
+        _file = new SqliteFile(options.Value.Profiles.DatabasePath);
+        Execute(Schema("INTEGER", "BLOB"));
     }
 
     protected override string[] ResultKey => ["rowid"];
 
-    protected override DbConnection Open()
-    {
-        var db = new SqliteConnection(_connectionString);
-        db.Open();
-        using var busy = db.CreateCommand();
-        // secure_delete: a deleted row's bytes are overwritten with zeros, not left in free pages (a setting per connection).
-        busy.CommandText = "PRAGMA busy_timeout = 30000; PRAGMA secure_delete = ON;";
-        busy.ExecuteNonQuery();
-        return db;
-    }
+    protected override DbConnection Open() => _file.Open();
 
     // The write-ahead log still holds the pages as they were before the delete: copied back and the log emptied.
     // Best effort: a reader in the middle of a snapshot keeps the log until the next delete or checkpoint.
