@@ -6,7 +6,7 @@ namespace Unlearnable.EvaluationHost.Jobs;
 /// Deletes ended jobs with their folders: on request, and hourly for jobs that ended longer ago
 /// than the retention time. A failed sweep is logged and tried again next time; it never stops the host.
 /// </summary>
-public sealed class JobRetention(JobStore store, IOptions<EvaluationHostOptions> options, ILogger<JobRetention> log) : BackgroundService
+public sealed class JobRetention(JobStore store, IOptions<EvaluationHostOptions> options, ILogger<JobRetention> log, TimeProvider clock) : BackgroundService
 {
     /// <summary>Deletes an ended job and its folder; false when no such job has ended.</summary>
     public bool Delete(string jobId)
@@ -26,7 +26,7 @@ public sealed class JobRetention(JobStore store, IOptions<EvaluationHostOptions>
 
     public int Sweep()
     {
-        long cutoff = DateTimeOffset.UtcNow.Add(-options.Value.Retention).ToUnixTimeMilliseconds();
+        long cutoff = clock.GetUtcNow().Add(-options.Value.Retention).ToUnixTimeMilliseconds();
         return store.EndedBefore(cutoff).Count(job => Delete(job.JobId));
     }
 

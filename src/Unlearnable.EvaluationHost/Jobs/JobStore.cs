@@ -50,7 +50,12 @@ public abstract class JobStore
         owner {T}, lease_until_ms BIGINT NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0
         """;
 
-    protected static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    readonly TimeProvider _clock;
+
+    /// <param name="clock">This host's clock, for creation and end times (leases are on the database's, <see cref="NowSql"/>).</param>
+    protected JobStore(TimeProvider? clock) => _clock = clock ?? TimeProvider.System;
+
+    protected long Now => _clock.GetUtcNow().ToUnixTimeMilliseconds();
     const int Queued = (int)JobState.Queued, Running = (int)JobState.Running;
 
     protected int Execute(string sql, params (string Name, object? Value)[] parameters)

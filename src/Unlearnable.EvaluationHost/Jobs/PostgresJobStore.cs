@@ -17,7 +17,7 @@ public sealed class PostgresJobStore : JobStore, IDisposable
     const string Channel = "unlearnable_job_events";
     readonly NpgsqlDataSource _source;
 
-    public PostgresJobStore(IOptions<EvaluationHostOptions> options)
+    public PostgresJobStore(IOptions<EvaluationHostOptions> options, TimeProvider? clock = null) : base(clock)
     {
         _source = Postgres.Connect(options.Value.Store.ConnectionString!, "unlearnable-evaluation-host");
         Postgres.EnsureSchema(_source, $"""

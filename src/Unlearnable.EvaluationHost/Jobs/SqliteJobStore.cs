@@ -14,7 +14,7 @@ public sealed class SqliteJobStore : JobStore
 {
     readonly SqliteFile _file;
 
-    public SqliteJobStore(IOptions<EvaluationHostOptions> options)
+    public SqliteJobStore(IOptions<EvaluationHostOptions> options, TimeProvider? clock = null) : base(clock)
     {
         _file = new SqliteFile(options.Value.DatabasePath);
         Execute("CREATE TABLE IF NOT EXISTS jobs (" + Columns.Replace("{T}", "TEXT").Replace("{B}", "BLOB") + ");");

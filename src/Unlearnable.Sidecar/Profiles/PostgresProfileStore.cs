@@ -15,7 +15,7 @@ public sealed class PostgresProfileStore : ProfileStore, IDisposable
 {
     readonly NpgsqlDataSource _source;
 
-    public PostgresProfileStore(IOptions<SidecarOptions> options) : base(options.Value.Profiles)
+    public PostgresProfileStore(IOptions<SidecarOptions> options, TimeProvider? clock = null) : base(options.Value.Profiles, clock)
     {
         _source = Postgres.Connect(options.Value.Profiles.Store.ConnectionString!, "unlearnable-sidecar");
         Postgres.EnsureSchema(_source, Schema("BIGINT", "BYTEA"));

@@ -19,9 +19,12 @@ public abstract class ProfileStore : IProfileStore
     readonly long _maxBytes;
     readonly ExpiryPacer _pacer;
     readonly UserGates _userGates = new();
+    readonly TimeProvider _clock;
 
-    protected ProfileStore(ProfileOptions profiles)
+    /// <param name="clock">What "now" is for creation times and retention (the system's; tests move a fake one instead of sleeping).</param>
+    protected ProfileStore(ProfileOptions profiles, TimeProvider? clock)
     {
+        _clock = clock ?? TimeProvider.System;
         _retention = profiles.ResultRetention;
         _maxBytes = profiles.MaxStoredResultBytes;
         _pacer = new ExpiryPacer(_maxBytes);
@@ -73,7 +76,7 @@ public abstract class ProfileStore : IProfileStore
           PRIMARY KEY (user_id, size));
         """;
 
-    static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    long Now => _clock.GetUtcNow().ToUnixTimeMilliseconds();
     long Since => Now - (long)_retention.TotalMilliseconds;
 
     protected int Execute(string sql, params (string Name, object? Value)[] parameters)

@@ -14,7 +14,7 @@ public sealed class SqliteProfileStore : ProfileStore
 {
     readonly SqliteFile _file;
 
-    public SqliteProfileStore(IOptions<SidecarOptions> options) : base(options.Value.Profiles)
+    public SqliteProfileStore(IOptions<SidecarOptions> options, TimeProvider? clock = null) : base(options.Value.Profiles, clock)
     {
         _file = new SqliteFile(options.Value.Profiles.DatabasePath);
         Execute(Schema("INTEGER", "BLOB"));
