@@ -43,12 +43,13 @@ public static class Plots
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(logY ? yLabel + " (log10)" : yLabel);
-        // Many lines: the legend goes beside the chart rather than over it.
-        bool beside = series.Count() > 6;
-        if (beside) plot.ShowLegend(ScottPlot.Edge.Right);
-        else plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        // Whole steps (epochs) get whole ticks, not 2.5.
+        if (series.All(s => s.X.All(x => x == Math.Floor(x))))
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        // Beside the chart, never over the curves.
+        plot.ShowLegend(ScottPlot.Edge.Right);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        plot.SavePng(path, beside ? 1150 : 900, 560);
+        plot.SavePng(path, 1150, 560);
     }
 
     /// <summary>Bars per category, one colour per group (e.g. kept share per arm, one bar per direction); a missing value draws no bar.</summary>

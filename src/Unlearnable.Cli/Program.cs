@@ -2,6 +2,8 @@ using System.CommandLine;
 using Unlearnable.Cli.Commands;
 
 Unlearnable.Clip.Runtime.TorchRuntime.PrepareNativeEnvironment();   // before any torch call
+// Written to a file or a pipe, Spectre would wrap log lines at 80 columns, in the middle of a number.
+if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 240;
 
 var root = new RootCommand("Unlearnable: protect image–caption data from CLIP-style training, and measure what holds.")
 {

@@ -53,7 +53,7 @@ public sealed class ArmRunner(HackerSpec hacker, int seed, torch.Device device, 
             history.Add(new EpochScores(epoch, loss, report.ImageToText, report.TextToImage));
             WriteAtomically(HistoryPath(arm), JsonSerializer.Serialize(history, AttackSpec.Json));
             OnProgress?.Invoke(new JobProgress("evaluate",
-                $"{arm.Name}: epoch {epoch} loss {loss:F3} image→text Hit@10 {report.ImageToText.Hit10:F1} % MedR {report.ImageToText.MedR:F1}",
+                $"{arm.Name}: epoch {epoch}{(double.IsNaN(loss) ? " (before training)" : $" loss {loss:F3}")} image→text Hit@10 {report.ImageToText.Hit10:F1} % MedR {report.ImageToText.MedR:F1}",
                 0, 0, arm.Name, index, count, epoch, hacker.Epochs, loss));
         }
 
