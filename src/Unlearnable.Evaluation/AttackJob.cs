@@ -185,7 +185,7 @@ public static class PoisonMix
     {
         if (fraction is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "the protected share must be in [0, 1]");
         if (clean.Count != protectedItems.Count) throw new ArgumentException($"{protectedItems.Count} protected items for {clean.Count} clean ones");
-        var rng = new Random(Seeds.Mix(seed, 0x9015));
+        var rng = new Random(Seeds.For(SeedStream.PoisonMix, seed));
         var chosen = Enumerable.Range(0, clean.Count).OrderBy(_ => rng.Next()).Take((int)Math.Round(fraction * clean.Count)).ToHashSet();
         return clean.Select((item, i) => chosen.Contains(i) ? protectedItems[i] : item).ToList();
     }

@@ -43,7 +43,7 @@ public sealed class RecipeSearch(RecipeSearchSpec search, HackerSpec hacker, int
         foreach (var person in training.Where(t => t.Owner is not null).GroupBy(t => t.Owner))
             if (person.Count() >= 2) validation.Add(person.Last());
         var anonymous = training.Where(t => t.Owner is null).ToList();
-        var rng = new Random(Seeds.Mix(seed, 0x5ea));
+        var rng = new Random(Seeds.For(SeedStream.RecipeValidation, seed));
         foreach (var item in anonymous.OrderBy(_ => rng.Next()).Take(anonymous.Count / 10)) validation.Add(item);
         return (training.Where(t => !validation.Contains(t)).ToList(), training.Where(validation.Contains).ToList());
     }

@@ -150,7 +150,7 @@ public sealed class Table1Experiment(CaptionDataset dataset, Table1Settings sett
         if (File.Exists(path)) File.Delete(path);
         var store = NoiseStore.OpenOrCreate(path, count, size);
         int eps = (int)Math.Round(settings.Protection.Epsilon * 255);
-        var rng = new Random(Seeds.Mix(settings.Protection.Seed, 0x7a2d));
+        var rng = new Random(Seeds.For(SeedStream.RandomNoise, settings.Protection.Seed));
         for (int i = 0; i < count; i++)
         {
             var values = new float[3 * size * size];

@@ -89,7 +89,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
                 state.Save(workDir);
             }
 
-            var rng = new Random(Seeds.Mix(options.Seed, round, 0x9a55));
+            var rng = new Random(Seeds.For(SeedStream.RoundOrder, options.Seed, round));
             var order = Enumerable.Range(0, items.Count).OrderBy(_ => rng.Next()).ToArray();
             // RoundLosses[round] is the running mean over the batches done so far (saved with NextBatch).
             double lossSum = state.NextBatch > 0 ? state.RoundLosses[round] * state.NextBatch : 0;
@@ -121,7 +121,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
     double ProtectBatch(List<int> members, int round, MemRound mem, NoiseStore noise, OwnerPatterns? owners, TriggerTable? triggers)
     {
         using var scope = NewDisposeScope();
-        var rng = new Random(Seeds.Mix(options.Seed, round, members[0], 0xba7c));
+        var rng = new Random(Seeds.For(SeedStream.BatchCaptions, options.Seed, round, members[0]));
         var chosen = members.Select(i => rng.Next(items[i].Captions.Count)).ToArray();
         var captions = members.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
         var clean01 = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device));
@@ -140,7 +140,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
 
     void SurrogateSteps(SurrogateUpdater updater, NoiseStore noise, TriggerTable? triggers, int round, CancellationToken cancel)
     {
-        var rng = new Random(Seeds.Mix(options.Seed, round, 0x5a77));
+        var rng = new Random(Seeds.For(SeedStream.SurrogateBatches, options.Seed, round));
         int batch = Math.Min(options.BatchSize, items.Count), context = surrogate.Config.Text.ContextLength;
         updater.Run(options.SurrogateSteps, _ =>
         {

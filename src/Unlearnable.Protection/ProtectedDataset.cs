@@ -24,7 +24,7 @@ public static class ProtectedDataset
     {
         int bound = (int)Math.Floor(epsilon * 255 + 1e-6);
         if (fraction is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "the protected fraction must be in [0, 1]");
-        var rng = new Random(Seeds.Mix(seed, 0xf4ac));
+        var rng = new Random(Seeds.For(SeedStream.ProtectedShare, seed));
         var chosen = Enumerable.Range(0, items.Count).OrderBy(_ => rng.Next()).Take((int)Math.Round(fraction * items.Count)).ToHashSet();
         var publishedItems = new CaptionedImage[items.Count];
         var reports = new ProtectedImageReport[items.Count];

@@ -53,7 +53,7 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
         for (int epoch = state.EpochsDone; epoch < options.Epochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
-            var rng = new Random(Seeds.Mix(options.Seed, epoch, 0x7a1));
+            var rng = new Random(Seeds.For(SeedStream.TrainingOrder, options.Seed, epoch));
             var order = Enumerable.Range(0, pairs.Count).OrderBy(_ => rng.Next()).ToArray();
             var captionChoice = order.Select(i => rng.Next(pairs[i].Captions.Count)).ToArray();
             double lossSum = 0;

@@ -18,7 +18,7 @@ public sealed class ImageAugment(int seed)
     /// <summary>The batch (CLIP-normalised, [n, 3, s, s]) augmented, normalised again.</summary>
     public Tensor Apply(Tensor normalized, int epoch, int step)
     {
-        var rng = new Random(Seeds.Mix(seed, epoch, step, 0xa09));
+        var rng = new Random(Seeds.For(SeedStream.Augmentation, seed, epoch, step));
         long n = normalized.shape[0], size = normalized.shape[2];
         using var scope = NewDisposeScope();
         var pixels = PixelSpace.Unnormalize(normalized);

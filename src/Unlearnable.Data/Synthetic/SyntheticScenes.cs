@@ -19,7 +19,7 @@ public static class SyntheticScenes
         var items = new CaptionedImage[images];
         Parallel.For(0, images, i =>
         {
-            var rng = new Random(Seeds.Mix(seed, i, 0x5ce7e));
+            var rng = new Random(Seeds.For(SeedStream.SyntheticScene, seed, i));
             var scene = Compose(rng);
             using var bitmap = SceneRenderer.Render(scene, size, rng);
             var id = $"scene_{i:D6}";

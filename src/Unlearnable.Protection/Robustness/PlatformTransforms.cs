@@ -31,7 +31,7 @@ public static class PlatformTransforms
     public static Tensor Apply(TransformSet set, Tensor images01, int seed, int step)
     {
         if (set == TransformSet.None) return images01;
-        var rng = new Random(Seeds.Mix(seed, step, 0x7a11));
+        var rng = new Random(Seeds.For(SeedStream.PlatformTransform, seed, step));
         int quality = rng.Next(MinQuality, MaxQuality + 1);
         double factor = Downscales[rng.Next(Downscales.Length)];
         return rng.Next(6) switch

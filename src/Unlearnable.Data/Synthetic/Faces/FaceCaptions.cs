@@ -33,7 +33,7 @@ public static class FaceCaptions
     public static IReadOnlyList<string> InventNames(int count, int seed)
     {
         if (count > First.Length * Last.Length) throw new ArgumentOutOfRangeException(nameof(count), count, $"at most {First.Length * Last.Length} names can be invented");
-        var rng = new Random(Seeds.Mix(seed, 0x4a4e));
+        var rng = new Random(Seeds.For(SeedStream.FaceNames, seed));
         return Enumerable.Range(0, First.Length * Last.Length).OrderBy(_ => rng.Next()).Take(count)
             .Select(i => $"{First[i % First.Length]} {Last[i / First.Length]}").ToList();
     }
@@ -48,7 +48,7 @@ public static class FaceCaptions
         var items = new List<CaptionedImage>();
         for (int p = 0; p < people.Count; p++)
         {
-            var rng = new Random(Seeds.Mix(seed, p, 0x9a3e));
+            var rng = new Random(Seeds.For(SeedStream.PublicPhotoCaptions, seed, p));
             string name = people[p].Name.Replace('_', ' ').Trim();
             for (int n = 0; n < people[p].Images.Count; n++)
             {
@@ -67,7 +67,7 @@ public static class FaceCaptions
         var items = new List<CaptionedImage>();
         for (int p = 0; p < people.Count; p++)
         {
-            var rng = new Random(Seeds.Mix(seed, p, 0xca9));
+            var rng = new Random(Seeds.For(SeedStream.IdentityCaptions, seed, p));
             for (int n = 0; n < people[p].Images.Count; n++)
             {
                 var captions = Templates.OrderBy(_ => rng.Next()).Take(captionsPerPhoto).Select(t => string.Format(System.Globalization.CultureInfo.InvariantCulture, t, names[p])).ToList();

@@ -11,11 +11,11 @@ namespace Unlearnable.Data.Synthetic.Faces;
 /// </summary>
 public static class SyntheticIdentities
 {
-    public static FaceIdentity Person(int seed, int identity) => FaceIdentity.Draw(new Random(Seeds.Mix(seed, identity, 0xface)));
+    public static FaceIdentity Person(int seed, int identity) => FaceIdentity.Draw(new Random(Seeds.For(SeedStream.SyntheticPerson, seed, identity)));
 
     public static SKBitmap Photo(int seed, int identity, int photo, int size)
     {
-        var rng = new Random(Seeds.Mix(seed, identity, photo, 0x9407));
+        var rng = new Random(Seeds.For(SeedStream.SyntheticPhoto, seed, identity, photo));
         return FaceRenderer.Render(Person(seed, identity), FaceVariation.Draw(rng), size, rng);
     }
 
