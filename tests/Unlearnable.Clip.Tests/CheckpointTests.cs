@@ -21,7 +21,7 @@ public class CheckpointTests
         using var _ = no_grad();
         manual_seed(5);
         var size = model.Config.Vision.ImageSize;
-        return cat([model.EncodeImage(randn(2, 3, size, size)), model.EncodeText(ModelTests.Ids(model, "a cat", "a dog"))], 0);
+        return cat([model.EncodeImage(randn(2, 3, size, size)), model.EncodeText(TokenIds.Of(model, "a cat", "a dog"))], 0);
     }
 
     [Theory]

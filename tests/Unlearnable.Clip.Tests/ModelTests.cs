@@ -1,16 +1,11 @@
 using TorchSharp;
 using Unlearnable.Clip.Model;
-using Unlearnable.Clip.Text;
 using static TorchSharp.torch;
 
 namespace Unlearnable.Clip.Tests;
 
 public class ModelTests
 {
-    internal static Tensor Ids(ClipModel model, params string[] texts) =>
-        tensor(ClipTokenizer.Default.EncodeBatch(texts, model.Config.Text.ContextLength).Select(i => (long)i).ToArray(),
-            [texts.Length, model.Config.Text.ContextLength]);
-
     [Fact]
     public void StateDictUsesOpenAisKeyNames()
     {
@@ -78,7 +73,7 @@ public class ModelTests
         using var _ = no_grad();
         var size = model.Config.Vision.ImageSize;
         Assert.Equal([3L, model.Config.EmbedDim], model.EncodeImage(randn(3, 3, size, size)).shape);
-        Assert.Equal([2L, model.Config.EmbedDim], model.EncodeText(Ids(model, "a cat", "a dog")).shape);
+        Assert.Equal([2L, model.Config.EmbedDim], model.EncodeText(TokenIds.Of(model, "a cat", "a dog")).shape);
         Assert.Equal(Math.Log(1 / 0.07), model.LogitScale.item<float>(), 5);
     }
 
@@ -87,7 +82,7 @@ public class ModelTests
     {
         using var model = new ClipModel(ClipPresets.Get("tiny"));
         model.eval();
-        var ids = Ids(model, "a red circle on a striped background", "two shapes");
+        var ids = TokenIds.Of(model, "a red circle on a striped background", "two shapes");
         using var _ = no_grad();
         var fromIds = model.EncodeText(ids);
         var fromEmbeddings = model.EncodeTextEmbeddings(model.EmbedTokens(ids), TextFeatures.EndOfTextIndex(ids));
@@ -99,7 +94,7 @@ public class ModelTests
     {
         using var model = new ClipModel(ClipPresets.Get("tiny"));
         model.eval();
-        var ids = Ids(model, "the the the a cat");
+        var ids = TokenIds.Of(model, "the the the a cat");
         var embeddings = model.EmbedTokens(ids).detach().requires_grad_(true);
         model.EncodeTextEmbeddings(embeddings, TextFeatures.EndOfTextIndex(ids)).sum().backward();
         var perPosition = embeddings.grad!.abs().sum(-1)[0];

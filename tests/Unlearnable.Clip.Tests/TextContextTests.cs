@@ -25,7 +25,7 @@ public class TextContextTests
     {
         TorchRuntime.Seed(5);
         using var model = new ClipModel(ClipPresets.Get(preset));
-        using var ids = ModelTests.Ids(model, Captions);
+        using var ids = TokenIds.Of(model, Captions);
         using var eot = TextFeatures.EndOfTextIndex(ids);
         Assert.True(TextFeatures.UsedLength(eot) < model.Config.Text.ContextLength, "the captions leave part of the context unused");
         using var weights = randn(Captions.Length, model.Config.EmbedDim);

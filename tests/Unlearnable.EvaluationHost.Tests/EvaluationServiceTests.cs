@@ -5,6 +5,7 @@ using Unlearnable.Contracts.V1;
 
 namespace Unlearnable.EvaluationHost.Tests;
 
+[Trait("Kind", "Process")]
 public class EvaluationServiceTests
 {
     static string Spec(int epochs, string name = "host test") => $$"""

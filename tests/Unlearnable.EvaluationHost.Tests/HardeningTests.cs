@@ -10,6 +10,7 @@ using Unlearnable.EvaluationHost.Jobs;
 namespace Unlearnable.EvaluationHost.Tests;
 
 /// <summary>The host as a hostile client meets it: keys, secrets, paths, sizes, crashing jobs, made-up ids, slow watchers.</summary>
+[Trait("Kind", "Process")]
 public class HardeningTests
 {
     const string QuickJob = """

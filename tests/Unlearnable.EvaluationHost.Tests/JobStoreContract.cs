@@ -93,6 +93,7 @@ public sealed class SqliteJobStoreTests : JobStoreContract
     }
 }
 
+[Trait("Kind", "Process")]
 public sealed class PostgresJobStoreTests : JobStoreContract
 {
     protected override void SkipIfUnavailable() => Skip.If(PostgresServer.Unavailable is not null, PostgresServer.Unavailable);

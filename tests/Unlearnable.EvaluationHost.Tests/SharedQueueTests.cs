@@ -8,6 +8,7 @@ namespace Unlearnable.EvaluationHost.Tests;
 /// Several evaluation host processes on one PostgreSQL queue and one shared data folder: each job
 /// runs once, a job whose host dies is resumed by another, and any host can watch or cancel any job.
 /// </summary>
+[Trait("Kind", "Process")]
 public class SharedQueueTests
 {
     static string Job(int epochs, string name) => $$"""

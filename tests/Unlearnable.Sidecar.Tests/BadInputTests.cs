@@ -10,6 +10,7 @@ namespace Unlearnable.Sidecar.Tests;
 
 /// <summary>Every kind of bad input against the running server: a clear status and message, and the server stays healthy.</summary>
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class BadInputTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
 {
     SidecarServer Server => shared.Server;

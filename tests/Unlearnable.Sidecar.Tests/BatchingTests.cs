@@ -34,6 +34,7 @@ static class CodecSlots
 }
 
 /// <summary>How batches form: a busy server waits for posts already on their way; a lone post does not wait for anyone.</summary>
+[Trait("Kind", "Process")]
 public class BatchingTests
 {
     static ProtectRequest Post(string user, string post, byte[] image) => new()
@@ -73,6 +74,7 @@ public class BatchingTests
 }
 
 /// <summary>The queue policy through the real server: while a long batch runs, interactive posts overtake bulk ones, and a post past its queue timeout is rejected at once or delayed, as it asked.</summary>
+[Trait("Kind", "Process")]
 public class QueuePolicyTests
 {
     static ProtectRequest Post(string user, ProtectOptions options) => new()

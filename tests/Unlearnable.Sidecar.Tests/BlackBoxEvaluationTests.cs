@@ -8,6 +8,7 @@ namespace Unlearnable.Sidecar.Tests;
 
 /// <summary>The evaluation host's black-box path: protect a data set by posting every training pair to a real running sidecar.</summary>
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
 {
     SidecarServer Server => shared.Server;

@@ -9,6 +9,7 @@ namespace Unlearnable.Sidecar.Tests;
 
 /// <summary>The shipped clients (Python, Node, C#, the load tester) against the real sidecar on loopback.</summary>
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class ClientSampleTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
 {
     SidecarServer Server => shared.Server;

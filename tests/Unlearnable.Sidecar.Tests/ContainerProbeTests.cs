@@ -8,6 +8,7 @@ namespace Unlearnable.Sidecar.Tests;
 /// The container health checks as written: the Dockerfile's HEALTHCHECK and compose's healthcheck run
 /// the host's own binary with --probe, and that command says yes to a serving sidecar and no otherwise.
 /// </summary>
+[Trait("Kind", "Process")]
 public partial class ContainerProbeTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
 {
     static string Root()

@@ -13,6 +13,7 @@ namespace Unlearnable.Sidecar.Tests;
 /// probes use ports the containers declare and the images serve, containers run locked down,
 /// the sidecar's drain fits the pod's grace period, and only the GPU overlay asks for GPUs.
 /// </summary>
+[Trait("Kind", "Process")]
 public partial class DeploymentManifestTests
 {
     static readonly string Root = FindRoot();

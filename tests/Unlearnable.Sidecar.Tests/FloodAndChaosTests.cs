@@ -11,6 +11,7 @@ namespace Unlearnable.Sidecar.Tests;
 /// runs the full-size flood (docs/sidecar.md).
 /// </summary>
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class FloodAndChaosTests
 {
     static string Folder() => TestFolders.New();

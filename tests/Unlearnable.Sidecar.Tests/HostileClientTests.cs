@@ -8,6 +8,7 @@ namespace Unlearnable.Sidecar.Tests;
 
 /// <summary>Clients that try to get past admission or to grow what the server keeps, with made-up paths and methods.</summary>
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class HostileClientTests
 {
     [Fact]

@@ -12,6 +12,7 @@ namespace Unlearnable.Sidecar.Tests;
 /// no one client takes the server.
 /// </summary>
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class LoadHardeningTests
 {
     // Slow batches of one post, so posts pile up as under real load.

@@ -14,6 +14,7 @@ namespace Unlearnable.Sidecar.Tests;
 /// given as config-less weights the way OpenAI and open_clip publish them.
 /// </summary>
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class ModelConfigurationTests
 {
     static ProtectRequest Post(string user, string post, ProtectOptions options) => new()

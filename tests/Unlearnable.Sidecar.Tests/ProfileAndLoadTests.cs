@@ -7,6 +7,7 @@ using Unlearnable.Contracts.V1;
 namespace Unlearnable.Sidecar.Tests;
 
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class ProfileAndLoadTests
 {
     static ProtectRequest Post(string user, string post, TriggerPolicy policy = TriggerPolicy.Unspecified, int size = 56) => new()

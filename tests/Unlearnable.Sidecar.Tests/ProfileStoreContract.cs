@@ -185,6 +185,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     }
 }
 
+[Trait("Kind", "Process")]
 public sealed class PostgresProfileStoreTests : ProfileStoreContract
 {
     readonly Dictionary<IProfileStore, SidecarOptions> _settings = [];

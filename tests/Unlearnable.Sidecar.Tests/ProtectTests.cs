@@ -9,6 +9,7 @@ using Unlearnable.Protection;
 namespace Unlearnable.Sidecar.Tests;
 
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class ProtectTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
 {
     SidecarServer Server => shared.Server;

@@ -9,6 +9,7 @@ namespace Unlearnable.Sidecar.Tests;
 
 /// <summary>What users upload, through the real server: phone-sized grainy JPEGs, odd shapes, grey photos, every format, every strength.</summary>
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class PublishReadyTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
 {
     SidecarServer Server => shared.Server;

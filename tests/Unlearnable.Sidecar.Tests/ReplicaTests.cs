@@ -9,6 +9,7 @@ namespace Unlearnable.Sidecar.Tests;
 /// Two sidecar processes behind one load balancer, sharing one real PostgreSQL server: a user,
 /// their posts and their deletion mean the same on both, whichever replica a call lands on.
 /// </summary>
+[Trait("Kind", "Process")]
 public class ReplicaTests
 {
     static ProtectRequest Post(string user, string post, TriggerPolicy policy = TriggerPolicy.Sticky) => new()

@@ -9,6 +9,7 @@ namespace Unlearnable.Sidecar.Tests;
 
 /// <summary>A user's photos share a pattern kept in their profile: it survives between batches, stays within its share of ε and goes with the profile.</summary>
 [Collection("sidecar")]
+[Trait("Kind", "Process")]
 public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
 {
     SidecarServer Server => shared.Server;

@@ -2,7 +2,7 @@ using SkiaSharp;
 using Unlearnable.Data.Synthetic;
 using Unlearnable.Imaging;
 
-namespace Unlearnable.Data.Tests;
+namespace Unlearnable.Imaging.Tests;
 
 /// <summary>
 /// The encoder's passes decode an answer's coefficients themselves instead of writing and decoding a file; that is

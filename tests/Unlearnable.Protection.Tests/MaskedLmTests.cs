@@ -1,11 +1,10 @@
-using System.Text.Json.Nodes;
 using Unlearnable.Clip.Checkpoints;
 using Unlearnable.Protection;
 using Unlearnable.Protection.NaturalTriggers;
 using Unlearnable.Tests.Shared;
 using static TorchSharp.torch;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Protection.Tests;
 
 /// <summary>The masked LM behind natural triggers, on a small random BERT written by the test (<see cref="TinyBert"/>).</summary>
 public class MaskedLmTests
@@ -62,25 +61,5 @@ public class MaskedLmTests
         File.WriteAllLines(Path.Combine(shortVocab, "vocab.txt"), Pieces.Take(10));
         Assert.Contains("vocab_size", Assert.Throws<InvalidDataException>(() => MaskedLmProposer.Load(shortVocab, CPU)).Message);
         Assert.Throws<DirectoryNotFoundException>(() => MaskedLmProposer.Load("/nonexistent/bert", CPU));
-    }
-
-    [Fact]
-    public void ProtectWithAMaskedLmVocabularyUsesOnlyItsProposals()
-    {
-        var bert = WriteTinyBert();
-        var data = TestFolders.New();
-        Assert.Equal(0, CliTests.Run("dataset", "synthetic", "--out", data, "--images", "14", "--test", "4", "--size", "64").Code);
-        var output = data + "-protected";
-        var (code, stdout, stderr) = CliTests.Run("protect", "--method", "mem", "--data", data, "--out", output, "--preset", "tiny",
-            "--rounds", "1", "--surrogate-steps", "1", "--pgd-steps", "1", "--trigger-rounds", "1", "--batch-size", "10",
-            "--trigger-length", "3", "--trigger-scope", "image", "--vocabulary", "mlm:" + bert, "--device", "cpu");
-        Assert.True(code == 0, stderr + stdout);
-        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "protection.json")))!;
-        Assert.Equal("mlm:tiny-bert", report["vocabulary"]!.GetValue<string>());
-        // The top five usable words (wordsPerMask defaults to 5) are the three favoured ones and two
-        // of the near-zero-bias rest; the initial filler "the" may stay where no proposal lowers the loss.
-        var words = report["images"]!.AsArray().SelectMany(i => i!["triggers"]!.AsArray()).SelectMany(t => t!.GetValue<string>().Split(' ')).ToHashSet();
-        Assert.Contains(words, w => w is "bright" or "quiet" or "river");
-        Assert.All(words, w => Assert.True(Pieces.Contains(w), $"'{w}' was not proposed"));
     }
 }

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using SkiaSharp;
 using Unlearnable.Imaging;
 
-namespace Unlearnable.Data.Tests;
+namespace Unlearnable.Imaging.Tests;
 
 public class SafeImageDecoderTests
 {

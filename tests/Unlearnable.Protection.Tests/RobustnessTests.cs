@@ -8,7 +8,7 @@ using Unlearnable.Protection.Robustness;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Protection.Tests;
 
 /// <summary>The platform transformations PGD optimises through, and what they buy.</summary>
 public class RobustnessTests

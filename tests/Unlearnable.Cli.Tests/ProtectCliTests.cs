@@ -2,9 +2,11 @@ using System.Text.Json.Nodes;
 using Unlearnable.Data;
 using Unlearnable.Imaging;
 using Unlearnable.Protection;
+using Unlearnable.Tests.Shared;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Cli.Tests;
 
+[Trait("Kind", "Process")]
 public class ProtectCliTests
 {
     static string Temp() => TestFolders.New();
@@ -119,5 +121,26 @@ public class ProtectCliTests
         Assert.Equal(2, code);
         Assert.Contains(expected, stderr);
         Assert.False(Directory.Exists(output));
+    }
+
+    /// <summary>A masked LM as the trigger vocabulary (a small random BERT written by the test, see <see cref="TinyBert"/>).</summary>
+    [Fact]
+    public void ProtectWithAMaskedLmVocabularyUsesOnlyItsProposals()
+    {
+        var bert = TinyBert.Write();
+        var data = TestFolders.New();
+        Assert.Equal(0, CliTests.Run("dataset", "synthetic", "--out", data, "--images", "14", "--test", "4", "--size", "64").Code);
+        var output = data + "-protected";
+        var (code, stdout, stderr) = CliTests.Run("protect", "--method", "mem", "--data", data, "--out", output, "--preset", "tiny",
+            "--rounds", "1", "--surrogate-steps", "1", "--pgd-steps", "1", "--trigger-rounds", "1", "--batch-size", "10",
+            "--trigger-length", "3", "--trigger-scope", "image", "--vocabulary", "mlm:" + bert, "--device", "cpu");
+        Assert.True(code == 0, stderr + stdout);
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "protection.json")))!;
+        Assert.Equal("mlm:tiny-bert", report["vocabulary"]!.GetValue<string>());
+        // The top five usable words (wordsPerMask defaults to 5) are the three favoured ones and two
+        // of the near-zero-bias rest; the initial filler "the" may stay where no proposal lowers the loss.
+        var words = report["images"]!.AsArray().SelectMany(i => i!["triggers"]!.AsArray()).SelectMany(t => t!.GetValue<string>().Split(' ')).ToHashSet();
+        Assert.Contains(words, w => w is "bright" or "quiet" or "river");
+        Assert.All(words, w => Assert.True(TinyBert.Pieces.Contains(w), $"'{w}' was not proposed"));
     }
 }

@@ -1,6 +1,6 @@
 using Unlearnable.Training;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Training.Tests;
 
 public class RetrievalMetricsTests
 {

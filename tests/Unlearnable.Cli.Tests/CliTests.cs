@@ -4,9 +4,10 @@ using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Text;
 using static TorchSharp.torch;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Cli.Tests;
 
 /// <summary>The command line as users run it: a separate process, its exit code, stdout and stderr.</summary>
+[Trait("Kind", "Process")]
 public class CliTests
 {
     internal static (int Code, string Out, string Err) Run(params string[] args)

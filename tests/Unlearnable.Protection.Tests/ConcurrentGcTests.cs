@@ -5,7 +5,7 @@ using Unlearnable.Protection;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Protection.Tests;
 
 /// <summary>
 /// A server allocates on many threads, so a GC can run while libtorch is inside a call. Any
@@ -25,7 +25,7 @@ public class ConcurrentGcTests
         var optimizer = new NoiseOptimizer(model, options);
         int size = model.Config.Vision.ImageSize;
         var clean = rand(4, 3, size, size);
-        var ids = ModelTests.Ids(model, "a red circle", "a blue square", "a green star", "a black ring");
+        var ids = TokenIds.Of(model, "a red circle", "a blue square", "a green star", "a black ring");
         var delta = zeros(4, 3, size, size);
         var surrogate = new SurrogateUpdater(model, 1e-4, 0.2);   // training mode: batch norm and AdamW too
 

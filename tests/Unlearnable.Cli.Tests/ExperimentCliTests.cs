@@ -2,8 +2,9 @@ using System.Text.Json.Nodes;
 using Unlearnable.Experiments;
 using Unlearnable.Imaging;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Cli.Tests;
 
+[Trait("Kind", "Process")]
 public class ExperimentCliTests
 {
     static string Temp() => TestFolders.New();

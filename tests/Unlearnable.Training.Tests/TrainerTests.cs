@@ -7,7 +7,7 @@ using Unlearnable.Data.Synthetic;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Training.Tests;
 
 public class TrainerTests
 {

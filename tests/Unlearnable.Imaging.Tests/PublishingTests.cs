@@ -2,7 +2,7 @@ using SkiaSharp;
 using Unlearnable.Data.Synthetic;
 using Unlearnable.Imaging;
 
-namespace Unlearnable.Data.Tests;
+namespace Unlearnable.Imaging.Tests;
 
 /// <summary>The publishing side of the imaging layer: JPEG answers within the bound, grey kept grey, quality read back, shape limits.</summary>
 public class PublishingTests

@@ -1,7 +1,7 @@
 using SkiaSharp;
 using Unlearnable.Imaging;
 
-namespace Unlearnable.Data.Tests;
+namespace Unlearnable.Tests;
 
 /// <summary>Real encoded images made with Skia for the tests.</summary>
 static class TestImages

@@ -9,7 +9,7 @@ using Unlearnable.Protection.Robustness;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Protection.Tests;
 
 /// <summary>
 /// Refactoring guard: seeded protection runs of every protector (dataset MEM with owners and platform

@@ -11,7 +11,7 @@ using Unlearnable.Protection;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Protection.Tests;
 
 public class ProtectionTests
 {

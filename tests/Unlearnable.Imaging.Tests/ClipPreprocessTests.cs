@@ -1,7 +1,7 @@
 using SkiaSharp;
 using Unlearnable.Imaging;
 
-namespace Unlearnable.Data.Tests;
+namespace Unlearnable.Imaging.Tests;
 
 public class ClipPreprocessTests
 {

@@ -1,6 +1,6 @@
 using System.Xml.Linq;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Cli.Tests;
 
 /// <summary>The project graph stays layered: leaves stay leaves, and test projects test the library they are named after.</summary>
 public class ProjectGraphTests
@@ -52,5 +52,19 @@ public class ProjectGraphTests
             .Select(m => m.Groups[1].Value).ToHashSet();
         var direct = References(Path.Combine(cli, "Unlearnable.Cli.csproj")).Select(Path.GetFileNameWithoutExtension).ToHashSet();
         Assert.Empty(imported.Except(direct!));
+    }
+
+    [Fact]
+    public void EveryTestProjectReferencesTheLibraryItIsNamedAfter()
+    {
+        var projects = Directory.GetDirectories(Path.Combine(Root, "tests"), "Unlearnable.*.Tests");
+        Assert.True(projects.Length >= 9, $"found only {projects.Length} test projects");
+        foreach (var folder in projects)
+        {
+            var name = Path.GetFileName(folder);
+            var library = name[..^".Tests".Length];
+            var direct = References(Path.Combine(folder, name + ".csproj")).Select(Path.GetFileNameWithoutExtension);
+            Assert.True(direct.Contains(library), $"{name} does not reference {library}");
+        }
     }
 }

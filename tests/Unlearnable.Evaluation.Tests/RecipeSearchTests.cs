@@ -5,7 +5,7 @@ using Unlearnable.Evaluation;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
-namespace Unlearnable.Clip.Tests;
+namespace Unlearnable.Evaluation.Tests;
 
 /// <summary>The hacker picks their own learning rate and epochs, validating on training photos only.</summary>
 public class RecipeSearchTests

@@ -1,8 +1,9 @@
 using SkiaSharp;
+using Unlearnable.Data.Synthetic;
 using Unlearnable.Data.Synthetic.Faces;
 using Unlearnable.Imaging;
 
-namespace Unlearnable.Data.Tests;
+namespace Unlearnable.Imaging.Tests;
 
 public class CountermeasureTests
 {
@@ -73,7 +74,7 @@ public class CountermeasureTests
     [Fact]
     public void PlatformShrinksALargePhotoTo1080AndReEncodesASmallOne()
     {
-        using var large = Synthetic.PhonePhoto.Render(4000, 3000, seed: 1);
+        using var large = PhonePhoto.Render(4000, 3000, seed: 1);
         using var published = Countermeasure.Parse("platform").Apply(large);
         Assert.Equal((1080, 810), (published.Width, published.Height));
 
