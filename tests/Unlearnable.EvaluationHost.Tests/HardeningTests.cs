@@ -195,10 +195,10 @@ public class HardeningTests
     {
         var dataDirectory = TestFolders.New();
         var options = Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory });
-        var expired = new SqliteJobStore(options).Add("expired", QuickJob).JobId;
-        new SqliteJobStore(options).Finish(expired, JobState.Cancelled);
+        var anHourAgo = new ManualClock(DateTimeOffset.UtcNow.AddHours(-1));   // the job ended long before the host starts
+        var expired = new SqliteJobStore(options, anHourAgo).Add("expired", QuickJob).JobId;
+        new SqliteJobStore(options, anHourAgo).Finish(expired, JobState.Cancelled);
         Directory.CreateDirectory(options.Value.JobFolder(expired));
-        await Task.Delay(50);
 
         await using var host = await EvaluationHostServer.StartAsync(dataDirectory, new Dictionary<string, string?> { ["Evaluation:Retention"] = "00:00:00.040" });
         for (int i = 0; i < 100 && Directory.Exists(options.Value.JobFolder(expired)); i++) await Task.Delay(100);

@@ -17,6 +17,8 @@ public abstract class ProfileStoreContract
 {
     protected abstract IProfileStore Store(long maxBytes = 4L << 30, TimeSpan? retention = null);
     protected abstract IProfileStore Replica(IProfileStore store);
+    /// <summary>The stores' clock: creation times and retention move with it, not with the wall clock.</summary>
+    protected ManualClock Clock { get; } = new();
     protected virtual void SkipIfUnavailable() { }
 
     protected static SidecarOptions Settings(long maxBytes, TimeSpan? retention) => new()
@@ -58,7 +60,7 @@ public abstract class ProfileStoreContract
         for (int i = 0; i < 12; i++)
         {
             store.SaveResult("bob", $"p{i}", [(byte)i], Answer($"p{i}", 2_000, (byte)i));
-            Thread.Sleep(2);   // distinct creation times
+            Clock.Advance(TimeSpan.FromMilliseconds(2));   // distinct creation times
         }
         store.Expire();
         var kept = Enumerable.Range(0, 12).Where(i => store.FindResult("bob", $"p{i}") is not null).ToList();
@@ -74,12 +76,12 @@ public abstract class ProfileStoreContract
         store.Touch("cy", TriggerPolicy.PerPost);
         store.SaveResult("cy", "old", [1], Answer("old", 10, 1));
         Assert.NotNull(store.FindResult("cy", "old"));
-        Thread.Sleep(400);
+        Clock.Advance(TimeSpan.FromMilliseconds(400));
         Assert.Null(store.FindResult("cy", "old"));
         var again = store.SaveResult("cy", "old", [2], Answer("old", 10, 2))!;   // an expired id is protected afresh
         Assert.True(again.StoredNow);
         Assert.Equal([2], again.First.RequestHash);
-        Thread.Sleep(400);
+        Clock.Advance(TimeSpan.FromMilliseconds(400));
         Assert.Equal(1, store.Expire());
     }
 
@@ -158,7 +160,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     {
         var settings = Settings(maxBytes, retention);
         settings.Profiles.DatabasePath = Path.Combine(TestFolders.New(), "sidecar.db");
-        return new SqliteProfileStore(Options.Create(settings));
+        return new SqliteProfileStore(Options.Create(settings), Clock);
     }
 
     protected override IProfileStore Replica(IProfileStore store) => store;
@@ -196,10 +198,10 @@ public sealed class PostgresProfileStoreTests : ProfileStoreContract
     {
         var settings = Settings(maxBytes, retention);
         settings.Profiles.Store = new StoreOptions { Provider = StoreProvider.PostgreSql, ConnectionString = PostgresServer.NewDatabase() };
-        var store = new PostgresProfileStore(Options.Create(settings));
+        var store = new PostgresProfileStore(Options.Create(settings), Clock);
         _settings[store] = settings;
         return store;
     }
 
-    protected override IProfileStore Replica(IProfileStore store) => new PostgresProfileStore(Options.Create(_settings[store]));
+    protected override IProfileStore Replica(IProfileStore store) => new PostgresProfileStore(Options.Create(_settings[store]), Clock);
 }
