@@ -21,7 +21,7 @@ work="${TMPDIR:-/tmp}/unlearnable-compare-load"
 mkdir -p "$work"
 rm -f "$work"/profiles.db*   # a fresh profile store; the default surrogate trained on the first run is kept
 export MALLOC_ARENA_MAX=2    # as the images set it (see docs/performance.md, memory over a long run)
-# The malloc thresholds the sidecar fixes for itself at start (NativeMemory.KeepFreedMemory), given to bench mem too, so
+# The malloc thresholds the sidecar fixes for itself at start (GlibcMalloc.KeepFreedMemory), given to bench mem too, so
 # that the core it is compared with runs under the same allocator.
 export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_TOP_PAD_=67108864
 

@@ -99,7 +99,7 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
                 try { response = client.Protect(request, headers, deadline: DateTime.UtcNow.AddMinutes(10), cancellationToken: cancel); }
                 catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled)
                 {
-                    throw new InvalidOperationException($"the sidecar at {spec.SidecarAddress} refused training image {item.Id}: {e.StatusCode} {e.Status.Detail}", e);
+                    throw new SidecarRefusedException($"the sidecar at {spec.SidecarAddress} refused training image {item.Id}: {e.StatusCode} {e.Status.Detail}", e);
                 }
                 File.WriteAllBytes(ImagePath(i), response.Image.ToByteArray());
                 lock (gate)
@@ -135,3 +135,6 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
         return done;
     }
 }
+
+/// <summary>The sidecar a job protects through refused a post: the job cannot go on, and the message says what the sidecar said.</summary>
+public sealed class SidecarRefusedException(string message, Exception inner) : Exception(message, inner);

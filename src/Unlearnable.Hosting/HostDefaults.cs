@@ -47,7 +47,7 @@ public static class HostDefaults
     /// <summary>The first middleware: the malloc warning at start, then keys checked before a body is read (<see cref="ApiKeyMiddleware"/>).</summary>
     public static WebApplication UseUnlearnableDefaults(this WebApplication app, params string[] keyedServices)
     {
-        NativeMemory.WarnIfArenasUncapped(app.Logger);
+        GlibcMalloc.WarnIfArenasUncapped(app.Logger);
         app.UseMiddleware<ApiKeyMiddleware>(new KeyedServices(keyedServices));
         return app;
     }

@@ -46,7 +46,7 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         var optionsJson = JsonSerializer.Serialize(options);
         var state = ProtectionRunState.Load(workDir) ?? new ProtectionRunState(0, false, 0, [], false, optionsJson);
         if (state.OptionsJson != optionsJson)
-            throw new InvalidOperationException($"{workDir} holds a run with other options; use a new work folder or the same options " +
+            throw new RunConflictException($"{workDir} holds a run with other options; use a new work folder or the same options " +
                 "(runs started before restarting the surrogate became the default need --restart-surrogate false).");
         var noise = NoiseStore.OpenOrCreate(Path.Combine(workDir, "noise.bin"), items.Count, pixels.ImageSize);
         using var owners = OwnerPatterns.Open(items, options, Path.Combine(workDir, "user-noise.bin"), pixels.ImageSize);

@@ -99,7 +99,7 @@ public static class SidecarApp
 
         var app = builder.Build();
         app.UseUnlearnableDefaults(ProtectionService.Descriptor.FullName);   // before admission: no slot without a key
-        if (NativeMemory.KeepFreedMemory() is { Count: > 0 } refused)
+        if (GlibcMalloc.KeepFreedMemory() is { Count: > 0 } refused)
             app.Logger.LogInformation("The C library kept its own malloc {Settings} (not glibc, or refused): batches may slow down while images are finished",
                 string.Join(", ", refused));
         app.UseMiddleware<AdmissionMiddleware>();

@@ -43,7 +43,7 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
             state = JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(StatePath(checkpoint)))
                 ?? throw new InvalidDataException($"{StatePath(checkpoint)} is empty");
             if (state.Options with { Epochs = options.Epochs } != options with { Epochs = options.Epochs })
-                throw new InvalidOperationException($"{StatePath(checkpoint)} was written with different training options; use a new --out or the same options.");
+                throw new RunConflictException($"{StatePath(checkpoint)} was written with different training options; use a new --out or the same options.");
             optimizer.Load(OptimizerPath(checkpoint));
         }
 

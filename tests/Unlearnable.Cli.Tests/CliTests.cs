@@ -76,6 +76,10 @@ public class CliTests
         (code, _, error) = Run("train", "--preset", "tiny-vit", "--data", data, "--epochs", "2", "--out", checkpoint, "--batch-size", "20");
         Assert.Equal(2, code);
         Assert.Contains("--resume", error);
+        // Resuming it with other training options would mix two runs: the user's mistake (exit 2), not a crash.
+        (code, _, error) = Run("train", "--preset", "tiny-vit", "--data", data, "--epochs", "3", "--out", checkpoint, "--batch-size", "10", "--resume");
+        Assert.Equal(2, code);
+        Assert.Contains("different training options", error);
 
         var json = Path.Combine(Temp(), "eval.json");
         (code, output, error) = Run("evaluate", "--checkpoint", checkpoint, "--data", data, "--split", "test", "--json", json);

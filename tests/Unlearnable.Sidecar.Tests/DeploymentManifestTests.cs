@@ -79,9 +79,9 @@ public partial class DeploymentManifestTests
     public void EachImageCapsMallocArenas(string dockerfile)
     {
         var text = File.ReadAllText(Path.Combine(Root, "deploy", dockerfile));
-        Assert.Matches($@"(?m)^ENV {Hosting.NativeMemory.ArenaVariable}={Hosting.NativeMemory.Arenas}\s*$", text);
+        Assert.Matches($@"(?m)^ENV {Hosting.GlibcMalloc.ArenaVariable}={Hosting.GlibcMalloc.Arenas}\s*$", text);
         // Set in the stage that runs, not only in the build stage.
-        Assert.True(text.IndexOf("ENV " + Hosting.NativeMemory.ArenaVariable, StringComparison.Ordinal) > text.LastIndexOf("FROM ", StringComparison.Ordinal), $"{dockerfile} sets it before its final FROM");
+        Assert.True(text.IndexOf("ENV " + Hosting.GlibcMalloc.ArenaVariable, StringComparison.Ordinal) > text.LastIndexOf("FROM ", StringComparison.Ordinal), $"{dockerfile} sets it before its final FROM");
     }
 
     // The other malloc setting the sidecar depends on needs no image: it fixes glibc's thresholds itself at start.
@@ -89,7 +89,7 @@ public partial class DeploymentManifestTests
     public void GlibcMallocThresholdsAreFixedAtRunTime()
     {
         Assert.True(OperatingSystem.IsLinux(), "the sidecar's hosts and CI run on Linux");
-        Assert.Empty(Hosting.NativeMemory.KeepFreedMemory());   // none refused
+        Assert.Empty(Hosting.GlibcMalloc.KeepFreedMemory());   // none refused
     }
 
     static int ResolvePort(JsonObject container, string port) => int.TryParse(port, out var number) ? number

@@ -67,7 +67,7 @@ public class TrainerTests
     {
         var checkpoint = TempCheckpoint();
         Train(Options with { Epochs = 1 }, checkpoint);
-        var e = Assert.Throws<InvalidOperationException>(() => Train(Options with { LearningRate = 2e-3 }, checkpoint, ClipCheckpoint.Load(checkpoint, CPU)));
+        var e = Assert.Throws<RunConflictException>(() => Train(Options with { LearningRate = 2e-3 }, checkpoint, ClipCheckpoint.Load(checkpoint, CPU)));
         Assert.Contains("different training options", e.Message);
     }
 

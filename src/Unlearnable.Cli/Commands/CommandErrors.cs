@@ -3,7 +3,10 @@ using Unlearnable.Imaging;
 
 namespace Unlearnable.Cli.Commands;
 
-/// <summary>Turns expected failures (bad input, missing files, cancellation) into one clear line and an exit code.</summary>
+/// <summary>
+/// Turns expected failures (bad input, missing files, a folder holding another run, cancellation) into one clear line
+/// and an exit code. Anything else is a bug: it is not dressed up as the user's mistake (System.CommandLine prints it, exit 1).
+/// </summary>
 static class CommandErrors
 {
     public const int BadInput = 2;
@@ -21,8 +24,8 @@ static class CommandErrors
             return Cancelled;
         }
         catch (Exception e) when (e is DataFormatException or ImageRejectedException or ArgumentException or InvalidDataException
-                                      or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException
-                                      or Evaluation.SpecException)
+                                      or FileNotFoundException or DirectoryNotFoundException or RunConflictException
+                                      or Evaluation.SpecException or Evaluation.SidecarRefusedException)
         {
             await Console.Error.WriteLineAsync("error: " + e.Message);
             return BadInput;

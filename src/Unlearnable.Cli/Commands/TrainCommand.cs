@@ -47,7 +47,7 @@ static class TrainCommand
 
             bool saved = File.Exists(ClipTrainer.StatePath(checkpoint));
             if (saved && !result.GetValue(resume))
-                throw new InvalidOperationException($"{checkpoint} already holds a training run; pass --resume to continue it or choose another --out.");
+                throw new RunConflictException($"{checkpoint} already holds a training run; pass --resume to continue it or choose another --out.");
             TorchRuntime.Seed(options.Seed);
             var model = saved ? ClipCheckpoint.Load(checkpoint, dev)
                 : result.GetValue(init) is { } start ? SharedOptions.LoadCheckpoint(start, result, preset, quickGelu, dev)

@@ -20,7 +20,7 @@ namespace Unlearnable.Hosting;
 /// fixes them (which also stops glibc's adjusting); unlike the arena count they can be set at run time.
 /// </para>
 /// </summary>
-public static partial class NativeMemory
+public static partial class GlibcMalloc
 {
     public const string ArenaVariable = "MALLOC_ARENA_MAX";
     public const int Arenas = 2;
