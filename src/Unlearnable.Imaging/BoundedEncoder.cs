@@ -83,7 +83,7 @@ public static class BoundedEncoder
     {
         using var coder = JpegCoefficientNoise.Open(upload, original);
         if (coder is null) return null;
-        coder.Quantise(perturbed);
+        coder.Quantize(perturbed);
         SKBitmap? reconstructed = new(original.Info), file = null;
         if (!coder.TryDecode(reconstructed)) DropReconstruction();
         byte[]? bytes = null;
@@ -112,7 +112,7 @@ public static class BoundedEncoder
                     return new PublishedImage(bytes!, OutputFormat.Jpeg, quality, linf, psnr, silenced is null ? 0 : (double)silenced.Count(s => s) / silenced.Length);
                 }
                 var changed = pass < ShrinkingPasses ? Shrink(original, perturbed, largest, bound, coder) : silenced = Silence(original, perturbed, decoded, bound, coder, silenced);
-                coder.Quantise(perturbed, changed);
+                coder.Quantize(perturbed, changed);
                 if (reconstructed is not null) coder.TryDecode(reconstructed, changed);
             }
             return null;

@@ -12,7 +12,7 @@ namespace Unlearnable.Imaging;
 /// coefficients come back unchanged, so nothing of it is lost a second time and the file stays its
 /// size; the decoded answer differs from the decoded upload by the quantised noise alone.
 /// <para>
-/// Kept open across an encoder's passes: the upload is parsed once, and <see cref="Quantise"/> redoes
+/// Kept open across an encoder's passes: the upload is parsed once, and <see cref="Quantize"/> redoes
 /// only the coded units the caller changed since the last pass.
 /// </para>
 /// </summary>
@@ -91,7 +91,7 @@ public sealed class JpegCoefficientNoise : IDisposable
     /// Sets the answer's coefficients to the upload's plus the quantised noise of <paramref name="perturbed"/>,
     /// in the coded units marked in <paramref name="units"/> (row-major, <see cref="McuColumns"/> wide), or in all of them.
     /// </summary>
-    public void Quantise(SKBitmap perturbed, bool[]? units = null)
+    public void Quantize(SKBitmap perturbed, bool[]? units = null)
     {
         if (perturbed.Width != _original.Width || perturbed.Height != _original.Height) throw new ArgumentException("the perturbed image differs in size from the upload");
         Parallel.For(0, McuRows, row =>

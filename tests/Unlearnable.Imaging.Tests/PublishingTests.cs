@@ -32,7 +32,7 @@ public class PublishingTests
         using var original = SafeImageDecoder.Decode(upload);
         using var perturbed = AtTheBound(original, 6);
         using var coder = JpegCoefficientNoise.Open(upload, original)!;
-        coder.Quantise(perturbed);
+        coder.Quantize(perturbed);
         var before = coder.Write();
 
         var changed = new bool[coder.McuColumns * coder.McuRows];
@@ -44,11 +44,11 @@ public class PublishingTests
             for (int x = 0; x < original.Width; x++)
                 if (changed[y / coder.McuHeight * coder.McuColumns + x / coder.McuWidth])
                     for (int c = 0, i = (y * original.Width + x) * 4; c < 3; c++) p[i + c] = (byte)(o[i + c] + (p[i + c] - o[i + c]) / 2);
-        coder.Quantise(perturbed, changed);
+        coder.Quantize(perturbed, changed);
         var incremental = coder.Write();
 
         using var fresh = JpegCoefficientNoise.Open(upload, original)!;
-        fresh.Quantise(perturbed);
+        fresh.Quantize(perturbed);
         Assert.Equal(fresh.Write(), incremental);
         Assert.NotEqual(before, incremental);
 
@@ -69,10 +69,10 @@ public class PublishingTests
             upload = ImageEncoding.Jpeg(photo, quality, fullChroma);
         using var original = SafeImageDecoder.Decode(upload);
         using var coder = JpegCoefficientNoise.Open(upload, original)!;
-        coder.Quantise(original);   // no noise: the upload's own coefficients
+        coder.Quantize(original);   // no noise: the upload's own coefficients
         Assert.Equal(coder.WriteWithLibJpeg(), coder.Write());
         using var perturbed = AtTheBound(original, 8);
-        coder.Quantise(perturbed);
+        coder.Quantize(perturbed);
         var written = coder.Write()!;
         Assert.Equal(coder.WriteWithLibJpeg(), written);
         using var decoded = SafeImageDecoder.Decode(written);
@@ -125,7 +125,7 @@ public class PublishingTests
         using var perturbed = AtTheBound(original, 8);
         using var coder = JpegCoefficientNoise.Open(upload, original)!;
         Assert.Equal(swapTables ? (16, 16) : (16, 8), (coder.McuWidth, coder.McuHeight));
-        coder.Quantise(perturbed);
+        coder.Quantize(perturbed);
         Assert.Equal(coder.WriteWithLibJpeg(), coder.Write());
         var published = BoundedEncoder.Encode(original, perturbed, new OutputEncoding(OutputFormat.Jpeg), 8, upload);
         using var decoded = SafeImageDecoder.Decode(published.Bytes);
@@ -164,7 +164,7 @@ public class PublishingTests
         using var original = SafeImageDecoder.Decode(upload);
         using var perturbed = AtTheBound(original, 60);   // tables this coarse round noise at ±8 away entirely
         using var coder = JpegCoefficientNoise.Open(upload, original)!;
-        coder.Quantise(perturbed);
+        coder.Quantize(perturbed);
         var written = coder.Write()!;
         Assert.Equal(coder.WriteWithLibJpeg(), written);
         using var decoded = SafeImageDecoder.Decode(written);

@@ -62,7 +62,7 @@ public class TurboDecoderTests
 
         using var perturbed = RgbaCopy.Of(original);
         Noise(original, perturbed, 8, seed: 1);
-        coder.Quantise(perturbed);
+        coder.Quantize(perturbed);
         Assert.True(coder.TryDecode(decoded));
         using (var file = SafeImageDecoder.Decode(coder.Write()!))
         {
@@ -73,7 +73,7 @@ public class TurboDecoderTests
         var units = new bool[coder.McuColumns * coder.McuRows];
         for (int i = 0; i < units.Length; i += 3) units[i] = true;
         Noise(original, perturbed, 5, seed: 2, units, coder.McuWidth, coder.McuHeight, coder.McuColumns);
-        coder.Quantise(perturbed, units);
+        coder.Quantize(perturbed, units);
         Assert.True(coder.TryDecode(decoded, units));
         using (var file = SafeImageDecoder.Decode(coder.Write()!))
             Assert.True(file.GetPixelSpan().SequenceEqual(decoded.GetPixelSpan()), "after redoing a third of the units");

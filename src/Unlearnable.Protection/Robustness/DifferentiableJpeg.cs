@@ -28,9 +28,9 @@ public static class DifferentiableJpeg
 
         // [b, 3, H, W] in 0..255 → Y, Cb, Cr (offsets cancel on the way back, so none are added).
         var ycc = einsum("ij,bjhw->bihw", toYcc, x.Times(255));
-        var y = Quantise(ycc.narrow(1, 0, 1), dct, luma);
+        var y = Quantize(ycc.narrow(1, 0, 1), dct, luma);
         var subsampled = nn.functional.avg_pool2d(ycc.narrow(1, 1, 2), 2);
-        var c = Quantise(subsampled, dct, chroma).repeat_interleave(2, 2).repeat_interleave(2, 3);
+        var c = Quantize(subsampled, dct, chroma).repeat_interleave(2, 2).repeat_interleave(2, 3);
         var rgb = einsum("ij,bjhw->bihw", fromYcc, cat([y, c], 1)).Times(1.0 / 255);
         var back = rgb.narrow(2, 0, h).narrow(3, 0, w);
         // Clamping to the pixel range, again with a straight-through gradient.
@@ -38,7 +38,7 @@ public static class DifferentiableJpeg
     }
 
     // Block DCT (D X Dᵀ per 8×8 block), divide by the table, round, multiply back, inverse DCT.
-    static Tensor Quantise(Tensor planes, Tensor dct, Tensor table)
+    static Tensor Quantize(Tensor planes, Tensor dct, Tensor table)
     {
         long b = planes.shape[0], c = planes.shape[1], h = planes.shape[2], w = planes.shape[3];
         var blocks = planes.reshape(b, c, h / 8, 8, w / 8, 8).permute(0, 1, 2, 4, 3, 5);
