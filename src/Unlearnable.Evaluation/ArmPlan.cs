@@ -23,7 +23,7 @@ public sealed record ArmPlan(string Name, string Kind, string Architecture, doub
     public static List<ArmPlan> For(AttackSpec spec)
     {
         var arms = new List<ArmPlan>();
-        bool fineTune = spec.Attack.Mode == AttackModes.FineTune, hasProtection = spec.Protection.Source != ProtectionSources.None;
+        bool fineTune = spec.Attack.Mode == AttackMode.FineTune, hasProtection = spec.Protection.Source != ProtectionSource.None;
         foreach (var arch in new[] { spec.Preset }.Concat(spec.Arms.TransferArchitectures).Distinct(StringComparer.OrdinalIgnoreCase))
         {
             string tag = arch.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase) ? "" : $" [{arch}]";

@@ -51,14 +51,14 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         var data = JobData.Load(spec.Data, spec.Seed, config.Vision.ImageSize, Path.Combine(WorkDir, "data"));
         Report("data", data.Description);
         var arms = ArmPlan.For(spec);
-        if (spec.Attack.Mode == AttackModes.FineTune)
+        if (spec.Attack.Mode == AttackMode.FineTune)
             foreach (var arch in arms.Select(a => a.Architecture).Distinct()) PreTrained(arch, cancel);
 
         IReadOnlyList<CaptionedImage>? protectedTrain = null;
         ProtectionSummary? protection = null;
-        if (spec.Protection.Source != ProtectionSources.None)
+        if (spec.Protection.Source != ProtectionSource.None)
         {
-            Report("protect", $"protecting {data.Train.Count} training images ({spec.Protection.Source})");
+            Report("protect", $"protecting {data.Train.Count} training images ({SpecNames.Of(spec.Protection.Source)})");
             (protectedTrain, protection) = new ProtectionStage(spec, device, WorkDir) { OnProgress = OnProgress }
                 .Run(data.Train, () => Start(spec.Preset), cancel);
             Report("protect", $"protected: max L∞ {protection.MaxLInfinity}/255, mean PSNR {protection.MeanPsnr:F1} dB, {protection.Seconds:F0} s");
@@ -136,7 +136,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
 
     ClipModel Start(string architecture)
     {
-        if (spec.Attack.Mode == AttackModes.FineTune) return ClipCheckpoint.Load(PreTrainedPath(architecture), device, spec.Architecture(architecture), spec.QuickGelu);
+        if (spec.Attack.Mode == AttackMode.FineTune) return ClipCheckpoint.Load(PreTrainedPath(architecture), device, spec.Architecture(architecture), spec.QuickGelu);
         TorchRuntime.Seed(spec.Seed);
         var model = new ClipModel(spec.Architecture(architecture));
         model.to(device);

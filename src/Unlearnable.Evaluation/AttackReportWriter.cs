@@ -58,7 +58,7 @@ public static class AttackReportWriter
         Line($"# {report.Name}");
         Line("");
         var (lr, epochs) = report.HackerRecipe;
-        Line(Invariant($"Data: {report.Data}. Attack: {report.Spec.Attack.Mode}, {epochs} epochs, lr {lr:G3}, architecture {report.Spec.Preset}. Seed {report.Spec.Seed}. Took {report.Seconds / 60:F1} min."));
+        Line(Invariant($"Data: {report.Data}. Attack: {SpecNames.Of(report.Spec.Attack.Mode)}, {epochs} epochs, lr {lr:G3}, architecture {report.Spec.Preset}. Seed {report.Spec.Seed}. Took {report.Seconds / 60:F1} min."));
         if (report.Recipe is { } recipe)
             Line(Invariant($"The hacker chose this recipe on clean data, validated on {recipe.ValidationPhotos} training photos (one per person) after training on the other {recipe.TrainPhotos}; the test photos were not used. ") +
                  "Grid (validation Hit@10, mean of both directions, best epoch): " +

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Unlearnable.Protection;
+using Unlearnable.Protection.Robustness;
 
 namespace Unlearnable.Evaluation;
 
@@ -29,6 +30,7 @@ public sealed record AttackSpec
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new SpecNames.Converter() },
     };
 
     /// <summary>The config of an architecture this job builds (the preset, with the spec's activation).</summary>
@@ -43,7 +45,8 @@ public sealed record AttackSpec
         }
         catch (JsonException e)
         {
-            throw new SpecException(e.Path ?? "$", e.Message.Split(" Path:")[0]);
+            // Fields are named as the validator names them ("attack.mode"), the document itself as "$".
+            throw new SpecException(e.Path is { Length: > 1 } path ? path.TrimStart('$', '.') : "$", e.Message.Split(" Path:")[0]);
         }
     }
 
@@ -73,21 +76,9 @@ public sealed record AttackSpec
         Protection.SidecarApiKey is null ? this : this with { Protection = Protection with { SidecarApiKey = null } };
 }
 
-public static class DataKinds
-{
-    public const string SyntheticIdentities = "synthetic-identities", Identities = "identities", Captions = "captions", SyntheticScenes = "synthetic-scenes";
-    public static readonly string[] All = [SyntheticIdentities, Identities, Captions, SyntheticScenes];
-}
-
 /// <param name="Kind">synthetic-identities, identities (one sub-folder per person), captions (a data folder with train and test splits) or synthetic-scenes.</param>
-public sealed record DataSpec(string Kind = DataKinds.SyntheticIdentities, string? Path = null, int Identities = 40, int Photos = 8,
+public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, string? Path = null, int Identities = 40, int Photos = 8,
     int Images = 2200, int TestImages = 200);
-
-public static class ProtectionSources
-{
-    public const string None = "none", Mem = "mem", Em = "em", Folder = "folder", Sidecar = "sidecar", Posts = "posts";
-    public static readonly string[] All = [None, Mem, Em, Folder, Sidecar, Posts];
-}
 
 /// <summary>
 /// How the training split was protected: not at all, in-process (mem, em), read from a
@@ -101,26 +92,20 @@ public static class ProtectionSources
 /// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high, with that level's ε;
 /// omitted: its default level at <c>epsilon</c>).
 /// </summary>
-public sealed record ProtectionSpec(string Source = ProtectionSources.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
+public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = ProtectionOptions.DefaultEpsilon, int TriggerLength = ProtectionOptions.DefaultTriggerLength, int Rounds = ProtectionOptions.EvaluationRounds,
     int SurrogateSteps = ProtectionOptions.EvaluationSurrogateSteps, int PgdSteps = ProtectionOptions.DefaultPgdSteps, int TriggerRounds = ProtectionOptions.EvaluationTriggerRounds,
-    int TopK = ProtectionOptions.EvaluationTopK, int BatchSize = ProtectionOptions.EvaluationBatchSize, double StopLoss = ProtectionOptions.DefaultStopLoss, string Vocabulary = "common-words", string RobustTo = "none", string? Strength = null,
+    int TopK = ProtectionOptions.EvaluationTopK, int BatchSize = ProtectionOptions.EvaluationBatchSize, double StopLoss = ProtectionOptions.DefaultStopLoss, string Vocabulary = "common-words", TransformSet RobustTo = TransformSet.None, ProtectionStrength? Strength = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UserShare = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? RestartSurrogate = null)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]
-    public double UserShareOrDefault => UserShare ?? (Source == ProtectionSources.Posts ? Protection.UserNoise.DefaultShare : 0);
+    public double UserShareOrDefault => UserShare ?? (Source == ProtectionSource.Posts ? Protection.UserNoise.DefaultShare : 0);
 
     /// <summary>As given, else the in-process default (on). Unset stays out of the saved spec, so job folders from before the field resume.</summary>
     [JsonIgnore]
     public bool RestartSurrogateOrDefault => RestartSurrogate ?? ProtectionOptions.Evaluation.RestartSurrogate;
-}
-
-public static class AttackModes
-{
-    public const string FineTune = "fine-tune", FromScratch = "from-scratch";
-    public static readonly string[] All = [FineTune, FromScratch];
 }
 
 /// <summary>
@@ -130,7 +115,7 @@ public static class AttackModes
 /// With <see cref="RecipeSearch"/> the hacker picks learning rate and epochs themselves (<see cref="Evaluation.RecipeSearch"/>),
 /// and <see cref="LearningRate"/> and <see cref="Epochs"/> are not used.
 /// </summary>
-public sealed record HackerSpec(string Mode = AttackModes.FineTune, int Epochs = 10, double LearningRate = 1e-5, int BatchSize = 32,
+public sealed record HackerSpec(AttackMode Mode = AttackMode.FineTune, int Epochs = 10, double LearningRate = 1e-5, int BatchSize = 32,
     int WarmupSteps = 5, string? PreTrained = null, int PreTrainImages = 1000, int PreTrainEpochs = 20,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PreTrainFaces = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RecipeSearchSpec? RecipeSearch = null);

@@ -12,14 +12,14 @@ public sealed record JobData(string Description, IReadOnlyList<CaptionedImage> T
     {
         CaptionDataset set = spec.Kind switch
         {
-            DataKinds.SyntheticIdentities => FaceCaptions.Build(
+            DataKind.SyntheticIdentities => FaceCaptions.Build(
                 SyntheticIdentities.Write(Path.Combine(workDir, "identities"), spec.Identities, spec.Photos, seed, imageSize), seed),
-            DataKinds.Identities => FaceCaptions.Build(IdentityFolders.Load(spec.Path!), seed),
-            DataKinds.Captions => DatasetLoader.Load(spec.Path!),
-            DataKinds.SyntheticScenes => SyntheticScenes.Generate(spec.Images, seed, spec.TestImages, imageSize),
-            _ => throw new SpecException("data.kind", $"unknown kind '{spec.Kind}'"),
+            DataKind.Identities => FaceCaptions.Build(IdentityFolders.Load(spec.Path!), seed),
+            DataKind.Captions => DatasetLoader.Load(spec.Path!),
+            DataKind.SyntheticScenes => SyntheticScenes.Generate(spec.Images, seed, spec.TestImages, imageSize),
+            _ => throw new SpecException("data.kind", $"unknown kind '{SpecNames.Of(spec.Kind)}'"),
         };
         var (train, test) = (set.Of(Split.Train), set.Of(Split.Test));
-        return new JobData($"{spec.Kind}: {train.Count} training and {test.Count} test images", train, test);
+        return new JobData($"{SpecNames.Of(spec.Kind)}: {train.Count} training and {test.Count} test images", train, test);
     }
 }

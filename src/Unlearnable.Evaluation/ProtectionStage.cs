@@ -28,20 +28,16 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     /// <summary>What the spec asks of in-process protection, on the evaluation jobs' baseline.</summary>
     public static ProtectionOptions Options(AttackSpec spec) => new ProtectionSettings
     {
-        Method = spec.Protection.Source == ProtectionSources.Em ? ProtectionMethod.Em : ProtectionMethod.Mem,
+        Method = spec.Protection.Source == ProtectionSource.Em ? ProtectionMethod.Em : ProtectionMethod.Mem,
         Epsilon = spec.Protection.Epsilon, TriggerLength = spec.Protection.TriggerLength, Rounds = spec.Protection.Rounds,
         SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
-        RobustTo = RobustTo(spec.Protection.RobustTo) ?? TransformSet.None, UserShare = spec.Protection.UserShareOrDefault,
+        RobustTo = spec.Protection.RobustTo, UserShare = spec.Protection.UserShareOrDefault,
         RestartSurrogate = spec.Protection.RestartSurrogateOrDefault,
         // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate: a hacker who
         // fine-tunes moves the model that little, so the surrogate should too.
-        SurrogateLearningRate = spec.Attack.Mode == AttackModes.FineTune ? spec.Attack.LearningRate : null,
+        SurrogateLearningRate = spec.Attack.Mode == AttackMode.FineTune ? spec.Attack.LearningRate : null,
     }.Resolve(ProtectionOptions.Evaluation);
-
-    public static TransformSet? RobustTo(string name) => Enum.TryParse<TransformSet>(name, ignoreCase: true, out var set) && Enum.IsDefined(set) ? set : null;
-
-    public static ProtectionStrength? Strength(string name) => Enum.TryParse<ProtectionStrength>(name, ignoreCase: true, out var level) && Enum.IsDefined(level) ? level : null;
 
     /// <param name="surrogate">The surrogate for in-process protection (the pre-trained model when fine-tuning, a fresh one from scratch).</param>
     public (IReadOnlyList<CaptionedImage> Items, ProtectionSummary Summary) Run(IReadOnlyList<CaptionedImage> train, Func<ClipModel> surrogate, CancellationToken cancel)
@@ -57,11 +53,11 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         string? posting = null;
         IReadOnlyList<CaptionedImage> items = spec.Protection.Source switch
         {
-            ProtectionSources.Mem or ProtectionSources.Em => InProcess(train, surrogate, cancel),
-            ProtectionSources.Folder => FromFolder(train),
-            ProtectionSources.Sidecar => Posted(train, cancel, out posting),
-            ProtectionSources.Posts => AsPosts(train, surrogate, cancel, out posting),
-            _ => throw new SpecException("protection.source", $"'{spec.Protection.Source}' produces no protected data"),
+            ProtectionSource.Mem or ProtectionSource.Em => InProcess(train, surrogate, cancel),
+            ProtectionSource.Folder => FromFolder(train),
+            ProtectionSource.Sidecar => Posted(train, cancel, out posting),
+            ProtectionSource.Posts => AsPosts(train, surrogate, cancel, out posting),
+            _ => throw new SpecException("protection.source", $"'{SpecNames.Of(spec.Protection.Source)}' produces no protected data"),
         };
         var summary = Measure(train, items, clock.Elapsed.TotalSeconds) with { Posting = posting };
 
@@ -84,7 +80,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     /// <summary>The sidecar's options at the spec's strength (medium by default; without one, at the spec's ε), for the in-process posts path.</summary>
     public static (ProtectionOptions Options, int Rounds) PostOptions(AttackSpec spec)
     {
-        var level = StrengthLevel.Default(Strength(spec.Protection.Strength ?? "medium") ?? ProtectionStrength.Medium);
+        var level = StrengthLevel.Default(spec.Protection.Strength ?? ProtectionStrength.Medium);
         double epsilon = spec.Protection.Strength is null ? spec.Protection.Epsilon : level.Epsilon;
         return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.Seed, spec.Protection.UserShareOrDefault), level.Rounds);
     }
@@ -95,7 +91,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     {
         var (options, rounds) = PostOptions(spec);
         var config = spec.Architecture(spec.Preset);
-        using var surrogate = spec.Attack.Mode == AttackModes.FineTune ? preTrained() : TrainPublicModel(config, cancel);
+        using var surrogate = spec.Attack.Mode == AttackMode.FineTune ? preTrained() : TrainPublicModel(config, cancel);
         TorchRuntime.Seed(spec.Seed);
         var run = new PostBatches(surrogate, options, TriggerVocabulary.CommonWords, device)
         {
@@ -163,7 +159,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
             ? p.Captions[0][..^c.Captions[0].Length].Trim() : "").ToList();
         var ids = triggers.Where(t => t.Length > 0).Select(t => (IReadOnlyList<int>)ClipTokenizer.Default.EncodeRaw(t).ToArray()).ToList();
         var finite = psnr.Where(double.IsFinite).ToList();
-        return new ProtectionSummary(spec.Protection.Source, clean.Count, linf.Max(), finite.Count == 0 ? double.PositiveInfinity : finite.Average(),
+        return new ProtectionSummary(SpecNames.Of(spec.Protection.Source), clean.Count, linf.Max(), finite.Count == 0 ? double.PositiveInfinity : finite.Average(),
             ids.Count == 0 ? null : EnglishWords.DictionaryShare(ids), seconds, triggers.Where(t => t.Length > 0).Distinct().Take(8).ToList(),
             ssim.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average());
     }

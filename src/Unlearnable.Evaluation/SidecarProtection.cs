@@ -112,8 +112,9 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
             });
     }
 
-    ProtectionStrength Strength() => spec.Strength is null ? ProtectionStrength.Unspecified : ProtectionStage.Strength(spec.Strength) switch
+    ProtectionStrength Strength() => spec.Strength switch
     {
+        null => ProtectionStrength.Unspecified,
         Protection.ProtectionStrength.Low => ProtectionStrength.Low,
         Protection.ProtectionStrength.High => ProtectionStrength.High,
         _ => ProtectionStrength.Medium,

@@ -34,7 +34,7 @@ public static class SpecValidator
 
         CheckData(spec.Data, Fail);
         CheckProtection(spec, Fail);
-        CheckAttack(spec.Attack, spec.Protection.Source == ProtectionSources.Posts, Fail);
+        CheckAttack(spec.Attack, spec.Protection.Source == ProtectionSource.Posts, Fail);
         CheckPublicFaces(spec, Fail);
         CheckSearchData(spec, Fail);
         CheckSizes(spec, Fail);
@@ -42,13 +42,13 @@ public static class SpecValidator
         for (int i = 0; i < spec.Arms.PoisonFractions.Count; i++)
             if (!(spec.Arms.PoisonFractions[i] is >= 0 and <= 1))
                 Fail($"arms.fractions[{i}]", $"{spec.Arms.PoisonFractions[i]} is outside 0–1 (the share of training pairs protected)");
-        if (spec.Arms.PoisonFractions.Count > 0 && spec.Protection.Source == ProtectionSources.None)
+        if (spec.Arms.PoisonFractions.Count > 0 && spec.Protection.Source == ProtectionSource.None)
             Fail("arms.fractions", "poison-fraction arms need a protection; protection.source is none");
         for (int i = 0; i < spec.Arms.HackerCountermeasures.Count; i++)
         {
             try
             {
-                if (HackerDefence.Parse(spec.Arms.HackerCountermeasures[i]).NeedsPreTrainedModel && spec.Attack.Mode != AttackModes.FineTune)
+                if (HackerDefence.Parse(spec.Arms.HackerCountermeasures[i]).NeedsPreTrainedModel && spec.Attack.Mode != AttackMode.FineTune)
                     Fail($"arms.countermeasures[{i}]", $"'{spec.Arms.HackerCountermeasures[i]}': the filter scores pairs with the hacker's pre-trained model; attack.mode {spec.Attack.Mode} has none");
             }
             catch (ArgumentException e) { Fail($"arms.countermeasures[{i}]", e.Message); }
@@ -60,15 +60,15 @@ public static class SpecValidator
     {
         switch (data.Kind)
         {
-            case DataKinds.SyntheticIdentities:
+            case DataKind.SyntheticIdentities:
                 if (data.Identities < 2) fail("data.identities", $"{data.Identities}: retrieval needs at least 2 people");
                 if (data.Photos < 2) fail("data.photos", $"{data.Photos}: each person needs at least 2 photos (one is held out)");
                 break;
-            case DataKinds.SyntheticScenes:
+            case DataKind.SyntheticScenes:
                 if (data.TestImages < 2) fail("data.testImages", $"{data.TestImages}: the test split needs at least 2 images");
                 if (data.Images - data.TestImages < 2) fail("data.images", $"{data.Images} images leave fewer than 2 for training after {data.TestImages} test images");
                 break;
-            case DataKinds.Identities:
+            case DataKind.Identities:
                 if (RequireFolder(data.Path, "data.path", fail))
                 {
                     try
@@ -81,7 +81,7 @@ public static class SpecValidator
                     catch (DataFormatException e) { fail("data.path", e.Message); }
                 }
                 break;
-            case DataKinds.Captions:
+            case DataKind.Captions:
                 if (RequireFolder(data.Path, "data.path", fail))
                 {
                     try
@@ -93,22 +93,19 @@ public static class SpecValidator
                     catch (Exception e) when (e is DataFormatException or IOException or InvalidDataException) { fail("data.path", e.Message); }
                 }
                 break;
-            default:
-                fail("data.kind", $"unknown kind '{data.Kind}'; known: {string.Join(", ", DataKinds.All)}");
-                break;
         }
     }
 
     static void CheckProtection(AttackSpec spec, Action<string, string> fail)
     {
         var p = spec.Protection;
-        if (p.UserShare is not null && p.Source is not (ProtectionSources.Mem or ProtectionSources.Em or ProtectionSources.Posts))
-            fail("protection.userShare", $"applies to mem, em and posts; source '{p.Source}' does not use it (a sidecar has its own Sidecar:Protection:UserShare)");
+        if (p.UserShare is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
+            fail("protection.userShare", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' does not use it (a sidecar has its own Sidecar:Protection:UserShare)");
         switch (p.Source)
         {
-            case ProtectionSources.None:
+            case ProtectionSource.None:
                 return;
-            case ProtectionSources.Folder:
+            case ProtectionSource.Folder:
                 if (RequireFolder(p.Path, "protection.path", fail))
                 {
                     try
@@ -118,23 +115,18 @@ public static class SpecValidator
                     catch (Exception e) when (e is DataFormatException or IOException or InvalidDataException) { fail("protection.path", e.Message); }
                 }
                 return;
-            case ProtectionSources.Sidecar or ProtectionSources.Posts:
-                if (p.Source == ProtectionSources.Sidecar && (!Uri.TryCreate(p.SidecarAddress, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+            case ProtectionSource.Sidecar or ProtectionSource.Posts:
+                if (p.Source == ProtectionSource.Sidecar && (!Uri.TryCreate(p.SidecarAddress, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
                     fail("protection.sidecarAddress", $"'{p.SidecarAddress}' is not an http(s) address such as http://localhost:5051");
-                if (p.Strength is not null && ProtectionStage.Strength(p.Strength) is null) fail("protection.strength", $"'{p.Strength}': use low, medium or high");
                 break;
-            case ProtectionSources.Mem or ProtectionSources.Em:
+            case ProtectionSource.Mem or ProtectionSource.Em:
                 if (p.Vocabulary is not ("common-words" or "full")) fail("protection.vocabulary", $"'{p.Vocabulary}': use common-words or full");
-                if (ProtectionStage.RobustTo(p.RobustTo) is null) fail("protection.robustTo", $"'{p.RobustTo}': use none or platform");
                 break;
-            default:
-                fail("protection.source", $"unknown source '{p.Source}'; known: {string.Join(", ", ProtectionSources.All)}");
-                return;
         }
         if (!(p.Epsilon > 0 && p.Epsilon <= 255)) fail("protection.epsilon", $"{p.Epsilon} must be in (0, 255] (1/255 units; 8 by default)");
-        if (p.Source == ProtectionSources.Sidecar) return;
+        if (p.Source == ProtectionSource.Sidecar) return;
         if (!ClipPresets.Names.Contains(spec.Preset, StringComparer.OrdinalIgnoreCase)) return;
-        var options = p.Source == ProtectionSources.Posts ? ProtectionStage.PostOptions(spec).Options : ProtectionStage.Options(spec);
+        var options = p.Source == ProtectionSource.Posts ? ProtectionStage.PostOptions(spec).Options : ProtectionStage.Options(spec);
         try { options.Validate(ClipPresets.Get(spec.Preset).Text.ContextLength); }
         catch (ArgumentOutOfRangeException e) { fail("protection." + char.ToLowerInvariant(e.ParamName![0]) + e.ParamName[1..], e.Message.Split(" (Parameter")[0]); }
     }
@@ -142,7 +134,6 @@ public static class SpecValidator
     /// <param name="trainsPublicModel">The posts path protects against the public model the pre-training fields describe, whatever the mode.</param>
     static void CheckAttack(HackerSpec attack, bool trainsPublicModel, Action<string, string> fail)
     {
-        if (!AttackModes.All.Contains(attack.Mode)) fail("attack.mode", $"unknown mode '{attack.Mode}'; known: {string.Join(", ", AttackModes.All)}");
         if (attack.Epochs < 1) fail("attack.epochs", $"{attack.Epochs}: at least 1");
         if (!(attack.LearningRate > 0)) fail("attack.learningRate", $"{attack.LearningRate}: must be positive");
         if (attack.BatchSize < 2) fail("attack.batchSize", $"{attack.BatchSize}: a contrastive batch needs at least 2 pairs");
@@ -154,8 +145,8 @@ public static class SpecValidator
             if (search.MaxEpochs is < 1 or > 1_000) fail("attack.recipeSearch.maxEpochs", $"{search.MaxEpochs}: 1 to 1,000");
             if (search.Patience < 1) fail("attack.recipeSearch.patience", $"{search.Patience}: at least 1 epoch");
         }
-        if (attack.Mode != AttackModes.FineTune && !trainsPublicModel) return;
-        if (attack.PreTrained is { } path && attack.Mode == AttackModes.FineTune)
+        if (attack.Mode != AttackMode.FineTune && !trainsPublicModel) return;
+        if (attack.PreTrained is { } path && attack.Mode == AttackMode.FineTune)
         {
             if (!File.Exists(path)) fail("attack.preTrained", $"checkpoint {path} does not exist");
         }
@@ -176,7 +167,7 @@ public static class SpecValidator
         try
         {
             var names = IdentityFolders.Load(faces).Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            if (spec.Data.Kind == DataKinds.Identities && spec.Data.Path is { } data && Directory.Exists(data)
+            if (spec.Data.Kind == DataKind.Identities && spec.Data.Path is { } data && Directory.Exists(data)
                 && IdentityFolders.Load(data).FirstOrDefault(p => names.Contains(p.Name)) is { } shared)
                 fail("attack.preTrainFaces", $"{shared.Name} is both in the public faces and in data.path; the public model must never have seen the people evaluated");
         }
@@ -187,9 +178,9 @@ public static class SpecValidator
     static void CheckSearchData(AttackSpec spec, Action<string, string> fail)
     {
         if (spec.Attack.RecipeSearch is null) return;
-        if (spec.Data.Kind == DataKinds.SyntheticIdentities && spec.Data.Photos < 3)
+        if (spec.Data.Kind == DataKind.SyntheticIdentities && spec.Data.Photos < 3)
             fail("data.photos", $"{spec.Data.Photos}: attack.recipeSearch needs 3 photos a person (one held out, one to validate on, one to train on)");
-        if (spec.Data.Kind == DataKinds.Identities && spec.Data.Path is { } path && Directory.Exists(path))
+        if (spec.Data.Kind == DataKind.Identities && spec.Data.Path is { } path && Directory.Exists(path))
         {
             try
             {

@@ -30,26 +30,39 @@ public class EvaluationTests
         var spec = new AttackSpec
         {
             Preset = "rn49",
-            Data = new DataSpec(DataKinds.Identities, empty),
+            Data = new DataSpec(DataKind.Identities, empty),
             Arms = new ArmsSpec(Architectures: ["tiny-vit", "vit-h"], Fractions: [0.5, 1.5], Countermeasures: ["jpeg:500"]),
-            Attack = new HackerSpec(Mode: "distill"),
         };
         var fields = SpecValidator.Check(spec).Select(v => v.Field).ToList();
-        Assert.Equal(["preset", "arms.architectures[1]", "data.path", "attack.mode", "arms.fractions[1]", "arms.countermeasures[0]"], fields);
+        Assert.Equal(["preset", "arms.architectures[1]", "data.path", "arms.fractions[1]", "arms.countermeasures[0]"], fields);
         Assert.Contains("no images", SpecValidator.Check(spec).Single(v => v.Field == "data.path").Problem);
 
-        var robustness = SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(RobustTo: "everything"), Arms = new ArmsSpec(Countermeasures: ["platform", "platform:2"]) });
-        Assert.Equal(["arms.countermeasures[1]", "protection.robustTo"], robustness.Select(v => v.Field).Order());
-        var strength = SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: "http://127.0.0.1:1", Strength: "max") });
-        Assert.Equal("protection.strength", Assert.Single(strength).Field);
-        Assert.Empty(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: "http://127.0.0.1:1", Strength: "High") }));
-        var posts = SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "max", UserShare: 1.5) });
-        Assert.Equal(["protection.strength", "protection.userShare"], posts.Select(v => v.Field).Order());
+        // Names a spec does not know are refused while it is read, with the field and the names it knows.
+        foreach (var (json, field, known) in new[]
+        {
+            (""" { "attack": { "mode": "distill" } } """, "attack.mode", "fine-tune, from-scratch"),
+            (""" { "protection": { "robustTo": "everything" } } """, "protection.robustTo", "none, platform"),
+            (""" { "protection": { "source": "sidecar", "strength": "max" } } """, "protection.strength", "low, medium, high"),
+            (""" { "protection": { "source": "magic" } } """, "protection.source", "none, mem, em, folder, sidecar, posts"),
+            (""" { "data": { "kind": 3 } } """, "data.kind", "synthetic-identities, identities, captions, synthetic-scenes"),
+        })
+        {
+            var refused = Assert.Single(Assert.Throws<SpecException>(() => AttackSpec.Parse(json)).Violations);
+            Assert.Equal(field, refused.Field);
+            Assert.Contains("use " + known, refused.Problem);
+        }
+        var named = AttackSpec.Parse(""" { "data": { "kind": "synthetic-scenes" }, "protection": { "source": "Posts", "strength": "high", "robustTo": "platform" }, "attack": { "mode": "from-scratch" } } """);
+        Assert.Equal((DataKind.SyntheticScenes, ProtectionSource.Posts, Protection.ProtectionStrength.High, Protection.Robustness.TransformSet.Platform, AttackMode.FromScratch),
+            (named.Data.Kind, named.Protection.Source, named.Protection.Strength, named.Protection.RobustTo, named.Attack.Mode));
+        Assert.Contains("\"mode\": \"from-scratch\"", named.ToJson());
+        Assert.Contains("\"source\": \"posts\"", named.ToJson());
+        Assert.Equal("protection.userShare", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, UserShare: 1.5) })).Field);
+        Assert.Equal("arms.countermeasures[1]", Assert.Single(SpecValidator.Check(new AttackSpec { Arms = new ArmsSpec(Countermeasures: ["platform", "platform:2"]) })).Field);
         Assert.Equal("protection.userShare", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(UserShare: -0.5) })).Field);
-        Assert.Equal("protection.userShare", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: "http://127.0.0.1:1", UserShare: 0.5) })).Field);
-        Assert.Equal("protection.triggerLength", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Posts, TriggerLength: 40) })).Field);
+        Assert.Equal("protection.userShare", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: "http://127.0.0.1:1", UserShare: 0.5) })).Field);
+        Assert.Equal("protection.triggerLength", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, TriggerLength: 40) })).Field);
         // A spec written before userShare existed reads and writes back the same, so its job folder still resumes.
-        var old = new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Mem) };
+        var old = new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem) };
         Assert.DoesNotContain("userShare", old.ToJson(), StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("UserBound", System.Text.Json.JsonSerializer.Serialize(ProtectionStage.Options(old)));
         // The same for restartSurrogate, whose unset value is the new default (on); false is the authors' loop.
@@ -59,15 +72,15 @@ public class EvaluationTests
         // The posts path trains the public model the pre-training fields describe even when the hacker starts from scratch.
         var scratchPosts = SpecValidator.Check(new AttackSpec
         {
-            Protection = new ProtectionSpec(ProtectionSources.Posts), Attack = new HackerSpec(AttackModes.FromScratch, PreTrainImages: 0, PreTrainEpochs: 0),
+            Protection = new ProtectionSpec(ProtectionSource.Posts), Attack = new HackerSpec(AttackMode.FromScratch, PreTrainImages: 0, PreTrainEpochs: 0),
         });
         Assert.Equal(["attack.preTrainEpochs", "attack.preTrainImages"], scratchPosts.Select(v => v.Field).Order());
-        Assert.Empty(SpecValidator.Check(new AttackSpec { Attack = new HackerSpec(AttackModes.FromScratch, PreTrainImages: 0, PreTrainEpochs: 0) }));
-        var (postOptions, postRounds) = ProtectionStage.PostOptions(new AttackSpec { Protection = new ProtectionSpec(ProtectionSources.Posts, Strength: "high", UserShare: 0.5) });
+        Assert.Empty(SpecValidator.Check(new AttackSpec { Attack = new HackerSpec(AttackMode.FromScratch, PreTrainImages: 0, PreTrainEpochs: 0) }));
+        var (postOptions, postRounds) = ProtectionStage.PostOptions(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, Strength: Protection.ProtectionStrength.High, UserShare: 0.5) });
         Assert.Equal((12.0 / 255, 3, 6.0 / 255), (postOptions.Epsilon, postRounds, postOptions.UserBound));
-        Assert.Equal(Protection.Robustness.TransformSet.Platform, ProtectionStage.Options(new AttackSpec { Protection = new ProtectionSpec(RobustTo: "platform") }).RobustTo);
+        Assert.Equal(Protection.Robustness.TransformSet.Platform, ProtectionStage.Options(new AttackSpec { Protection = new ProtectionSpec(RobustTo: Protection.Robustness.TransformSet.Platform) }).RobustTo);
 
-        var missing = SpecValidator.Check(new AttackSpec { Data = new DataSpec(DataKinds.Identities, "/nonexistent/faces") });
+        var missing = SpecValidator.Check(new AttackSpec { Data = new DataSpec(DataKind.Identities, "/nonexistent/faces") });
         Assert.Equal("folder /nonexistent/faces does not exist", Assert.Single(missing).Problem);
 
         var typo = Assert.Throws<SpecException>(() => AttackSpec.Parse("""{ "attack": { "epochz": 3 } }"""));
@@ -81,9 +94,9 @@ public class EvaluationTests
         var spec = new AttackSpec
         {
             Name = "resume", Seed = 3,
-            Data = new DataSpec(DataKinds.SyntheticScenes, Images: 40, TestImages: 10),
-            Protection = new ProtectionSpec(ProtectionSources.None),
-            Attack = new HackerSpec(AttackModes.FromScratch, Epochs: 3, LearningRate: 1e-3, BatchSize: 10, WarmupSteps: 2),
+            Data = new DataSpec(DataKind.SyntheticScenes, Images: 40, TestImages: 10),
+            Protection = new ProtectionSpec(ProtectionSource.None),
+            Attack = new HackerSpec(AttackMode.FromScratch, Epochs: 3, LearningRate: 1e-3, BatchSize: 10, WarmupSteps: 2),
         };
         using var cancel = new CancellationTokenSource();
         var first = new List<JobProgress>();
@@ -125,9 +138,9 @@ public class EvaluationTests
         AttackReport Run(string preTrained) => new AttackJob(new AttackSpec
         {
             Name = "pretrained", Seed = 2,
-            Data = new DataSpec(DataKinds.SyntheticScenes, Images: 20, TestImages: 10),
-            Protection = new ProtectionSpec(ProtectionSources.None),
-            Attack = new HackerSpec(AttackModes.FineTune, Epochs: 1, LearningRate: 1e-4, BatchSize: 10, WarmupSteps: 1, PreTrained: preTrained),
+            Data = new DataSpec(DataKind.SyntheticScenes, Images: 20, TestImages: 10),
+            Protection = new ProtectionSpec(ProtectionSource.None),
+            Attack = new HackerSpec(AttackMode.FineTune, Epochs: 1, LearningRate: 1e-4, BatchSize: 10, WarmupSteps: 1, PreTrained: preTrained),
         }, CPU, Path.Combine(folder, Path.GetFileNameWithoutExtension(preTrained))).Run();
 
         var fromOurs = Run(ours).Arms;

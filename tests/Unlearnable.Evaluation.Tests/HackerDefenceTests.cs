@@ -32,7 +32,7 @@ public class HackerDefenceTests
         var problems = SpecValidator.Check(new AttackSpec { Arms = new ArmsSpec(Countermeasures: ["jpeg:10", "captions+wobble"]) });
         Assert.Equal("arms.countermeasures[1]", Assert.Single(problems).Field);
         // The filter scores pairs with the pre-trained model: a from-scratch hacker has none.
-        var scratch = SpecValidator.Check(new AttackSpec { Attack = new HackerSpec(AttackModes.FromScratch), Arms = new ArmsSpec(Countermeasures: ["augment", "filter:0.3"]) });
+        var scratch = SpecValidator.Check(new AttackSpec { Attack = new HackerSpec(AttackMode.FromScratch), Arms = new ArmsSpec(Countermeasures: ["augment", "filter:0.3"]) });
         Assert.Equal("arms.countermeasures[1]", Assert.Single(scratch).Field);
     }
 

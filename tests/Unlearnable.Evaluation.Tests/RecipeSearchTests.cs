@@ -20,7 +20,7 @@ public class RecipeSearchTests
     public void TheSearchValidatesOnOneTrainingPhotoPerPersonAndNeverReadsATestPhoto()
     {
         var folder = TestFolders.New();
-        var data = JobData.Load(new DataSpec(DataKinds.SyntheticIdentities, Identities: 4, Photos: 4), seed: 0, imageSize: 64, folder);
+        var data = JobData.Load(new DataSpec(DataKind.SyntheticIdentities, Identities: 4, Photos: 4), seed: 0, imageSize: 64, folder);
         var guarded = data with { Test = data.Test.Select(t => t with { Image = new ForbiddenImage(t.Image.Name) }).ToList() };
 
         var (train, validation) = RecipeSearch.Split(data.Train, seed: 0);
@@ -73,7 +73,7 @@ public class RecipeSearchTests
         }
         var overlap = SpecValidator.Check(new AttackSpec
         {
-            Data = new DataSpec(DataKinds.Identities, Path.Combine(root, "dev")), Attack = new HackerSpec(PreTrainFaces: Path.Combine(root, "public")),
+            Data = new DataSpec(DataKind.Identities, Path.Combine(root, "dev")), Attack = new HackerSpec(PreTrainFaces: Path.Combine(root, "public")),
         });
         Assert.Equal("attack.preTrainFaces", Assert.Single(overlap).Field);
         Assert.Contains("Ada_Lovelace", overlap[0].Problem);

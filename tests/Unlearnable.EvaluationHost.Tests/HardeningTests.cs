@@ -159,7 +159,7 @@ public class HardeningTests
     {
         var dataDirectory = TestFolders.New();
         var options = Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory });
-        var old = AttackSpec.Parse(QuickJob) with { Protection = new ProtectionSpec(ProtectionSources.None, SidecarApiKey: "leaked-key-4411") };
+        var old = AttackSpec.Parse(QuickJob) with { Protection = new ProtectionSpec(ProtectionSource.None, SidecarApiKey: "leaked-key-4411") };
         var id = new SqliteJobStore(options).Add("old", old.ToJson()).JobId;
         new SqliteJobStore(options).Finish(id, JobState.Cancelled);
 

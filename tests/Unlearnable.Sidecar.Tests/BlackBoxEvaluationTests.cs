@@ -20,10 +20,10 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
         var spec = new AttackSpec
         {
             Name = "black box", Seed = 2,
-            Data = new DataSpec(DataKinds.SyntheticScenes, Images: 16, TestImages: 6),
-            Protection = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: SidecarServer.ApiKey,
+            Data = new DataSpec(DataKind.SyntheticScenes, Images: 16, TestImages: 6),
+            Protection = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: SidecarServer.ApiKey,
                 Epsilon: 6, TriggerLength: 2),
-            Attack = new HackerSpec(AttackModes.FromScratch, Epochs: 1, LearningRate: 1e-3, BatchSize: 5, WarmupSteps: 1),
+            Attack = new HackerSpec(AttackMode.FromScratch, Epochs: 1, LearningRate: 1e-3, BatchSize: 5, WarmupSteps: 1),
         };
         var user = SidecarProtection.UserIdFor(Path.Combine(output, "work", "sidecar"));
         Assert.Equal(0, await PostsProtected(user));
@@ -79,7 +79,7 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
             File.Delete(photo.Path);
         }
         var train = Data.Synthetic.Faces.FaceCaptions.Build(Data.Formats.IdentityFolders.Load(Path.Combine(root, "faces")), seed: 4).Of(Data.Split.Train);
-        var spec = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: SidecarServer.ApiKey, TriggerLength: 2);
+        var spec = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: SidecarServer.ApiKey, TriggerLength: 2);
         var work = Path.Combine(root, "work");
 
         var posts = new SidecarProtection(spec, work).Protect(train, CancellationToken.None);
@@ -119,8 +119,8 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
     public void AStrengthInTheSpecIsTheLevelTheSidecarProtectsAtWithItsOwnEpsilon()
     {
         // epsilon 12 in the spec, strength low: the low level's ε 4 applies.
-        var spec = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: SidecarServer.ApiKey,
-            Epsilon: 12, TriggerLength: 2, Strength: "low");
+        var spec = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: SidecarServer.ApiKey,
+            Epsilon: 12, TriggerLength: 2, Strength: Protection.ProtectionStrength.Low);
         var items = SyntheticScenes.Generate(4, 3, 0, 64).Items;
         var work = TestFolders.New();
         var published = new SidecarProtection(spec, work).Protect(items, CancellationToken.None).Items;
@@ -135,7 +135,7 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
     [Fact]
     public void ASidecarThatRefusesThePostsFailsTheJobWithTheSidecarsReason()
     {
-        var spec = new ProtectionSpec(ProtectionSources.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: "wrong-key");
+        var spec = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: "wrong-key");
         var items = SyntheticScenes.Generate(3, 1, 0, 64).Items;
         var work = TestFolders.New();
         var e = Assert.Throws<InvalidOperationException>(() => new SidecarProtection(spec, work).Protect(items, CancellationToken.None));

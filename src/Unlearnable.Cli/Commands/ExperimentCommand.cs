@@ -92,11 +92,11 @@ static class ExperimentCommand
             {
                 Name = "face privacy", Preset = result.GetValue(preset)!, QuickGelu = result.GetValue(quickGelu), Seed = result.GetValue(seed),
                 Data = folder is null
-                    ? new DataSpec(DataKinds.SyntheticIdentities, Identities: result.GetValue(identities), Photos: result.GetValue(photos))
-                    : new DataSpec(DataKinds.Identities, Path.GetFullPath(folder)),
-                Protection = new ProtectionSpec(ProtectionSources.Mem, Rounds: chosen.Rounds, SurrogateSteps: chosen.SurrogateSteps,
+                    ? new DataSpec(DataKind.SyntheticIdentities, Identities: result.GetValue(identities), Photos: result.GetValue(photos))
+                    : new DataSpec(DataKind.Identities, Path.GetFullPath(folder)),
+                Protection = new ProtectionSpec(ProtectionSource.Mem, Rounds: chosen.Rounds, SurrogateSteps: chosen.SurrogateSteps,
                     TriggerRounds: chosen.TriggerRounds, TopK: chosen.TopK, BatchSize: result.GetValue(batch)),
-                Attack = new HackerSpec(AttackModes.FineTune, result.GetValue(epochs), result.GetValue(lr), result.GetValue(batch),
+                Attack = new HackerSpec(AttackMode.FineTune, result.GetValue(epochs), result.GetValue(lr), result.GetValue(batch),
                     PreTrained: result.GetValue(preTrained) is { } p ? Path.GetFullPath(p) : null,
                     PreTrainImages: result.GetValue(preImages), PreTrainEpochs: result.GetValue(preEpochs)),
             };

@@ -36,7 +36,7 @@ public sealed class SpecAdmission(IOptions<EvaluationHostOptions> options)
         var p = spec.Protection;
         if (p.SidecarApiKey is not null)
             problems.Add(new SpecViolation("protection.sidecarApiKey", "a spec must not carry secrets: this host presents the key configured for the sidecar (Evaluation:Sidecars)"));
-        if (p.Source == ProtectionSources.Sidecar && Endpoint(p.SidecarAddress) is null)
+        if (p.Source == ProtectionSource.Sidecar && Endpoint(p.SidecarAddress) is null)
             problems.Add(new SpecViolation("protection.sidecarAddress", $"'{p.SidecarAddress}' is not a sidecar this host may post to; configured: " +
                 (options.Value.Sidecars.Count == 0 ? "none (Evaluation:Sidecars)" : string.Join(", ", options.Value.Sidecars.Select(s => s.Address)))));
         if (problems.Count > 0) return (null, problems);
@@ -55,7 +55,7 @@ public sealed class SpecAdmission(IOptions<EvaluationHostOptions> options)
     {
         var (admitted, problems) = Admit(spec);
         if (admitted is null) throw new SpecException(problems);
-        return admitted.Protection.Source == ProtectionSources.Sidecar
+        return admitted.Protection.Source == ProtectionSource.Sidecar
             ? admitted with { Protection = admitted.Protection with { SidecarApiKey = Endpoint(admitted.Protection.SidecarAddress)!.ApiKey } }
             : admitted;
     }
