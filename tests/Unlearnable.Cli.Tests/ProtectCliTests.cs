@@ -110,6 +110,7 @@ public class ProtectCliTests
     [InlineData("--method must be em, uap or mem, not 'magic'", "--method", "magic")]
     [InlineData("--robust-to must be none or platform", "--robust-to", "2")]
     [InlineData("--top-k must be at least 1", "--top-k", "0")]
+    [InlineData("--device must be cpu, cuda, cuda:N or auto", "--device", "gpu")]
     [InlineData("--vocabulary must be", "--vocabulary", "klingon")]
     [InlineData("--trigger-scope must be image or caption, not 'word'", "--trigger-scope", "word")]
     public void BadProtectOptionsFailBeforeAnyWork(string expected, string option, string value)

@@ -61,11 +61,12 @@ static class SharedOptions
             "the checkpoint's own, or true for a config-less checkpoint (OpenAI's weights need it; open_clip's LAION models want false)",
     };
 
-    public static Option<string> Device() => new("--device")
+    public static Option<string> Device() => new Option<string>("--device")
     {
         Description = "cpu, cuda, cuda:N or auto (CUDA when TorchSharp sees one)",
         DefaultValueFactory = _ => "auto",
-    };
+    }.Must(d => System.Text.RegularExpressions.Regex.IsMatch(d.Trim(), "^(cpu|cuda|cuda:[0-9]+|auto)$", System.Text.RegularExpressions.RegexOptions.IgnoreCase),
+        "--device must be cpu, cuda, cuda:N or auto");
 
     public static Option<int> Seed() => new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
 
