@@ -6,11 +6,11 @@ using Grpc.Net.Client;
 namespace Unlearnable.Tests;
 
 /// <summary>
-/// One of our hosts as its own process (the build's dll beside the tests), on free loopback
-/// ports, started in a folder with settings given as environment variables, and ready once its
+/// One of our hosts as its own process (the build's dll beside the tests), on loopback ports it
+/// binds itself, started in a folder with settings given as environment variables, and ready once its
 /// gRPC health says SERVING: so a test can run several, measure one, or SIGKILL one mid-work.
 /// </summary>
-public sealed class HostProcess : IAsyncDisposable
+public sealed partial class HostProcess : IAsyncDisposable
 {
     readonly Process _process;
     public int GrpcPort { get; }
@@ -19,59 +19,76 @@ public sealed class HostProcess : IAsyncDisposable
     public int Pid => _process.Id;
     public string Address => $"http://127.0.0.1:{GrpcPort}";
 
-    HostProcess(Process process, int grpcPort, string folder)
-    {
-        (_process, GrpcPort, Folder) = (process, grpcPort, folder);
-        Channel = GrpcChannel.ForAddress(Address, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
-    }
+    HostProcess(Process process, int grpcPort, string folder, GrpcChannel channel) => (_process, GrpcPort, Folder, Channel) = (process, grpcPort, folder, channel);
 
     public static async Task<HostProcess> StartAsync(string dll, string folder, IDictionary<string, string> settings, TimeSpan? readyWithin = null)
     {
         Directory.CreateDirectory(folder);
-        int grpc = LoopbackPorts.Free();
         var start = new ProcessStartInfo("dotnet", Path.Combine(AppContext.BaseDirectory, dll))
         {
             RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = folder,
         };
+        // Both endpoints on port 0, bound by the host itself; it says where ("Now listening on: …").
         var environment = new Dictionary<string, string>
         {
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
+            ["Kestrel__Endpoints__Grpc__Url"] = "http://127.0.0.1:0",
             ["Kestrel__Endpoints__Grpc__Protocols"] = "Http2",
-            ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{LoopbackPorts.Free()}",
+            ["Kestrel__Endpoints__Http__Url"] = "http://127.0.0.1:0",
             ["Kestrel__Endpoints__Http__Protocols"] = "Http1",
             ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
         };
         foreach (var (k, v) in settings) environment[k] = v;
         foreach (var (k, v) in environment) start.Environment[k] = v;
         var process = Process.Start(start)!;
         var errors = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, _) => { };
+        var listening = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line && ListeningOn().Match(line) is { Success: true } m) listening.Enqueue(int.Parse(m.Groups[1].Value));
+        };
         process.ErrorDataReceived += (_, e) => { lock (errors) errors.AppendLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var host = new HostProcess(process, grpc, folder);
         var until = DateTime.UtcNow + (readyWithin ?? TimeSpan.FromMinutes(3));
-        while (true)
+        var channels = new Dictionary<int, GrpcChannel>();
+        try
         {
-            if (process.HasExited)
+            while (true)
             {
-                await host.DisposeAsync();
-                lock (errors) throw new InvalidOperationException($"{dll} exited with {process.ExitCode}: {errors}");
+                if (process.HasExited)
+                    lock (errors) throw new InvalidOperationException($"{dll} exited with {process.ExitCode}: {errors}");
+                foreach (int port in listening.Where(p => !channels.ContainsKey(p)).ToList())
+                    channels[port] = GrpcChannel.ForAddress($"http://127.0.0.1:{port}", new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
+                // The HTTP/1 endpoint fails a gRPC call; the gRPC one answers, SERVING once the host is ready.
+                foreach (var (port, channel) in channels)
+                {
+                    try
+                    {
+                        if ((await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest())).Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                        {
+                            foreach (var other in channels.Values.Where(c => c != channel)) other.Dispose();
+                            return new HostProcess(process, port, folder, channel);
+                        }
+                    }
+                    catch (RpcException) { }   // not this endpoint, or not listening yet
+                }
+                if (DateTime.UtcNow > until) throw new TimeoutException($"{dll} did not report SERVING within {readyWithin ?? TimeSpan.FromMinutes(3)}");
+                await Task.Delay(200);
             }
-            try
-            {
-                if ((await new Health.HealthClient(host.Channel).CheckAsync(new HealthCheckRequest())).Status == HealthCheckResponse.Types.ServingStatus.Serving) return host;
-            }
-            catch (RpcException) { }   // not listening yet
-            if (DateTime.UtcNow > until)
-            {
-                await host.DisposeAsync();
-                throw new TimeoutException($"{dll} did not report SERVING within {readyWithin ?? TimeSpan.FromMinutes(3)}");
-            }
-            await Task.Delay(200);
+        }
+        catch
+        {
+            foreach (var channel in channels.Values) channel.Dispose();
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.Dispose();
+            throw;
         }
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"Now listening on: http://127\.0\.0\.1:(\d+)")]
+    private static partial System.Text.RegularExpressions.Regex ListeningOn();
 
     /// <summary>SIGKILL: no drain, no flush, as the kernel's OOM killer or a crash would end it.</summary>
     public void Kill()

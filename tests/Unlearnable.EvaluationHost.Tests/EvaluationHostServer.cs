@@ -38,22 +38,22 @@ public sealed class EvaluationHostServer : IAsyncDisposable
     public static async Task<EvaluationHostServer> StartAsync(string? dataDirectory = null, IDictionary<string, string?>? overrides = null)
     {
         dataDirectory ??= TestFolders.New();
-        int port = LoopbackPorts.Free(), httpPort = LoopbackPorts.Free();
-        var settings = new Dictionary<string, string?>
+        var endpoints = new BoundEndpoints();
+        var settings = new Dictionary<string, string?>(BoundEndpoints.Settings)
         {
-            ["Kestrel:Endpoints:Grpc:Url"] = $"http://127.0.0.1:{port}",
-            ["Kestrel:Endpoints:Grpc:Protocols"] = "Http2",
-            ["Kestrel:Endpoints:Http:Url"] = $"http://127.0.0.1:{httpPort}",
-            ["Kestrel:Endpoints:Http:Protocols"] = "Http1",
             ["Evaluation:DataDirectory"] = dataDirectory,
             ["Evaluation:Device"] = "cpu",
             ["Evaluation:Auth:ApiKeys:0"] = ApiKey,
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>()) settings[key] = value;
-        var app = EvaluationHostApp.Build([], b => b.Configuration.AddInMemoryCollection(settings));
+        var app = EvaluationHostApp.Build([], b =>
+        {
+            b.Configuration.AddInMemoryCollection(settings);
+            endpoints.Watch(b);
+        });
         await app.StartAsync();
-        return new EvaluationHostServer(app, dataDirectory, port, httpPort);
+        return new EvaluationHostServer(app, dataDirectory, endpoints.GrpcPort, endpoints.HttpPort);
     }
 
     public async ValueTask DisposeAsync()

@@ -39,13 +39,9 @@ public sealed class SidecarServer : IAsyncDisposable
         bool ownsFolder = folder is null;   // a test that passes its folder restarts servers on it and keeps it
         folder ??= TestFolders.New();
         Directory.CreateDirectory(folder);
-        int grpcPort = LoopbackPorts.Free(), httpPort = LoopbackPorts.Free();
-        var settings = new Dictionary<string, string?>
+        var endpoints = new BoundEndpoints();
+        var settings = new Dictionary<string, string?>(BoundEndpoints.Settings)
         {
-            ["Kestrel:Endpoints:Grpc:Url"] = $"http://127.0.0.1:{grpcPort}",
-            ["Kestrel:Endpoints:Grpc:Protocols"] = "Http2",
-            ["Kestrel:Endpoints:Http:Url"] = $"http://127.0.0.1:{httpPort}",
-            ["Kestrel:Endpoints:Http:Protocols"] = "Http1",
             ["Sidecar:Profiles:DatabasePath"] = Path.Combine(folder, "sidecar.db"),
             ["Sidecar:Model:DefaultTrainingImages"] = "64", ["Sidecar:Model:DefaultTrainingEpochs"] = "1",
             ["Sidecar:Protection:Low:PgdSteps"] = "2",
@@ -61,9 +57,13 @@ public sealed class SidecarServer : IAsyncDisposable
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (k, v) in overrides ?? new Dictionary<string, string?>()) settings[k] = v;
-        var app = SidecarApp.Build(["--environment", "Production"], b => b.Configuration.AddInMemoryCollection(settings));
+        var app = SidecarApp.Build(["--environment", "Production"], b =>
+        {
+            b.Configuration.AddInMemoryCollection(settings);
+            endpoints.Watch(b);
+        });
         await app.StartAsync();
-        var server = new SidecarServer(app, folder, ownsFolder, grpcPort, httpPort);
+        var server = new SidecarServer(app, folder, ownsFolder, endpoints.GrpcPort, endpoints.HttpPort);
         if (waitUntilServing) await server.WaitUntilServingAsync();
         return server;
     }
