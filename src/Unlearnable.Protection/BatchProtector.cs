@@ -15,10 +15,12 @@ public sealed record BatchProtection(Tensor Delta, IReadOnlyList<int[]> Triggers
 /// Batch-level MEM for new posts against a warm surrogate (what the sidecar runs per
 /// micro-batch): optional surrogate steps on a scratch copy (the shared model is never
 /// changed), then <see cref="MemRound"/>s, each a trigger update and PGD with caption shuffling.
-/// EM is the same without triggers.
+/// EM is the same without triggers. Against an ensemble every member is a surrogate (each with its own scratch copy).
 /// </summary>
-public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions options, TriggerVocabulary vocabulary, Device device)
+public sealed class BatchProtector(IReadOnlyList<ClipModel> members, ProtectionOptions options, TriggerVocabulary vocabulary, Device device)
 {
+    public BatchProtector(ClipModel surrogate, ProtectionOptions options, TriggerVocabulary vocabulary, Device device) : this([surrogate], options, vocabulary, device) { }
+
     /// <param name="clean01">[b, 3, S, S] posts at model resolution in [0, 1].</param>
     /// <param name="rounds">Trigger-update + PGD rounds for this batch.</param>
     /// <param name="scratchSurrogateSteps">Surrogate steps on a private copy before protecting (0 = use the warm model as is).</param>
@@ -28,10 +30,13 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
     public BatchProtection Protect(Tensor clean01, IReadOnlyList<string> captions, int rounds = 1, int scratchSurrogateSteps = 0,
         IReadOnlyList<int[]?>? fixedTriggers = null, CancellationToken cancel = default, UserNoise? users = null)
     {
-        options.Validate(surrogate.Config.Text.ContextLength);
+        if (members.Count == 0) throw new ArgumentException("protection needs at least one surrogate");
+        if (members.Select(m => m.Config.Vision.ImageSize).Distinct().Count() > 1)
+            throw new ArgumentException($"an ensemble's members must read images of one size; these read {string.Join(", ", members.Select(m => m.Config.Vision.ImageSize))} px");
+        options.Validate(members[0].Config.Text.ContextLength);
         if (clean01.shape[0] != captions.Count) throw new ArgumentException("one caption per image is needed");
         if (captions.Count < 2) throw new ArgumentException("a contrastive batch needs at least 2 posts");
-        int context = surrogate.Config.Text.ContextLength;
+        int context = members[0].Config.Text.ContextLength;
         if (fixedTriggers is not null && fixedTriggers.Count != captions.Count) throw new ArgumentException("one fixed-trigger entry (or null) per post is needed");
         var triggers = options.UsesTrigger
             ? captions.Select((_, i) => Fixed(i) ?? Enumerable.Repeat(TriggerTable.TheToken, options.TriggerLength).ToArray()).ToList()
@@ -42,18 +47,21 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
         var own = zeros_like(clean01);
         Tensor Published() => users?.Published(clean01, own) ?? own;
 
-        var model = surrogate;
+        var models = members;
         var surrogateClock = new Stopwatch();
         if (scratchSurrogateSteps > 0)
         {
             surrogateClock.Start();
-            model = ScratchCopy();
-            using var updater = new SurrogateUpdater(model, options.SurrogateLearningRate, options.SurrogateWeightDecay);
-            updater.Run(scratchSurrogateSteps, _ => (clean01.Plus(Published()).Clamped(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device)), cancel);
+            models = members.Select(ScratchCopy).ToList();
+            foreach (var model in models)
+            {
+                using var updater = new SurrogateUpdater(model, options.SurrogateLearningRate, options.SurrogateWeightDecay);
+                updater.Run(scratchSurrogateSteps, _ => (clean01.Plus(Published()).Clamped(0, 1), TriggeredCaptions.Batch(triggers, captions, context, device)), cancel);
+            }
             surrogateClock.Stop();
         }
 
-        var mem = new MemRound(model, options, vocabulary, device);
+        var mem = new MemRound(models, options, vocabulary, device);
         double loss = double.NaN;
         for (int round = 0; round < rounds; round++)
         {
@@ -61,11 +69,11 @@ public sealed class BatchProtector(ClipModel surrogate, ProtectionOptions option
             (own, triggers, loss) = mem.Run(clean01, own, Published(), captions, triggers, searchTriggers: true,
                 RoundSeeds.ForPosts(options.Seed, round, options.PgdSteps), users, fixedTriggers);
         }
-        if (!ReferenceEquals(model, surrogate)) model.Dispose();
+        if (!ReferenceEquals(models, members)) foreach (var model in models) model.Dispose();
         return new BatchProtection(Published(), triggers, loss, mem.PgdTime, mem.TriggerTime, surrogateClock.Elapsed);
     }
 
-    ClipModel ScratchCopy()
+    ClipModel ScratchCopy(ClipModel surrogate)
     {
         var copy = new ClipModel(surrogate.Config);
         ClipCheckpoint.LoadStateDict(copy, surrogate.state_dict(), "warm surrogate");

@@ -28,12 +28,15 @@ public sealed record RoundSeeds(long[] ShuffleKey, int TransformOffset)
 /// One MEM round on a batch, what the dataset and the batch protectors both run: (1) a HotFlip update
 /// of each image's trigger against the images as they would be published, (2) PGD on the batch's own
 /// noise with S(T), each image's trigger on another sample's caption and a new pairing every step,
-/// while the users' patterns step with it. EM is the same without triggers; UAP maximises.
+/// while the users' patterns step with it. EM is the same without triggers; UAP maximises. Against several surrogates
+/// (an ensemble) both steps follow the members' mean loss.
 /// </summary>
-public sealed class MemRound(ClipModel model, ProtectionOptions options, TriggerVocabulary vocabulary, Device device)
+public sealed class MemRound(IReadOnlyList<ClipModel> members, ProtectionOptions options, TriggerVocabulary vocabulary, Device device)
 {
-    readonly TriggerSearch _search = new(model, vocabulary, options.TopK, options.BeamWidth, device);
-    readonly NoiseOptimizer _noise = new(model, options);
+    readonly TriggerSearch _search = new(members, vocabulary, options.TopK, options.BeamWidth, device);
+    readonly NoiseOptimizer _noise = new(members, options);
+
+    public MemRound(ClipModel model, ProtectionOptions options, TriggerVocabulary vocabulary, Device device) : this([model], options, vocabulary, device) { }
     readonly Stopwatch _pgd = new(), _trigger = new();
 
     public TimeSpan PgdTime => _pgd.Elapsed;
@@ -56,7 +59,7 @@ public sealed class MemRound(ClipModel model, ProtectionOptions options, Trigger
             current = _search.UpdateForImages(clean01.Plus(published), captions, current).Select((found, i) => sticky?[i] ?? found).ToList();
             _trigger.Stop();
         }
-        int context = model.Config.Text.ContextLength;
+        int context = members[0].Config.Text.ContextLength;
         var plain = options.UsesTrigger ? null : TextTensors.Batch(captions, context, device);
         Func<int, Tensor> texts = plain is null
             ? step => TriggeredCaptions.Shuffled(current, captions, seeds.Shuffle(step), context, device)

@@ -16,9 +16,12 @@ namespace Unlearnable.Protection;
 /// the channels, so all three move together and the published image stays grey. With
 /// <see cref="UserNoise"/>, δ is each photo's own share of the noise (bounded by ε minus the user
 /// share) and the users' patterns take a step with it on the same gradient.
-/// </summary>
-public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
+/// With several surrogates (an ensemble), each step follows the mean of their losses: every member's gradient is taken
+/// in turn (one graph alive at a time) and the step follows their mean.
+public sealed class NoiseOptimizer(IReadOnlyList<ClipModel> members, ProtectionOptions options)
 {
+    public NoiseOptimizer(ClipModel model, ProtectionOptions options) : this([model], options) { }
+
     /// <param name="texts">Text ids for step s (the shuffle draws a new pairing each step).</param>
     /// <returns>The optimised δ and the loss at the last step.</returns>
     /// <param name="seedOffset">Distinguishes the calls of one run (round, batch) in the transformation draws.</param>
@@ -27,8 +30,8 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
     {
         double ownBound = options.Epsilon - (users?.Bound ?? 0);
         if (!(ownBound > 0)) throw new ArgumentOutOfRangeException(nameof(users), users?.Bound, "the user share must leave part of ε to each photo");
-        bool wasTraining = model.training;
-        model.eval();
+        var wasTraining = members.Select(m => m.training).ToList();
+        foreach (var member in members) member.eval();
         double loss = double.NaN;
         try
         {
@@ -42,14 +45,10 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
                 // Grey photos see themselves as sent: noise without chroma already passes JPEG's chroma subsampling,
                 // and on real grey faces the transformations cost more un-washed protection than they bought (docs/results.md).
                 var seen = where(grey, published, PlatformTransforms.Apply(options.RobustTo, published, options.Seed, seedOffset + step));
-                // The captions do not depend on δ: their features are constants of this step, encoded without a graph.
-                Tensor captions;
-                using (no_grad()) captions = model.EncodeText(texts(step));
-                var value = ContrastiveLoss.Compute(model.Logits(model.EncodeImage(PixelSpace.Normalize(seen)), captions));
-                // NaN gradients (see TorchRuntime: a libtorch CPU kernel fault) move no pixel rather than poisoning δ.
-                var gradient = autograd.grad([value], [d])[0].nan_to_num(0, 0, 0);
+                var ids = texts(step);
+                var (gradient, value) = MeanGradient(seen, d, ids);
                 gradient = where(grey, gradient.sum(1, keepdim: true).expand_as(gradient), gradient);
-                loss = value.item<float>();
+                loss = value;
                 users?.Step(gradient, options.StepSize, minimise);
                 delta = Pgd.Step(delta, gradient, clean01, ownBound, options.StepSize, minimise).MoveToOuterDisposeScope();
             }
@@ -57,8 +56,36 @@ public sealed class NoiseOptimizer(ClipModel model, ProtectionOptions options)
         }
         finally
         {
-            model.train(wasTraining);
+            for (int m = 0; m < members.Count; m++) members[m].train(wasTraining[m]);
         }
+    }
+
+    /// <summary>The members' mean contrastive loss on these images and captions (eval mode as the caller left it), and its gradient with respect to the images.</summary>
+    public (Tensor Gradient, double Loss) LossGradient(Tensor images01, Tensor textIds)
+    {
+        var x = images01.detach().requires_grad_(true);
+        return MeanGradient(x, x, textIds);
+    }
+
+    // The members' mean loss and its gradient with respect to δ, one member's graph at a time.
+    (Tensor Gradient, double Loss) MeanGradient(Tensor seen, Tensor d, Tensor ids)
+    {
+        Tensor? sum = null;
+        double loss = 0;
+        for (int m = 0; m < members.Count; m++)
+        {
+            var member = members[m];
+            // The captions do not depend on δ: their features are constants of this step, encoded without a graph.
+            Tensor captions;
+            using (no_grad()) captions = member.EncodeText(ids);
+            var value = ContrastiveLoss.Compute(member.Logits(member.EncodeImage(PixelSpace.Normalize(seen)), captions));
+            // NaN gradients (see TorchRuntime: a libtorch CPU kernel fault) move no pixel rather than poisoning δ.
+            // The transformation of δ is shared by the members' graphs: kept until the last member's gradient is taken.
+            var gradient = autograd.grad([value], [d], retain_graph: m < members.Count - 1)[0].nan_to_num(0, 0, 0);
+            sum = sum is null ? gradient : sum.Plus(gradient);
+            loss += value.item<float>();
+        }
+        return members.Count == 1 ? (sum!, loss) : (sum!.div(KeptScalars.Of((double)members.Count)), loss / members.Count);
     }
 
     // [b, 1, 1, 1]: true where every pixel of the sample has R = G = B.

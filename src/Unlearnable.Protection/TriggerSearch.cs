@@ -11,11 +11,16 @@ namespace Unlearnable.Protection;
 /// position's token embedding ranks every allowed token by the first-order loss change
 /// −∇e·E^T; the top-k per position are then tried left to right, each scored by the real loss
 /// with a beam of partial triggers per sample. Image features are fixed during the search, so
-/// every candidate costs a text-tower forward only.
+/// every candidate costs a text-tower forward only. With several surrogates (an ensemble, which must share the
+/// tokenizer's vocabulary and text context), candidates are ranked by the sum of the members' first-order estimates
+/// and tries scored by the members' mean loss.
 /// </summary>
-public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary, int topK, int beamWidth, Device device)
+public sealed class TriggerSearch(IReadOnlyList<ClipModel> members, TriggerVocabulary vocabulary, int topK, int beamWidth, Device device)
 {
     readonly Tensor _disallowed = DisallowedMask(vocabulary, device);
+    readonly int _context = SharedContext(members);
+
+    public TriggerSearch(ClipModel model, TriggerVocabulary vocabulary, int topK, int beamWidth, Device device) : this([model], vocabulary, topK, beamWidth, device) { }
 
     /// <summary>Text-tower forwards spent so far, and the caption rows they encoded (for benchmarks).</summary>
     public long TextForwards { get; private set; }
@@ -29,31 +34,37 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
     /// </summary>
     public long ActivationBudget { get; init; } = 8L << 20;
 
-    /// <summary>Encodes the perturbed images once (eval mode, no gradient), then searches against those features.</summary>
+    /// <summary>Encodes the perturbed images once per member (eval mode, no gradient), then searches against those features.</summary>
     /// <param name="perturbed01">[b, 3, S, S] images with their current noise, in [0, 1].</param>
     public List<int[]> UpdateForImages(Tensor perturbed01, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers)
     {
-        bool wasTraining = model.training;
-        Tensor features;
-        using (no_grad())
+        var features = new List<Tensor>();
+        foreach (var member in members)
         {
-            model.eval();
-            features = model.EncodeImage(Training.PixelSpace.Normalize(perturbed01));
+            bool wasTraining = member.training;
+            using (no_grad())
+            {
+                member.eval();
+                features.Add(member.EncodeImage(Training.PixelSpace.Normalize(perturbed01)));
+            }
+            member.train(wasTraining);
         }
-        model.train(wasTraining);
         return Update(features, captions, triggers);
     }
 
     /// <param name="imageFeatures">[b, d] features of the (perturbed) images, fixed during the search.</param>
     /// <returns>The new trigger of every sample; each is never worse than its current one under the scoring.</returns>
-    public List<int[]> Update(Tensor imageFeatures, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers)
+    public List<int[]> Update(Tensor imageFeatures, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers) => Update([imageFeatures], captions, triggers);
+
+    /// <param name="imageFeatures">Per member, [b, d] features of the (perturbed) images, fixed during the search.</param>
+    public List<int[]> Update(IReadOnlyList<Tensor> imageFeatures, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers)
     {
-        int b = captions.Count, k = triggers[0].Length, context = model.Config.Text.ContextLength;
-        bool wasTraining = model.training;
-        model.eval();
+        int b = captions.Count, k = triggers[0].Length, context = _context;
+        var wasTraining = members.Select(m => m.training).ToList();
+        foreach (var member in members) member.eval();
         try
         {
-            var images = imageFeatures.detach();
+            var images = imageFeatures.Select(f => f.detach()).ToList();
             // Each caption tokenised once: the gradient pass reads these rows, and a try only rewrites their k trigger slots right after SOT.
             var rows = captions.Select((c, i) => TriggeredCaptions.Row(triggers[i], c, context)).ToList();
             long[,,] candidates = Candidates(images, captions, triggers, rows);
@@ -81,22 +92,28 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
         }
         finally
         {
-            model.train(wasTraining);
+            for (int m = 0; m < members.Count; m++) members[m].train(wasTraining[m]);
         }
     }
 
-    /// <summary>Top-k tokens per sample and trigger position by −∇e·E^T, disallowed tokens excluded.</summary>
-    long[,,] Candidates(Tensor images, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers, IReadOnlyList<int[]> rows)
+    /// <summary>Top-k tokens per sample and trigger position by −∇e·E^T (summed over the members), disallowed tokens excluded.</summary>
+    long[,,] Candidates(IReadOnlyList<Tensor> images, IReadOnlyList<string> captions, IReadOnlyList<int[]> triggers, IReadOnlyList<int[]> rows)
     {
         using var scope = NewDisposeScope();
         int b = captions.Count, k = triggers[0].Length;
         var ids = tensor(rows.SelectMany(r => r.Select(id => (long)id)).ToArray(), [b, rows[0].Length]).to(device);
-        var embeddings = model.EmbedTokens(ids).detach().requires_grad_(true);
-        var loss = ContrastiveLoss.Compute(model.Logits(images, model.EncodeTextEmbeddings(embeddings, TextFeatures.EndOfTextIndex(ids))));
-        var gradient = autograd.grad([loss], [embeddings])[0].narrow(1, 1, k).nan_to_num(0);   // [b, k, width]
-        (TextForwards, TextRows) = (TextForwards + 1, TextRows + b);
-        var scores = -gradient.matmul(model.TokenEmbeddingMatrix.detach().T);                       // [b, k, vocab]
-        scores = scores.masked_fill(_disallowed, KeptScalars.Of(double.NegativeInfinity));   // a temporary Scalar can be freed by the GC mid-call (KeptScalars)
+        Tensor? scores = null;
+        for (int m = 0; m < members.Count; m++)
+        {
+            var model = members[m];
+            var embeddings = model.EmbedTokens(ids).detach().requires_grad_(true);
+            var loss = ContrastiveLoss.Compute(model.Logits(images[m], model.EncodeTextEmbeddings(embeddings, TextFeatures.EndOfTextIndex(ids))));
+            var gradient = autograd.grad([loss], [embeddings])[0].narrow(1, 1, k).nan_to_num(0);   // [b, k, width]
+            (TextForwards, TextRows) = (TextForwards + 1, TextRows + b);
+            var estimate = -gradient.matmul(model.TokenEmbeddingMatrix.detach().T);                  // [b, k, vocab]
+            scores = scores is null ? estimate : scores.Plus(estimate);
+        }
+        scores = scores!.masked_fill(_disallowed, KeptScalars.Of(double.NegativeInfinity));   // a temporary Scalar can be freed by the GC mid-call (KeptScalars)
         var top = vocabulary.Proposer is { } proposer
             ? TopAmongProposals(scores, proposer.Propose(captions, k), triggers)
             : scores.topk(Math.Min(topK, vocabulary.Tokens.Count), dim: -1).indexes.cpu();
@@ -130,7 +147,15 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
     /// Per try, each sample's loss with that try's triggers (a try is one trigger per sample: the batch's contrastive
     /// loss couples the samples, so a try is scored as a whole batch, as if it were the only one).
     /// </summary>
-    double[][] Score(Tensor images, IReadOnlyList<int[]> rows, IReadOnlyList<int[][]> tries)
+    double[][] Score(IReadOnlyList<Tensor> images, IReadOnlyList<int[]> rows, IReadOnlyList<int[][]> tries)
+    {
+        if (members.Count == 1) return Score(members[0], images[0], rows, tries);
+        var perMember = members.Select((model, m) => Score(model, images[m], rows, tries)).ToList();
+        return Enumerable.Range(0, tries.Count)
+            .Select(n => Enumerable.Range(0, rows.Count).Select(s => perMember.Average(losses => losses[n][s])).ToArray()).ToArray();
+    }
+
+    double[][] Score(ClipModel model, Tensor images, IReadOnlyList<int[]> rows, IReadOnlyList<int[][]> tries)
     {
         int b = rows.Count, context = rows[0].Length, used = rows.Max(r => Array.IndexOf(r, ClipTokenizer.EndOfText) + 1);
         int perForward = (int)Math.Clamp(ActivationBudget / ((long)b * used * 4 * model.Config.Text.Width * sizeof(float)), 1, tries.Count);
@@ -155,6 +180,14 @@ public sealed class TriggerSearch(ClipModel model, TriggerVocabulary vocabulary,
                 losses[first + n] = ContrastiveLoss.PerSample(model.Logits(images, texts[n])).cpu().data<float>().ToArray().Select(x => (double)x).ToArray();
         }
         return losses;
+    }
+
+    static int SharedContext(IReadOnlyList<ClipModel> members)
+    {
+        if (members.Count == 0) throw new ArgumentException("the search needs at least one surrogate");
+        if (members.Select(m => m.Config.Text.ContextLength).Distinct().Count() > 1)
+            throw new ArgumentException($"an ensemble's members must read the same text context; these read {string.Join(", ", members.Select(m => m.Config.Text.ContextLength))} tokens");
+        return members[0].Config.Text.ContextLength;
     }
 
     static Tensor DisallowedMask(TriggerVocabulary vocabulary, Device device)
