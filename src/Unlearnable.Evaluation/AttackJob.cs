@@ -155,15 +155,15 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         if (File.Exists(path)) return;
         var checkpoint = Path.Combine(WorkDir, "pretrained", architecture + ".run", "model.safetensors");
         Directory.CreateDirectory(Path.GetDirectoryName(checkpoint)!);
-        var recipe = PublicRecipe(spec);
+        var recipe = PublicRecipe(spec, spec.Attack.PreTrainSeed ?? spec.Seed);
         Report("pretrain", $"pre-training {architecture} on {recipe.Describe()} (the public model, seed {recipe.Seed})");
         using var model = recipe.Train(spec.Architecture(architecture), device, checkpoint, p => OnProgress?.Invoke(new JobProgress("pretrain",
             $"pre-training {architecture}: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}", p.Step, p.StepsPerEpoch, Epoch: p.Epoch, Epochs: p.Epochs, Loss: p.Loss)), cancel);
         ClipCheckpoint.SaveAtomically(model, path);
     }
 
-    /// <summary>The public model a spec's hacker fine-tunes (and the in-process posts path protects against).</summary>
-    public static PublicModel PublicRecipe(AttackSpec spec) => new(spec.Attack.PreTrainImages, spec.Attack.PreTrainEpochs, spec.Seed, spec.Attack.PreTrainFaces);
+    /// <summary>The public recipe of a spec at one release (seed): the hacker's (<see cref="HackerSpec.PreTrainSeed"/>) or a protection member's.</summary>
+    public static PublicModel PublicRecipe(AttackSpec spec, int seed) => new(spec.Attack.PreTrainImages, spec.Attack.PreTrainEpochs, seed, spec.Attack.PreTrainFaces);
 
     /// <summary>A job folder belongs to one spec: resuming it with a different spec would mix results.</summary>
     void KeepSpec()

@@ -90,14 +90,16 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// <c>userShare</c> (the share of ε spent on a pattern all of one person's photos carry, on identity data;
 /// by default the sidecar's for posts, 0 in-process); the
 /// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high, with that level's ε;
-/// omitted: its default level at <c>epsilon</c>).
+/// omitted: its default level at <c>epsilon</c>). <c>members</c> (posts only) protects against several releases of the
+/// public recipe at once, an ensemble; unset, against the one release the sidecar serves (the spec's preset and seed).
 /// </summary>
 public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = ProtectionOptions.DefaultEpsilon, int TriggerLength = ProtectionOptions.DefaultTriggerLength, int Rounds = ProtectionOptions.EvaluationRounds,
     int SurrogateSteps = ProtectionOptions.EvaluationSurrogateSteps, int PgdSteps = ProtectionOptions.DefaultPgdSteps, int TriggerRounds = ProtectionOptions.EvaluationTriggerRounds,
     int TopK = ProtectionOptions.EvaluationTopK, int BatchSize = ProtectionOptions.EvaluationBatchSize, double StopLoss = ProtectionOptions.DefaultStopLoss, string Vocabulary = "common-words", TransformSet RobustTo = TransformSet.None, ProtectionStrength? Strength = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UserShare = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? RestartSurrogate = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? RestartSurrogate = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SurrogateSpec>? Members = null)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]
@@ -108,17 +110,23 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     public bool RestartSurrogateOrDefault => RestartSurrogate ?? ProtectionOptions.Evaluation.RestartSurrogate;
 }
 
+/// <summary>A release of the public recipe a protection is made against: its architecture (a preset) and the seed it was trained with.</summary>
+public sealed record SurrogateSpec(string Preset = "tiny", int Seed = 0);
+
 /// <summary>
 /// The hacker. Fine-tuning starts from <see cref="PreTrained"/> or, without one, from a model
 /// pre-trained here on synthetic captioned scenes (image–text alignment, never the job's data) and, with
 /// <see cref="PreTrainFaces"/>, on public named photos of other people (identity folders; the sidecar's <c>Sidecar:Model:PublicFaces</c>).
 /// With <see cref="RecipeSearch"/> the hacker picks learning rate and epochs themselves (<see cref="Evaluation.RecipeSearch"/>),
-/// and <see cref="LearningRate"/> and <see cref="Epochs"/> are not used.
+/// and <see cref="LearningRate"/> and <see cref="Epochs"/> are not used. <see cref="PreTrainSeed"/> is the release of the
+/// public recipe the hacker downloads (unset: the spec's seed, the release the protection is made against), so a job can
+/// measure protection against a release no protection member was made from.
 /// </summary>
 public sealed record HackerSpec(AttackMode Mode = AttackMode.FineTune, int Epochs = 10, double LearningRate = 1e-5, int BatchSize = 32,
     int WarmupSteps = 5, string? PreTrained = null, int PreTrainImages = 1000, int PreTrainEpochs = 20,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? PreTrainFaces = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RecipeSearchSpec? RecipeSearch = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RecipeSearchSpec? RecipeSearch = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? PreTrainSeed = null);
 
 /// <summary>
 /// Extra arms beside clean and protected on the main architecture: other hacker architectures

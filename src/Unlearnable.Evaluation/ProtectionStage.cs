@@ -85,35 +85,55 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.Seed, spec.Protection.UserShareOrDefault), level.Rounds);
     }
 
-    // The sidecar's default surrogate is the public model; a fine-tuning hacker starts from that same model (the
-    // spec's pre-trained one), a hacker training from scratch never sees it.
+    // The sidecar's default surrogate is the public model it serves (the spec's preset and seed); a fine-tuning hacker
+    // who downloads that same release starts from it, one who downloads another (attack.preTrainSeed) does not, and a
+    // hacker training from scratch never sees it. protection.members names an ensemble of releases instead.
     IReadOnlyList<CaptionedImage> AsPosts(IReadOnlyList<CaptionedImage> train, Func<ClipModel> preTrained, CancellationToken cancel, out string posting)
     {
         var (options, rounds) = PostOptions(spec);
         var config = spec.Architecture(spec.Preset);
-        using var surrogate = spec.Attack.Mode == AttackMode.FineTune ? preTrained() : TrainPublicModel(config, cancel);
-        TorchRuntime.Seed(spec.Seed);
-        var run = new PostBatches(surrogate, options, TriggerVocabulary.CommonWords, device)
+        var releases = spec.Protection.Members ?? [new SurrogateSpec(spec.Preset, spec.Seed)];
+        var members = new List<ClipModel>();
+        try
         {
-            Rounds = rounds,
-            OnBatch = (done, total) => OnProgress?.Invoke(JobProgress.Stage("protect", $"posts: {done}/{total} protected in micro-batches", done, total)),
-        }.Protect(train, new ImageTensors(config.Vision.ImageSize), Path.Combine(workDir, "posts"), cancel);
-        var (published, _) = ProtectedDataset.Build(train, run, options.Epsilon, seed: spec.Seed);
-        run.Noise.Dispose();
-        int owners = train.Select(t => t.Owner).OfType<string>().Distinct().Count();
-        posting = $"posted in micro-batches of {PostBatches.SidecarBatchSize} through the sidecar's batch path, against its default surrogate (the public model)" +
-            (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "");
-        return published;
+            foreach (var release in releases) members.Add(Member(release, preTrained, cancel));
+            TorchRuntime.Seed(spec.Seed);
+            var run = new PostBatches(members, options, TriggerVocabulary.CommonWords, device)
+            {
+                Rounds = rounds,
+                OnBatch = (done, total) => OnProgress?.Invoke(JobProgress.Stage("protect", $"posts: {done}/{total} protected in micro-batches", done, total)),
+            }.Protect(train, new ImageTensors(config.Vision.ImageSize), Path.Combine(workDir, "posts"), cancel);
+            var (published, _) = ProtectedDataset.Build(train, run, options.Epsilon, seed: spec.Seed);
+            run.Noise.Dispose();
+            int owners = train.Select(t => t.Owner).OfType<string>().Distinct().Count();
+            posting = $"posted in micro-batches of {PostBatches.SidecarBatchSize} through the sidecar's batch path, against " +
+                (spec.Protection.Members is null ? "its default surrogate (the public model)"
+                    : $"an ensemble of {releases.Count} public-model releases ({string.Join(", ", releases.Select(r => $"{r.Preset} seed {r.Seed}"))})") +
+                (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "");
+            return published;
+        }
+        finally
+        {
+            foreach (var member in members) member.Dispose();
+        }
     }
 
-    // From scratch the hacker never sees the public model, but the sidecar protects against it: trained here, resumably.
-    ClipModel TrainPublicModel(ClipConfig config, CancellationToken cancel)
+    /// <summary>One release of the public recipe: the hacker's own pre-trained model when it is that release, else trained here, resumably.</summary>
+    ClipModel Member(SurrogateSpec release, Func<ClipModel> preTrained, CancellationToken cancel)
     {
-        var checkpoint = Path.Combine(workDir, "posts-public-model", "model.safetensors");
+        bool hackers = spec.Attack.Mode == AttackMode.FineTune && release.Seed == (spec.Attack.PreTrainSeed ?? spec.Seed)
+            && release.Preset.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase);
+        if (hackers) return preTrained();
+        // The sidecar's own release keeps the folder jobs made before ensembles used.
+        bool served = release.Seed == spec.Seed && release.Preset.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase);
+        var checkpoint = served
+            ? Path.Combine(workDir, "posts-public-model", "model.safetensors")
+            : Path.Combine(workDir, "posts-public-models", $"{release.Preset.ToLowerInvariant()}-seed{release.Seed}", "model.safetensors");
         Directory.CreateDirectory(Path.GetDirectoryName(checkpoint)!);
-        return AttackJob.PublicRecipe(spec).Train(config, device, checkpoint, p =>
+        return AttackJob.PublicRecipe(spec, release.Seed).Train(spec.Architecture(release.Preset), device, checkpoint, p =>
         {
-            if (p.Step == p.StepsPerEpoch) OnProgress?.Invoke(JobProgress.Stage("protect", $"the public model: epoch {p.Epoch}/{p.Epochs}", p.Epoch, p.Epochs));
+            if (p.Step == p.StepsPerEpoch)
+                OnProgress?.Invoke(JobProgress.Stage("protect", $"the public model ({release.Preset}, seed {release.Seed}): epoch {p.Epoch}/{p.Epochs}", p.Epoch, p.Epochs));
         }, cancel);
     }
 

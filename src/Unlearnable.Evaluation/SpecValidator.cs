@@ -99,6 +99,7 @@ public static class SpecValidator
     static void CheckProtection(AttackSpec spec, Action<string, string> fail)
     {
         var p = spec.Protection;
+        if (p.Members is { } members) CheckMembers(spec, members, fail);
         if (p.UserShare is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
             fail("protection.userShare", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' does not use it (a sidecar has its own Sidecar:Protection:UserShare)");
         switch (p.Source)
@@ -130,6 +131,29 @@ public static class SpecValidator
         try { options.Validate(ClipPresets.Get(spec.Preset).Text.ContextLength); }
         catch (ArgumentOutOfRangeException e) { fail("protection." + char.ToLowerInvariant(e.ParamName![0]) + e.ParamName[1..], e.Message.Split(" (Parameter")[0]); }
     }
+
+    static void CheckMembers(AttackSpec spec, IReadOnlyList<SurrogateSpec> members, Action<string, string> fail)
+    {
+        if (spec.Protection.Source != ProtectionSource.Posts)
+            fail("protection.members", $"applies to posts; source '{SpecNames.Of(spec.Protection.Source)}' protects against one surrogate");
+        if (members.Count is 0 or > MaxMembers) fail("protection.members", $"{members.Count} members: give 1 to {MaxMembers}");
+        var own = ClipPresets.Names.Contains(spec.Preset, StringComparer.OrdinalIgnoreCase) ? ClipPresets.Get(spec.Preset) : null;
+        for (int i = 0; i < members.Count; i++)
+        {
+            if (members[i] is null || !ClipPresets.Names.Contains(members[i].Preset, StringComparer.OrdinalIgnoreCase))
+            {
+                fail($"protection.members[{i}].preset", $"'{members[i]?.Preset}' is not a preset; known: {string.Join(", ", ClipPresets.Names)}");
+                continue;
+            }
+            var config = ClipPresets.Get(members[i].Preset);
+            if (own is not null && (config.Vision.ImageSize != own.Vision.ImageSize || config.Text.ContextLength != own.Text.ContextLength))
+                fail($"protection.members[{i}].preset", $"'{members[i].Preset}' reads {config.Vision.ImageSize}-pixel images and {config.Text.ContextLength}-token captions; " +
+                    $"every member must read what '{spec.Preset}' reads ({own.Vision.ImageSize} pixels, {own.Text.ContextLength} tokens)");
+        }
+    }
+
+    /// <summary>Surrogates one protection is made against at most: each costs about as much as the first.</summary>
+    public const int MaxMembers = 8;
 
     /// <param name="trainsPublicModel">The posts path protects against the public model the pre-training fields describe, whatever the mode.</param>
     static void CheckAttack(HackerSpec attack, bool trainsPublicModel, Action<string, string> fail)

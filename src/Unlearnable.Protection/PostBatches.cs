@@ -12,10 +12,13 @@ namespace Unlearnable.Protection;
 /// <see cref="BatchSize"/> posts, each protected once by <see cref="BatchProtector"/> against a fixed
 /// surrogate (never trained on the posts), one trigger per post on its first caption, and each
 /// owner's pattern carried from batch to batch as the sidecar's profiles carry it. The result is a
-/// <see cref="ProtectionResult"/>, so <see cref="ProtectedDataset"/> publishes it like any other.
+/// <see cref="ProtectionResult"/>, so <see cref="ProtectedDataset"/> publishes it like any other. Against several
+/// surrogates (an ensemble) every batch is protected against all of them.
 /// </summary>
-public sealed class PostBatches(ClipModel surrogate, ProtectionOptions options, TriggerVocabulary vocabulary, Device device)
+public sealed class PostBatches(IReadOnlyList<ClipModel> members, ProtectionOptions options, TriggerVocabulary vocabulary, Device device)
 {
+    public PostBatches(ClipModel surrogate, ProtectionOptions options, TriggerVocabulary vocabulary, Device device) : this([surrogate], options, vocabulary, device) { }
+
     /// <summary>The sidecar's largest micro-batch.</summary>
     public const int SidecarBatchSize = 16;
 
@@ -28,14 +31,14 @@ public sealed class PostBatches(ClipModel surrogate, ProtectionOptions options, 
     public ProtectionResult Protect(IReadOnlyList<CaptionedImage> posts, ImageTensors pixels, string workDir, CancellationToken cancel = default)
     {
         if (posts.Count < 2) throw new ArgumentException($"a contrastive batch needs at least 2 posts, got {posts.Count}");
-        int size = surrogate.Config.Vision.ImageSize;
+        int size = members[0].Config.Vision.ImageSize;
         Directory.CreateDirectory(workDir);
         // Posts are protected once, in order: a new run starts from no noise and no patterns, as a new sidecar would.
         foreach (var stale in new[] { "post-noise.bin", "post-user-noise.bin" }) File.Delete(Path.Combine(workDir, stale));
         var noise = NoiseStore.OpenOrCreate(Path.Combine(workDir, "post-noise.bin"), posts.Count, size);
         var triggers = options.UsesTrigger ? new TriggerTable(posts.Select(p => p.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken, perImage: true) : null;
         using var owners = OwnerPatterns.Open(posts, options, Path.Combine(workDir, "post-user-noise.bin"), size);
-        var protector = new BatchProtector(surrogate, options with { BatchSize = Math.Max(2, BatchSize) }, vocabulary, device);
+        var protector = new BatchProtector(members, options with { BatchSize = Math.Max(2, BatchSize) }, vocabulary, device);
         var (losses, pgd, trigger) = (new List<double>(), TimeSpan.Zero, TimeSpan.Zero);
         int start = 0;
         foreach (int count in ClipTrainer.BatchSizes(posts.Count, BatchSize))

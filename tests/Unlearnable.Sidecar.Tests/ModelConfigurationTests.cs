@@ -45,7 +45,7 @@ public class ModelConfigurationTests
         // The public recipe at toy size (64 scenes, 1 epoch, release 0), on the CPU like the training below.
         await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Model:Device"] = "cpu" });
         var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1) };
-        var recipe = AttackJob.PublicRecipe(spec);
+        var recipe = AttackJob.PublicRecipe(spec, spec.Seed);
         var config = spec.Architecture("tiny");
         using var served = ClipCheckpoint.Load(Path.Combine(server.Folder, recipe.FileName(config)), TorchSharp.torch.CPU);
         using var hackers = recipe.Train(config, TorchSharp.torch.CPU);   // on another thread of another host: the same weights
@@ -65,7 +65,7 @@ public class ModelConfigurationTests
             ["Sidecar:Model:Device"] = "cpu", ["Sidecar:Model:PublicFaces"] = faces,
         });
         var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1, PreTrainFaces: faces) };
-        var recipe = AttackJob.PublicRecipe(spec);
+        var recipe = AttackJob.PublicRecipe(spec, spec.Seed);
         var config = spec.Architecture("tiny");
         Assert.Equal(64 + 6 * 3, recipe.Pairs(config.Vision.ImageSize).Count);
         var cached = Path.Combine(server.Folder, recipe.FileName(config));

@@ -82,9 +82,14 @@ static class BenchCommand
             Description = "Time these weights (e.g. the surrogate a sidecar serves) instead of a freshly initialised --preset; trained weights can compute at another speed",
         };
         checkpoint.Must(f => f is null || f.Exists, "--checkpoint names no file");
+        var members = new Option<int>("--members")
+        {
+            Description = "Surrogates protected against at once (an ensemble): the first is --checkpoint or --preset, the others fresh releases of the same architecture (seeds 1, 2, …)",
+            DefaultValueFactory = _ => 1,
+        }.Must(k => k is >= 1 and <= 8, "--members must be 1 to 8");
         var device = SharedOptions.Device();
         var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
-            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, device };
+            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, members, device };
         mem.SetAction(result => CommandErrors.Run(() =>
         {
             var dev = Devices.Resolve(result.GetValue(device)!);
@@ -96,12 +101,18 @@ static class BenchCommand
                 : new ClipModel(SharedOptions.Architecture(result, preset, quickGelu));
             model.to(dev);
             var config = model.Config;
+            var ensemble = new List<ClipModel> { model };
+            for (int seed = 1; seed < result.GetValue(members); seed++)
+            {
+                TorchRuntime.Seed(seed);
+                ensemble.Add(new ClipModel(config).to(dev));
+            }
             var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
             var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0) with { BatchSize = b };
             int rounds = level.Rounds;
             var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);
             if (words.Proposer is { } proposer) proposer.MaxCachedCaptions = 0;
-            var protector = new Protection.BatchProtector(model, options, words, dev);
+            var protector = new Protection.BatchProtector(ensemble, options, words, dev);
             var data = Data.Synthetic.SyntheticScenes.Generate(b * (n + 1), seed: 1, testImages: 0, size: config.Vision.ImageSize).Items;
             var pixels = new Training.ImageTensors(config.Vision.ImageSize);
             TimeSpan pgd = TimeSpan.Zero, trigger = TimeSpan.Zero, surrogate = TimeSpan.Zero;
@@ -118,12 +129,12 @@ static class BenchCommand
             }
             clock.Stop();
             double seconds = clock.Elapsed.TotalSeconds;
-            Console.WriteLine($"{config.Name} on {dev}: batch {b}, {rounds} round(s) × {options.PgdSteps} PGD steps" +
-                (level is null ? "" : $" ({result.GetValue(strength)!.Value.ToString().ToLowerInvariant()}: ε {level.Epsilon}, robust to {string.Join(", ", Protection.Robustness.PlatformTransforms.Describe(level.RobustTo).DefaultIfEmpty("nothing"))})") +
+            Console.WriteLine($"{config.Name}{(ensemble.Count > 1 ? $" × {ensemble.Count} members" : "")} on {dev}: batch {b}, {rounds} round(s) × {options.PgdSteps} PGD steps" +
+                (result.GetValue(strength) is not { } named ? "" : $" ({named.ToString().ToLowerInvariant()}: ε {level.Epsilon}, robust to {string.Join(", ", Protection.Robustness.PlatformTransforms.Describe(level.RobustTo).DefaultIfEmpty("nothing"))})") +
                 $", trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {n} batches");
             Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");
             Console.WriteLine($"time split: PGD {pgd.TotalSeconds / seconds:P0}, trigger search {trigger.TotalSeconds / seconds:P0}, surrogate steps {surrogate.TotalSeconds / seconds:P0}");
-            PrintThroughput(config, options, rounds, b, n, data.Skip(b).Select(p => p.Captions[0]).ToList(), pgd, trigger, seconds, dev);
+            PrintThroughput(config, ensemble.Count, options, rounds, b, n, data.Skip(b).Select(p => p.Captions[0]).ToList(), pgd, trigger, seconds, dev);
             return 0;
         }));
         return mem;
@@ -135,15 +146,16 @@ static class BenchCommand
     /// gradients) plus a text forward; a search round encodes the images once, takes the trigger's gradient (text forward
     /// and backward) and scores trigger length × (top-k + 1) tries of the batch's rows.
     /// </summary>
-    static void PrintThroughput(ClipConfig config, Protection.ProtectionOptions options, int rounds, int batch, int batches,
+    static void PrintThroughput(ClipConfig config, int members, Protection.ProtectionOptions options, int rounds, int batch, int batches,
         IReadOnlyList<string> captions, TimeSpan pgd, TimeSpan trigger, double seconds, Device device)
     {
         int trigged = options.UsesTrigger ? options.TriggerLength : 0;
         int tokens = Math.Min(config.Text.ContextLength, captions.Max(c => ClipTokenizer.Default.EncodeRaw(c).Count) + trigged + 2);
         double image = ClipFlops.Image(config), text = ClipFlops.Text(config, tokens);
-        double pgdFlops = (double)batches * rounds * options.PgdSteps * batch * (2 * image + text);
+        // Every member does the same work.
+        double pgdFlops = (double)members * batches * rounds * options.PgdSteps * batch * (2 * image + text);
         double searchFlops = options.UsesTrigger
-            ? (double)batches * rounds * batch * (image + 2 * text + options.TriggerLength * (options.TopK + 1) * options.BeamWidth * text)
+            ? (double)members * batches * rounds * batch * (image + 2 * text + options.TriggerLength * (options.TopK + 1) * options.BeamWidth * text)
             : 0;
         static string Rate(double flops, TimeSpan time) => time > TimeSpan.Zero ? $"{flops / time.TotalSeconds / 1e9:F0}" : "-";
         Console.WriteLine($"model FLOPs: image {image / 1e9:F2} G, a {tokens}-token caption {text / 1e9:F2} G; achieved GFLOP/s: " +
