@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Model;
 using SkiaSharp;
 using TorchSharp;
 using Unlearnable.Clip.Checkpoints;

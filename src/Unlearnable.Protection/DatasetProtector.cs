@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Text;
 using System.Diagnostics;
 using System.Text.Json;
 using TorchSharp;

@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Text;
 using System.Diagnostics;
 using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;

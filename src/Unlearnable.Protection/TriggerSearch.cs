@@ -45,7 +45,7 @@ public sealed class TriggerSearch(IReadOnlyList<ClipModel> members, TriggerVocab
             using (no_grad())
             {
                 member.eval();
-                features.Add(member.EncodeImage(Training.PixelSpace.Normalize(perturbed01)));
+                features.Add(member.EncodeImage(PixelSpace.Normalize(perturbed01)));
             }
             member.train(wasTraining);
         }

@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Text;
 using Unlearnable.Clip.Model;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;

@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Text;
 using TorchSharp;
 using Unlearnable.Clip.Model;
 using Unlearnable.Data;

@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Model;
 using Unlearnable.Data;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;

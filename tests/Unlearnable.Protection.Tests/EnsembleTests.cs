@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Text;
 using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;
 using Unlearnable.Data.Synthetic;

@@ -121,7 +121,7 @@ static class BenchCommand
             {
                 var posts = data.Skip(i * b).Take(b).ToList();
                 using var scope = NewDisposeScope();
-                var clean = Training.PixelSpace.Unnormalize(pixels.Batch(posts.Select(p => p.Image).ToList(), dev));
+                var clean = PixelSpace.Unnormalize(pixels.Batch(posts.Select(p => p.Image).ToList(), dev));
                 if (i == 1) clock.Start();
                 var done = protector.Protect(clean, posts.Select(p => p.Captions[0]).ToList(), rounds, scratchSurrogateSteps: result.GetValue(surrogateSteps));
                 if (i == 0) continue; // warm-up

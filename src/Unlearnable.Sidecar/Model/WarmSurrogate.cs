@@ -1,3 +1,4 @@
+using Unlearnable.Clip.Text;
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using TorchSharp;

@@ -1,7 +1,6 @@
-using Unlearnable.Clip.Text;
 using static TorchSharp.torch;
 
-namespace Unlearnable.Training;
+namespace Unlearnable.Clip.Text;
 
 /// <summary>Tokenised caption batches as int64 [n, context] tensors.</summary>
 public static class TextTensors
