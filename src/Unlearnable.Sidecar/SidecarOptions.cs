@@ -117,20 +117,20 @@ public sealed class BatchingOptions
 {
     public int MaxBatchSize { get; set; } = Protection.PostBatches.SidecarBatchSize;
     /// <summary>How long a batch waits for company after its first post when nothing else is on its way.</summary>
-    public int MaxWaitMilliseconds { get; set; } = 30;
+    public TimeSpan MaxWait { get; set; } = TimeSpan.FromMilliseconds(30);
     /// <summary>
     /// How long a batch may wait, in all, while other posts are already inside the server (being
     /// decoded, or being finished and about to be sent back for their users' next posts): a busy
     /// server forms full batches instead of starting small ones, and a lone post never waits for it.
     /// </summary>
-    public int MaxGatherMilliseconds { get; set; } = 250;
+    public TimeSpan MaxGather { get; set; } = TimeSpan.FromMilliseconds(250);
     /// <summary>Posts waiting beyond this are refused with RESOURCE_EXHAUSTED.</summary>
     public int QueueCapacity { get; set; } = 64;
     /// <summary>The part of the queue bulk posts may fill, so a backfill never leaves interactive uploads refused.</summary>
     public double BulkQueueShare { get; set; } = 0.75;
     public int BulkQueueCapacity => Math.Max(1, (int)Math.Floor(QueueCapacity * BulkQueueShare));
-    /// <summary>Queue timeout of a post that names none (0 = none); time spent decoding is not counted.</summary>
-    public int DefaultQueueTimeoutMilliseconds { get; set; }
+    /// <summary>Queue timeout of a post that names none (zero = none); time spent decoding is not counted.</summary>
+    public TimeSpan DefaultQueueTimeout { get; set; }
     /// <summary>What happens to a post that names no timeout action when its queue timeout passes.</summary>
     public QueueTimeoutAction DefaultTimeoutAction { get; set; } = QueueTimeoutAction.Reject;
     /// <summary>Decoded pixels all waiting posts may hold (RGBA, 4 bytes each): bounds memory whatever the image sizes.</summary>

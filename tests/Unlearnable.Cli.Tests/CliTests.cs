@@ -118,7 +118,7 @@ public class CliTests
     [InlineData("unknown preset", "'huge'", "train", "--preset", "huge", "--data", "/tmp", "--out", "/tmp/x.safetensors")]
     [InlineData("bad activation", "'maybe'", "train", "--preset", "tiny", "--quick-gelu", "maybe", "--data", "/tmp", "--out", "/tmp/x.safetensors")]
     [InlineData("missing data", "data folder does not exist", "train", "--preset", "tiny", "--data", "/nonexistent/data", "--out", "/tmp/x.safetensors")]
-    [InlineData("unknown device", "Unknown device 'tpu'", "train", "--preset", "tiny", "--data", "/tmp", "--out", "/tmp/x.safetensors", "--device", "tpu")]
+    [InlineData("unknown device", "--device must be cpu, cuda, cuda:N or auto", "train", "--preset", "tiny", "--data", "/tmp", "--out", "/tmp/x.safetensors", "--device", "tpu")]
     [InlineData("missing checkpoint", "does not exist", "evaluate", "--checkpoint", "/nonexistent/model.safetensors", "--data", "/tmp")]
     [InlineData("bad epochs", "epochs must be at least 1", "train", "--preset", "tiny", "--data", "/tmp", "--out", "/tmp/x.safetensors", "--epochs", "0")]
     public void BadInputsFailWithAClearMessage(string what, string expected, params string[] args)

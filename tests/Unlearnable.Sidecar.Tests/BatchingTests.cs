@@ -47,8 +47,8 @@ public class BatchingTests
     {
         await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
         {
-            ["Sidecar:Batching:MaxWaitMilliseconds"] = "1",
-            ["Sidecar:Batching:MaxGatherMilliseconds"] = "20000",
+            ["Sidecar:Batching:MaxWait"] = "00:00:00.001",
+            ["Sidecar:Batching:MaxGather"] = "00:00:20",
         });
         // A lone post: nothing else in the server, so it starts after MaxWait, not MaxGather.
         var lone = await server.Client.ProtectAsync(Post("ada", "lone", TestImages.Jpeg(96, 72)), server.Auth);
@@ -88,8 +88,8 @@ public class QueuePolicyTests
         await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
         {
             ["Sidecar:Batching:MaxBatchSize"] = "1",
-            ["Sidecar:Batching:MaxWaitMilliseconds"] = "1",
-            ["Sidecar:Batching:MaxGatherMilliseconds"] = "1",
+            ["Sidecar:Batching:MaxWait"] = "00:00:00.001",
+            ["Sidecar:Batching:MaxGather"] = "00:00:00.001",
             ["Sidecar:Protection:High:PgdSteps"] = "150",   // a batch long enough for the posts below to queue behind it
         });
         var metrics = server.Services.GetRequiredService<Observability.SidecarMetrics>();

@@ -138,7 +138,7 @@ public class BlackBoxEvaluationTests(SharedSidecar shared) : IClassFixture<Share
         var spec = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: $"http://127.0.0.1:{Server.GrpcPort}", SidecarApiKey: "wrong-key");
         var items = SyntheticScenes.Generate(3, 1, 0, 64).Items;
         var work = TestFolders.New();
-        var e = Assert.Throws<InvalidOperationException>(() => new SidecarProtection(spec, work).Protect(items, CancellationToken.None));
+        var e = Assert.Throws<SidecarRefusedException>(() => new SidecarProtection(spec, work).Protect(items, CancellationToken.None));
         Assert.Contains("Unauthenticated", e.Message);
         Assert.Contains("not valid", e.Message);
     }

@@ -145,7 +145,7 @@ public class LoadHardeningTests
     [Fact]
     public async Task OnShutdownPostsInFlightFinishAndNewOnesAreTurnedAway()
     {
-        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Batching:MaxWaitMilliseconds"] = "1500" });
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Batching:MaxWait"] = "00:00:01.500" });
         var admission = server.Services.GetRequiredService<AdmissionControl>();
         var inFlight = server.Client.ProtectAsync(Post("walt", "w1"), server.Auth).ResponseAsync;   // waits 1.5 s for its batch
         await Task.Delay(300);

@@ -51,7 +51,7 @@ public sealed class SidecarServer : IAsyncDisposable
             ["Sidecar:Protection:High:Rounds"] = "2",
             ["Sidecar:Protection:TopK"] = "4",
             ["Sidecar:Protection:UserShare"] = "0.5",   // off by default; on here so the per-user pattern is exercised
-            ["Sidecar:Batching:MaxWaitMilliseconds"] = "25",
+            ["Sidecar:Batching:MaxWait"] = "00:00:00.025",
             ["Sidecar:Batching:MinContrastiveBatch"] = "4",
             ["Sidecar:Auth:ApiKeys:0"] = ApiKey,
             ["Logging:LogLevel:Default"] = "Warning",

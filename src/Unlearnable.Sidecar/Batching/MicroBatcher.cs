@@ -64,8 +64,8 @@ public sealed class MicroBatcher(IOptions<SidecarOptions> options, WarmSurrogate
     {
         var first = taken[0];
         var since = System.Diagnostics.Stopwatch.StartNew();
-        var wait = TimeSpan.FromMilliseconds(batching.MaxWaitMilliseconds);
-        var gather = TimeSpan.FromMilliseconds(Math.Max(batching.MaxGatherMilliseconds, batching.MaxWaitMilliseconds));
+        var wait = batching.MaxWait;
+        var gather = batching.MaxGather > batching.MaxWait ? batching.MaxGather : batching.MaxWait;
         while (taken.Count < batching.MaxBatchSize)
         {
             if (_queue.TryTake(p => p.Key == first.Key, out var next)) { taken.Add(next); continue; }

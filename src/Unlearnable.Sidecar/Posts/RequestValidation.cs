@@ -89,8 +89,8 @@ public static class RequestValidation
             var a => throw Invalid("options.timeout_action", $"options.timeout_action {(int)a} is unknown; use TIMEOUT_ACTION_REJECT or TIMEOUT_ACTION_DELAY (0 = the server's, {batching.DefaultTimeoutAction})"),
         };
         if (o.QueueTimeoutMs > MaxQueueTimeoutMs)
-            throw Invalid("options.queue_timeout_ms", $"options.queue_timeout_ms {o.QueueTimeoutMs} is above {MaxQueueTimeoutMs:N0} (24 hours); 0 = the server's default ({batching.DefaultQueueTimeoutMilliseconds} ms, 0 = none)");
-        long timeout = o.QueueTimeoutMs == 0 ? batching.DefaultQueueTimeoutMilliseconds : o.QueueTimeoutMs;
+            throw Invalid("options.queue_timeout_ms", $"options.queue_timeout_ms {o.QueueTimeoutMs} is above {MaxQueueTimeoutMs:N0} (24 hours); 0 = the server's default ({batching.DefaultQueueTimeout.TotalMilliseconds:F0} ms, 0 = none)");
+        long timeout = o.QueueTimeoutMs == 0 ? (long)batching.DefaultQueueTimeout.TotalMilliseconds : o.QueueTimeoutMs;
         return new QueuePolicy(priority, timeout == 0 ? null : TimeSpan.FromMilliseconds(timeout), action);
     }
 

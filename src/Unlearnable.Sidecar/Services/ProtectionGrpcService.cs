@@ -123,7 +123,7 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             MaxImageAspectRatio = o.Limits.MaxAspectRatio, MaxImageSide = o.Limits.MaxImageSide, MaxAnswerBytes = o.Limits.MaxAnswerBytes,
             Vocabularies = { o.Protection.Vocabularies() }, DefaultVocabulary = o.Protection.DefaultVocabulary,
             QueueCapacity = o.Batching.QueueCapacity, BulkQueueCapacity = o.Batching.BulkQueueCapacity,
-            DefaultQueueTimeoutMs = (uint)o.Batching.DefaultQueueTimeoutMilliseconds,
+            DefaultQueueTimeoutMs = (uint)o.Batching.DefaultQueueTimeout.TotalMilliseconds,
             DefaultTimeoutAction = o.Batching.DefaultTimeoutAction == QueueTimeoutAction.Delay ? TimeoutAction.Delay : TimeoutAction.Reject,
             Strengths =
             {
