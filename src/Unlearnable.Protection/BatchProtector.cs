@@ -30,10 +30,7 @@ public sealed class BatchProtector(IReadOnlyList<ClipModel> members, ProtectionO
     public BatchProtection Protect(Tensor clean01, IReadOnlyList<string> captions, int rounds = 1, int scratchSurrogateSteps = 0,
         IReadOnlyList<int[]?>? fixedTriggers = null, CancellationToken cancel = default, UserNoise? users = null)
     {
-        if (members.Count == 0) throw new ArgumentException("protection needs at least one surrogate");
-        if (members.Select(m => m.Config.Vision.ImageSize).Distinct().Count() > 1)
-            throw new ArgumentException($"an ensemble's members must read images of one size; these read {string.Join(", ", members.Select(m => m.Config.Vision.ImageSize))} px");
-        options.Validate(members[0].Config.Text.ContextLength);
+        options.Validate(Surrogates.Checked(members)[0].Config.Text.ContextLength);
         if (clean01.shape[0] != captions.Count) throw new ArgumentException("one caption per image is needed");
         if (captions.Count < 2) throw new ArgumentException("a contrastive batch needs at least 2 posts");
         int context = members[0].Config.Text.ContextLength;

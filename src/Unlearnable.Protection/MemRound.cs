@@ -1,9 +1,8 @@
-using Unlearnable.Clip.Text;
 using System.Diagnostics;
 using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;
+using Unlearnable.Clip.Text;
 using Unlearnable.Data;
-using Unlearnable.Training;
 using static TorchSharp.torch;
 
 namespace Unlearnable.Protection;
@@ -25,6 +24,21 @@ public sealed record RoundSeeds(long[] ShuffleKey, int TransformOffset)
     public int Shuffle(int step) => Seeds.Mix([.. ShuffleKey, step]);
 }
 
+/// <summary>What an ensemble's surrogates must share, checked in one place: both MEM steps feed them the same images and captions.</summary>
+public static class Surrogates
+{
+    /// <returns>The members, once they are at least one and all read one image size and one text context.</returns>
+    public static IReadOnlyList<ClipModel> Checked(IReadOnlyList<ClipModel> members)
+    {
+        if (members.Count == 0) throw new ArgumentException("protection needs at least one surrogate");
+        if (members.Select(m => m.Config.Vision.ImageSize).Distinct().Count() > 1)
+            throw new ArgumentException($"an ensemble's members must read images of one size; these read {string.Join(", ", members.Select(m => m.Config.Vision.ImageSize))} px");
+        if (members.Select(m => m.Config.Text.ContextLength).Distinct().Count() > 1)
+            throw new ArgumentException($"an ensemble's members must read the same text context; these read {string.Join(", ", members.Select(m => m.Config.Text.ContextLength))} tokens");
+        return members;
+    }
+}
+
 /// <summary>
 /// One MEM round on a batch, what the dataset and the batch protectors both run: (1) a HotFlip update
 /// of each image's trigger against the images as they would be published, (2) PGD on the batch's own
@@ -36,9 +50,9 @@ public sealed class MemRound(IReadOnlyList<ClipModel> members, ProtectionOptions
 {
     readonly TriggerSearch _search = new(members, vocabulary, options.TopK, options.BeamWidth, device);
     readonly NoiseOptimizer _noise = new(members, options);
+    readonly Stopwatch _pgd = new(), _trigger = new();
 
     public MemRound(ClipModel model, ProtectionOptions options, TriggerVocabulary vocabulary, Device device) : this([model], options, vocabulary, device) { }
-    readonly Stopwatch _pgd = new(), _trigger = new();
 
     public TimeSpan PgdTime => _pgd.Elapsed;
     public TimeSpan TriggerTime => _trigger.Elapsed;

@@ -18,6 +18,7 @@ namespace Unlearnable.Protection;
 /// share) and the users' patterns take a step with it on the same gradient.
 /// With several surrogates (an ensemble), each step follows the mean of their losses: every member's gradient is taken
 /// in turn (one graph alive at a time) and the step follows their mean.
+/// </summary>
 public sealed class NoiseOptimizer(IReadOnlyList<ClipModel> members, ProtectionOptions options)
 {
     public NoiseOptimizer(ClipModel model, ProtectionOptions options) : this([model], options) { }

@@ -18,7 +18,7 @@ namespace Unlearnable.Protection;
 public sealed class TriggerSearch(IReadOnlyList<ClipModel> members, TriggerVocabulary vocabulary, int topK, int beamWidth, Device device)
 {
     readonly Tensor _disallowed = DisallowedMask(vocabulary, device);
-    readonly int _context = SharedContext(members);
+    readonly int _context = Surrogates.Checked(members)[0].Config.Text.ContextLength;
 
     public TriggerSearch(ClipModel model, TriggerVocabulary vocabulary, int topK, int beamWidth, Device device) : this([model], vocabulary, topK, beamWidth, device) { }
 
@@ -180,14 +180,6 @@ public sealed class TriggerSearch(IReadOnlyList<ClipModel> members, TriggerVocab
                 losses[first + n] = ContrastiveLoss.PerSample(model.Logits(images, texts[n])).cpu().data<float>().ToArray().Select(x => (double)x).ToArray();
         }
         return losses;
-    }
-
-    static int SharedContext(IReadOnlyList<ClipModel> members)
-    {
-        if (members.Count == 0) throw new ArgumentException("the search needs at least one surrogate");
-        if (members.Select(m => m.Config.Text.ContextLength).Distinct().Count() > 1)
-            throw new ArgumentException($"an ensemble's members must read the same text context; these read {string.Join(", ", members.Select(m => m.Config.Text.ContextLength))} tokens");
-        return members[0].Config.Text.ContextLength;
     }
 
     static Tensor DisallowedMask(TriggerVocabulary vocabulary, Device device)
