@@ -136,7 +136,7 @@ public static class SpecValidator
     {
         if (spec.Protection.Source != ProtectionSource.Posts)
             fail("protection.members", $"applies to posts; source '{SpecNames.Of(spec.Protection.Source)}' protects against one surrogate");
-        if (members.Count is 0 or > MaxMembers) fail("protection.members", $"{members.Count} members: give 1 to {MaxMembers}");
+        if (members.Count is 0 or > Surrogates.MaxMembers) fail("protection.members", $"{members.Count} members: give 1 to {Surrogates.MaxMembers}");
         var own = ClipPresets.Names.Contains(spec.Preset, StringComparer.OrdinalIgnoreCase) ? ClipPresets.Get(spec.Preset) : null;
         for (int i = 0; i < members.Count; i++)
         {
@@ -151,9 +151,6 @@ public static class SpecValidator
                     $"every member must read what '{spec.Preset}' reads ({own.Vision.ImageSize} pixels, {own.Text.ContextLength} tokens)");
         }
     }
-
-    /// <summary>Surrogates one protection is made against at most: each costs about as much as the first.</summary>
-    public const int MaxMembers = 8;
 
     /// <param name="trainsPublicModel">The posts path protects against the public model the pre-training fields describe, whatever the mode.</param>
     static void CheckAttack(HackerSpec attack, bool trainsPublicModel, Action<string, string> fail)

@@ -27,6 +27,9 @@ public sealed record RoundSeeds(long[] ShuffleKey, int TransformOffset)
 /// <summary>What an ensemble's surrogates must share, checked in one place: both MEM steps feed them the same images and captions.</summary>
 public static class Surrogates
 {
+    /// <summary>Surrogates one protection is made against at most: each costs about as much as the first.</summary>
+    public const int MaxMembers = 8;
+
     /// <returns>The members, once they are at least one and all read one image size and one text context.</returns>
     public static IReadOnlyList<ClipModel> Checked(IReadOnlyList<ClipModel> members)
     {

@@ -121,6 +121,7 @@ public class CliTests
     [InlineData("unknown device", "--device must be cpu, cuda, cuda:N or auto", "train", "--preset", "tiny", "--data", "/tmp", "--out", "/tmp/x.safetensors", "--device", "tpu")]
     [InlineData("missing checkpoint", "does not exist", "evaluate", "--checkpoint", "/nonexistent/model.safetensors", "--data", "/tmp")]
     [InlineData("bad epochs", "epochs must be at least 1", "train", "--preset", "tiny", "--data", "/tmp", "--out", "/tmp/x.safetensors", "--epochs", "0")]
+    [InlineData("too many surrogates", "--members must be 1 to 8", "bench", "mem", "--preset", "tiny", "--members", "9")]
     public void BadInputsFailWithAClearMessage(string what, string expected, params string[] args)
     {
         var (code, _, error) = Run(args);

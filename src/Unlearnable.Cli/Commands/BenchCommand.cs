@@ -86,7 +86,7 @@ static class BenchCommand
         {
             Description = "Surrogates protected against at once (an ensemble): the first is --checkpoint or --preset, the others fresh releases of the same architecture (seeds 1, 2, …)",
             DefaultValueFactory = _ => 1,
-        }.Must(k => k is >= 1 and <= 8, "--members must be 1 to 8");
+        }.Must(k => k is >= 1 and <= Protection.Surrogates.MaxMembers, $"--members must be 1 to {Protection.Surrogates.MaxMembers}");
         var device = SharedOptions.Device();
         var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
             { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, members, device };
