@@ -46,12 +46,13 @@ public static class SidecarApp
             throw new InvalidOperationException("Sidecar:Limits:MaxPostsInFlight, MaxPostsInFlightPerApiKey, MaxPostsInFlightPerUser, MaxPostsInFlightPerStream and MaxConnections " +
                 "must each be at least 1, and MaxStreamsPerConnection between 1 and 8192");
         var batching = settings.Batching;
-        if (batching.QueueCapacity < 1 || !(batching.BulkQueueShare is > 0 and <= 1) || batching.DefaultQueueTimeout < TimeSpan.Zero || batching.DefaultQueueTimeout.TotalMilliseconds > Posts.RequestValidation.MaxQueueTimeoutMs
-            || batching.MaxWait < TimeSpan.Zero || batching.MaxGather < TimeSpan.Zero
-            || !Enum.IsDefined(batching.DefaultTimeoutAction))
+        if (batching.QueueCapacity < 1 || !(batching.BulkQueueShare is > 0 and <= 1) || !Enum.IsDefined(batching.DefaultTimeoutAction))
             throw new InvalidOperationException($"Sidecar:Batching: QueueCapacity must be at least 1 (is {batching.QueueCapacity}), BulkQueueShare in (0, 1] (is {batching.BulkQueueShare}), " +
-                $"DefaultQueueTimeout from 0 to {TimeSpan.FromMilliseconds(Posts.RequestValidation.MaxQueueTimeoutMs)} (is {batching.DefaultQueueTimeout}; 0 = none), " +
-                $"MaxWait and MaxGather not negative (are {batching.MaxWait}, {batching.MaxGather}), DefaultTimeoutAction Reject or Delay");
+                "DefaultTimeoutAction Reject or Delay");
+        var longestQueueTimeout = TimeSpan.FromMilliseconds(Posts.RequestValidation.MaxQueueTimeoutMs);
+        if (batching.MaxWait < TimeSpan.Zero || batching.MaxGather < TimeSpan.Zero || batching.DefaultQueueTimeout < TimeSpan.Zero || batching.DefaultQueueTimeout > longestQueueTimeout)
+            throw new InvalidOperationException($"Sidecar:Batching:MaxWait ({batching.MaxWait}) and Sidecar:Batching:MaxGather ({batching.MaxGather}) cannot be negative, " +
+                $"and Sidecar:Batching:DefaultQueueTimeout ({batching.DefaultQueueTimeout}) must be from 0 (none) to {longestQueueTimeout}");
         if (settings.Model.DefaultTrainingImages is < PublicModel.MinImages or > PublicModel.MaxImages || settings.Model.DefaultTrainingEpochs is < 1 or > PublicModel.MaxEpochs)
             throw new InvalidOperationException($"Sidecar:Model:DefaultTrainingImages must be in {PublicModel.MinImages}..{PublicModel.MaxImages} (is {settings.Model.DefaultTrainingImages}) " +
                 $"and Sidecar:Model:DefaultTrainingEpochs in 1..{PublicModel.MaxEpochs} (is {settings.Model.DefaultTrainingEpochs})");

@@ -18,6 +18,9 @@ public class StartupSettingsTests
     [InlineData("Sidecar:Model:PublicFaces", "/no/such/faces")]
     [InlineData("Sidecar:Limits:MaxPostsInFlight", "0")]
     [InlineData("Sidecar:Shutdown:GracePeriod", "-00:00:01")]
+    [InlineData("Sidecar:Batching:MaxWait", "-00:00:00.010")]
+    [InlineData("Sidecar:Batching:MaxGather", "-00:00:01")]
+    [InlineData("Sidecar:Batching:DefaultQueueTimeout", "2.00:00:00")]
     [InlineData("Sidecar:Profiles:Store:Provider", "PostgreSql")]          // with no connection string
     [InlineData("Sidecar:Profiles:Store:Provider", "Oracle")]
     [InlineData("Sidecar:Profiles:Store:ConnectionString", "Host=db;Bogus Key=1")]
