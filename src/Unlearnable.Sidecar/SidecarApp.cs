@@ -33,8 +33,7 @@ public static class SidecarApp
             throw new InvalidOperationException($"Sidecar:Protection:DefaultTriggerPolicy is {settings.Protection.DefaultTriggerPolicy}; use PerPost or Sticky");
         if (!(settings.Protection.UserShare is >= 0 and < 1))
             throw new InvalidOperationException($"Sidecar:Protection:UserShare is {settings.Protection.UserShare}; it must be in [0, 1) (the share of ε spent on a user's shared pattern; 0 = off)");
-        if (!string.IsNullOrWhiteSpace(settings.Model.Preset) && !Clip.Model.ClipPresets.Names.Contains(settings.Model.Preset, StringComparer.OrdinalIgnoreCase))
-            throw new InvalidOperationException($"Sidecar:Model:Preset is '{settings.Model.Preset}'; known presets: {string.Join(", ", Clip.Model.ClipPresets.Names)} (or empty)");
+        settings.Model.Validate();
         if (!settings.Protection.Vocabularies().Contains(settings.Protection.DefaultVocabulary))
             throw new InvalidOperationException($"Sidecar:Protection:DefaultVocabulary is '{settings.Protection.DefaultVocabulary}'; this server offers {string.Join(", ", settings.Protection.Vocabularies())}" +
                 (settings.Protection.DefaultVocabulary == ProtectionDefaults.MaskedLmVocabulary ? " (mlm needs Sidecar:Protection:MaskedLm)" : ""));
@@ -53,17 +52,6 @@ public static class SidecarApp
         if (batching.MaxWait < TimeSpan.Zero || batching.MaxGather < TimeSpan.Zero || batching.DefaultQueueTimeout < TimeSpan.Zero || batching.DefaultQueueTimeout > longestQueueTimeout)
             throw new InvalidOperationException($"Sidecar:Batching:MaxWait ({batching.MaxWait}) and Sidecar:Batching:MaxGather ({batching.MaxGather}) cannot be negative, " +
                 $"and Sidecar:Batching:DefaultQueueTimeout ({batching.DefaultQueueTimeout}) must be from 0 (none) to {longestQueueTimeout}");
-        if (settings.Model.DefaultTrainingImages is < PublicModel.MinImages or > PublicModel.MaxImages || settings.Model.DefaultTrainingEpochs is < 1 or > PublicModel.MaxEpochs)
-            throw new InvalidOperationException($"Sidecar:Model:DefaultTrainingImages must be in {PublicModel.MinImages}..{PublicModel.MaxImages} (is {settings.Model.DefaultTrainingImages}) " +
-                $"and Sidecar:Model:DefaultTrainingEpochs in 1..{PublicModel.MaxEpochs} (is {settings.Model.DefaultTrainingEpochs})");
-        if (!string.IsNullOrWhiteSpace(settings.Model.PublicFaces) && string.IsNullOrWhiteSpace(settings.Model.Checkpoint))
-        {
-            try { Data.Formats.IdentityFolders.Load(settings.Model.PublicFaces); }
-            catch (Data.DataFormatException e)
-            {
-                throw new InvalidOperationException($"Sidecar:Model:PublicFaces ({settings.Model.PublicFaces}) must name identity folders (one per person) the public model is trained on: {e.Message}");
-            }
-        }
         settings.Profiles.Store.Validate("Sidecar:Profiles:Store");
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");

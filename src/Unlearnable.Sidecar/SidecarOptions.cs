@@ -32,8 +32,13 @@ public sealed class ModelOptions
     /// <summary>QuickGELU (true) or exact GELU (false); empty = the preset's, the checkpoint's own, or true for config-less weights.</summary>
     public bool? QuickGelu { get; set; }
 
-    /// <summary>The preset named, if any.</summary>
-    public Clip.Model.ClipConfig? NamedPreset => string.IsNullOrWhiteSpace(Preset) ? null : Clip.Model.ClipPresets.Get(Preset, QuickGelu);
+    /// <summary>
+    /// Several surrogates protected against at once (an ensemble: noise and triggers follow their mean loss), each a
+    /// checkpoint or a release of the public model; empty = the one surrogate that Checkpoint, Preset and Seed name.
+    /// Hackers pick their own public model: noise made against several carries further to the ones it never saw.
+    /// </summary>
+    public List<MemberOptions> Members { get; set; } = [];
+
     public string Device { get; set; } = "auto";
     /// <summary>Without a checkpoint the surrogate is the embedded public model (<see cref="Protection.PublicModel"/>): its scenes…</summary>
     public int DefaultTrainingImages { get; set; } = new Protection.PublicModel().Images;
@@ -47,7 +52,68 @@ public sealed class ModelOptions
     /// </summary>
     public string? PublicFaces { get; set; }
 
-    public Protection.PublicModel DefaultModel => new(DefaultTrainingImages, DefaultTrainingEpochs, Seed, string.IsNullOrWhiteSpace(PublicFaces) ? null : Path.GetFullPath(PublicFaces));
+    /// <summary>The public model's recipe at a release (every public-model member shares the scenes, epochs and faces).</summary>
+    public Protection.PublicModel PublicModel(int release) =>
+        new(DefaultTrainingImages, DefaultTrainingEpochs, release, string.IsNullOrWhiteSpace(PublicFaces) ? null : Path.GetFullPath(PublicFaces));
+
+    /// <summary>Refuses, at start-up and naming the key, settings that could never load a surrogate.</summary>
+    public void Validate(string section = "Sidecar:Model")
+    {
+        if (DefaultTrainingImages is < Protection.PublicModel.MinImages or > Protection.PublicModel.MaxImages || DefaultTrainingEpochs is < 1 or > Protection.PublicModel.MaxEpochs)
+            throw new InvalidOperationException($"{section}:DefaultTrainingImages must be in {Protection.PublicModel.MinImages}..{Protection.PublicModel.MaxImages} (is {DefaultTrainingImages}) " +
+                $"and {section}:DefaultTrainingEpochs in 1..{Protection.PublicModel.MaxEpochs} (is {DefaultTrainingEpochs})");
+        if (Members.Count > 0 && (!string.IsNullOrWhiteSpace(Checkpoint) || !string.IsNullOrWhiteSpace(Preset)))
+            throw new InvalidOperationException($"{section}:Members names the surrogates; leave {section}:Checkpoint and {section}:Preset empty beside it");
+        if (Members.Count > Protection.Surrogates.MaxMembers)
+            throw new InvalidOperationException($"{section}:Members has {Members.Count} surrogates; give at most {Protection.Surrogates.MaxMembers} (each costs about as much as one)");
+        var surrogates = Surrogates();
+        var seen = new Dictionary<string, int>();
+        for (int i = 0; i < surrogates.Count; i++)
+        {
+            var member = surrogates[i];
+            string key = Members.Count > 0 ? $"{section}:Members:{i}" : section;
+            if (!string.IsNullOrWhiteSpace(member.Preset) && !Clip.Model.ClipPresets.Names.Contains(member.Preset, StringComparer.OrdinalIgnoreCase))
+                throw new InvalidOperationException($"{key}:Preset is '{member.Preset}'; known presets: {string.Join(", ", Clip.Model.ClipPresets.Names)} (or empty)");
+            if (!member.IsPublicModel && Members.Count > 0 && member.Release is not null)
+                throw new InvalidOperationException($"{key} names a Checkpoint and a Release; a release is of the public model, which a member without a checkpoint is");
+            string identity = member.IsPublicModel ? $"the public {member.PublicPreset.Name} release {member.Release ?? Seed}" : Path.GetFullPath(member.Checkpoint!);
+            if (seen.TryGetValue(identity, out int first))
+                throw new InvalidOperationException($"{section}:Members:{first} and {section}:Members:{i} are the same surrogate ({identity}); an ensemble's members must differ");
+            seen[identity] = i;
+        }
+        var sizes = surrogates.Where(m => m.IsPublicModel).Select(m => m.PublicPreset.Vision.ImageSize).Distinct().ToList();
+        if (sizes.Count > 1)
+            throw new InvalidOperationException($"{section}:Members read images of {string.Join(" and ", sizes)} px; an ensemble's members must read one size");
+        if (!string.IsNullOrWhiteSpace(PublicFaces) && surrogates.Any(m => m.IsPublicModel))
+        {
+            try { Data.Formats.IdentityFolders.Load(PublicFaces); }
+            catch (Data.DataFormatException e)
+            {
+                throw new InvalidOperationException($"{section}:PublicFaces ({PublicFaces}) must name identity folders (one per person) the public model is trained on: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>The surrogates this server protects against: <see cref="Members"/>, or the single one the top-level keys name.</summary>
+    public IReadOnlyList<MemberOptions> Surrogates() => Members.Count > 0 ? Members
+        : [new MemberOptions { Checkpoint = Checkpoint, Preset = Preset, QuickGelu = QuickGelu, Release = Seed }];
+}
+
+/// <summary>One surrogate of <see cref="ModelOptions.Members"/>: a checkpoint, or (without one) a release of the public model.</summary>
+public sealed class MemberOptions
+{
+    public string? Checkpoint { get; set; }
+    /// <summary>The public model's architecture (empty: tiny), or the architecture of config-less Checkpoint weights.</summary>
+    public string? Preset { get; set; }
+    public bool? QuickGelu { get; set; }
+    /// <summary>Which release of the public model (its seed); empty = the server's Seed. Ignored for a checkpoint.</summary>
+    public int? Release { get; set; }
+
+    public bool IsPublicModel => string.IsNullOrWhiteSpace(Checkpoint);
+    /// <summary>The preset named, if any.</summary>
+    public Clip.Model.ClipConfig? NamedPreset => string.IsNullOrWhiteSpace(Preset) ? null : Clip.Model.ClipPresets.Get(Preset, QuickGelu);
+    /// <summary>The public model's architecture: the preset named, or tiny.</summary>
+    public Clip.Model.ClipConfig PublicPreset => NamedPreset ?? Clip.Model.ClipPresets.Get("tiny", QuickGelu);
 }
 
 public sealed class ProtectionDefaults

@@ -86,6 +86,39 @@ public class ModelConfigurationTests
     }
 
     [Fact]
+    public async Task AnEnsembleOfPublicReleasesIsServedListedAndEqualToTheReleasesHackersDownload()
+    {
+        // Two architectures, two releases (toy size: 64 scenes, 1 epoch), on the CPU like the training below.
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Sidecar:Model:Device"] = "cpu",
+            ["Sidecar:Model:Members:0:Preset"] = "tiny", ["Sidecar:Model:Members:0:Release"] = "3",
+            ["Sidecar:Model:Members:1:Preset"] = "tiny-vit", ["Sidecar:Model:Members:1:Release"] = "4",
+        });
+        var info = await server.Client.GetServerInfoAsync(new GetServerInfoRequest(), server.Auth);
+        Assert.Equal(["tiny", "tiny-vit"], info.Members.Select(m => m.Architecture));
+        Assert.Equal([3, 4], info.Members.Select(m => m.Release));
+        Assert.All(info.Members, m => Assert.Equal("", m.Checkpoint));
+        Assert.Contains(" + ", info.Model);
+
+        var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1) };
+        foreach (var (preset, release) in new[] { ("tiny", 3), ("tiny-vit", 4) })
+        {
+            var recipe = AttackJob.PublicRecipe(spec, release);
+            var config = spec.Architecture(preset);
+            using var served = ClipCheckpoint.Load(Path.Combine(server.Folder, recipe.FileName(config)), TorchSharp.torch.CPU);
+            using var hackers = recipe.Train(config, TorchSharp.torch.CPU);
+            var servedWeights = served.state_dict();
+            foreach (var (name, weights) in hackers.state_dict())
+                Assert.True(weights.equal(servedWeights[name]).all().item<bool>(), $"{name} of {preset} release {release} differs between the sidecar's member and the hacker's download");
+        }
+
+        var response = await server.Client.ProtectAsync(Post("quinn", "e1", new ProtectOptions()), server.Auth);
+        Assert.Equal(3, response.Trigger.Split(' ').Length);
+        Assert.True(response.Image.Length > 0);
+    }
+
+    [Fact]
     public async Task WithoutAMaskedLmMlmIsRefusedSayingWhy()
     {
         await using var server = await SidecarServer.StartAsync();

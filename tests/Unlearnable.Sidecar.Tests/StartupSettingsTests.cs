@@ -30,4 +30,20 @@ public class StartupSettingsTests
             b => b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [key] = value })));
         Assert.Contains(key, e.Message);
     }
+
+    [Theory]
+    [InlineData("Sidecar:Model:Members:1:Preset", "Members:0:Preset=tiny", "Members:1:Preset=rn49")]
+    [InlineData("Sidecar:Model:Members:0 and Sidecar:Model:Members:1", "Members:0:Release=1", "Members:1:Release=1")]   // the same release twice
+    [InlineData("Sidecar:Model:Members:1", "Members:0:Release=0", "Members:1:Checkpoint=/models/a.safetensors", "Members:1:Release=2")]
+    [InlineData("Sidecar:Model:Checkpoint", "Checkpoint=/models/a.safetensors", "Members:0:Release=1")]
+    [InlineData("Sidecar:Model:Members", "Members:0:Preset=tiny", "Members:1:Preset=vitb32")]   // 64 and 224 px
+    [InlineData("Sidecar:Model:Members", "Members:0:Release=0", "Members:1:Release=1", "Members:2:Release=2", "Members:3:Release=3", "Members:4:Release=4",
+        "Members:5:Release=5", "Members:6:Release=6", "Members:7:Release=7", "Members:8:Release=8")]
+    public void AnEnsembleThatCannotBeServedStopsStartUpNamingTheMember(string named, params string[] settings)
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => SidecarApp.Build(["--environment", "Development"],
+            b => b.Configuration.AddInMemoryCollection(settings.Select(s => s.Split('='))
+                .ToDictionary(kv => "Sidecar:Model:" + kv[0], kv => (string?)kv[1]))));
+        Assert.Contains(named, e.Message);
+    }
 }

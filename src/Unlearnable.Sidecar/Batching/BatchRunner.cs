@@ -11,7 +11,7 @@ namespace Unlearnable.Sidecar.Batching;
 
 /// <summary>
 /// Protects one micro-batch of posts that share settings: batch-level MEM (or EM without a
-/// trigger) against the warm surrogate, padded with anchor pairs when the batch is small; each
+/// trigger) against the warm surrogate (or all of an ensemble's members at once), padded with anchor pairs when the batch is small; each
 /// post gets its noise quantised to whole 1/255 steps within ε. Tensors only: carrying the noise
 /// to full resolution and encoding happen in each post's own pipeline, so the model thread never
 /// waits for a codec. Each user's shared pattern is read from their profile before the batch and
@@ -23,8 +23,7 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
     {
         var settings = options.Value;
         var key = posts[0].Key;
-        var model = surrogate.Model;
-        int size = model.Config.Vision.ImageSize, plane = 3 * size * size;
+        int size = surrogate.Model.Config.Vision.ImageSize, plane = 3 * size * size;
         var anchors = surrogate.Anchors.Take(Math.Max(posts.Count < 2 ? 1 : 0, settings.Batching.MinContrastiveBatch - posts.Count)).ToList();
         var captions = posts.Select(p => p.Caption).Concat(anchors.Select(a => a.Caption)).ToList();
         var fixedTriggers = posts.Select(p => p.FixedTrigger).Concat(anchors.Select(_ => (int[]?)null)).ToList();
@@ -45,7 +44,7 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         using (NewDisposeScope())
         {
             var clean01 = tensor(pixels, [captions.Count, 3, size, size]).to(surrogate.Device);
-            var protector = new BatchProtector(model, protection, vocabularies.Get(key.Vocabulary), surrogate.Device);
+            var protector = new BatchProtector(surrogate.Members, protection, vocabularies.Get(key.Vocabulary), surrogate.Device);
             using var users = UsersOf(posts, captions.Count, size, protection.UserBound);
             result = protector.Protect(clean01, captions, level.Rounds, settings.Protection.ScratchSurrogateSteps, fixedTriggers, stopping, users?.Noise);
             delta = result.Delta.cpu().data<float>().ToArray();

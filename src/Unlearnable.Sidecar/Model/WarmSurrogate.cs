@@ -12,22 +12,28 @@ using static TorchSharp.torch;
 
 namespace Unlearnable.Sidecar.Model;
 
+/// <summary>One surrogate as GetServerInfo lists it: a checkpoint's file name, or a release of the public model.</summary>
+public sealed record LoadedMember(string Architecture, string? Checkpoint, int? Release, string Description);
+
 /// <summary>
-/// The surrogate CLIP every batch protects against, loaded once and warmed before the server
-/// reports SERVING. Without a configured checkpoint it trains a small default on synthetic
-/// scenes (and keeps it next to the database, so a restart loads it instead of training again).
-/// A configured masked LM (natural triggers) is loaded with it.
-/// Only the micro-batcher's single worker uses the model, so it needs no lock.
+/// The surrogate CLIPs every batch protects against (one, or an ensemble), loaded once and warmed before the
+/// server reports SERVING. A member without a checkpoint is a release of the public model: trained on synthetic
+/// scenes at the first start and kept next to the database, so a restart loads it instead of training again.
+/// A configured masked LM (natural triggers) is loaded with them.
+/// Only the micro-batcher's single worker uses the models, so they need no lock.
 /// </summary>
 public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocabularies vocabularies, TorchThread torch, ILogger<WarmSurrogate> log) : BackgroundService
 {
     readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    ClipModel? _model;
+    IReadOnlyList<ClipModel>? _members;
 
     public bool IsReady => _ready.Task.IsCompletedSuccessfully;
     public Task Ready => _ready.Task;
     public string? Failure { get; private set; }
-    public ClipModel Model => _model ?? throw new InvalidOperationException("the surrogate is not loaded yet");
+    /// <summary>The ensemble's models (one for a single surrogate); they read one image size.</summary>
+    public IReadOnlyList<ClipModel> Members => _members ?? throw new InvalidOperationException("the surrogate is not loaded yet");
+    public ClipModel Model => Members[0];
+    public IReadOnlyList<LoadedMember> Described { get; private set; } = [];
     public Device Device { get; private set; } = CPU;
     public string Description { get; private set; } = "loading";
 
@@ -55,34 +61,53 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
         var clock = Stopwatch.StartNew();
         TorchRuntime.Seed(config.Seed);
         Device = Devices.Resolve(config.Device);
-        var model = string.IsNullOrWhiteSpace(config.Checkpoint) ? DefaultSurrogate(config, cancel)
-            : ClipCheckpoint.Load(config.Checkpoint, Device, config.NamedPreset, config.QuickGelu);
-        model.to(Device);
-        model.eval();
+        var members = new List<ClipModel>();
+        var described = new List<LoadedMember>();
+        try
+        {
+            foreach (var member in config.Surrogates())
+            {
+                var model = member.IsPublicModel ? PublicModel(config, member, cancel)
+                    : ClipCheckpoint.Load(member.Checkpoint!, Device, member.NamedPreset, member.QuickGelu);
+                members.Add(model);
+                model.to(Device);
+                model.eval();
+                int? release = member.IsPublicModel ? member.Release ?? config.Seed : null;
+                described.Add(new LoadedMember(model.Config.Name, member.IsPublicModel ? null : Path.GetFileName(member.Checkpoint), release,
+                    $"{model.Config.Name} ({(release is { } r ? $"the public model release {r}, " + config.PublicModel(r).Describe() : Path.GetFileName(member.Checkpoint))})"));
+            }
+            Protection.Surrogates.Checked(members);
+        }
+        catch
+        {
+            foreach (var model in members) model.Dispose();
+            throw;
+        }
         vocabularies.Load(Device);
-        int size = model.Config.Vision.ImageSize;
+        int size = members[0].Config.Vision.ImageSize;
         Anchors = SyntheticScenes.Generate(Math.Max(2, options.Value.Batching.MinContrastiveBatch), seed: 7_000 + config.Seed, testImages: 0, size: size).Items
             .Select(item => (Pixels01(item.Image, size), item.Captions[0])).ToList();
-        Warm(model, size);
-        _model = model;
-        Description = $"{model.Config.Name} ({(string.IsNullOrWhiteSpace(config.Checkpoint) ? "the public model, " + config.DefaultModel.Describe() : Path.GetFileName(config.Checkpoint))})";
+        foreach (var model in members) Warm(model, size);
+        _members = members;
+        Described = described;
+        Description = string.Join(" + ", described.Select(d => d.Description));
         log.LogInformation("Surrogate {Model} ready on {Device} in {Seconds:F1} s", Description, Device, clock.Elapsed.TotalSeconds);
     }
 
-    ClipModel DefaultSurrogate(ModelOptions config, CancellationToken cancel)
+    ClipModel PublicModel(ModelOptions config, MemberOptions member, CancellationToken cancel)
     {
-        var preset = config.NamedPreset ?? ClipPresets.Get("tiny", config.QuickGelu);
-        var recipe = config.DefaultModel;
+        var preset = member.PublicPreset;
+        var recipe = config.PublicModel(member.Release ?? config.Seed);
         var cached = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(options.Value.Profiles.DatabasePath))!, recipe.FileName(preset));
         if (File.Exists(cached))
         {
             log.LogInformation("Loading the public model from {Path}", cached);
             return ClipCheckpoint.Load(cached, Device);
         }
-        log.LogInformation("No checkpoint configured: training the public {Preset} model on {Data} for {Epochs} epochs", preset.Name, recipe.Describe(), recipe.Epochs);
+        log.LogInformation("Training the public {Preset} model, release {Release}, on {Data} for {Epochs} epochs", preset.Name, recipe.Seed, recipe.Describe(), recipe.Epochs);
         var model = recipe.Train(preset, Device, onStep: p =>
         {
-            if (p.Step == p.StepsPerEpoch) log.LogInformation("Public model: epoch {Epoch}/{Epochs}, loss {Loss:F3}", p.Epoch, p.Epochs, p.Loss);
+            if (p.Step == p.StepsPerEpoch) log.LogInformation("Public model release {Release}: epoch {Epoch}/{Epochs}, loss {Loss:F3}", recipe.Seed, p.Epoch, p.Epochs, p.Loss);
         }, cancel: cancel);
         ClipCheckpoint.SaveAtomically(model, cached);   // replicas may share the folder
         return model;
@@ -106,7 +131,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
 
     public override void Dispose()
     {
-        _model?.Dispose();
+        foreach (var model in _members ?? []) model.Dispose();
         base.Dispose();
     }
 }

@@ -125,6 +125,13 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             QueueCapacity = o.Batching.QueueCapacity, BulkQueueCapacity = o.Batching.BulkQueueCapacity,
             DefaultQueueTimeoutMs = (uint)o.Batching.DefaultQueueTimeout.TotalMilliseconds,
             DefaultTimeoutAction = o.Batching.DefaultTimeoutAction == QueueTimeoutAction.Delay ? TimeoutAction.Delay : TimeoutAction.Reject,
+            Members =
+            {
+                surrogate.Described.Select(m => new SurrogateMember
+                {
+                    Architecture = m.Architecture, Checkpoint = m.Checkpoint ?? "", Release = m.Release ?? 0, Description = m.Description,
+                }),
+            },
             Strengths =
             {
                 Enum.GetValues<Protection.ProtectionStrength>().Select(strength =>
