@@ -25,23 +25,31 @@ public sealed record ProtectionResult(NoiseStore Noise, TriggerTable? Triggers, 
 /// With <see cref="ProtectionOptions.UserShare"/> and owners in the data, each owner's photos also
 /// share a pattern (<see cref="UserNoise"/>), kept beside the noise; the store holds what is published.
 /// UAP is the one-pass adversarial baseline against a surrogate trained on clean data.
+/// Against an ensemble every member is a surrogate: each takes its own steps on the protected pairs, and the noise
+/// and triggers follow the members' mean loss.
 /// </summary>
-public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<CaptionedImage> items, ImageTensors pixels,
+public sealed class DatasetProtector(IReadOnlyList<ClipModel> members, IReadOnlyList<CaptionedImage> items, ImageTensors pixels,
     ProtectionOptions options, TriggerVocabulary vocabulary, Device device, string workDir)
 {
+    public DatasetProtector(ClipModel surrogate, IReadOnlyList<CaptionedImage> items, ImageTensors pixels,
+        ProtectionOptions options, TriggerVocabulary vocabulary, Device device, string workDir)
+        : this([surrogate], items, pixels, options, vocabulary, device, workDir) { }
+
     public Action<ProtectionProgress>? OnProgress { get; init; }
 
-    string SurrogatePath => Path.Combine(workDir, "surrogate.safetensors");
-    string OptimizerPath => Path.Combine(workDir, "surrogate.optim");
+    // Member 0 keeps the names runs had before ensembles, so those resume.
+    string SurrogatePath(int member) => Path.Combine(workDir, $"surrogate{Suffix(member)}.safetensors");
+    string OptimizerPath(int member) => Path.Combine(workDir, $"surrogate{Suffix(member)}.optim");
+    string InitialSurrogatePath(int member) => Path.Combine(workDir, $"surrogate-initial{Suffix(member)}.safetensors");
+    static string Suffix(int member) => member == 0 ? "" : $"-member{member}";
     string TriggerPath => Path.Combine(workDir, "triggers.bin");
-    string InitialSurrogatePath => Path.Combine(workDir, "surrogate-initial.safetensors");
 
     public ProtectionResult Run(CancellationToken cancel = default)
     {
-        options.Validate(surrogate.Config.Text.ContextLength);
+        options.Validate(Surrogates.Checked(members)[0].Config.Text.ContextLength);
         if (items.Count < 2) throw new ArgumentException($"protection needs at least 2 images, got {items.Count}");
-        if (pixels.ImageSize != surrogate.Config.Vision.ImageSize)
-            throw new ArgumentException($"pixels are {pixels.ImageSize}px but the surrogate reads {surrogate.Config.Vision.ImageSize}px");
+        if (pixels.ImageSize != members[0].Config.Vision.ImageSize)
+            throw new ArgumentException($"pixels are {pixels.ImageSize}px but the surrogate reads {members[0].Config.Vision.ImageSize}px");
         Directory.CreateDirectory(workDir);
 
         var optionsJson = JsonSerializer.Serialize(options);
@@ -54,16 +62,20 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
         var triggers = options.UsesTrigger ? new TriggerTable(items.Select(i => i.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken, options.TriggerPerImage) : null;
         if (triggers is not null && File.Exists(TriggerPath)) triggers.Load(TriggerPath);
 
-        if (options.RestartSurrogate && !File.Exists(InitialSurrogatePath)) ClipCheckpoint.Save(surrogate, InitialSurrogatePath);
-        var updater = new SurrogateUpdater(surrogate, options.SurrogateLearningRate, options.SurrogateWeightDecay);
-        if (File.Exists(SurrogatePath))
+        var updaters = members.Select((surrogate, m) =>
         {
-            using var saved = ClipCheckpoint.Load(SurrogatePath, device);
-            ClipCheckpoint.LoadStateDict(surrogate, saved.state_dict(), SurrogatePath);
-            if (File.Exists(OptimizerPath)) updater.Load(OptimizerPath);
-        }
+            if (options.RestartSurrogate && !File.Exists(InitialSurrogatePath(m))) ClipCheckpoint.Save(surrogate, InitialSurrogatePath(m));
+            var updater = new SurrogateUpdater(surrogate, options.SurrogateLearningRate, options.SurrogateWeightDecay);
+            if (File.Exists(SurrogatePath(m)))
+            {
+                using var saved = ClipCheckpoint.Load(SurrogatePath(m), device);
+                ClipCheckpoint.LoadStateDict(surrogate, saved.state_dict(), SurrogatePath(m));
+                if (File.Exists(OptimizerPath(m))) updater.Load(OptimizerPath(m));
+            }
+            return updater;
+        }).ToArray();
 
-        var mem = new MemRound(surrogate, options, vocabulary, device);
+        var mem = new MemRound(members, options, vocabulary, device);
         var surrogateClock = new Stopwatch();
         var batches = ClipTrainer.BatchSizes(items.Count, options.BatchSize);
         int rounds = options.Method == ProtectionMethod.Uap ? 1 : options.Rounds;
@@ -73,20 +85,25 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
             int round = state.Round;
             if (!state.SurrogateDone)
             {
-                if (options.RestartSurrogate && round > 0)
+                for (int m = state.MembersTrained; m < members.Count; m++)
                 {
-                    // Every round's surrogate starts from the same initial weights and fresh moments (see ProtectionOptions.RestartSurrogate).
-                    using var initial = ClipCheckpoint.Load(InitialSurrogatePath, device);
-                    ClipCheckpoint.LoadStateDict(surrogate, initial.state_dict(), InitialSurrogatePath);
-                    updater.Dispose();
-                    updater = new SurrogateUpdater(surrogate, options.SurrogateLearningRate, options.SurrogateWeightDecay);
+                    if (options.RestartSurrogate && round > 0)
+                    {
+                        // Every round's surrogate starts from the same initial weights and fresh moments (see ProtectionOptions.RestartSurrogate).
+                        using var initial = ClipCheckpoint.Load(InitialSurrogatePath(m), device);
+                        ClipCheckpoint.LoadStateDict(members[m], initial.state_dict(), InitialSurrogatePath(m));
+                        updaters[m].Dispose();
+                        updaters[m] = new SurrogateUpdater(members[m], options.SurrogateLearningRate, options.SurrogateWeightDecay);
+                    }
+                    surrogateClock.Start();
+                    if (options.Method != ProtectionMethod.Uap) SurrogateSteps(updaters[m], m, noise, triggers, round, cancel);
+                    surrogateClock.Stop();
+                    ClipCheckpoint.Save(members[m], SurrogatePath(m));
+                    updaters[m].Save(OptimizerPath(m));
+                    state = state with { MembersTrained = m + 1 };
+                    state.Save(workDir);
                 }
-                surrogateClock.Start();
-                if (options.Method != ProtectionMethod.Uap) SurrogateSteps(updater, noise, triggers, round, cancel);
-                surrogateClock.Stop();
-                ClipCheckpoint.Save(surrogate, SurrogatePath);
-                updater.Save(OptimizerPath);
-                state = state with { SurrogateDone = true };
+                state = state with { SurrogateDone = true, MembersTrained = 0 };
                 state.Save(workDir);
             }
 
@@ -98,9 +115,9 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
             for (int b = state.NextBatch; b < batches.Count; b++)
             {
                 cancel.ThrowIfCancellationRequested();
-                var members = order.Skip(start).Take(batches[b]).ToList();
+                var batch = order.Skip(start).Take(batches[b]).ToList();
                 start += batches[b];
-                double loss = ProtectBatch(members, round, mem, noise, owners, triggers);
+                double loss = ProtectBatch(batch, round, mem, noise, owners, triggers);
                 lossSum += loss;
                 noise.Flush();
                 owners?.Flush();
@@ -115,48 +132,49 @@ public sealed class DatasetProtector(ClipModel surrogate, IReadOnlyList<Captione
             state = state with { Round = round + 1, SurrogateDone = false, NextBatch = 0, Finished = converged || round + 1 >= rounds };
             state.Save(workDir);
         }
-        updater.Dispose();
+        foreach (var updater in updaters) updater.Dispose();
         return new ProtectionResult(noise, triggers, state.RoundLosses, mem.PgdTime, mem.TriggerTime, surrogateClock.Elapsed);
     }
 
-    double ProtectBatch(List<int> members, int round, MemRound mem, NoiseStore noise, OwnerPatterns? owners, TriggerTable? triggers)
+    double ProtectBatch(List<int> batch, int round, MemRound mem, NoiseStore noise, OwnerPatterns? owners, TriggerTable? triggers)
     {
         using var scope = NewDisposeScope();
-        var rng = new Random(Seeds.For(SeedStream.BatchCaptions, options.Seed, round, members[0]));
-        var chosen = members.Select(i => rng.Next(items[i].Captions.Count)).ToArray();
-        var captions = members.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
-        var clean01 = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device));
-        var published = noise.Read(members, device);
-        var current = members.Select((i, n) => triggers?.Get(i, chosen[n]) ?? []).ToList();
+        var rng = new Random(Seeds.For(SeedStream.BatchCaptions, options.Seed, round, batch[0]));
+        var chosen = batch.Select(i => rng.Next(items[i].Captions.Count)).ToArray();
+        var captions = batch.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
+        var clean01 = PixelSpace.Unnormalize(pixels.Batch(batch.Select(i => items[i].Image).ToList(), device));
+        var published = noise.Read(batch, device);
+        var current = batch.Select((i, n) => triggers?.Get(i, chosen[n]) ?? []).ToList();
 
-        using var users = owners?.ForBatch(members, device, options.UserBound);
+        using var users = owners?.ForBatch(batch, device, options.UserBound);
         var own = users?.Own(clean01, published, options.Epsilon - options.UserBound) ?? published;
         var (optimised, found, loss) = mem.Run(clean01, own, published, captions, current, searchTriggers: round < options.TriggerRounds,
-            RoundSeeds.ForDatasetBatch(options.Seed, round, members[0]), users);
-        for (int n = 0; n < members.Count && triggers is not null; n++) triggers.Set(members[n], chosen[n], found[n]);
-        noise.Write(members, users?.Published(clean01, optimised) ?? optimised);
+            RoundSeeds.ForDatasetBatch(options.Seed, round, batch[0]), users);
+        for (int n = 0; n < batch.Count && triggers is not null; n++) triggers.Set(batch[n], chosen[n], found[n]);
+        noise.Write(batch, users?.Published(clean01, optimised) ?? optimised);
         if (users is not null) owners!.Keep(users);
         return loss;
     }
 
-    void SurrogateSteps(SurrogateUpdater updater, NoiseStore noise, TriggerTable? triggers, int round, CancellationToken cancel)
+    // Progress counts an ensemble's steps together: member m's step s is step m × SurrogateSteps + s of the round.
+    void SurrogateSteps(SurrogateUpdater updater, int member, NoiseStore noise, TriggerTable? triggers, int round, CancellationToken cancel)
     {
         var rng = new Random(Seeds.For(SeedStream.SurrogateBatches, options.Seed, round));
-        int batch = Math.Min(options.BatchSize, items.Count), context = surrogate.Config.Text.ContextLength;
+        int batch = Math.Min(options.BatchSize, items.Count), context = members[0].Config.Text.ContextLength;
         updater.Run(options.SurrogateSteps, _ =>
         {
-            var members = Enumerable.Range(0, items.Count).OrderBy(_ => rng.Next()).Take(batch).ToList();
-            var chosen = members.Select(i => rng.Next(items[i].Captions.Count)).ToArray();
-            var captions = members.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
-            var perturbed = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => items[i].Image).ToList(), device)).Plus(noise.Read(members, device)).Clamped(0, 1);
+            var picked = Enumerable.Range(0, items.Count).OrderBy(_ => rng.Next()).Take(batch).ToList();
+            var chosen = picked.Select(i => rng.Next(items[i].Captions.Count)).ToArray();
+            var captions = picked.Select((i, n) => items[i].Captions[chosen[n]]).ToList();
+            var perturbed = PixelSpace.Unnormalize(pixels.Batch(picked.Select(i => items[i].Image).ToList(), device)).Plus(noise.Read(picked, device)).Clamped(0, 1);
             var texts = triggers is null
                 ? TextTensors.Batch(captions, context, device)
-                : TriggeredCaptions.Batch(members.Select((i, n) => triggers.Get(i, chosen[n])).ToList(), captions, context, device);
+                : TriggeredCaptions.Batch(picked.Select((i, n) => triggers.Get(i, chosen[n])).ToList(), captions, context, device);
             return (perturbed, texts);
         }, cancel, (step, loss) =>
         {
             if (step % 10 == 0 || step == options.SurrogateSteps - 1)
-                OnProgress?.Invoke(new ProtectionProgress("surrogate", round + 1, options.Rounds, step + 1, options.SurrogateSteps, loss));
+                OnProgress?.Invoke(new ProtectionProgress("surrogate", round + 1, options.Rounds, member * options.SurrogateSteps + step + 1, members.Count * options.SurrogateSteps, loss));
         });
     }
 }

@@ -4,7 +4,8 @@ using Unlearnable.Clip.Text;
 namespace Unlearnable.Protection;
 
 /// <summary>Where a dataset-level run is: saved after every batch so an interrupted run loses nothing.</summary>
-public sealed record ProtectionRunState(int Round, bool SurrogateDone, int NextBatch, List<double> RoundLosses, bool Finished, string OptionsJson)
+/// <param name="MembersTrained">Of an ensemble, the members whose surrogate steps this round are done and saved (a resumed run trains the rest).</param>
+public sealed record ProtectionRunState(int Round, bool SurrogateDone, int NextBatch, List<double> RoundLosses, bool Finished, string OptionsJson, int MembersTrained = 0)
 {
     public static string PathIn(string workDir) => Path.Combine(workDir, "state.json");
 

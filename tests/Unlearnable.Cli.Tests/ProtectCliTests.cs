@@ -124,6 +124,38 @@ public class ProtectCliTests
         Assert.False(Directory.Exists(output));
     }
 
+    [Fact]
+    public void ProtectAgainstAnEnsembleOfCheckpointsTrainsEachAndRefusesMembersThatReadOtherText()
+    {
+        var data = Temp();
+        Assert.Equal(0, CliTests.Run("dataset", "synthetic", "--out", data, "--images", "14", "--test", "4", "--size", "64").Code);
+        var models = Temp();
+        string Checkpoint(string preset, int seed)
+        {
+            Clip.Runtime.TorchRuntime.Seed(seed);
+            using var model = new Clip.Model.ClipModel(Clip.Model.ClipPresets.Get(preset));
+            var path = Path.Combine(models, $"{preset}-{seed}.safetensors");
+            Clip.Checkpoints.ClipCheckpoint.Save(model, path);
+            return path;
+        }
+        string resnet = Checkpoint("tiny", 1), vit = Checkpoint("tiny-vit", 2);
+        var output = Temp();
+        var (code, stdout, stderr) = CliTests.Run("protect", "--method", "mem", "--data", data, "--out", output, "--surrogate", resnet, "--surrogate", vit,
+            "--rounds", "1", "--surrogate-steps", "1", "--pgd-steps", "1", "--trigger-rounds", "1", "--batch-size", "10", "--trigger-length", "1", "--device", "cpu");
+        Assert.True(code == 0, stderr + stdout);
+        Assert.Contains("on tiny + tiny-vit", stdout);
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "protection.json")))!;
+        Assert.Equal(["tiny-1.safetensors", "tiny-vit-2.safetensors"], report["surrogates"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.True(File.Exists(Path.Combine(output + ".work", "surrogate-member1.safetensors")), "the second member took its own surrogate steps");
+
+        // "small" reads 77 text tokens, tiny 32: one caption batch cannot feed both.
+        var refused = Temp();
+        var (badCode, _, badErr) = CliTests.Run("protect", "--data", data, "--out", refused, "--surrogate", resnet, "--surrogate", Checkpoint("small", 3), "--device", "cpu");
+        Assert.Equal(2, badCode);
+        Assert.Contains("--surrogate: an ensemble's members must read the same text context", badErr);
+        Assert.False(Directory.Exists(refused));
+    }
+
     /// <summary>A masked LM as the trigger vocabulary (a small random BERT written by the test, see <see cref="TinyBert"/>).</summary>
     [Fact]
     public void ProtectWithAMaskedLmVocabularyUsesOnlyItsProposals()

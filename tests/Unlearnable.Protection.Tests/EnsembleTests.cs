@@ -1,4 +1,5 @@
 using Unlearnable.Clip.Text;
+using Unlearnable.Clip.Checkpoints;
 using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;
 using Unlearnable.Data.Synthetic;
@@ -75,4 +76,46 @@ public class EnsembleTests
         var refused = Assert.ThrowsAny<ArgumentException>(() => new BatchProtector([a, wide], options, Words, CPU).Protect(clean, captions));
         Assert.Contains("ensemble", refused.Message);
     }
+
+    [Fact]
+    public void ADatasetRunAgainstAnEnsembleTrainsEveryMemberAndResumesMidEnsembleAsIfUninterrupted()
+    {
+        var items = SyntheticScenes.Generate(16, seed: 7, testImages: 0, size: 64).Items;
+        var options = new ProtectionOptions
+        {
+            Rounds = 2, SurrogateSteps = 2, PgdSteps = 2, BatchSize = 8, TriggerLength = 1, TriggerRounds = 1, TopK = 2, Seed = 3, StopLoss = 0,
+        };
+        ProtectionResult Protect(string work, bool ensemble = true, CancellationToken cancel = default, Action<ProtectionProgress>? progress = null)
+        {
+            var (a, b) = TwoReleases();
+            a.train();
+            b.train();
+            return new DatasetProtector(ensemble ? [a, b] : [a], items, new ImageTensors(64), options, Words, CPU, work) { OnProgress = progress }.Run(cancel);
+        }
+
+        var straightDir = Folder();
+        var surrogateSteps = new List<(int Round, int Step, int Steps)>();
+        using var straight = Protect(straightDir, progress: p => { if (p.Phase == "surrogate") surrogateSteps.Add((p.Round, p.Batch, p.Batches)); }).Noise;
+        // Progress counts the members' steps together: 2 members × 2 steps in each of 2 rounds.
+        Assert.Equal([(1, 1, 4), (1, 2, 4), (1, 3, 4), (1, 4, 4), (2, 1, 4), (2, 2, 4), (2, 3, 4), (2, 4, 4)], surrogateSteps);
+        using (var first = ClipCheckpoint.Load(Path.Combine(straightDir, "surrogate.safetensors"), CPU))
+        using (var second = ClipCheckpoint.Load(Path.Combine(straightDir, "surrogate-member1.safetensors"), CPU))
+            Assert.Equal(("tiny", "tiny-vit"), (first.Config.Name, second.Config.Name));
+
+        // Stopped after the first member's surrogate steps of round 2: the resumed run trains only the second.
+        var resumedDir = Folder();
+        using var cancel = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+            Protect(resumedDir, cancel: cancel.Token, progress: p => { if (p is { Phase: "surrogate", Round: 2, Batch: 3 }) cancel.Cancel(); }).Noise.Dispose());
+        Assert.Equal((1, false, 1), ProtectionRunState.Load(resumedDir)! is var state ? (state.Round, state.SurrogateDone, state.MembersTrained) : default);
+        using var resumed = Protect(resumedDir).Noise;
+        for (int i = 0; i < items.Count; i++) Assert.Equal(straight.ReadRaw(i), resumed.ReadRaw(i));
+
+        // The second member changes the noise: it is not the first member's alone.
+        using var alone = Protect(Folder(), ensemble: false).Noise;
+        Assert.Contains(Enumerable.Range(0, items.Count), i => !straight.ReadRaw(i).SequenceEqual(alone.ReadRaw(i)));
+        Assert.All(Enumerable.Range(0, items.Count), i => Assert.InRange(straight.ReadRaw(i).Max(x => Math.Abs((int)x)), 1, 8));
+    }
+
+    static string Folder() => TestFolders.New();
 }

@@ -29,7 +29,12 @@ static class ProtectCommand
         var protection = new ProtectionOptionSet(ProtectionOptions.FromScratch, defaultStrength: ProtectionStrength.Medium);
         var data = new Option<string>("--data") { Description = "Data folder to protect", Required = true };
         var output = new Option<string>("--out") { Description = "Folder to write the protected data set to", Required = true };
-        var surrogate = new Option<string?>("--surrogate") { Description = "Surrogate checkpoint: ours, or OpenAI / open_clip weights as safetensors (architecture from the file, --preset or its shapes). Required for uap; default: a fresh --preset model, as in the from-scratch setting" };
+        var surrogate = new Option<string[]>("--surrogate")
+        {
+            Description = "Surrogate checkpoint: ours, or OpenAI / open_clip weights as safetensors (architecture from the file, --preset or its shapes). " +
+                          "Repeat it to protect against an ensemble (the members' mean loss; one image size). Required for uap; default: a fresh --preset model, as in the from-scratch setting",
+            Arity = ArgumentArity.ZeroOrMore,
+        }.Must(paths => paths.Length <= Protection.Surrogates.MaxMembers, $"--surrogate may be given at most {Protection.Surrogates.MaxMembers} times (an ensemble's members)");
         var preset = SharedOptions.Preset(required: false);
         var quickGelu = SharedOptions.QuickGelu();
         var vocabulary = new Option<string>("--vocabulary") { Description = "Trigger vocabulary: common-words (default), full, words:PATH (one word per line), or mlm:PATH (a bert-base-uncased style folder: config.json, model.safetensors, vocab.txt; HotFlip restricted to its top-5 words per mask)", DefaultValueFactory = _ => "common-words" };
@@ -51,14 +56,17 @@ static class ProtectCommand
             var options = protection.Resolve(result, result.GetValue(seed));
             double share = result.GetValue(fraction);
             var dev = Devices.Resolve(result.GetValue(device)!);
-            var surrogatePath = result.GetValue(surrogate);
-            if (options.Method == ProtectionMethod.Uap && surrogatePath is null)
+            var surrogatePaths = result.GetValue(surrogate) ?? [];
+            if (options.Method == ProtectionMethod.Uap && surrogatePaths.Length == 0)
                 throw new ArgumentException("uap attacks a surrogate trained on clean data: pass --surrogate CKPT (see the train command)");
             TorchRuntime.Seed(options.Seed);
-            var model = surrogatePath is null
-                ? new ClipModel(SharedOptions.Architecture(result, preset, quickGelu))
-                : SharedOptions.LoadCheckpoint(surrogatePath, result, preset, quickGelu, dev);
-            model.to(dev);
+            IReadOnlyList<ClipModel> members = surrogatePaths.Length == 0
+                ? [new ClipModel(SharedOptions.Architecture(result, preset, quickGelu))]
+                : surrogatePaths.Select(path => SharedOptions.LoadCheckpoint(path, result, preset, quickGelu, dev)).ToList();
+            foreach (var member in members) member.to(dev);
+            try { Protection.Surrogates.Checked(members); }
+            catch (ArgumentException e) { throw new ArgumentException($"--surrogate: {e.Message}"); }
+            var model = members[0];
             options.Validate(model.Config.Text.ContextLength);
             var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);
 
@@ -67,7 +75,8 @@ static class ProtectCommand
             if (train.Count < 2) throw new ArgumentException($"{dataset.Name} has {train.Count} training images; at least 2 are needed");
             var outDir = result.GetValue(output)!;
             var workDir = result.GetValue(work) ?? outDir.TrimEnd('/') + ".work";
-            Console.WriteLine($"{dataset.Summary()}\nprotecting {train.Count} training images with {options.Method} on {model.Config.Name} ({dev}); work folder {workDir}");
+            Console.WriteLine($"{dataset.Summary()}\nprotecting {train.Count} training images with {options.Method} on " +
+                              $"{string.Join(" + ", members.Select(m => m.Config.Name))} ({dev}); work folder {workDir}");
 
             var clock = Stopwatch.StartNew();
             ProtectionResult run = null!;
@@ -76,13 +85,14 @@ static class ProtectCommand
                 .Start(context =>
                 {
                     int batches = ClipTrainer.BatchSizes(train.Count, options.BatchSize).Count;
-                    int total = (options.Method == ProtectionMethod.Uap ? 1 : options.Rounds) * (batches + options.SurrogateSteps);
+                    int surrogateSteps = options.SurrogateSteps * members.Count;
+                    int total = (options.Method == ProtectionMethod.Uap ? 1 : options.Rounds) * (batches + surrogateSteps);
                     var task = context.AddTask("protecting", maxValue: total);
-                    var protector = new DatasetProtector(model, train, new ImageTensors(model.Config.Vision.ImageSize), options, words, dev, workDir)
+                    var protector = new DatasetProtector(members, train, new ImageTensors(model.Config.Vision.ImageSize), options, words, dev, workDir)
                     {
                         OnProgress = p =>
                         {
-                            task.Value = (p.Round - 1) * (batches + options.SurrogateSteps) + (p.Phase == "surrogate" ? p.Batch : options.SurrogateSteps + p.Batch);
+                            task.Value = (p.Round - 1) * (batches + surrogateSteps) + (p.Phase == "surrogate" ? p.Batch : surrogateSteps + p.Batch);
                             task.Description = $"round {p.Round}/{p.Rounds} {p.Phase} {p.Batch}/{p.Batches} loss {p.Loss:F3}";
                         },
                     };
@@ -97,7 +107,8 @@ static class ProtectCommand
             var byId = published.ToDictionary(p => p.Id);
             var items = dataset.Items.Select(i => i.Split == Split.Train ? byId[i.Id] : i).ToList();
             CaptionsJsonl.Save(new CaptionDataset(dataset.Name + "-protected", items), outDir);
-            WriteReport(Path.Combine(outDir, "protection.json"), options, share, words, run, reports, clock.Elapsed);
+            WriteReport(Path.Combine(outDir, "protection.json"), options, share, words, run, reports, clock.Elapsed, surrogatePaths);
+            foreach (var member in members) member.Dispose();
             var done = reports.Where(r => r.Protected).ToList();
             Console.WriteLine($"protected {done.Count} of {train.Count} training images in {clock.Elapsed.TotalSeconds:F0} s; " +
                               $"max L∞ {done.DefaultIfEmpty().Max(r => r?.LInfinity ?? 0)}/255, mean PSNR {done.Select(r => r.Psnr).DefaultIfEmpty().Average():F1} dB; " +
@@ -108,11 +119,12 @@ static class ProtectCommand
     }
 
     static void WriteReport(string path, ProtectionOptions options, double fraction, TriggerVocabulary words, ProtectionResult run,
-        IReadOnlyList<ProtectedImageReport> reports, TimeSpan elapsed)
+        IReadOnlyList<ProtectedImageReport> reports, TimeSpan elapsed, IReadOnlyList<string> surrogates)
     {
         var json = new JsonObject
         {
             ["method"] = options.Method.ToString().ToLowerInvariant(),
+            ["surrogates"] = new JsonArray(surrogates.Select(path => (JsonNode?)Path.GetFileName(path)).ToArray()),
             ["settings"] = JsonNode.Parse(JsonSerializer.Serialize(options with { Epsilon = options.Epsilon * 255, StepSize = options.StepSize * 255 })),
             ["units"] = "epsilon, step size and linf in 1/255; psnr in dB",
             ["fraction"] = fraction,
