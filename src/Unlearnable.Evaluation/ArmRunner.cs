@@ -32,14 +32,14 @@ public sealed class ArmRunner(HackerSpec hacker, int seed, torch.Device device, 
 
     /// <param name="start">The model an arm starts from: pre-trained for fine-tuning, freshly initialised (seeded) from scratch.</param>
     public ArmResult Run(ArmPlan arm, int index, int count, HackerView train, IReadOnlyList<CaptionedImage> test,
-        Func<string, ClipModel> start, CancellationToken cancel)
+        Func<ArmPlan, ClipModel> start, CancellationToken cancel)
     {
         if (Finished(arm) is { } done) return done;
         Directory.CreateDirectory(ArmDir(arm));
         var clock = Stopwatch.StartNew();
         var checkpoint = CheckpointPath(arm);
         bool resuming = File.Exists(ClipTrainer.StatePath(checkpoint));
-        using var model = resuming ? ClipCheckpoint.Load(checkpoint, device) : start(arm.Architecture);
+        using var model = resuming ? ClipCheckpoint.Load(checkpoint, device) : start(arm);
         var pixels = new ImageTensors(model.Config.Vision.ImageSize);
         var history = File.Exists(HistoryPath(arm)) && resuming
             ? JsonSerializer.Deserialize<List<EpochScores>>(File.ReadAllText(HistoryPath(arm)), AttackSpec.Json)!
@@ -80,7 +80,7 @@ public sealed class ArmRunner(HackerSpec hacker, int seed, torch.Device device, 
         var last = history.OrderBy(h => h.Epoch).Last();
         var result = new ArmResult(arm.Name, arm.Kind, arm.Architecture, arm.Fraction, arm.Countermeasure,
             history.OrderBy(h => h.Epoch).ToList(), last.I2T, last.T2I, clock.Elapsed.TotalSeconds,
-            arm.Kind == ArmKinds.PreTrained ? 0 : train.Items.Count, train.DroppedPairs, train.RewrittenCaptions);
+            arm.Kind == ArmKinds.PreTrained ? 0 : train.Items.Count, train.DroppedPairs, train.RewrittenCaptions, arm.Release);
         WriteAtomically(ResultPath(arm), JsonSerializer.Serialize(result, AttackSpec.Json));
         return result;
     }

@@ -52,7 +52,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         Report("data", data.Description);
         var arms = ArmPlan.For(spec);
         if (spec.Attack.Mode == AttackMode.FineTune)
-            foreach (var arch in arms.Select(a => a.Architecture).Distinct()) PreTrained(arch, cancel);
+            foreach (var (arch, release) in arms.Select(a => (a.Architecture, a.Release)).Distinct()) PreTrained(arch, release, cancel);
 
         IReadOnlyList<CaptionedImage>? protectedTrain = null;
         ProtectionSummary? protection = null;
@@ -75,7 +75,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
             var (arm, runner) = (arms[i], runners[arms[i].Architecture]);
             if (runner.Finished(arm) is { } finished) { results.Add(finished); continue; }
             OnProgress?.Invoke(new JobProgress("train", $"arm {i + 1}/{arms.Count}: {arm.Name}", i, arms.Count, arm.Name, i, arms.Count));
-            results.Add(runner.Run(arm, i, arms.Count, TrainingSet(arm, data.Train, protectedTrain), data.Test, Start, cancel));
+            results.Add(runner.Run(arm, i, arms.Count, TrainingSet(arm, data.Train, protectedTrain), data.Test, a => Start(a.Architecture, a.Release), cancel));
         }
         var recipe = recipes[spec.Preset];
         var otherRecipes = recipes.Where(r => r.Value is not null && !r.Key.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase)).ToDictionary(r => r.Key, r => r.Value!);
@@ -114,7 +114,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         int? dropped = null, rewritten = null;
         if (defence.FilterShare is { } share)
         {
-            using var scorer = Start(arm.Architecture);
+            using var scorer = Start(arm.Architecture, arm.Release);
             var scores = PairFilter.Scores(scorer, set, new ImageTensors(scorer.Config.Vision.ImageSize), device);
             (set, var count) = PairFilter.Drop(set, scores, share);
             dropped = count;
@@ -134,28 +134,34 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         return new HackerView(set, dropped, rewritten);
     }
 
-    ClipModel Start(string architecture)
+    /// <param name="release">Another release of the public model than the hacker's own (<c>arms.releases</c>), or null.</param>
+    ClipModel Start(string architecture, int? release = null)
     {
-        if (spec.Attack.Mode == AttackMode.FineTune) return ClipCheckpoint.Load(PreTrainedPath(architecture), device, spec.Architecture(architecture), spec.QuickGelu);
+        if (spec.Attack.Mode == AttackMode.FineTune) return ClipCheckpoint.Load(PreTrainedPath(architecture, release), device, spec.Architecture(architecture), spec.QuickGelu);
         TorchRuntime.Seed(spec.Seed);
         var model = new ClipModel(spec.Architecture(architecture));
         model.to(device);
         return model;
     }
 
-    string PreTrainedPath(string architecture) =>
-        spec.Attack.PreTrained is { } given && architecture.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase)
+    string PreTrainedPath(string architecture, int? release = null) =>
+        spec.Attack.PreTrained is { } given && architecture.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase) && release is null
             ? given
-            : Path.Combine(WorkDir, "pretrained", architecture + ".safetensors");
+            : Path.Combine(WorkDir, "pretrained", PreTrainedName(architecture, release) + ".safetensors");
 
-    /// <summary>The public model the hacker downloads: the embedded recipe at the spec's seed, never the job's people (resumable).</summary>
-    void PreTrained(string architecture, CancellationToken cancel)
+    static string PreTrainedName(string architecture, int? release) => release is { } r ? $"{architecture}-release{r}" : architecture;
+
+    /// <summary>
+    /// The public model the hacker downloads: the embedded recipe at the hacker's release (or another one of <c>arms.releases</c>),
+    /// never the job's people (resumable).
+    /// </summary>
+    void PreTrained(string architecture, int? release, CancellationToken cancel)
     {
-        var path = PreTrainedPath(architecture);
+        var path = PreTrainedPath(architecture, release);
         if (File.Exists(path)) return;
-        var checkpoint = Path.Combine(WorkDir, "pretrained", architecture + ".run", "model.safetensors");
+        var checkpoint = Path.Combine(WorkDir, "pretrained", PreTrainedName(architecture, release) + ".run", "model.safetensors");
         Directory.CreateDirectory(Path.GetDirectoryName(checkpoint)!);
-        var recipe = PublicRecipe(spec, spec.Attack.PreTrainSeed ?? spec.Seed);
+        var recipe = PublicRecipe(spec, release ?? spec.Attack.PreTrainSeed ?? spec.Seed);
         Report("pretrain", $"pre-training {architecture} on {recipe.Describe()} (the public model, seed {recipe.Seed})");
         using var model = recipe.Train(spec.Architecture(architecture), device, checkpoint, p => OnProgress?.Invoke(new JobProgress("pretrain",
             $"pre-training {architecture}: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}", p.Step, p.StepsPerEpoch, Epoch: p.Epoch, Epochs: p.Epochs, Loss: p.Loss)), cancel);

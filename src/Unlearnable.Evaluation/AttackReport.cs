@@ -14,7 +14,8 @@ public sealed record ArmResult(string Name, string Kind, string Architecture, do
     IReadOnlyList<EpochScores> Epochs, [property: JsonPropertyName("i2t")] RetrievalScores I2T, [property: JsonPropertyName("t2i")] RetrievalScores T2I, double Seconds,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? TrainPairs = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? DroppedPairs = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? RewrittenCaptions = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? RewrittenCaptions = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Release = null);
 
 /// <summary>Which way retrieval is scored: a face's name among all captions (image→text) or a name's face among all images (text→image).</summary>
 public enum Direction { ImageToText, TextToImage }
@@ -35,11 +36,11 @@ public sealed record AttackReport(string Name, AttackSpec Spec, string Data, int
     /// the clean hacker's gain over its start model (the pre-trained model when fine-tuning, the fresh one from scratch)
     /// that the arm does not reach. 100 % = it learned nothing, 0 % = as much as from clean photos. Null when the clean
     /// hacker gained less than one held-out photo's worth (there was nothing to keep, and dividing by a tiny or negative gain
-    /// would give meaningless shares). An arm is measured against the clean hacker of its own architecture.
+    /// would give meaningless shares). An arm is measured against the clean hacker of its own architecture and release.
     /// </summary>
     public double? ProtectionKept(ArmResult arm, Direction direction = Direction.ImageToText)
     {
-        if (Reference(ArmKinds.Clean, arm.Architecture) is not { } clean || StartHit10(direction, arm.Architecture) is not { } start) return null;
+        if (Reference(ArmKinds.Clean, arm.Architecture, arm.Release) is not { } clean || StartHit10(direction, arm.Architecture, arm.Release) is not { } start) return null;
         double gain = Hit10(clean, direction) - start;
         return gain < MinGain ? null : 100 * (Hit10(clean, direction) - Hit10(arm, direction)) / gain;
     }
@@ -48,14 +49,15 @@ public sealed record AttackReport(string Name, AttackSpec Spec, string Data, int
     double MinGain => 100.0 / Math.Max(1, TestImages);
 
     /// <summary>The start model's Hit@10: the pre-trained arm's, else the clean arm's before its first epoch.</summary>
-    public double? StartHit10(Direction direction, string architecture) =>
-        Reference(ArmKinds.PreTrained, architecture) is { } preTrained ? Hit10(preTrained, direction)
-        : Reference(ArmKinds.Clean, architecture)?.Epochs.FirstOrDefault(e => e.Epoch == 0) is { } before ? (direction == Direction.ImageToText ? before.I2T.Hit10 : before.T2I.Hit10)
+    public double? StartHit10(Direction direction, string architecture, int? release = null) =>
+        Reference(ArmKinds.PreTrained, architecture, release) is { } preTrained ? Hit10(preTrained, direction)
+        : Reference(ArmKinds.Clean, architecture, release)?.Epochs.FirstOrDefault(e => e.Epoch == 0) is { } before ? (direction == Direction.ImageToText ? before.I2T.Hit10 : before.T2I.Hit10)
         : null;
 
-    /// <summary>An architecture's pre-trained or clean arm: nothing protected, no defence.</summary>
-    public ArmResult? Reference(string kind, string architecture) =>
-        Arms.FirstOrDefault(a => a.Kind == kind && a.Architecture.Equals(architecture, StringComparison.OrdinalIgnoreCase) && a.Fraction == 0 && a.Countermeasure is null);
+    /// <summary>An architecture's pre-trained or clean arm (of the hacker's own release, or another one): nothing protected, no defence.</summary>
+    public ArmResult? Reference(string kind, string architecture, int? release = null) =>
+        Arms.FirstOrDefault(a => a.Kind == kind && a.Architecture.Equals(architecture, StringComparison.OrdinalIgnoreCase) && a.Release == release
+            && a.Fraction == 0 && a.Countermeasure is null);
 
     public static double Hit10(ArmResult arm, Direction direction) => direction == Direction.ImageToText ? arm.I2T.Hit10 : arm.T2I.Hit10;
 

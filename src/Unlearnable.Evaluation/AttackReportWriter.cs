@@ -23,12 +23,13 @@ public static class AttackReportWriter
         Plots.Lines(Path.Combine(outDir, "i2t-hit10.png"), "Image → text Hit@10 on clean held-out data", "epoch", "Hit@10 (%)",
             trained.Select(a => Curve(a, e => e.I2T.Hit10)).Append(Flat("random ranking", report.RandomI2T.Hit10, trained)));
         // One picture per arm group as well, each with the clean and protected arms for reference.
-        var reference = trained.Where(a => a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1).ToList();
+        var reference = trained.Where(a => a.Architecture == report.Spec.Preset && a.Release is null && a.Countermeasure is null && a.Fraction is 0 or 1).ToList();
         foreach (var (file, title, members) in new[]
         {
-            ("i2t-hit10-transfer.png", "transfer", trained.Where(a => a.Architecture != report.Spec.Preset).ToList()),
+            ("i2t-hit10-transfer.png", "transfer", trained.Where(a => a.Architecture != report.Spec.Preset && a.Release is null).ToList()),
             ("i2t-hit10-fraction.png", "poison fraction", trained.Where(a => a.Fraction is > 0 and < 1).ToList()),
-            ("i2t-hit10-robustness.png", "robustness", trained.Where(a => a.Countermeasure is not null).ToList()),
+            ("i2t-hit10-robustness.png", "robustness", trained.Where(a => a.Countermeasure is not null && a.Release is null).ToList()),
+            ("i2t-hit10-releases.png", "other releases", trained.Where(a => a.Release is not null && a.Countermeasure is null).ToList()),
         })
         {
             if (members.Count == 0) continue;
@@ -75,12 +76,15 @@ public static class AttackReportWriter
              "\"Kept\" is the share of the clean hacker's Hit@10 gain over its start model that an arm does not reach, in each direction (100 % = the hacker learned nothing, 0 % = as much as from clean photos).");
         if (report.Verdict is { } verdict) Headline(md, verdict);
 
-        Table(md, "Same architecture", report, report.Arms.Where(a => a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1), kept: true);
-        Table(md, "Transfer: protection made with one surrogate, attacked with other architectures", report, report.Arms.Where(a => a.Architecture != report.Spec.Preset), kept: true);
-        Table(md, "Poison fraction: only a share of the training pairs protected", report, report.Arms.Where(a => a.Fraction is > 0 and < 1), kept: true);
-        Table(md, "The hacker's defences: what they do to the protected training set (washes, augmentation, caption clean-up, filtering)", report, report.Arms.Where(a => a.Countermeasure is not null), kept: true);
+        var own = report.Arms.Where(a => a.Release is null).ToList();
+        Table(md, "Same architecture", report, own.Where(a => a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1), kept: true);
+        Table(md, "Transfer: protection made with one surrogate, attacked with other architectures", report, own.Where(a => a.Architecture != report.Spec.Preset), kept: true);
+        Table(md, "Poison fraction: only a share of the training pairs protected", report, own.Where(a => a.Fraction is > 0 and < 1), kept: true);
+        Table(md, "The hacker's defences: what they do to the protected training set (washes, augmentation, caption clean-up, filtering)", report, own.Where(a => a.Countermeasure is not null), kept: true);
+        Table(md, "Other releases of the public model: the hacker fine-tunes one the protection was not made from (each against its own clean hacker)", report,
+            report.Arms.Where(a => a.Release is not null), kept: true);
         Line("");
-        Line("Plots: `kept.png` (kept per arm, both directions), `loss.png`, `i2t-hit10.png` (and per group: `i2t-hit10-transfer.png`, `-fraction.png`, `-robustness.png`), `i2t-medr.png`, `t2i-medr.png`, `examples.png` (clean vs protected training pairs), `tsne-clean.png` and `tsne-protected.png` (held-out image and caption features of the clean and protected hackers).");
+        Line("Plots: `kept.png` (kept per arm, both directions), `loss.png`, `i2t-hit10.png` (and per group: `i2t-hit10-transfer.png`, `-fraction.png`, `-robustness.png`, `-releases.png`), `i2t-medr.png`, `t2i-medr.png`, `examples.png` (clean vs protected training pairs), `tsne-clean.png` and `tsne-protected.png` (held-out image and caption features of the clean and protected hackers).");
         return md.ToString();
     }
 

@@ -133,10 +133,14 @@ public sealed record HackerSpec(AttackMode Mode = AttackMode.FineTune, int Epoch
 /// (transfer), protected shares below 1 (poison fraction) and the hacker's countermeasures
 /// (jpeg:Q, rescale:F, grayscale, blur:SIGMA, platform) applied to the protected images before training.
 /// </summary>
+/// <param name="Releases">Other releases (seeds) of the public model a fine-tuning hacker may download instead of theirs: each gets
+/// the pre-trained, clean and protected arms (and the defences), so one report shows the protection against models it was not made on.</param>
 public sealed record ArmsSpec(IReadOnlyList<string>? Architectures = null, IReadOnlyList<double>? Fractions = null,
-    IReadOnlyList<string>? Countermeasures = null, bool CountermeasuresOnClean = false)
+    IReadOnlyList<string>? Countermeasures = null, bool CountermeasuresOnClean = false,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<int>? Releases = null)
 {
     public IReadOnlyList<string> TransferArchitectures => Architectures ?? [];
+    public IReadOnlyList<int> HackerReleases => Releases ?? [];
     public IReadOnlyList<double> PoisonFractions => Fractions ?? [];
     public IReadOnlyList<string> HackerCountermeasures => Countermeasures ?? [];
 }

@@ -9,7 +9,8 @@ public sealed record WorstKept(double? Kept, string? Arm);
 /// <summary>
 /// The headline of a report: how much protection survives a hacker at their best. The clean hacker's gain over the
 /// pre-trained model says whether there was anything to protect (a hacker who learns nothing from clean photos makes
-/// every "kept" figure meaningless); the worst case is the minimum over what the hacker does to the data.
+/// every "kept" figure meaningless); the worst case is the minimum over what the hacker does to the data and over the
+/// releases of the public model they may fine-tune (<c>arms.releases</c>), each against its own clean hacker.
 /// </summary>
 public sealed record ProtectionVerdict(IReadOnlyList<ArmKept> Arms, WorstKept WorstImageToText, WorstKept WorstTextToImage,
     double? CleanGainImageToText, double? CleanGainTextToImage)

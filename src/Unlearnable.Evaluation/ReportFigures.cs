@@ -25,7 +25,7 @@ public static class ReportFigures
         var main = new Dictionary<string, string>();
         foreach (var kind in new[] { ArmKinds.Clean, ArmKinds.Protected })
         {
-            var arm = arms.FirstOrDefault(a => a.Kind == kind && a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1);
+            var arm = arms.FirstOrDefault(a => a.Kind == kind && a.Architecture == report.Spec.Preset && a.Release is null && a.Countermeasure is null && a.Fraction is 0 or 1);
             if (arm is null || !File.Exists(checkpointOf(arm))) continue;
             main[kind] = checkpointOf(arm);
             FeatureMap(Path.Combine(outDir, $"tsne-{kind}.png"), $"Held-out features of the {arm.Name} hacker (t-SNE)", checkpointOf(arm), data.Test, report.Spec.Seed, device);

@@ -38,6 +38,7 @@ public static class SpecValidator
         CheckPublicFaces(spec, Fail);
         CheckSearchData(spec, Fail);
         CheckSizes(spec, Fail);
+        CheckReleases(spec, Fail);
 
         for (int i = 0; i < spec.Arms.PoisonFractions.Count; i++)
             if (!(spec.Arms.PoisonFractions[i] is >= 0 and <= 1))
@@ -242,6 +243,27 @@ public static class SpecValidator
         AtMost("arms.architectures", spec.Arms.TransferArchitectures.Count, 8);
         AtMost("arms.fractions", spec.Arms.PoisonFractions.Count, 16);
         AtMost("arms.countermeasures", spec.Arms.HackerCountermeasures.Count, 16);
+        AtMost("arms.releases", spec.Arms.HackerReleases.Count, 8);
+    }
+
+    /// <summary>Other releases must be ones a fine-tuning hacker downloads, and ones the protection was not made from.</summary>
+    static void CheckReleases(AttackSpec spec, Action<string, string> fail)
+    {
+        var releases = spec.Arms.HackerReleases;
+        if (releases.Count > 0 && spec.Attack.Mode != AttackMode.FineTune)
+            fail("arms.releases", $"a hacker in attack.mode {SpecNames.Of(spec.Attack.Mode)} downloads no public model; releases apply to fine-tune");
+        var made = (spec.Protection.Members ?? []).OfType<SurrogateSpec>().GroupBy(m => m.Seed)
+            .ToDictionary(g => g.Key, g => string.Join(", ", g.Select(m => m.Preset)));
+        if (spec.Protection.Members is null && spec.Protection.Source == ProtectionSource.Posts) made[spec.Seed] = spec.Preset;
+        int hackers = spec.Attack.PreTrainSeed ?? spec.Seed;
+        for (int i = 0; i < releases.Count; i++)
+        {
+            string field = $"arms.releases[{i}]";
+            if (releases[i] < 0) fail(field, $"{releases[i]}: a release is a seed, 0 or more");
+            else if (releases[i] == hackers) fail(field, $"{releases[i]} is the hacker's own release (attack.preTrainSeed, else seed): its arms are there already");
+            else if (made.TryGetValue(releases[i], out var preset)) fail(field, $"{releases[i]} is a release the protection was made from ({preset}); list releases no member was made from");
+            else if (releases.Take(i).Contains(releases[i])) fail(field, $"{releases[i]} is listed twice");
+        }
     }
 
     static bool RequireFolder(string? path, string field, Action<string, string> fail)

@@ -36,6 +36,7 @@ public class TransferSpecTests
             Data = new DataSpec(DataKind.SyntheticIdentities, Identities: 4, Photos: 3),
             Protection = new ProtectionSpec(ProtectionSource.Posts, TriggerLength: 2, Members: [new("tiny", 0), new("tiny-vit", 1)]),
             Attack = new HackerSpec(AttackMode.FineTune, Epochs: 1, LearningRate: 1e-4, BatchSize: 8, WarmupSteps: 1, PreTrainImages: 16, PreTrainEpochs: 1, PreTrainSeed: 7),
+            Arms = new ArmsSpec(Countermeasures: ["grayscale"], Releases: [5]),
         };
         var report = new AttackJob(spec, CPU, output).Run();
 
@@ -46,5 +47,43 @@ public class TransferSpecTests
         Assert.True(File.Exists(Path.Combine(work, "posts-public-models", "tiny-vit-seed1", "model.safetensors")));
         Assert.False(hackers.TokenEmbeddingMatrix.eq(member.TokenEmbeddingMatrix).all().item<bool>(), "the hacker's release (seed 7) is the protection's (seed 0)");
         Assert.Contains(report.Arms, a => a.Kind == ArmKinds.Protected);
+
+        // arms.releases: the same arms again for a hacker who downloads release 5, each scored against its own clean hacker.
+        Assert.Equal(["pre-trained [release 5]", "clean [release 5]", "protected [release 5]", "protected + grayscale [release 5]"],
+            report.Arms.Where(a => a.Release == 5).Select(a => a.Name));
+        using (var fifth = ClipCheckpoint.Load(Path.Combine(work, "pretrained", "tiny-release5.safetensors"), CPU))
+            Assert.False(fifth.TokenEmbeddingMatrix.eq(hackers.TokenEmbeddingMatrix).all().item<bool>(), "release 5 is another download than release 7");
+        var (clean5, start5, protected5) = (report.Arm("clean [release 5]")!, report.Arm("pre-trained [release 5]")!, report.Arm("protected [release 5]")!);
+        double gain = clean5.I2T.Hit10 - start5.I2T.Hit10;
+        double? expected = gain < 100.0 / report.TestImages ? null : 100 * (clean5.I2T.Hit10 - protected5.I2T.Hit10) / gain;
+        Assert.Equal(expected, report.ProtectionKept(protected5, Direction.ImageToText));
+        Assert.Contains(report.Verdict!.Arms, a => a.Arm == "protected [release 5]");
+        var md = File.ReadAllText(Path.Combine(output, "report.md"));
+        Assert.Contains("## Other releases of the public model", md);
+        Assert.True(File.Exists(Path.Combine(output, "i2t-hit10-releases.png")));
+    }
+
+    [Fact]
+    public void OtherReleasesMustBeUnseenDownloadsOfAFineTuningHacker()
+    {
+        var posts = new ProtectionSpec(ProtectionSource.Posts, Members: [new("tiny", 0), new("tiny-vit", 1)]);
+        List<string> Fields(AttackSpec spec) => SpecValidator.Check(spec).Select(v => v.Field).ToList();
+        var spec = new AttackSpec { Seed = 0, Protection = posts, Attack = new HackerSpec(PreTrainSeed: 4) };
+        Assert.Empty(Fields(spec with { Arms = new ArmsSpec(Releases: [2, 3]) }));
+        // A negative seed, the hacker's own release, a member's release, one listed twice.
+        Assert.Equal(["arms.releases[0]", "arms.releases[1]", "arms.releases[2]", "arms.releases[4]"], Fields(spec with { Arms = new ArmsSpec(Releases: [-1, 4, 1, 2, 2]) }));
+        Assert.Contains("the protection was made from (tiny-vit)", SpecValidator.Check(spec with { Arms = new ArmsSpec(Releases: [1]) }).Single().Problem);
+        // Without members the posts path protects against the spec's seed.
+        Assert.Equal(["arms.releases[0]"], Fields(spec with { Protection = new ProtectionSpec(ProtectionSource.Posts), Arms = new ArmsSpec(Releases: [0]) }));
+        Assert.Equal(["arms.releases"], Fields(new AttackSpec { Attack = new HackerSpec(AttackMode.FromScratch), Arms = new ArmsSpec(Releases: [3]) }));
+
+        var parsed = AttackSpec.Parse(""" { "arms": { "releases": [ 100, 101 ] } } """);
+        Assert.Equal([100, 101], parsed.Arms.HackerReleases);
+        Assert.DoesNotContain("releases", new AttackSpec().ToJson());
+        var plan = ArmPlan.For(parsed with { Protection = new ProtectionSpec(ProtectionSource.None), Arms = parsed.Arms with { Architectures = ["tiny-vit"] } });
+        Assert.Equal(["pre-trained", "clean", "pre-trained [tiny-vit]", "clean [tiny-vit]", "pre-trained [release 100]", "clean [release 100]",
+            "pre-trained [tiny-vit, release 100]", "clean [tiny-vit, release 100]", "pre-trained [release 101]", "clean [release 101]",
+            "pre-trained [tiny-vit, release 101]", "clean [tiny-vit, release 101]"], plan.Select(a => a.Name));
+        Assert.Equal(plan.Count, plan.Select(a => a.Slug).Distinct().Count());
     }
 }
