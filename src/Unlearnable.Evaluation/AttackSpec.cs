@@ -92,6 +92,8 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high, with that level's ε;
 /// omitted: its default level at <c>epsilon</c>). <c>members</c> (posts only) protects against several releases of the
 /// public recipe at once, an ensemble; unset, against the one release the sidecar serves (the spec's preset and seed).
+/// Posts only, the sidecar's settings of the same names: <c>scratchSurrogateSteps</c> (surrogate steps on a private copy before
+/// each batch) and <c>stickyTriggers</c> (each person's first trigger kept for all their later posts).
 /// </summary>
 public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = ProtectionOptions.DefaultEpsilon, int TriggerLength = ProtectionOptions.DefaultTriggerLength, int Rounds = ProtectionOptions.EvaluationRounds,
@@ -99,7 +101,9 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     int TopK = ProtectionOptions.EvaluationTopK, int BatchSize = ProtectionOptions.EvaluationBatchSize, double StopLoss = ProtectionOptions.DefaultStopLoss, string Vocabulary = "common-words", TransformSet RobustTo = TransformSet.None, ProtectionStrength? Strength = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UserShare = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? RestartSurrogate = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SurrogateSpec>? Members = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SurrogateSpec>? Members = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? ScratchSurrogateSteps = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? StickyTriggers = null)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]

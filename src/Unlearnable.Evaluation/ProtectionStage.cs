@@ -101,6 +101,8 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
             var run = new PostBatches(members, options, TriggerVocabulary.CommonWords, device)
             {
                 Rounds = rounds,
+                ScratchSurrogateSteps = spec.Protection.ScratchSurrogateSteps ?? 0,
+                StickyTriggers = spec.Protection.StickyTriggers ?? false,
                 OnBatch = (done, total) => OnProgress?.Invoke(JobProgress.Stage("protect", $"posts: {done}/{total} protected in micro-batches", done, total)),
             }.Protect(train, new ImageTensors(config.Vision.ImageSize), Path.Combine(workDir, "posts"), cancel);
             var (published, _) = ProtectedDataset.Build(train, run, options.Epsilon, seed: spec.Seed);
@@ -109,7 +111,9 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
             posting = $"posted in micro-batches of {PostBatches.SidecarBatchSize} through the sidecar's batch path, against " +
                 (spec.Protection.Members is null ? "its default surrogate (the public model)"
                     : $"an ensemble of {releases.Count} public-model releases ({string.Join(", ", releases.Select(r => $"{r.Preset} seed {r.Seed}"))})") +
-                (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "");
+                (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "") +
+                (spec.Protection.StickyTriggers is true ? "; each person's first trigger kept for their later posts" : "") +
+                (spec.Protection.ScratchSurrogateSteps is > 0 and var steps ? $"; {steps} surrogate steps on a scratch copy before each batch" : "");
             return published;
         }
         finally

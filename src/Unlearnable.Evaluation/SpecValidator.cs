@@ -101,6 +101,11 @@ public static class SpecValidator
     {
         var p = spec.Protection;
         if (p.Members is { } members) CheckMembers(spec, members, fail);
+        if (p.ScratchSurrogateSteps is not null && p.Source != ProtectionSource.Posts)
+            fail("protection.scratchSurrogateSteps", $"applies to posts; source '{SpecNames.Of(p.Source)}' trains its surrogate with surrogateSteps (a sidecar has its own Sidecar:Protection:ScratchSurrogateSteps)");
+        else if (p.ScratchSurrogateSteps is < 0 or > 1_000) fail("protection.scratchSurrogateSteps", $"{p.ScratchSurrogateSteps}: give 0 to 1000");
+        if (p.StickyTriggers is not null && p.Source != ProtectionSource.Posts)
+            fail("protection.stickyTriggers", $"applies to posts; source '{SpecNames.Of(p.Source)}' has no posting users (a sidecar takes trigger_policy per post)");
         if (p.UserShare is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
             fail("protection.userShare", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' does not use it (a sidecar has its own Sidecar:Protection:UserShare)");
         switch (p.Source)

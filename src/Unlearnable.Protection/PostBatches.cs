@@ -25,6 +25,10 @@ public sealed class PostBatches(IReadOnlyList<ClipModel> members, ProtectionOpti
     public int BatchSize { get; init; } = SidecarBatchSize;
     /// <summary>Trigger-update + PGD rounds per batch (the strength level's).</summary>
     public int Rounds { get; init; } = 2;
+    /// <summary>Surrogate steps on a private copy of each member before each batch (the sidecar's ScratchSurrogateSteps).</summary>
+    public int ScratchSurrogateSteps { get; init; }
+    /// <summary>Each owner's first trigger is kept for all their later posts (the sidecar's sticky trigger policy).</summary>
+    public bool StickyTriggers { get; init; }
     /// <summary>Posts done so far, of all.</summary>
     public Action<int, int>? OnBatch { get; init; }
 
@@ -39,6 +43,7 @@ public sealed class PostBatches(IReadOnlyList<ClipModel> members, ProtectionOpti
         var triggers = options.UsesTrigger ? new TriggerTable(posts.Select(p => p.Captions.Count).ToList(), options.TriggerLength, TriggerTable.TheToken, perImage: true) : null;
         using var owners = OwnerPatterns.Open(posts, options, Path.Combine(workDir, "post-user-noise.bin"), size);
         var protector = new BatchProtector(members, options with { BatchSize = Math.Max(2, BatchSize) }, vocabulary, device);
+        var sticky = new Dictionary<string, int[]>();
         var (losses, pgd, trigger) = (new List<double>(), TimeSpan.Zero, TimeSpan.Zero);
         int start = 0;
         foreach (int count in ClipTrainer.BatchSizes(posts.Count, BatchSize))
@@ -49,7 +54,12 @@ public sealed class PostBatches(IReadOnlyList<ClipModel> members, ProtectionOpti
             using var scope = NewDisposeScope();
             var clean01 = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => posts[i].Image).ToList(), device));
             using var users = owners?.ForBatch(members, device, options.UserBound);
-            var batch = protector.Protect(clean01, members.Select(i => posts[i].Captions[0]).ToList(), Rounds, cancel: cancel, users: users);
+            var fixedTriggers = StickyTriggers && options.UsesTrigger
+                ? members.Select(i => posts[i].Owner is { } owner && sticky.TryGetValue(owner, out var kept) ? kept : null).ToList() : null;
+            var batch = protector.Protect(clean01, members.Select(i => posts[i].Captions[0]).ToList(), Rounds, ScratchSurrogateSteps, fixedTriggers, cancel, users);
+            if (fixedTriggers is not null)
+                for (int n = 0; n < members.Count; n++)
+                    if (posts[members[n]].Owner is { } owner) sticky.TryAdd(owner, batch.Triggers[n]);
             noise.Write(members, batch.Delta);
             for (int n = 0; n < members.Count && triggers is not null; n++) triggers.Set(members[n], 0, batch.Triggers[n]);
             if (users is not null) owners!.Keep(users);

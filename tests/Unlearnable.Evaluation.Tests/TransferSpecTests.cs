@@ -77,6 +77,12 @@ public class TransferSpecTests
         Assert.Equal(["arms.releases[0]"], Fields(spec with { Protection = new ProtectionSpec(ProtectionSource.Posts), Arms = new ArmsSpec(Releases: [0]) }));
         Assert.Equal(["arms.releases"], Fields(new AttackSpec { Attack = new HackerSpec(AttackMode.FromScratch), Arms = new ArmsSpec(Releases: [3]) }));
 
+        // The sidecar's per-user settings apply to the posts path only.
+        Assert.Empty(Fields(spec with { Protection = posts with { ScratchSurrogateSteps = 5, StickyTriggers = true } }));
+        Assert.Equal(["protection.scratchSurrogateSteps", "protection.stickyTriggers"],
+            Fields(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem, ScratchSurrogateSteps: 5, StickyTriggers: true) }));
+        Assert.Equal(["protection.scratchSurrogateSteps"], Fields(spec with { Protection = posts with { ScratchSurrogateSteps = -1 } }));
+
         var parsed = AttackSpec.Parse(""" { "arms": { "releases": [ 100, 101 ] } } """);
         Assert.Equal([100, 101], parsed.Arms.HackerReleases);
         Assert.DoesNotContain("releases", new AttackSpec().ToJson());
