@@ -45,29 +45,63 @@ public sealed class PostBatches(IReadOnlyList<ClipModel> members, ProtectionOpti
         var protector = new BatchProtector(members, options with { BatchSize = Math.Max(2, BatchSize) }, vocabulary, device);
         var sticky = new Dictionary<string, int[]>();
         var (losses, pgd, trigger) = (new List<double>(), TimeSpan.Zero, TimeSpan.Zero);
-        int start = 0;
-        foreach (int count in ClipTrainer.BatchSizes(posts.Count, BatchSize))
+        int done = 0;
+        foreach (var members in Batches(posts, sticky))
         {
             cancel.ThrowIfCancellationRequested();
-            var members = Enumerable.Range(start, count).ToList();
-            start += count;
             using var scope = NewDisposeScope();
             var clean01 = PixelSpace.Unnormalize(pixels.Batch(members.Select(i => posts[i].Image).ToList(), device));
             using var users = owners?.ForBatch(members, device, options.UserBound);
             var fixedTriggers = StickyTriggers && options.UsesTrigger
                 ? members.Select(i => posts[i].Owner is { } owner && sticky.TryGetValue(owner, out var kept) ? kept : null).ToList() : null;
             var batch = protector.Protect(clean01, members.Select(i => posts[i].Captions[0]).ToList(), Rounds, ScratchSurrogateSteps, fixedTriggers, cancel, users);
+            noise.Write(members, batch.Delta);
+            for (int n = 0; n < members.Count && triggers is not null; n++) triggers.Set(members[n], 0, batch.Triggers[n]);
             if (fixedTriggers is not null)
                 for (int n = 0; n < members.Count; n++)
                     if (posts[members[n]].Owner is { } owner) sticky.TryAdd(owner, batch.Triggers[n]);
-            noise.Write(members, batch.Delta);
-            for (int n = 0; n < members.Count && triggers is not null; n++) triggers.Set(members[n], 0, batch.Triggers[n]);
             if (users is not null) owners!.Keep(users);
             (pgd, trigger) = (pgd + batch.PgdTime, trigger + batch.TriggerTime);
             losses.Add(batch.Loss);
-            OnBatch?.Invoke(start, posts.Count);
+            done += members.Count;
+            OnBatch?.Invoke(done, posts.Count);
         }
         noise.Flush();
         return new ProtectionResult(noise, triggers, [losses.Average()], pgd, trigger, TimeSpan.Zero);
+    }
+
+    /// <summary>
+    /// The micro-batches, in arrival order. With sticky triggers a person's later posts wait while their first trigger is being
+    /// decided, as the sidecar holds a sticky user (read lazily: each batch sees the triggers the batches before it decided).
+    /// </summary>
+    IEnumerable<List<int>> Batches(IReadOnlyList<CaptionedImage> posts, IReadOnlyDictionary<string, int[]> sticky)
+    {
+        if (!StickyTriggers)
+        {
+            int start = 0;
+            foreach (int count in ClipTrainer.BatchSizes(posts.Count, BatchSize))
+            {
+                yield return Enumerable.Range(start, count).ToList();
+                start += count;
+            }
+            yield break;
+        }
+        var waiting = Enumerable.Range(0, posts.Count).ToList();
+        while (waiting.Count > 0)
+        {
+            var batch = new List<int>();
+            var deciding = new HashSet<string>();
+            foreach (int i in waiting)
+            {
+                if (batch.Count == BatchSize) break;
+                if (posts[i].Owner is { } owner && !sticky.ContainsKey(owner) && !deciding.Add(owner)) continue;
+                batch.Add(i);
+            }
+            // A contrastive batch needs two posts: a post that would be left alone joins this batch, even if its person is still deciding.
+            if (waiting.Count - batch.Count == 1) batch.Add(waiting.Except(batch).Single());
+            batch.Sort();
+            waiting.RemoveAll(batch.Contains);
+            yield return batch;
+        }
     }
 }

@@ -94,6 +94,10 @@ public abstract class JobStore
 
     public IReadOnlyList<Job> List() => Query("ORDER BY seq, created_ms");
 
+    /// <summary>Up to <paramref name="limit"/> jobs queued after the one with sequence number <paramref name="afterSeq"/>, oldest first, with their sequence numbers.</summary>
+    public IReadOnlyList<(Job Job, long Seq)> Page(long afterSeq, int limit) =>
+        Rows("WHERE seq > @after ORDER BY seq, created_ms LIMIT @limit", ("@after", afterSeq), ("@limit", limit));
+
     /// <summary>
     /// The oldest job to run — queued, or running under a lease that ran out (its worker died) —
     /// now running for <paramref name="worker"/> with one more attempt (null when there is none);
@@ -173,12 +177,14 @@ public abstract class JobStore
 
     public void SaveEvent(JobEvent e, string worker) => Execute(SaveEventSql, ("@e", e.ToByteArray()), ("@id", e.JobId), ("@w", worker));
 
-    IReadOnlyList<Job> Query(string where, params (string Name, object? Value)[] parameters)
+    IReadOnlyList<Job> Query(string where, params (string Name, object? Value)[] parameters) => [.. Rows(where, parameters).Select(r => r.Job)];
+
+    List<(Job Job, long Seq)> Rows(string where, params (string Name, object? Value)[] parameters)
     {
         using var db = Open();
-        using var command = db.Command($"SELECT id, name, spec, state, error, created_ms, started_ms, finished_ms, attempts, last_event, owner FROM {Table} " + where, parameters);
+        using var command = db.Command($"SELECT id, name, spec, state, error, created_ms, started_ms, finished_ms, attempts, last_event, owner, seq FROM {Table} " + where, parameters);
         using var row = command.ExecuteReader();
-        var jobs = new List<Job>();
+        var jobs = new List<(Job, long)>();
         while (row.Read())
         {
             var job = new Job
@@ -188,7 +194,7 @@ public abstract class JobStore
                 Worker = row.IsDBNull(10) ? "" : row.GetString(10),
             };
             if (!row.IsDBNull(9)) job.LastEvent = JobEvent.Parser.ParseFrom((byte[])row[9]);
-            jobs.Add(job);
+            jobs.Add((job, row.GetInt64(11)));
         }
         return jobs;
     }

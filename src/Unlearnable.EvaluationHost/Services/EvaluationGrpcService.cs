@@ -66,7 +66,7 @@ public sealed class EvaluationGrpcService(JobStore store, SpecAdmission admissio
     }
 
     public override Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context) =>
-        Task.FromResult(new ListJobsResponse { Jobs = { store.List() } });
+        Task.FromResult(JobPages.Read(store, request));
 
     public override Task<Job> CancelJob(CancelJobRequest request, ServerCallContext context)
     {
