@@ -249,6 +249,37 @@ public static class SpecValidator
         AtMost("arms.fractions", spec.Arms.PoisonFractions.Count, 16);
         AtMost("arms.countermeasures", spec.Arms.HackerCountermeasures.Count, 16);
         AtMost("arms.releases", spec.Arms.HackerReleases.Count, 8);
+        CheckWholeJob(spec, fail);
+    }
+
+    /// <summary>The whole job's size, which bounds on each field alone do not bound (10,000 people × 1,000 photos is 10 million images).</summary>
+    public const long MaxGeneratedImages = 200_000, MaxArms = 64, MaxTrainingPairEpochs = 50_000_000, MaxPreTrainingPairEpochs = 50_000_000;
+
+    static void CheckWholeJob(AttackSpec spec, Action<string, string> fail)
+    {
+        var (d, a) = (spec.Data, spec.Attack);
+        long images = d.Kind switch
+        {
+            DataKind.SyntheticIdentities => (long)d.Identities * d.Photos,
+            DataKind.SyntheticScenes => (long)d.Images + d.TestImages,
+            _ => 0,   // a folder's own size bounds it
+        };
+        if (images > MaxGeneratedImages)
+            fail("data", $"{images:N0} images to generate (identities × photos, or images + testImages); the limit is {MaxGeneratedImages:N0} for one job");
+        var arms = ArmPlan.For(spec);
+        int trained = arms.Count(arm => arm.Kind != ArmKinds.PreTrained);
+        if (arms.Count > MaxArms)
+            fail("arms", $"{arms.Count} arms (each architecture and release × pre-trained, clean, protected, plus fractions and defences); the limit is {MaxArms} for one job");
+        long pairEpochs = Math.Max(images, 1) * (a.RecipeSearch?.MaxEpochs ?? a.Epochs) * trained;
+        if (images > 0 && pairEpochs > MaxTrainingPairEpochs)
+            fail("attack.epochs", $"{pairEpochs:N0} training pair-epochs ({images:N0} images × {a.RecipeSearch?.MaxEpochs ?? a.Epochs} epochs × {trained} trained arms); the limit is {MaxTrainingPairEpochs:N0} for one job");
+        if (a.Mode == AttackMode.FineTune || spec.Protection.Source == ProtectionSource.Posts)
+        {
+            long models = arms.Select(arm => (arm.Architecture.ToLowerInvariant(), arm.Release)).Distinct().Count() + (spec.Protection.Members?.Count ?? 0);
+            long preTraining = (long)a.PreTrainImages * a.PreTrainEpochs * models;
+            if (preTraining > MaxPreTrainingPairEpochs)
+                fail("attack.preTrainEpochs", $"{preTraining:N0} pre-training pair-epochs ({a.PreTrainImages:N0} scenes × {a.PreTrainEpochs} epochs × {models} public models); the limit is {MaxPreTrainingPairEpochs:N0} for one job");
+        }
     }
 
     /// <summary>Other releases must be ones a fine-tuning hacker downloads, and ones the protection was not made from.</summary>

@@ -32,6 +32,7 @@ public static class EvaluationHostApp
         builder.AddUnlearnableDefaults<QueueHealthCheck>(ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Evaluation"), "queue")
             .AddKeyedService<EvaluationGrpcService>(1 << 20);
         builder.Services.AddSingleton<SpecAdmission>();
+        builder.Services.AddSingleton<DiskFloor>();
         if (settings.Store.Provider == StoreProvider.PostgreSql) builder.Services.AddSingleton<JobStore, PostgresJobStore>();
         else builder.Services.AddSingleton<JobStore, SqliteJobStore>();
         builder.Services.AddSingleton<JobEvents>();

@@ -35,6 +35,12 @@ public sealed class EvaluationHostOptions
     /// <summary>Starts a job may take: one that stopped the host this often (out of memory, killed) fails with that reason.</summary>
     public int MaxAttempts { get; set; } = 3;
 
+    /// <summary>
+    /// Free space jobs must leave on the data volume: below it no job is queued (RESOURCE_EXHAUSTED) and a running job
+    /// fails with its work kept; 0 = no floor. Checkpoints of real-size models take gigabytes per arm.
+    /// </summary>
+    public long MinFreeDiskBytes { get; set; } = 2L << 30;
+
     /// <summary>Ended jobs older than this are deleted with their folders.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
 

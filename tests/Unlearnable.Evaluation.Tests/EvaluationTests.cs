@@ -88,6 +88,25 @@ public class EvaluationTests
     }
 
     [Fact]
+    public void AJobWithinEachFieldsBoundButTooLargeAsAWholeIsRefused()
+    {
+        // Each field alone is allowed; together: 10 million images, 1,000 epochs over them, 110 arms.
+        var people = new AttackSpec { Data = new DataSpec(DataKind.SyntheticIdentities, Identities: 10_000, Photos: 1_000) };
+        Assert.Equal(["data", "attack.epochs"], SpecValidator.Check(people).Select(v => v.Field));
+        Assert.Contains("10,000,000 images to generate", SpecValidator.Check(people)[0].Problem);
+        var epochs = new AttackSpec { Data = new DataSpec(DataKind.SyntheticScenes, Images: 150_000, TestImages: 10_000), Attack = new HackerSpec(Epochs: 200) };
+        Assert.Contains("the limit is 50,000,000 for one job", Assert.Single(SpecValidator.Check(epochs), v => v.Field == "attack.epochs").Problem);
+        var wide = new AttackSpec
+        {
+            Arms = new ArmsSpec(Architectures: ["tiny-vit", "small", "small-vit"], Countermeasures: [.. Enumerable.Range(1, 16).Select(q => $"jpeg:{q * 5}")], Releases: [1, 2, 3, 4, 5]),
+        };
+        Assert.Contains("arms", SpecValidator.Check(wide).Select(v => v.Field));
+        var preTraining = new AttackSpec { Attack = new HackerSpec(PreTrainImages: 200_000, PreTrainEpochs: 100), Arms = new ArmsSpec(Releases: [1, 2]) };
+        Assert.Contains("3 public models", Assert.Single(SpecValidator.Check(preTraining)).Problem);
+        Assert.Empty(SpecValidator.Check(new AttackSpec { Data = new DataSpec(DataKind.SyntheticIdentities, Identities: 1_000, Photos: 100), Arms = new ArmsSpec(Releases: [1, 2]) }));
+    }
+
+    [Fact]
     public void ACancelledJobResumesAfterItsLastScoredEpochWithoutRetraining()
     {
         var output = Temp();

@@ -218,6 +218,27 @@ public class HardeningTests
     }
 
     [Fact]
+    public async Task AJobThatTakesTheDataVolumeBelowItsFloorFailsWithItsWorkKeptAndNoNewJobIsQueued()
+    {
+        await using var host = await EvaluationHostServer.StartAsync();
+        var job = await host.Client.StartJobAsync(new StartJobRequest { SpecJson = QuickJob.Replace("\"epochs\": 1", "\"epochs\": 200") });
+        for (int i = 0; i < 100 && (await host.Client.GetJobAsync(new GetJobRequest { JobId = job.JobId })).State != JobState.Running; i++) await Task.Delay(100);
+
+        // The floor raised past what the volume has, as an operator would with the job running (read live, no restart).
+        var config = (IConfigurationRoot)host.Services.GetRequiredService<IConfiguration>();
+        config["Evaluation:MinFreeDiskBytes"] = (1L << 60).ToString();
+        config.Reload();
+        var ended = await WaitUntilEnded(host, job.JobId);
+        Assert.Equal(JobState.Failed, ended.State);
+        Assert.Contains("Evaluation:MinFreeDiskBytes", ended.Error);
+        Assert.True(Directory.Exists(Path.Combine(host.DataDirectory, EvaluationHostOptions.JobsFolder, job.JobId)), "the job's work so far is kept");
+
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await host.Client.StartJobAsync(new StartJobRequest { SpecJson = QuickJob }));
+        Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+        Assert.Contains("free; jobs must leave", refused.Status.Detail);
+    }
+
+    [Fact]
     public async Task WatchingAMadeUpJobKeepsNothingAndASlowWatcherIsToldInsteadOfMissingEvents()
     {
         await using var host = await EvaluationHostServer.StartAsync();

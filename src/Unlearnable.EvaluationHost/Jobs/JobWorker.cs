@@ -15,7 +15,8 @@ namespace Unlearnable.EvaluationHost.Jobs;
 /// again, or on any host sharing the queue — up to MaxAttempts starts: a job that keeps stopping
 /// its host (out of memory, killed) then fails, so the jobs behind it run.
 /// </summary>
-public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission admission, TorchThread torch, IOptions<EvaluationHostOptions> options, ILogger<JobWorker> log) : BackgroundService
+public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission admission, DiskFloor disk, TorchThread torch, IOptions<EvaluationHostOptions> options,
+    ILogger<JobWorker> log) : BackgroundService
 {
     static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(1);
     readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
@@ -91,9 +92,9 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
     /// <summary>
     /// Renews the job's lease every second until the job ends; cancels it when asked to, or as
     /// soon as the lease is lost or could have run out unrenewed (the queue unreachable), so that
-    /// two hosts never run one job over the same folder.
+    /// two hosts never run one job over the same folder; and when the data volume falls below its floor (<see cref="DiskFloor"/>).
     /// </summary>
-    async Task HoldLease(Job job, CancellationTokenSource cancel, Action lost)
+    async Task HoldLease(Job job, CancellationTokenSource cancel, Action lost, Action<string> diskFull)
     {
         var renewed = Stopwatch.StartNew();
         var margin = options.Value.Lease - RenewEvery;
@@ -109,6 +110,7 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
                     if (renewed.Elapsed < margin) { log.LogWarning(e, "renewing the lease of job {Job} failed; trying again", job.JobId); continue; }
                     state = LeaseState.Lost;
                 }
+                if (disk.Shortfall() is { } full) { diskFull(full); cancel.Cancel(); return; }
                 switch (state)
                 {
                     case LeaseState.Held: renewed.Restart(); break;
@@ -125,7 +127,8 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         _running[job.JobId] = cancel;
         bool lostLease = false;
-        var lease = HoldLease(job, cancel, () => lostLease = true);
+        string? diskFull = null;
+        var lease = HoldLease(job, cancel, () => lostLease = true, full => diskFull = full);
         var saved = Stopwatch.StartNew();
         try
         {
@@ -147,6 +150,10 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
         {
             // Its lease ran out unrenewed (another host may have taken it): that host's run is the job's.
             log.LogWarning("job {Job} stopped here: its lease was lost or could not be renewed in time", job.JobId);
+        }
+        catch (OperationCanceledException) when (diskFull is not null)
+        {
+            End(job, JobState.Failed, diskFull, $"failed: {diskFull}; its work so far is kept in the job folder");
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {

@@ -9,7 +9,8 @@ using Unlearnable.Hosting;
 namespace Unlearnable.EvaluationHost.Services;
 
 /// <summary>The gRPC face of the job queue: thin over <see cref="JobStore"/>, <see cref="SpecAdmission"/>, <see cref="JobWorker"/>, <see cref="JobEvents"/> and <see cref="JobRetention"/>.</summary>
-public sealed class EvaluationGrpcService(JobStore store, SpecAdmission admission, JobWorker worker, JobEvents events, JobRetention retention, IOptions<EvaluationHostOptions> options)
+public sealed class EvaluationGrpcService(JobStore store, SpecAdmission admission, JobWorker worker, JobEvents events, JobRetention retention, DiskFloor disk,
+    IOptions<EvaluationHostOptions> options)
     : EvaluationService.EvaluationServiceBase
 {
     const int MaxSpecBytes = 64 * 1024;
@@ -24,6 +25,7 @@ public sealed class EvaluationGrpcService(JobStore store, SpecAdmission admissio
         // Checked now, as the worker will, so a bad spec never reaches the queue.
         var (_, problems) = admission.Admit(spec);
         if (problems.Count > 0) throw Invalid(problems);
+        if (disk.Shortfall() is { } full) throw new RpcException(new Grpc.Core.Status(StatusCode.ResourceExhausted, $"no job is queued now: {full}"));
         var job = store.Add(spec.Name, spec.ToJson());
         worker.Wake();
         return Task.FromResult(job);
