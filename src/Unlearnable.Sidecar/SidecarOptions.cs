@@ -225,6 +225,11 @@ public sealed class LimitOptions
     /// a message naming the image limit; beyond this the transport refuses it (RESOURCE_EXHAUSTED).
     /// </summary>
     public int MaxMessageBytes => (int)Math.Min(int.MaxValue, MaxImageBytes + (4 << 20));
+    /// <summary>
+    /// How long a unary post's body may take to arrive once it holds an admission slot (a 32 MB upload at 1 MB/s takes 32 s);
+    /// a slower one is answered DEADLINE_EXCEEDED and its slot freed. Zero = no deadline. Streams are not bound by it.
+    /// </summary>
+    public TimeSpan BodyReadTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
     /// <summary>
     /// Posts whose bodies the server holds at once, over all calls. A unary call beyond it is refused

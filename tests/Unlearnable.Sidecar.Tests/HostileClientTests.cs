@@ -58,6 +58,37 @@ public class HostileClientTests
         await stop.CancelAsync();
     }
 
+    [Fact]
+    public async Task AKeyedPostWhoseBodyTricklesLosesItsSlotAtTheBodyDeadline()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Sidecar:Limits:MaxPostsInFlight"] = "1", ["Sidecar:Limits:BodyReadTimeout"] = "00:00:02",
+        });
+        var admission = server.Services.GetRequiredService<AdmissionControl>();
+        using var http = new HttpClient();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{server.GrpcPort}{AdmissionMiddleware.ProtectPath}")
+        {
+            Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new Trickle(stop.Token),
+        };
+        request.Headers.Add("x-api-key", SidecarServer.ApiKey);   // a real key: admitted, then too slow
+        request.Headers.TE.ParseAdd("trailers");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var slow = http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stop.Token);
+        await Task.Delay(500);
+        Assert.Equal(1, admission.InFlight);   // it holds the only slot while its body trickles…
+
+        using var refused = await slow;   // …until the deadline
+        Assert.InRange(clock.Elapsed.TotalSeconds, 1.5, 20);
+        Assert.Equal(((int)StatusCode.DeadlineExceeded).ToString(), refused.Headers.GetValues("grpc-status").Single());
+        Assert.Contains("Sidecar:Limits:BodyReadTimeout", Uri.UnescapeDataString(refused.Headers.GetValues("grpc-message").Single()));
+        await stop.CancelAsync();
+        var keyed = await server.Client.ProtectAsync(Post("after"), server.Auth);   // the slot is free again
+        Assert.False(string.IsNullOrEmpty(keyed.ProtectedCaption));
+        Assert.Equal(0, admission.InFlight);
+    }
+
     // A gRPC frame header announcing 1 MB, then a byte every 100 ms until stopped.
     sealed class Trickle : HttpContent
     {

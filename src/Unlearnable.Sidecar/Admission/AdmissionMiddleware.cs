@@ -10,7 +10,7 @@ namespace Unlearnable.Sidecar.Admission;
 /// received and parsed, which is what admission must prevent. It runs after routing (which WebApplication puts
 /// first), so it knows which method a request is for.
 /// </summary>
-public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission)
+public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission, Microsoft.Extensions.Options.IOptions<SidecarOptions> options)
 {
     public const string ProtectPath = "/unlearnable.v1.ProtectionService/Protect";
 
@@ -27,7 +27,8 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
             await GrpcRefusal.WriteAsync(context, admission.Draining ? StatusCode.Unavailable : StatusCode.ResourceExhausted, refusal);
             return;
         }
-        await next(context);
+        var limits = options.Value.Limits;
+        if (await BodyDeadline.BufferAsync(context, limits.BodyReadTimeout, limits.MaxMessageBytes)) await next(context);
     }
 
     // Decided on the endpoint routing chose, not the raw path: a path that routing maps to Protect another way
