@@ -41,8 +41,8 @@ public static class SidecarApp
             throw new InvalidOperationException($"Sidecar:Protection:MaskedLm is '{settings.Protection.MaskedLm}', which is not a folder (a bert-base-uncased layout: config.json, model.safetensors, vocab.txt)");
         var limits = settings.Limits;
         if (limits.MaxPostsInFlight < 1 || limits.MaxPostsInFlightPerApiKey < 1 || limits.MaxPostsInFlightPerUser < 1 || limits.MaxPostsInFlightPerStream < 1
-            || limits.MaxConnections < 1 || limits.MaxStreamsPerConnection is < 1 or > 8192)
-            throw new InvalidOperationException("Sidecar:Limits:MaxPostsInFlight, MaxPostsInFlightPerApiKey, MaxPostsInFlightPerUser, MaxPostsInFlightPerStream and MaxConnections " +
+            || limits.MaxConnections < 1 || limits.MaxProbeConnections < 1 || limits.MaxStreamsPerConnection is < 1 or > 8192)
+            throw new InvalidOperationException("Sidecar:Limits:MaxPostsInFlight, MaxPostsInFlightPerApiKey, MaxPostsInFlightPerUser, MaxPostsInFlightPerStream, MaxConnections and MaxProbeConnections " +
                 "must each be at least 1, and MaxStreamsPerConnection between 1 and 8192");
         var batching = settings.Batching;
         if (batching.QueueCapacity < 1 || !(batching.BulkQueueShare is > 0 and <= 1) || !Enum.IsDefined(batching.DefaultTimeoutAction))
@@ -60,7 +60,7 @@ public static class SidecarApp
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = settings.Limits.MaxMessageBytes;
-            kestrel.Limits.MaxConcurrentConnections = limits.MaxConnections;
+            ConnectionCaps.Apply(kestrel, limits);   // per listener: the probes' and scrapes' listener is not the clients'
             // Streams that wait for an admission slot leave their received data unread, and unread data holds
             // the connection's flow-control window. A connection window as large as all its streams' windows
             // together means those streams can never starve the ones being read (which would deadlock).

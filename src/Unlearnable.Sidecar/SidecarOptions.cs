@@ -248,6 +248,8 @@ public sealed class LimitOptions
     /// not read yet is at most MaxConnections × MaxStreamsPerConnection × 256 KiB (800 MiB at the defaults).
     /// </summary>
     public int MaxConnections { get; set; } = 32;
+    /// <summary>Connections to the HTTP listener (/healthz, /metrics), counted apart from the clients' (see <see cref="Admission.ConnectionCaps"/>).</summary>
+    public int MaxProbeConnections { get; set; } = 16;
     public int MaxStreamsPerConnection { get; set; } = 100;
     public const int StreamWindowBytes = 256 << 10;
 }

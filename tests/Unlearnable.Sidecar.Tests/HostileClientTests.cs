@@ -89,6 +89,38 @@ public class HostileClientTests
         Assert.Equal(0, admission.InFlight);
     }
 
+    [Fact]
+    public async Task AFullGrpcListenerLeavesTheProbesAndScrapesTheirOwnConnections()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Limits:MaxConnections"] = "2" });
+        // Two idle connections (never-ending health watchers would do the same) fill the gRPC listener.
+        var idle = new List<System.Net.Sockets.TcpClient>();
+        for (int i = 0; i < 2; i++)
+        {
+            var socket = new System.Net.Sockets.TcpClient();
+            await socket.ConnectAsync("127.0.0.1", server.GrpcPort);
+            // The HTTP/2 preface and an empty SETTINGS frame: a connection Kestrel keeps open, idle.
+            byte[] hello = [.. "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray(), 0, 0, 0, 4, 0, 0, 0, 0, 0];
+            await socket.GetStream().WriteAsync(hello);
+            idle.Add(socket);
+        }
+        await Task.Delay(300);
+        // A third client is turned away: the server closes its connection…
+        using var third = new System.Net.Sockets.TcpClient();
+        await third.ConnectAsync("127.0.0.1", server.GrpcPort);
+        var buffer = new byte[64];
+        using (var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            try { Assert.Equal(0, await third.GetStream().ReadAsync(buffer, wait.Token)); }   // closed…
+            catch (IOException) { }                                                           // …or reset
+        }
+        // …while the probes and the scrapes, on their own listener, are still answered.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        Assert.Contains("SERVING", await http.GetStringAsync($"http://127.0.0.1:{server.HttpPort}/healthz"));
+        Assert.Contains("unlearnable_", await http.GetStringAsync($"http://127.0.0.1:{server.HttpPort}/metrics"));
+        foreach (var socket in idle) socket.Dispose();
+    }
+
     // A gRPC frame header announcing 1 MB, then a byte every 100 ms until stopped.
     sealed class Trickle : HttpContent
     {
