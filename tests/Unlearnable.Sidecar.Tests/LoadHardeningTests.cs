@@ -66,6 +66,57 @@ public class LoadHardeningTests
     }
 
     [Fact]
+    public async Task IdleStreamsHoldAtMostTheirShareOfSlotsAndUnaryPostsStillGetOne()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Limits:MaxPostsInFlight"] = "4" });
+        var admission = server.Services.GetRequiredService<AdmissionControl>();
+        // Four sessions whose users post nothing: each stream waits for a slot before reading its next post.
+        var idle = Enumerable.Range(0, 4).Select(_ => server.Client.ProtectStream(server.Auth)).ToList();
+        await Poll.Until(() => admission.InFlight >= 2, TimeSpan.FromSeconds(10));
+        await Task.Delay(300);
+        Assert.Equal(2, admission.InFlight);   // StreamShare 0.5 of 4
+        var unary = await server.Client.ProtectAsync(Post("uma", "u1"), server.Auth);
+        Assert.False(string.IsNullOrEmpty(unary.ProtectedCaption));
+        foreach (var call in idle) call.Dispose();
+    }
+
+    [Fact]
+    public async Task AnAnswerTheClientDoesNotReadKeepsItsSlotUntilItIsWritten()
+    {
+        await using var server = await SidecarServer.StartAsync();
+        var admission = server.Services.GetRequiredService<AdmissionControl>();
+        var metrics = server.Services.GetRequiredService<Observability.SidecarMetrics>();
+        double answered = metrics.Posts.WithLabels("OK").Value;
+        using var call = server.Client.ProtectStream(server.Auth);
+        // Two grainy photos answered as PNG (about 1.5 MB each): far more than the client's receive window while it reads nothing.
+        for (int i = 0; i < 2; i++)
+            await call.RequestStream.WriteAsync(new ProtectRequest
+            {
+                UserId = "vera", PostId = $"big{i}", Image = ByteString.CopyFrom(Grainy(720, 540, seed: i)), Caption = "a grainy photo",
+                Options = new ProtectOptions { OutputFormat = ImageFormat.Png },
+            });
+        await Poll.Until(() => metrics.Posts.WithLabels("OK").Value >= answered + 2, TimeSpan.FromSeconds(120));
+        await Task.Delay(300);
+        // Both protected, neither written: their slots are still held (and the stream holds one more, waiting for its next post).
+        Assert.Equal(3, admission.InFlight);
+        await call.RequestStream.CompleteAsync();
+        var answers = new List<ProtectResponse>();
+        while (await call.ResponseStream.MoveNext()) answers.Add(call.ResponseStream.Current);
+        Assert.Equal(["big0", "big1"], answers.Select(a => a.PostId).Order());
+        Assert.All(answers, a => Assert.True(a.Image.Length > 500_000));
+        await Poll.Until(() => admission.InFlight == 0, TimeSpan.FromSeconds(10));
+    }
+
+    static byte[] Grainy(int width, int height, int seed)
+    {
+        using var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(width, height, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Opaque));
+        var rng = new Random(seed);
+        var pixels = bitmap.GetPixelSpan();
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = i % 4 == 3 ? (byte)255 : (byte)rng.Next(256);
+        return Imaging.ImageEncoding.Png(bitmap);
+    }
+
+    [Fact]
     public async Task UnaryPostsBeyondTheServersAndTheUsersShareAreRefusedNamingTheLimit()
     {
         await using var server = await SidecarServer.StartAsync(With(("Sidecar:Limits:MaxPostsInFlight", "3"), ("Sidecar:Limits:MaxPostsInFlightPerUser", "1")));

@@ -19,6 +19,7 @@ public class StartupSettingsTests
     [InlineData("Sidecar:Limits:MaxPostsInFlight", "0")]
     [InlineData("Sidecar:Shutdown:GracePeriod", "-00:00:01")]
     [InlineData("Sidecar:Limits:BodyReadTimeout", "-00:00:01")]
+    [InlineData("Sidecar:Limits:StreamShare", "0")]
     [InlineData("Sidecar:Batching:MaxWait", "-00:00:00.010")]
     [InlineData("Sidecar:Batching:MaxGather", "-00:00:01")]
     [InlineData("Sidecar:Batching:DefaultQueueTimeout", "2.00:00:00")]

@@ -62,12 +62,21 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
                 metrics.Posts.WithLabels(rpc.StatusCode.ToString()).Inc();
                 response = Refused(request, rpc);
             }
-            finally
+            catch
+            {
+                Release();
+                throw;
+            }
+            // The slot is kept until the answer is written: a client that does not read holds its own slots (and at most
+            // MaxPostsInFlightPerStream answers in memory), and the stream reads no more of its posts meanwhile.
+            try { await Write(response); }
+            finally { Release(); }
+
+            void Release()
             {
                 slot?.Dispose();
                 ownSlots.Release();
             }
-            await Write(response);
         }
         while (true)
         {
