@@ -19,6 +19,38 @@ public class ReplicaTests
     };
 
     [SkippableFact]
+    public async Task AStickyUsersFirstPostHoldsNoServerLockWhileItWaitsToBeDecoded()
+    {
+        Skip.If(PostgresServer.Unavailable is not null, PostgresServer.Unavailable);
+        var database = PostgresServer.NewDatabase();
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Sidecar:Profiles:Store:Provider"] = "PostgreSql", ["Sidecar:Profiles:Store:ConnectionString"] = database,
+        });
+        async Task<long> AdvisoryLocks()
+        {
+            await using var db = new Npgsql.NpgsqlConnection(database);
+            await db.OpenAsync();
+            await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'", db);
+            return (long)(await count.ExecuteScalarAsync())!;
+        }
+
+        Task<ProtectResponse> first;
+        using (await CodecSlots.HoldAllAsync(server))   // the post cannot be decoded yet
+        {
+            first = server.Client.ProtectAsync(Post("wren", "p1"), server.Auth).ResponseAsync;
+            await Task.Delay(1500);
+            Assert.False(first.IsCompleted);
+            Assert.Equal(0, await AdvisoryLocks());   // before, the user's lock (and a pooled connection) was held from here on
+        }
+        var decided = await first;
+        Assert.Equal(0, await AdvisoryLocks());
+        var second = await server.Client.ProtectAsync(Post("wren", "p2"), server.Auth);
+        Assert.Equal(decided.Trigger, second.Trigger);   // the next post reads the trigger the first decided
+        Assert.Equal(decided.Trigger, (await server.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = "wren" }, server.Auth)).StickyTrigger);
+    }
+
+    [SkippableFact]
     public async Task TwoReplicasOnOnePostgreSqlShareTriggersReplaysAndDeletions()
     {
         Skip.If(PostgresServer.Unavailable is not null, PostgresServer.Unavailable);

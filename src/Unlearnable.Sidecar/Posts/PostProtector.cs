@@ -63,20 +63,11 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
     async Task<ProtectResponse> RunAsync(ProtectRequest request, PostSettings settings, byte[] hash, CancellationToken cancel)
     {
         var profile = store.Touch(request.UserId, settings.Policy, options.Value.Protection.DefaultTriggerPolicy);
-        // A post that may decide a sticky user's trigger holds the user (on every replica), and the next one reads what it decided.
-        bool decides = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is null && settings.Key.TriggerLength > 0;
-        var held = decides ? await store.LockUserAsync(request.UserId, cancel) : null;
-        try
-        {
-            if (held is not null) profile = store.Get(request.UserId) ?? profile;
-            return await ProtectImageAsync(request, settings, hash, profile, cancel);
-        }
-        finally { if (held is not null) await held.DisposeAsync(); }
+        return await ProtectImageAsync(request, settings, hash, profile, cancel);
     }
 
     async Task<ProtectResponse> ProtectImageAsync(ProtectRequest request, PostSettings settings, byte[] hash, StoredProfile profile, CancellationToken cancel)
     {
-        int[]? sticky = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } t && t.Length == settings.Key.TriggerLength ? t : null;
         int size = surrogate.Model.Config.Vision.ImageSize;
         PreparedImage image;
         var images = new PostImages(options.Value.Limits, size);
@@ -93,12 +84,27 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
             metrics.Rejected.WithLabels("pixel_budget").Inc();
             throw new QueueFullException($"queued images already hold the {budget:N0}-pixel budget; retry later");
         }
+        IAsyncDisposable? deciding = null;
         using (image)
         try
         {
+            // A post that may decide a sticky user's trigger holds the user (on every replica) from its batch until the trigger
+            // is stored, not while it is decoded or finished; the next post then reads what it decided.
+            if (profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is null && settings.Key.TriggerLength > 0)
+            {
+                deciding = await store.LockUserAsync(request.UserId, cancel);
+                profile = store.Get(request.UserId) ?? profile;
+            }
+            int[]? sticky = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } t && t.Length == settings.Key.TriggerLength ? t : null;
             var pending = new PendingPost(request.UserId, image.Pixels01, request.Caption, settings.Key, sticky, settings.Queue, cancel);
             batcher.Enqueue(pending);
             var done = await pending.Completion.Task;
+            if (deciding is not null)
+            {
+                if (sticky is null) store.DecideStickyTrigger(request.UserId, done.TriggerIds, done.Trigger);
+                await deciding.DisposeAsync();
+                deciding = null;
+            }
             var published = await codecs.RunAsync("finish", () => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel);
             var response = new ProtectResponse
             {
@@ -129,6 +135,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         finally
         {
             Interlocked.Add(ref _heldPixels, -pixels);
+            if (deciding is not null) await deciding.DisposeAsync();
         }
     }
 

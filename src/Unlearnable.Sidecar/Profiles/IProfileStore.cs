@@ -27,6 +27,9 @@ public interface IProfileStore
     /// <summary>Counts a protected post; the first trigger of a sticky user becomes their trigger.</summary>
     void RecordPost(string userId, int[] trigger, string triggerText);
 
+    /// <summary>A sticky user's trigger, unless one was decided before (called under <see cref="LockUserAsync"/>).</summary>
+    void DecideStickyTrigger(string userId, int[] trigger, string triggerText);
+
     /// <summary>
     /// Holds the user for a post that may decide their sticky trigger, across every process
     /// sharing the store: one such post at a time, and the next one reads what it decided.

@@ -114,6 +114,11 @@ public abstract class ProfileStore : IProfileStore
         WHERE user_id = @u
         """, ("@u", userId), ("@now", Now), ("@sticky", (int)TriggerPolicy.Sticky), ("@t", TriggerIds.Format(trigger)), ("@text", triggerText));
 
+    public void DecideStickyTrigger(string userId, int[] trigger, string triggerText) => Execute($"""
+        UPDATE {Users} SET sticky_trigger = @t, sticky_trigger_text = @text
+        WHERE user_id = @u AND trigger_policy = @sticky AND sticky_trigger IS NULL AND @t <> ''
+        """, ("@u", userId), ("@sticky", (int)TriggerPolicy.Sticky), ("@t", TriggerIds.Format(trigger)), ("@text", triggerText));
+
     /// <summary>This process's posts of the user, one at a time; a store shared by processes adds a lock they all see.</summary>
     public virtual Task<IAsyncDisposable> LockUserAsync(string userId, CancellationToken cancel) => _userGates.EnterAsync(userId, cancel);
 
