@@ -224,9 +224,12 @@ public static class SpecValidator
     /// </summary>
     static void CheckSizes(AttackSpec spec, Action<string, string> fail)
     {
+        bool over = false;
         void AtMost(string field, double value, double limit)
         {
-            if (value > limit) fail(field, $"{value:G} exceeds the limit {limit:N0}; the limit is there so that no spec can exhaust a host");
+            if (value <= limit) return;
+            over = true;
+            fail(field, $"{value:G} exceeds the limit {limit:N0}; the limit is there so that no spec can exhaust a host");
         }
         AtMost("name", spec.Name.Length, 200);
         var (d, p, a) = (spec.Data, spec.Protection, spec.Attack);
@@ -249,7 +252,7 @@ public static class SpecValidator
         AtMost("arms.fractions", spec.Arms.PoisonFractions.Count, 16);
         AtMost("arms.countermeasures", spec.Arms.HackerCountermeasures.Count, 16);
         AtMost("arms.releases", spec.Arms.HackerReleases.Count, 8);
-        CheckWholeJob(spec, fail);
+        if (!over) CheckWholeJob(spec, fail);   // a field over its own bound is the reason given; planning that job would itself be costly
     }
 
     /// <summary>The whole job's size, which bounds on each field alone do not bound (10,000 people × 1,000 photos is 10 million images).</summary>
@@ -266,16 +269,16 @@ public static class SpecValidator
         };
         if (images > MaxGeneratedImages)
             fail("data", $"{images:N0} images to generate (identities × photos, or images + testImages); the limit is {MaxGeneratedImages:N0} for one job");
-        var arms = ArmPlan.For(spec);
-        int trained = arms.Count(arm => arm.Kind != ArmKinds.PreTrained);
-        if (arms.Count > MaxArms)
-            fail("arms", $"{arms.Count} arms (each architecture and release × pre-trained, clean, protected, plus fractions and defences); the limit is {MaxArms} for one job");
+        var plan = ArmPlan.For(spec);
+        int trained = plan.Count(arm => arm.Kind != ArmKinds.PreTrained);
+        if (plan.Count > MaxArms)
+            fail("arms", $"{plan.Count} arms (each architecture and release × pre-trained, clean, protected, plus fractions and defences); the limit is {MaxArms} for one job");
         long pairEpochs = Math.Max(images, 1) * (a.RecipeSearch?.MaxEpochs ?? a.Epochs) * trained;
         if (images > 0 && pairEpochs > MaxTrainingPairEpochs)
             fail("attack.epochs", $"{pairEpochs:N0} training pair-epochs ({images:N0} images × {a.RecipeSearch?.MaxEpochs ?? a.Epochs} epochs × {trained} trained arms); the limit is {MaxTrainingPairEpochs:N0} for one job");
         if (a.Mode == AttackMode.FineTune || spec.Protection.Source == ProtectionSource.Posts)
         {
-            long models = arms.Select(arm => (arm.Architecture.ToLowerInvariant(), arm.Release)).Distinct().Count() + (spec.Protection.Members?.Count ?? 0);
+            long models = plan.Select(arm => (arm.Architecture.ToLowerInvariant(), arm.Release)).Distinct().Count() + (spec.Protection.Members?.Count ?? 0);
             long preTraining = (long)a.PreTrainImages * a.PreTrainEpochs * models;
             if (preTraining > MaxPreTrainingPairEpochs)
                 fail("attack.preTrainEpochs", $"{preTraining:N0} pre-training pair-epochs ({a.PreTrainImages:N0} scenes × {a.PreTrainEpochs} epochs × {models} public models); the limit is {MaxPreTrainingPairEpochs:N0} for one job");

@@ -76,7 +76,7 @@ public sealed class PostBatches(IReadOnlyList<ClipModel> members, ProtectionOpti
     /// </summary>
     IEnumerable<List<int>> Batches(IReadOnlyList<CaptionedImage> posts, IReadOnlyDictionary<string, int[]> sticky)
     {
-        if (!StickyTriggers)
+        if (!StickyTriggers || !options.UsesTrigger)
         {
             int start = 0;
             foreach (int count in ClipTrainer.BatchSizes(posts.Count, BatchSize))
@@ -97,8 +97,10 @@ public sealed class PostBatches(IReadOnlyList<ClipModel> members, ProtectionOpti
                 if (posts[i].Owner is { } owner && !sticky.ContainsKey(owner) && !deciding.Add(owner)) continue;
                 batch.Add(i);
             }
-            // A contrastive batch needs two posts: a post that would be left alone joins this batch, even if its person is still deciding.
-            if (waiting.Count - batch.Count == 1) batch.Add(waiting.Except(batch).Single());
+            // A contrastive batch needs two posts: posts join it while it has fewer, and a post that would be left alone joins
+            // it too, even if their person is still deciding.
+            foreach (int i in waiting.Except(batch).ToList())
+                if (batch.Count < 2 || waiting.Count - batch.Count == 1) batch.Add(i);
             batch.Sort();
             waiting.RemoveAll(batch.Contains);
             yield return batch;

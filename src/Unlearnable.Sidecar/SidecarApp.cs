@@ -54,7 +54,8 @@ public static class SidecarApp
                 $"and Sidecar:Batching:DefaultQueueTimeout ({batching.DefaultQueueTimeout}) must be from 0 (none) to {longestQueueTimeout}");
         settings.Profiles.Store.Validate("Sidecar:Profiles:Store");
         if (!(limits.StreamShare is > 0 and <= 1)) throw new InvalidOperationException($"Sidecar:Limits:StreamShare is {limits.StreamShare}; it must be in (0, 1] (the share of MaxPostsInFlight streams may hold)");
-        if (limits.BodyReadTimeout < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Limits:BodyReadTimeout is {limits.BodyReadTimeout}; it cannot be negative (0 = no deadline)");
+        if (limits.BodyReadTimeout < TimeSpan.Zero || limits.BodyReadTimeout > TimeSpan.FromDays(1))
+            throw new InvalidOperationException($"Sidecar:Limits:BodyReadTimeout is {limits.BodyReadTimeout}; give 0 (no deadline) to 1 day");
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");
 

@@ -42,6 +42,21 @@ public class PostBatchesTests
     }
 
     [Fact]
+    public void OnePersonsPostsStillFormContrastiveBatchesWithStickyTriggers()
+    {
+        // Every post is one person's: the first batch takes company while their trigger is decided, the rest reuse it.
+        var posts = SyntheticScenes.Generate(6, seed: 22, testImages: 0, size: 64).Items.Select(item => item with { Owner = "solo" }).ToList();
+        TorchRuntime.Seed(5);
+        using var surrogate = new ClipModel(ClipPresets.Get("tiny"));
+        surrogate.eval();
+        var options = new ProtectionOptions { TriggerLength = 2, PgdSteps = 1, TopK = 4, Seed = 1 };
+        var run = new PostBatches(surrogate, options, Words, CPU) { BatchSize = 4, Rounds = 1, StickyTriggers = true }
+            .Protect(posts, new ImageTensors(64), TestFolders.New());
+        for (int post = 2; post < 6; post++) Assert.Equal(run.Triggers!.Get(0, 0), run.Triggers.Get(post, 0));
+        run.Noise.Dispose();
+    }
+
+    [Fact]
     public void ScratchSurrogateStepsChangeTheNoiseAndKeepItWithinEpsilon()
     {
         using var plain = Post(sticky: false).Noise;

@@ -9,13 +9,15 @@ namespace Unlearnable.EvaluationHost.Jobs;
 /// </summary>
 public sealed class DiskFloor(IOptionsMonitor<EvaluationHostOptions> options)
 {
-    /// <summary>Why the volume is too full for jobs, or null when it is not (or no floor is set).</summary>
+    /// <summary>Why the volume is too full for jobs, or null when it is not (or no floor is set, or the space cannot be read).</summary>
     public string? Shortfall()
     {
         var settings = options.CurrentValue;
         if (settings.MinFreeDiskBytes <= 0) return null;
         var folder = Path.GetFullPath(settings.DataDirectory);
-        long free = new DriveInfo(folder).AvailableFreeSpace;
+        long free;
+        try { free = new DriveInfo(folder).AvailableFreeSpace; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException) { return null; }   // unknown: jobs are not held up for it
         return free >= settings.MinFreeDiskBytes ? null
             : $"the data volume ({folder}) has {Gib(free)} free; jobs must leave {Gib(settings.MinFreeDiskBytes)} (Evaluation:MinFreeDiskBytes)";
     }

@@ -94,9 +94,12 @@ public abstract class JobStore
 
     public IReadOnlyList<Job> List() => Query("ORDER BY seq, created_ms");
 
-    /// <summary>Up to <paramref name="limit"/> jobs queued after the one with sequence number <paramref name="afterSeq"/>, oldest first, with their sequence numbers.</summary>
-    public IReadOnlyList<(Job Job, long Seq)> Page(long afterSeq, int limit) =>
-        Rows("WHERE seq > @after ORDER BY seq, created_ms LIMIT @limit", ("@after", afterSeq), ("@limit", limit));
+    /// <summary>
+    /// Up to <paramref name="limit"/> jobs after (<paramref name="afterSeq"/>, <paramref name="afterId"/>) in the queue's order, oldest first,
+    /// with their sequence numbers. Ordered by the pair: two jobs queued at once may share a sequence number.
+    /// </summary>
+    public IReadOnlyList<(Job Job, long Seq)> Page(long afterSeq, string afterId, int limit) =>
+        Rows("WHERE seq > @after OR (seq = @after AND id > @id) ORDER BY seq, id LIMIT @limit", ("@after", afterSeq), ("@id", afterId), ("@limit", limit));
 
     /// <summary>
     /// The oldest job to run — queued, or running under a lease that ran out (its worker died) —

@@ -37,6 +37,14 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
         var device = Devices.Resolve(options.Value.Device);
         while (!stopping.IsCancellationRequested)
         {
+            // Below the disk floor queued jobs wait (a job started now would fail at once); a running job is stopped by its lease loop.
+            if (disk.Shortfall() is { } full)
+            {
+                log.LogWarning("Not starting jobs: {Reason}", full);
+                try { await Task.Delay(TimeSpan.FromSeconds(10), stopping); }
+                catch (OperationCanceledException) { return; }
+                continue;
+            }
             var (job, abandoned) = await Retrying("taking the next job", () => store.StartNext(Id, options.Value.Lease), stopping);
             foreach (var gone in abandoned) Publish(gone, "cancelled: its host stopped after the cancellation was asked for");
             if (job is null)

@@ -20,8 +20,8 @@ public static class JobPages
         if (request.PageSize is < 0 or > MaxPageSize)
             throw Invalid("page_size", $"page_size is {request.PageSize}; give 1 to {MaxPageSize} (0 = {DefaultPageSize})");
         int size = request.PageSize == 0 ? DefaultPageSize : request.PageSize;
-        long after = request.PageToken.Length == 0 ? 0 : Seq(request.PageToken);
-        var rows = store.Page(after, size + 1);
+        var (after, afterId) = request.PageToken.Length == 0 ? (0L, "") : Place(request.PageToken);
+        var rows = store.Page(after, afterId, size + 1);
         var page = new ListJobsResponse();
         long bytes = 0, last = after;
         foreach (var (job, seq) in rows.Take(size))
@@ -32,17 +32,19 @@ public static class JobPages
             last = seq;
         }
         bool more = rows.Count > page.Jobs.Count;
-        if (more) page.NextPageToken = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(TokenPrefix + last));
+        if (more) page.NextPageToken = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes($"{TokenPrefix}{last}:{page.Jobs[^1].JobId}"));
         return page;
     }
 
-    static long Seq(string token)
+    /// <summary>The last listed job's place in the queue: its sequence number and id.</summary>
+    static (long Seq, string Id) Place(string token)
     {
         try
         {
             var text = System.Text.Encoding.ASCII.GetString(Convert.FromBase64String(token));
-            if (text.StartsWith(TokenPrefix, StringComparison.Ordinal) && long.TryParse(text[TokenPrefix.Length..], System.Globalization.NumberStyles.None,
-                    System.Globalization.CultureInfo.InvariantCulture, out long seq)) return seq;
+            var parts = text.StartsWith(TokenPrefix, StringComparison.Ordinal) ? text[TokenPrefix.Length..].Split(':') : [];
+            if (parts.Length == 2 && long.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long seq)
+                && parts[1].Length is > 0 and <= 64 && parts[1].All(char.IsAsciiLetterOrDigit)) return (seq, parts[1]);
         }
         catch (FormatException) { }
         throw Invalid("page_token", "page_token is not one this server gave; pass next_page_token from the page before, or empty for the first page");

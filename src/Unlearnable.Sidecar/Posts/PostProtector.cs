@@ -96,12 +96,17 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
                 profile = store.Get(request.UserId) ?? profile;
             }
             int[]? sticky = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } t && t.Length == settings.Key.TriggerLength ? t : null;
+            if (deciding is not null && profile.StickyTrigger is not null)
+            {
+                await deciding.DisposeAsync();   // decided by the post it waited for: nothing left to decide
+                deciding = null;
+            }
             var pending = new PendingPost(request.UserId, image.Pixels01, request.Caption, settings.Key, sticky, settings.Queue, cancel);
             batcher.Enqueue(pending);
             var done = await pending.Completion.Task;
             if (deciding is not null)
             {
-                if (sticky is null) store.DecideStickyTrigger(request.UserId, done.TriggerIds, done.Trigger);
+                store.DecideStickyTrigger(request.UserId, done.TriggerIds, done.Trigger);
                 await deciding.DisposeAsync();
                 deciding = null;
             }

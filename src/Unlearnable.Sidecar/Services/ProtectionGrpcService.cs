@@ -78,21 +78,38 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
                 ownSlots.Release();
             }
         }
-        while (true)
+        try
         {
-            await ownSlots.WaitAsync(cancel);
-            AdmissionControl.Slot? slot = null;
-            try { slot = await admission.EnterAsync(apiKey, cancel); }
-            catch (ServerDrainingException) { }   // posts still arrive and are answered UNAVAILABLE, one by one
-            if (!await requests.MoveNext(cancel))
+            while (true)
             {
-                slot?.Dispose();
-                ownSlots.Release();
-                break;
+                await ownSlots.WaitAsync(cancel);
+                AdmissionControl.Slot? slot = null;
+                bool next = false;
+                try
+                {
+                    try { slot = await admission.EnterAsync(apiKey, cancel); }
+                    catch (ServerDrainingException) { }   // posts still arrive and are answered UNAVAILABLE, one by one
+                    next = await requests.MoveNext(cancel);
+                }
+                finally
+                {
+                    // The stream ended, or was cancelled, reset or sent a bad message while waiting: the slot goes back.
+                    if (!next)
+                    {
+                        slot?.Dispose();
+                        ownSlots.Release();
+                    }
+                }
+                if (!next) break;
+                running.Add(One(requests.Current, slot));
             }
-            running.Add(One(requests.Current, slot));
         }
-        await Task.WhenAll(running);
+        finally
+        {
+            // Posts already read finish (or stop with the call) before the stream's semaphores are let go.
+            try { await Task.WhenAll(running); }
+            catch when (cancel.IsCancellationRequested) { }
+        }
     }
 
     static ProtectResponse Refused(ProtectRequest request, RpcException e) =>
