@@ -161,7 +161,7 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
         if (File.Exists(path)) return;
         var checkpoint = Path.Combine(WorkDir, "pretrained", PreTrainedName(architecture, release) + ".run", "model.safetensors");
         Directory.CreateDirectory(Path.GetDirectoryName(checkpoint)!);
-        var recipe = PublicRecipe(spec, release ?? spec.Attack.PreTrainSeed ?? spec.Seed);
+        var recipe = PublicRecipe(spec, release ?? spec.HackerRelease());
         Report("pretrain", $"pre-training {architecture} on {recipe.Describe()} (the public model, seed {recipe.Seed})");
         using var model = recipe.Train(spec.Architecture(architecture), device, checkpoint, p => OnProgress?.Invoke(new JobProgress("pretrain",
             $"pre-training {architecture}: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}", p.Step, p.StepsPerEpoch, Epoch: p.Epoch, Epochs: p.Epochs, Loss: p.Loss)), cancel);

@@ -36,6 +36,12 @@ public sealed record AttackSpec
     /// <summary>The config of an architecture this job builds (the preset, with the spec's activation).</summary>
     public Clip.Model.ClipConfig Architecture(string preset) => Clip.Model.ClipPresets.Get(preset, QuickGelu);
 
+    /// <summary>The release of the public recipe a fine-tuning hacker downloads: <c>attack.preTrainSeed</c>, else the spec's seed.</summary>
+    public int HackerRelease() => Attack.PreTrainSeed ?? Seed;
+
+    /// <summary>What the posts path protects against: <c>protection.members</c>, else the one release the sidecar serves (the spec's preset and seed).</summary>
+    public IReadOnlyList<SurrogateSpec> PostSurrogates() => Protection.Members ?? [new SurrogateSpec(Preset, Seed)];
+
     /// <summary>Parses a spec; a malformed document or an unknown field is a <see cref="SpecException"/> naming where.</summary>
     public static AttackSpec Parse(string json)
     {

@@ -92,7 +92,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     {
         var (options, rounds) = PostOptions(spec);
         var config = spec.Architecture(spec.Preset);
-        var releases = spec.Protection.Members ?? [new SurrogateSpec(spec.Preset, spec.Seed)];
+        var releases = spec.PostSurrogates();
         var members = new List<ClipModel>();
         try
         {
@@ -125,7 +125,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     /// <summary>One release of the public recipe: the hacker's own pre-trained model when it is that release, else trained here, resumably.</summary>
     ClipModel Member(SurrogateSpec release, Func<ClipModel> preTrained, CancellationToken cancel)
     {
-        bool hackers = spec.Attack.Mode == AttackMode.FineTune && release.Seed == (spec.Attack.PreTrainSeed ?? spec.Seed)
+        bool hackers = spec.Attack.Mode == AttackMode.FineTune && release.Seed == spec.HackerRelease()
             && release.Preset.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase);
         if (hackers) return preTrained();
         // The sidecar's own release keeps the folder jobs made before ensembles used.

@@ -273,9 +273,10 @@ public static class SpecValidator
         int trained = plan.Count(arm => arm.Kind != ArmKinds.PreTrained);
         if (plan.Count > MaxArms)
             fail("arms", $"{plan.Count} arms (each architecture and release × pre-trained, clean, protected, plus fractions and defences); the limit is {MaxArms} for one job");
-        long pairEpochs = Math.Max(images, 1) * (a.RecipeSearch?.MaxEpochs ?? a.Epochs) * trained;
+        int epochs = a.RecipeSearch?.MaxEpochs ?? a.Epochs;   // a recipe search may train up to its longest
+        long pairEpochs = Math.Max(images, 1) * epochs * trained;
         if (images > 0 && pairEpochs > MaxTrainingPairEpochs)
-            fail("attack.epochs", $"{pairEpochs:N0} training pair-epochs ({images:N0} images × {a.RecipeSearch?.MaxEpochs ?? a.Epochs} epochs × {trained} trained arms); the limit is {MaxTrainingPairEpochs:N0} for one job");
+            fail("attack.epochs", $"{pairEpochs:N0} training pair-epochs ({images:N0} images × {epochs} epochs × {trained} trained arms); the limit is {MaxTrainingPairEpochs:N0} for one job");
         if (a.Mode == AttackMode.FineTune || spec.Protection.Source == ProtectionSource.Posts)
         {
             long models = plan.Select(arm => (arm.Architecture.ToLowerInvariant(), arm.Release)).Distinct().Count() + (spec.Protection.Members?.Count ?? 0);
@@ -291,10 +292,9 @@ public static class SpecValidator
         var releases = spec.Arms.HackerReleases;
         if (releases.Count > 0 && spec.Attack.Mode != AttackMode.FineTune)
             fail("arms.releases", $"a hacker in attack.mode {SpecNames.Of(spec.Attack.Mode)} downloads no public model; releases apply to fine-tune");
-        var made = (spec.Protection.Members ?? []).OfType<SurrogateSpec>().GroupBy(m => m.Seed)
-            .ToDictionary(g => g.Key, g => string.Join(", ", g.Select(m => m.Preset)));
-        if (spec.Protection.Members is null && spec.Protection.Source == ProtectionSource.Posts) made[spec.Seed] = spec.Preset;
-        int hackers = spec.Attack.PreTrainSeed ?? spec.Seed;
+        var made = (spec.Protection.Source == ProtectionSource.Posts ? spec.PostSurrogates() : spec.Protection.Members ?? []).OfType<SurrogateSpec>()
+            .GroupBy(m => m.Seed).ToDictionary(g => g.Key, g => string.Join(", ", g.Select(m => m.Preset)));
+        int hackers = spec.HackerRelease();
         for (int i = 0; i < releases.Count; i++)
         {
             string field = $"arms.releases[{i}]";

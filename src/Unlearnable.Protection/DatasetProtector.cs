@@ -52,10 +52,10 @@ public sealed class DatasetProtector(IReadOnlyList<ClipModel> members, IReadOnly
             throw new ArgumentException($"pixels are {pixels.ImageSize}px but the surrogate reads {members[0].Config.Vision.ImageSize}px");
         Directory.CreateDirectory(workDir);
 
-        // An ensemble's run belongs to its members too: resumed with other ones, their saved surrogates would be loaded into the wrong models.
-        var optionsJson = JsonSerializer.Serialize(options) + (members.Count > 1 ? " members " + string.Join(",", members.Select(m => m.Config.Name)) : "");
-        var state = ProtectionRunState.Load(workDir) ?? new ProtectionRunState(0, false, 0, [], false, optionsJson);
-        if (state.OptionsJson != optionsJson)
+        var optionsJson = JsonSerializer.Serialize(options);
+        string? surrogates = members.Count > 1 ? string.Join(",", members.Select(m => m.Config.Name)) : null;
+        var state = ProtectionRunState.Load(workDir) ?? new ProtectionRunState(0, false, 0, [], false, optionsJson, Surrogates: surrogates);
+        if (state.OptionsJson != optionsJson || state.Surrogates != surrogates)
             throw new RunConflictException($"{workDir} holds a run with other options or surrogates; use a new work folder or the same options and surrogates " +
                 "(runs started before restarting the surrogate became the default need --restart-surrogate false).");
         var noise = NoiseStore.OpenOrCreate(Path.Combine(workDir, "noise.bin"), items.Count, pixels.ImageSize);

@@ -5,7 +5,10 @@ namespace Unlearnable.Protection;
 
 /// <summary>Where a dataset-level run is: saved after every batch so an interrupted run loses nothing.</summary>
 /// <param name="MembersTrained">Of an ensemble, the members whose surrogate steps this round are done and saved (a resumed run trains the rest).</param>
-public sealed record ProtectionRunState(int Round, bool SurrogateDone, int NextBatch, List<double> RoundLosses, bool Finished, string OptionsJson, int MembersTrained = 0)
+/// <param name="Surrogates">An ensemble's members' architectures, in order (null for one surrogate): resumed with other ones, their saved
+/// surrogates would be loaded into the wrong models.</param>
+public sealed record ProtectionRunState(int Round, bool SurrogateDone, int NextBatch, List<double> RoundLosses, bool Finished, string OptionsJson,
+    int MembersTrained = 0, string? Surrogates = null)
 {
     public static string PathIn(string workDir) => Path.Combine(workDir, "state.json");
 

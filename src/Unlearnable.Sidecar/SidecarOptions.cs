@@ -76,7 +76,7 @@ public sealed class ModelOptions
                 throw new InvalidOperationException($"{key}:Preset is '{member.Preset}'; known presets: {string.Join(", ", Clip.Model.ClipPresets.Names)} (or empty)");
             if (!member.IsPublicModel && Members.Count > 0 && member.Release is not null)
                 throw new InvalidOperationException($"{key} names a Checkpoint and a Release; a release is of the public model, which a member without a checkpoint is");
-            string identity = member.IsPublicModel ? $"the public {member.PublicPreset.Name} release {member.Release ?? Seed}" : Path.GetFullPath(member.Checkpoint!);
+            string identity = member.IsPublicModel ? $"the public {member.PublicPreset.Name} release {ReleaseOf(member)}" : Path.GetFullPath(member.Checkpoint!);
             if (seen.TryGetValue(identity, out int first))
                 throw new InvalidOperationException($"{section}:Members:{first} and {section}:Members:{i} are the same surrogate ({identity}); an ensemble's members must differ");
             seen[identity] = i;
@@ -93,6 +93,9 @@ public sealed class ModelOptions
             }
         }
     }
+
+    /// <summary>The release a public-model member is: its own, else the server's <see cref="Seed"/>.</summary>
+    public int ReleaseOf(MemberOptions member) => member.Release ?? Seed;
 
     /// <summary>The surrogates this server protects against: <see cref="Members"/>, or the single one the top-level keys name.</summary>
     public IReadOnlyList<MemberOptions> Surrogates() => Members.Count > 0 ? Members

@@ -111,6 +111,9 @@ public class EnsembleTests
         using var resumed = Protect(resumedDir).Noise;
         for (int i = 0; i < items.Count; i++) Assert.Equal(straight.ReadRaw(i), resumed.ReadRaw(i));
 
+        // Its work folder belongs to the ensemble: resuming it with the first member alone is refused, not mixed.
+        Assert.Contains("other options or surrogates", Assert.Throws<Unlearnable.Data.RunConflictException>(() => Protect(straightDir, ensemble: false)).Message);
+
         // The second member changes the noise: it is not the first member's alone.
         using var alone = Protect(Folder(), ensemble: false).Noise;
         Assert.Contains(Enumerable.Range(0, items.Count), i => !straight.ReadRaw(i).SequenceEqual(alone.ReadRaw(i)));

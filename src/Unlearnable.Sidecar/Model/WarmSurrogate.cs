@@ -72,7 +72,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
                 members.Add(model);
                 model.to(Device);
                 model.eval();
-                int? release = member.IsPublicModel ? member.Release ?? config.Seed : null;
+                int? release = member.IsPublicModel ? config.ReleaseOf(member) : null;
                 described.Add(new LoadedMember(model.Config.Name, member.IsPublicModel ? null : Path.GetFileName(member.Checkpoint), release,
                     $"{model.Config.Name} ({(release is { } r ? $"the public model release {r}, " + config.PublicModel(r).Describe() : Path.GetFileName(member.Checkpoint))})"));
             }
@@ -97,7 +97,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
     ClipModel PublicModel(ModelOptions config, MemberOptions member, CancellationToken cancel)
     {
         var preset = member.PublicPreset;
-        var recipe = config.PublicModel(member.Release ?? config.Seed);
+        var recipe = config.PublicModel(config.ReleaseOf(member));
         var cached = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(options.Value.Profiles.DatabasePath))!, recipe.FileName(preset));
         if (File.Exists(cached))
         {
