@@ -24,6 +24,7 @@ public static class EvaluationHostApp
         if (settings.MaxAttempts < 1) throw new InvalidOperationException($"Evaluation:MaxAttempts is {settings.MaxAttempts}; a job needs at least 1 start");
         settings.Store.Validate("Evaluation:Store");
         if (settings.Lease < TimeSpan.FromSeconds(2)) throw new InvalidOperationException($"Evaluation:Lease is {settings.Lease}; it must be at least 2 seconds (it is renewed every second)");
+        if (settings.MaxActiveJobsPerTenant < 1) throw new InvalidOperationException($"Evaluation:MaxActiveJobsPerTenant is {settings.MaxActiveJobsPerTenant}; a tenant needs at least 1 job");
         if (settings.Retention <= TimeSpan.Zero) throw new InvalidOperationException($"Evaluation:Retention is {settings.Retention}; it must be positive");
         foreach (var sidecar in settings.Sidecars)
             if (!Uri.TryCreate(sidecar.Address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))

@@ -41,6 +41,9 @@ public sealed class EvaluationHostOptions
     /// </summary>
     public long MinFreeDiskBytes { get; set; } = 2L << 30;
 
+    /// <summary>Jobs one tenant may have queued or running at once, so one key cannot fill the queue (or the disk) for everyone.</summary>
+    public int MaxActiveJobsPerTenant { get; set; } = 16;
+
     /// <summary>Ended jobs older than this are deleted with their folders.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
 

@@ -40,9 +40,9 @@ public static class SidecarApp
         if (!string.IsNullOrWhiteSpace(settings.Protection.MaskedLm) && !Directory.Exists(settings.Protection.MaskedLm))
             throw new InvalidOperationException($"Sidecar:Protection:MaskedLm is '{settings.Protection.MaskedLm}', which is not a folder (a bert-base-uncased layout: config.json, model.safetensors, vocab.txt)");
         var limits = settings.Limits;
-        if (limits.MaxPostsInFlight < 1 || limits.MaxPostsInFlightPerApiKey < 1 || limits.MaxPostsInFlightPerUser < 1 || limits.MaxPostsInFlightPerStream < 1
+        if (limits.MaxPostsInFlight < 1 || limits.MaxPostsInFlightPerTenant < 1 || limits.MaxPostsInFlightPerUser < 1 || limits.MaxPostsInFlightPerStream < 1
             || limits.MaxConnections < 1 || limits.MaxProbeConnections < 1 || limits.MaxStreamsPerConnection is < 1 or > 8192)
-            throw new InvalidOperationException("Sidecar:Limits:MaxPostsInFlight, MaxPostsInFlightPerApiKey, MaxPostsInFlightPerUser, MaxPostsInFlightPerStream, MaxConnections and MaxProbeConnections " +
+            throw new InvalidOperationException("Sidecar:Limits:MaxPostsInFlight, MaxPostsInFlightPerTenant, MaxPostsInFlightPerUser, MaxPostsInFlightPerStream, MaxConnections and MaxProbeConnections " +
                 "must each be at least 1, and MaxStreamsPerConnection between 1 and 8192");
         var batching = settings.Batching;
         if (batching.QueueCapacity < 1 || !(batching.BulkQueueShare is > 0 and <= 1) || !Enum.IsDefined(batching.DefaultTimeoutAction))
@@ -58,6 +58,11 @@ public static class SidecarApp
             throw new InvalidOperationException($"Sidecar:Limits:BodyReadTimeout is {limits.BodyReadTimeout}; give 0 (no deadline) to 1 day");
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");
+        var profiles = settings.Profiles;
+        int tenants = Math.Max(1, keys.Tenants.Count);
+        if (profiles.MaxStoredResultBytes < 1 || profiles.MaxStoredResultBytesPerTenant is { } perTenant && (perTenant < 1 || perTenant > profiles.MaxStoredResultBytes / tenants))
+            throw new InvalidOperationException($"Sidecar:Profiles:MaxStoredResultBytesPerTenant ({profiles.MaxStoredResultBytesPerTenant}) times the {tenants} tenant(s) " +
+                $"must fit in Sidecar:Profiles:MaxStoredResultBytes ({profiles.MaxStoredResultBytes}), or one tenant's posts could push out another's; leave it empty for an equal share");
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

@@ -240,8 +240,8 @@ public sealed class LimitOptions
     /// answered (HTTP/2 flow control holds the client back). Bodies in memory: at most this × MaxMessageBytes.
     /// </summary>
     public int MaxPostsInFlight { get; set; } = 64;
-    /// <summary>Of those, at most this many for one API key, so one client cannot take every slot.</summary>
-    public int MaxPostsInFlightPerApiKey { get; set; } = 48;
+    /// <summary>Of those, at most this many for one tenant (all its keys together), so one client cannot take every slot.</summary>
+    public int MaxPostsInFlightPerTenant { get; set; } = 48;
     /// <summary>Posts of one user being protected at once; beyond it a post is refused with RESOURCE_EXHAUSTED.</summary>
     public int MaxPostsInFlightPerUser { get; set; } = 16;
     /// <summary>
@@ -282,4 +282,12 @@ public sealed class ProfileOptions
     public TimeSpan ResultRetention { get; set; } = TimeSpan.FromHours(24);
     /// <summary>Bytes of stored results kept at most; past it the oldest go first (their post ids can no longer be replayed).</summary>
     public long MaxStoredResultBytes { get; set; } = 4L << 30;
+    /// <summary>
+    /// Bytes of one tenant's stored results kept at most (past it that tenant's oldest go first); empty = an equal share of
+    /// <see cref="MaxStoredResultBytes"/> per configured tenant, so no tenant's posts can push out another's.
+    /// </summary>
+    public long? MaxStoredResultBytesPerTenant { get; set; }
+
+    /// <summary>One tenant's budget when <paramref name="tenants"/> are configured.</summary>
+    public long TenantBudget(int tenants) => MaxStoredResultBytesPerTenant ?? MaxStoredResultBytes / Math.Max(1, tenants);
 }

@@ -12,6 +12,8 @@ namespace Unlearnable.EvaluationHost.Tests;
 public sealed class EvaluationHostServer : IAsyncDisposable
 {
     public const string ApiKey = "host-test-key-9c2e";
+    /// <summary>The tenant <see cref="ApiKey"/> is, as the host's store records it.</summary>
+    public static string Tenant => Hosting.ApiKeyPolicy.KeyTenant(ApiKey);
     readonly WebApplication _app;
     public string DataDirectory { get; }
     public GrpcChannel Channel { get; }

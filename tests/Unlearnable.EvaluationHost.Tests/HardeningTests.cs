@@ -160,7 +160,7 @@ public class HardeningTests
         var dataDirectory = TestFolders.New();
         var options = Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory });
         var old = AttackSpec.Parse(QuickJob) with { Protection = new ProtectionSpec(ProtectionSource.None, SidecarApiKey: "leaked-key-4411") };
-        var id = new SqliteJobStore(options).Add("old", old.ToJson()).JobId;
+        var id = new SqliteJobStore(options).Add(EvaluationHostServer.Tenant, "old", old.ToJson())!.JobId;
         new SqliteJobStore(options).Finish(id, JobState.Cancelled);
 
         await using var host = await EvaluationHostServer.StartAsync(dataDirectory);
@@ -175,8 +175,8 @@ public class HardeningTests
     {
         var dataDirectory = TestFolders.New();
         var store = new SqliteJobStore(Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory }));
-        var crasher = store.Add("crasher", QuickJob).JobId;
-        var behind = store.Add("behind", QuickJob).JobId;
+        var crasher = store.Add(EvaluationHostServer.Tenant, "crasher", QuickJob)!.JobId;
+        var behind = store.Add(EvaluationHostServer.Tenant, "behind", QuickJob)!.JobId;
         for (int i = 0; i < 2; i++)
         {
             Assert.Equal(crasher, store.StartNext("dead-host", TimeSpan.FromMinutes(5)).Job!.JobId);   // started, then the host dies (as an OOM kill would leave it)
@@ -196,7 +196,7 @@ public class HardeningTests
         var dataDirectory = TestFolders.New();
         var options = Options.Create(new EvaluationHostOptions { DataDirectory = dataDirectory });
         var anHourAgo = new ManualClock(DateTimeOffset.UtcNow.AddHours(-1));   // the job ended long before the host starts
-        var expired = new SqliteJobStore(options, anHourAgo).Add("expired", QuickJob).JobId;
+        var expired = new SqliteJobStore(options, anHourAgo).Add(EvaluationHostServer.Tenant, "expired", QuickJob)!.JobId;
         new SqliteJobStore(options, anHourAgo).Finish(expired, JobState.Cancelled);
         Directory.CreateDirectory(options.Value.JobFolder(expired));
 

@@ -18,7 +18,7 @@ public class JobPagesTests
         var folder = TestFolders.New();
         var store = new SqliteJobStore(Options.Create(new EvaluationHostOptions { DataDirectory = folder }));
         var padding = new string('x', 60_000);
-        var ids = Enumerable.Range(0, 120).Select(i => store.Add($"job {i}", $$"""{ "name": "job {{i}}", "notes": "{{padding}}" }""").JobId).ToList();
+        var ids = Enumerable.Range(0, 120).Select(i => store.Add(EvaluationHostServer.Tenant, $"job {i}", $$"""{ "name": "job {{i}}", "notes": "{{padding}}" }""")!.JobId).ToList();
         await using var host = await EvaluationHostServer.StartAsync(folder);
 
         var listed = new List<string>();

@@ -23,7 +23,7 @@ public abstract class JobStoreContract
     {
         SkipIfUnavailable();
         var (a, b) = TwoHosts();
-        var ids = Enumerable.Range(0, 12).Select(i => a.Add($"job {i}", Spec).JobId).ToList();
+        var ids = Enumerable.Range(0, 12).Select(i => a.Add("acme", $"job {i}", Spec)!.JobId).ToList();
         var taken = await Task.WhenAll(Enumerable.Range(0, 6).Select(w => Task.Run(() =>
         {
             var store = w % 2 == 0 ? a : b;
@@ -42,7 +42,7 @@ public abstract class JobStoreContract
     {
         SkipIfUnavailable();
         var (a, b) = TwoHosts();
-        var id = a.Add("leased", Spec).JobId;
+        var id = a.Add("acme", "leased", Spec)!.JobId;
         var lease = TimeSpan.FromMilliseconds(600);
         Assert.Equal(id, a.StartNext("host-a", lease).Job!.JobId);
         Assert.Null(b.StartNext("host-b", lease).Job);           // held
@@ -62,11 +62,11 @@ public abstract class JobStoreContract
     {
         SkipIfUnavailable();
         var (a, b) = TwoHosts();
-        var queued = a.Add("queued", Spec).JobId;
+        var queued = a.Add("acme", "queued", Spec)!.JobId;
         Assert.False(b.RequestCancel(queued));                    // not running: cancelled directly instead
         Assert.True(b.Finish(queued, JobState.Cancelled, onlyIfQueued: true));
 
-        var running = a.Add("running", Spec).JobId;
+        var running = a.Add("acme", "running", Spec)!.JobId;
         a.StartNext("host-a", Long);
         Assert.True(b.RequestCancel(running));
         Assert.Equal(LeaseState.CancelRequested, a.Renew(running, "host-a", Long));
@@ -74,7 +74,7 @@ public abstract class JobStoreContract
         Assert.Equal(JobState.Cancelled, stopped.State);
         Assert.Null(b.StartNext("host-b", Long).Job);
 
-        var orphan = a.Add("orphan", Spec).JobId;
+        var orphan = a.Add("acme", "orphan", Spec)!.JobId;
         a.StartNext("host-a", Long);
         Assert.True(b.RequestCancel(orphan));
         a.Renew(orphan, "host-a", TimeSpan.FromSeconds(-1));      // its host died before it read the request: its lease has run out

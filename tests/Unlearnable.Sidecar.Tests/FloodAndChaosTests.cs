@@ -21,7 +21,7 @@ public class FloodAndChaosTests
     {
         await using var sidecar = await SidecarProcess.StartAsync(Folder(), new Dictionary<string, string>
         {
-            ["Sidecar__Limits__MaxPostsInFlight"] = "4", ["Sidecar__Limits__MaxPostsInFlightPerApiKey"] = "4",
+            ["Sidecar__Limits__MaxPostsInFlight"] = "4", ["Sidecar__Limits__MaxPostsInFlightPerTenant"] = "4",
             ["Sidecar__Batching__QueueCapacity"] = "4",
         });
         // More streams than slots, each post larger than a stream's flow-control window: streams wait unread while

@@ -11,13 +11,13 @@ public class PostQueueTests
 
     static PendingPost Post(string user, PostPriority priority = PostPriority.Interactive, int? timeoutMs = null,
         QueueTimeoutAction action = QueueTimeoutAction.Reject, BatchKey? key = null) =>
-        new(user, new float[3], "a caption", key ?? Medium, null,
+        new(new Profiles.UserKey("acme", user), new float[3], "a caption", key ?? Medium, null,
             new QueuePolicy(priority, timeoutMs is { } ms ? TimeSpan.FromMilliseconds(ms) : null, action), CancellationToken.None);
 
     static List<string> Drain(PostQueue queue, Func<PendingPost, bool>? fits = null)
     {
         var order = new List<string>();
-        while (queue.TryTake(fits ?? (_ => true), out var p)) order.Add(p.UserId);
+        while (queue.TryTake(fits ?? (_ => true), out var p)) order.Add(p.User.Id);
         return order;
     }
 
@@ -57,7 +57,7 @@ public class PostQueueTests
         var full = Assert.Throws<QueueFullException>(() => queue.Add(Post("i3")));
         Assert.IsNotType<BulkShareFullException>(full);
         Assert.Contains("4 posts waiting", full.Message);
-        Assert.True(queue.TryTake(p => p.UserId == "b1", out _));   // a bulk slot comes back when its post leaves
+        Assert.True(queue.TryTake(p => p.User.Id == "b1", out _));   // a bulk slot comes back when its post leaves
         queue.Add(Post("b4", PostPriority.Bulk));
     }
 

@@ -119,14 +119,14 @@ public class ProfileAndLoadTests
             var store = stores[t % stores.Count];
             for (int i = 0; i < 25; i++)
             {
-                store.Touch($"user{i % 5}", TriggerPolicy.Unspecified);
-                store.RecordPost($"user{i % 5}", [1, 2, 3], "a b c");
-                store.SaveResult($"user{i % 5}", $"t{t}-p{i}", [1], new ProtectResponse { PostId = $"t{t}-p{i}" });
+                store.Touch(new("acme", $"user{i % 5}"), TriggerPolicy.Unspecified);
+                store.RecordPost(new("acme", $"user{i % 5}"), [1, 2, 3], "a b c");
+                store.SaveResult(new("acme", $"user{i % 5}"), $"t{t}-p{i}", [1], new ProtectResponse { PostId = $"t{t}-p{i}" });
             }
         })));
         var reader = new Profiles.SqliteProfileStore(options);
-        Assert.Equal(8 * 25, Enumerable.Range(0, 5).Sum(u => reader.Get($"user{u}")!.Posts));
-        Assert.Equal("t7-p24", reader.FindResult("user4", "t7-p24")!.Response.PostId);
+        Assert.Equal(8 * 25, Enumerable.Range(0, 5).Sum(u => reader.Get(new("acme", $"user{u}"))!.Posts));
+        Assert.Equal("t7-p24", reader.FindResult(new("acme", "user4"), "t7-p24")!.Response.PostId);
     }
 
     [Fact]

@@ -14,6 +14,9 @@ public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
 {
     SidecarServer Server => shared.Server;
 
+    /// <summary>A user of the tenant of the test server's key, as its store knows them.</summary>
+    static UserKey Key(string id) => new(Hosting.ApiKeyPolicy.KeyTenant(SidecarServer.ApiKey), id);
+
     [Fact]
     public async Task OnePersonsPostsInSeparateBatchesShareTheirPatternAndDeletingTheProfileDeletesIt()
     {
@@ -26,7 +29,7 @@ public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         var other = await Post(bob, "b1", scenes[2]);
 
         var store = new SqliteProfileStore(Options.Create(new SidecarOptions { Profiles = { DatabasePath = Path.Combine(Server.Folder, "sidecar.db") } }));
-        var pattern = store.UserNoise([alice], 64)[alice];
+        var pattern = store.UserNoise([Key(alice)], 64)[Key(alice)];
         Assert.InRange(pattern.Min(), -4, -1);   // ε 8 by default, half of it the user's
         Assert.InRange(pattern.Max(), 1, 4);
 
@@ -35,8 +38,8 @@ public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         Assert.True(same > 0.2 && same > different + 0.15, $"noise correlation: alice's two photos {same:F2}, alice's and bob's {different:F2}");
 
         await Server.Client.DeleteUserProfileAsync(new DeleteUserProfileRequest { UserId = alice }, Server.Auth);
-        Assert.Empty(store.UserNoise([alice], 64));
-        Assert.Single(store.UserNoise([bob], 64));
+        Assert.Empty(store.UserNoise([Key(alice)], 64));
+        Assert.Single(store.UserNoise([Key(bob)], 64));
     }
 
     [Fact]
@@ -47,11 +50,11 @@ public class UserNoiseTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         var store = new SqliteProfileStore(Options.Create(new SidecarOptions { Profiles = { DatabasePath = Path.Combine(Server.Folder, "sidecar.db") } }));
 
         await Post(carol, "high", scenes[0], new ProtectOptions { Strength = ProtectionStrength.High });   // ε 12: a pattern of up to ±6
-        var built = store.UserNoise([carol], 64)[carol];
+        var built = store.UserNoise([Key(carol)], 64)[Key(carol)];
         Assert.InRange(built.Max(v => Math.Abs((int)v)), 3, 6);
 
         await Post(carol, "low", scenes[1], new ProtectOptions { Strength = ProtectionStrength.Low });     // ε 4: this post sees it cut to ±2
-        var after = store.UserNoise([carol], 64)[carol];
+        var after = store.UserNoise([Key(carol)], 64)[Key(carol)];
         // The low post's steps (2 of them in the test settings) are applied to the stored pattern, not to a copy cut to ±2.
         Assert.True(after.Zip(built).Any(p => p.First != p.Second), "the low post still moved the pattern");
         Assert.InRange(after.Zip(built).Max(p => Math.Abs(p.First - p.Second)), 1, 2);

@@ -14,7 +14,8 @@ public enum LeaseState { Held, CancelRequested, Lost }
 /// served. A running job belongs to one worker (a host process) for as long as that worker renews
 /// its lease; a worker that dies stops renewing, and the job is taken again — by any host — and
 /// resumes from its work folder. Cancelling a job another host runs is a flag its worker reads
-/// when it renews. Specs are stored without secrets.
+/// when it renews. Specs are stored without secrets. Every job is a tenant's (the key's that queued it): a tenant
+/// finds, lists and counts only its own.
 /// One implementation of the rules over ADO.NET, in two dialects: <see cref="SqliteJobStore"/>
 /// (one host, the default) and <see cref="PostgresJobStore"/> (several hosts on one queue).
 /// </summary>
@@ -47,13 +48,28 @@ public abstract class JobStore
         id {T} PRIMARY KEY, name {T} NOT NULL, spec {T} NOT NULL, state INTEGER NOT NULL, error {T} NOT NULL DEFAULT '',
         created_ms BIGINT NOT NULL, started_ms BIGINT NOT NULL DEFAULT 0, finished_ms BIGINT NOT NULL DEFAULT 0,
         attempts INTEGER NOT NULL DEFAULT 0, last_event {B}, seq BIGINT NOT NULL,
-        owner {T}, lease_until_ms BIGINT NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0
+        owner {T}, lease_until_ms BIGINT NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0, tenant {T}
         """;
 
     readonly TimeProvider _clock;
+    readonly string? _legacyTenant;
 
     /// <param name="clock">This host's clock, for creation and end times (leases are on the database's, <see cref="NowSql"/>).</param>
-    protected JobStore(TimeProvider? clock) => _clock = clock ?? TimeProvider.System;
+    /// <param name="keys">Who owns jobs queued before jobs had tenants; none = the open tenant.</param>
+    protected JobStore(TimeProvider? clock, ApiKeyPolicy? keys)
+    {
+        _clock = clock ?? TimeProvider.System;
+        _legacyTenant = keys is null ? ApiKeyPolicy.OpenTenant : keys.LegacyTenant;
+    }
+
+    /// <summary>Gives jobs from before tenants (no tenant) to the legacy tenant; refuses to start when the configuration names none.</summary>
+    protected void OwnUntenantedJobs()
+    {
+        if (_legacyTenant is not null) Execute($"UPDATE {Table} SET tenant = @t WHERE tenant IS NULL", ("@t", _legacyTenant));
+        else if (Query("WHERE tenant IS NULL LIMIT 1").Count > 0)
+            throw new InvalidOperationException("the job queue holds jobs from before tenants and several tenants are configured: " +
+                "name the one who owns them in Evaluation:Auth:LegacyTenant");
+    }
 
     protected long Now => _clock.GetUtcNow().ToUnixTimeMilliseconds();
     const int Queued = (int)JobState.Queued, Running = (int)JobState.Running;
@@ -82,24 +98,33 @@ public abstract class JobStore
     /// <summary>Throws when the queue cannot be reached (the host's health check).</summary>
     public void Ping() => Execute($"SELECT COUNT(*) FROM {Table} WHERE 1 = 0");
 
-    public Job Add(string name, string specJson)
+    /// <summary>Queues a job for <paramref name="tenant"/>, unless it already has <paramref name="maxActive"/> queued or running (null).</summary>
+    public Job? Add(string tenant, string name, string specJson, int maxActive = int.MaxValue)
     {
         var id = Guid.NewGuid().ToString("N")[..16];
-        Execute($"INSERT INTO {Table} (id, name, spec, state, created_ms, seq) VALUES (@id, @name, @spec, @state, @now, (SELECT COALESCE(MAX(seq), 0) + 1 FROM {Table}))",
-            ("@id", id), ("@name", name), ("@spec", specJson), ("@state", Queued), ("@now", Now));
-        return Get(id)!;
+        int added = Execute($"""
+            INSERT INTO {Table} (id, name, spec, state, created_ms, seq, tenant)
+            SELECT @id, @name, @spec, @state, @now, (SELECT COALESCE(MAX(seq), 0) + 1 FROM {Table}), @t
+            WHERE (SELECT COUNT(*) FROM {Table} WHERE tenant = @t AND state IN (@state, @r)) < @max
+            """, ("@id", id), ("@name", name), ("@spec", specJson), ("@state", Queued), ("@r", Running), ("@now", Now), ("@t", tenant), ("@max", maxActive));
+        return added == 1 ? Get(id) : null;
     }
 
+    /// <summary>The job, whoever's it is (the worker's view).</summary>
     public Job? Get(string id) => Query("WHERE id = @id", ("@id", id)).FirstOrDefault();
+
+    /// <summary>The job if it is <paramref name="tenant"/>'s: another tenant's job is as absent as one that never was.</summary>
+    public Job? Get(string id, string tenant) => Query("WHERE id = @id AND tenant = @t", ("@id", id), ("@t", tenant)).FirstOrDefault();
 
     public IReadOnlyList<Job> List() => Query("ORDER BY seq, created_ms");
 
     /// <summary>
-    /// Up to <paramref name="limit"/> jobs after (<paramref name="afterSeq"/>, <paramref name="afterId"/>) in the queue's order, oldest first,
+    /// Up to <paramref name="limit"/> of <paramref name="tenant"/>'s jobs after (<paramref name="afterSeq"/>, <paramref name="afterId"/>) in the queue's order, oldest first,
     /// with their sequence numbers. Ordered by the pair: two jobs queued at once may share a sequence number.
     /// </summary>
-    public IReadOnlyList<(Job Job, long Seq)> Page(long afterSeq, string afterId, int limit) =>
-        Rows("WHERE seq > @after OR (seq = @after AND id > @id) ORDER BY seq, id LIMIT @limit", ("@after", afterSeq), ("@id", afterId), ("@limit", limit));
+    public IReadOnlyList<(Job Job, long Seq)> Page(string tenant, long afterSeq, string afterId, int limit) =>
+        Rows("WHERE tenant = @t AND (seq > @after OR (seq = @after AND id > @id)) ORDER BY seq, id LIMIT @limit",
+            ("@t", tenant), ("@after", afterSeq), ("@id", afterId), ("@limit", limit));
 
     /// <summary>
     /// The oldest job to run — queued, or running under a lease that ran out (its worker died) —

@@ -17,13 +17,15 @@ public sealed class PostgresJobStore : JobStore, IDisposable
     const string Channel = "unlearnable_job_events";
     readonly NpgsqlDataSource _source;
 
-    public PostgresJobStore(IOptions<EvaluationHostOptions> options, TimeProvider? clock = null) : base(clock)
+    public PostgresJobStore(IOptions<EvaluationHostOptions> options, TimeProvider? clock = null, ApiKeyPolicy? keys = null) : base(clock, keys)
     {
         _source = Postgres.Connect(options.Value.Store.ConnectionString!, "unlearnable-evaluation-host");
         Postgres.EnsureSchema(_source, $"""
             CREATE TABLE IF NOT EXISTS evaluation_jobs ({Columns.Replace("{T}", "TEXT").Replace("{B}", "BYTEA")});
+            ALTER TABLE evaluation_jobs ADD COLUMN IF NOT EXISTS tenant TEXT;
             CREATE INDEX IF NOT EXISTS evaluation_jobs_queue ON evaluation_jobs (state, seq);
             """);
+        OwnUntenantedJobs();
         RemoveStoredSecrets();
     }
 

@@ -14,11 +14,12 @@ public sealed class SqliteJobStore : JobStore
 {
     readonly SqliteFile _file;
 
-    public SqliteJobStore(IOptions<EvaluationHostOptions> options, TimeProvider? clock = null) : base(clock)
+    public SqliteJobStore(IOptions<EvaluationHostOptions> options, TimeProvider? clock = null, ApiKeyPolicy? keys = null) : base(clock, keys)
     {
         _file = new SqliteFile(options.Value.DatabasePath);
         Execute("CREATE TABLE IF NOT EXISTS jobs (" + Columns.Replace("{T}", "TEXT").Replace("{B}", "BLOB") + ");");
         AddLeaseColumns();
+        OwnUntenantedJobs();
         if (RemoveStoredSecrets() > 0) Execute("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
     }
 
@@ -26,7 +27,7 @@ public sealed class SqliteJobStore : JobStore
 
     protected override DbConnection Open() => _file.Open();
 
-    // Queues made before jobs had leases.
+    // Queues made before jobs had leases or tenants.
     void AddLeaseColumns()
     {
         var present = new HashSet<string>();
@@ -34,7 +35,7 @@ public sealed class SqliteJobStore : JobStore
         using (var info = db.Command("SELECT name FROM pragma_table_info('jobs')"))
         using (var row = info.ExecuteReader())
             while (row.Read()) present.Add(row.GetString(0));
-        foreach (var (column, type) in new[] { ("owner", "TEXT"), ("lease_until_ms", "INTEGER NOT NULL DEFAULT 0"), ("cancel_requested", "INTEGER NOT NULL DEFAULT 0") })
+        foreach (var (column, type) in new[] { ("owner", "TEXT"), ("lease_until_ms", "INTEGER NOT NULL DEFAULT 0"), ("cancel_requested", "INTEGER NOT NULL DEFAULT 0"), ("tenant", "TEXT") })
             if (!present.Contains(column)) Execute($"ALTER TABLE jobs ADD COLUMN {column} {type}");
     }
 

@@ -5,7 +5,7 @@ using Unlearnable.EvaluationHost.Jobs;
 namespace Unlearnable.EvaluationHost.Services;
 
 /// <summary>
-/// ListJobs a page at a time: at most <see cref="MaxPageSize"/> jobs and <see cref="MaxPageBytes"/> of them (specs may be
+/// ListJobs a page at a time, of the caller's tenant's jobs only: at most <see cref="MaxPageSize"/> jobs and <see cref="MaxPageBytes"/> of them (specs may be
 /// 64 KiB each, and a client takes 4 MiB messages by default). The token is the last job's place in the queue, so
 /// jobs added or deleted between pages neither repeat nor hide the ones after it.
 /// </summary>
@@ -15,13 +15,13 @@ public static class JobPages
     public const int MaxPageBytes = 2 << 20;
     const string TokenPrefix = "after:";
 
-    public static ListJobsResponse Read(JobStore store, ListJobsRequest request)
+    public static ListJobsResponse Read(JobStore store, string tenant, ListJobsRequest request)
     {
         if (request.PageSize is < 0 or > MaxPageSize)
             throw Invalid("page_size", $"page_size is {request.PageSize}; give 1 to {MaxPageSize} (0 = {DefaultPageSize})");
         int size = request.PageSize == 0 ? DefaultPageSize : request.PageSize;
         var (after, afterId) = request.PageToken.Length == 0 ? (0L, "") : Place(request.PageToken);
-        var rows = store.Page(after, afterId, size + 1);
+        var rows = store.Page(tenant, after, afterId, size + 1);
         var page = new ListJobsResponse();
         long bytes = 0, last = after;
         foreach (var (job, seq) in rows.Take(size))

@@ -4,7 +4,7 @@ using Unlearnable.Sidecar.Observability;
 namespace Unlearnable.Sidecar.Admission;
 
 /// <summary>
-/// Counts the posts whose bodies the server holds, in total and per API key, so memory stays
+/// Counts the posts whose bodies the server holds, in total and per tenant (whoever's keys they came with), so memory stays
 /// bounded and no client takes every slot. A unary call takes a slot before its body is read
 /// (<see cref="AdmissionMiddleware"/>) or is refused; a stream waits for one before reading its
 /// next post, and keeps it until that post's answer is written. Streams hold at most
@@ -14,7 +14,7 @@ namespace Unlearnable.Sidecar.Admission;
 public sealed class AdmissionControl(IOptions<SidecarOptions> options, SidecarMetrics metrics)
 {
     readonly Lock _lock = new();
-    readonly Dictionary<string, int> _perKey = [];
+    readonly Dictionary<string, int> _perTenant = [];
     TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
     int _total, _streams;
 
@@ -28,28 +28,28 @@ public sealed class AdmissionControl(IOptions<SidecarOptions> options, SidecarMe
         lock (_lock) _released.TrySetResult();
     }
 
-    /// <summary>A slot, or null with why when the server or this key is at its limit (counted as a refusal).</summary>
-    public Slot? TryEnter(string apiKey, out string refusal)
+    /// <summary>A slot, or null with why when the server or this tenant is at its limit (counted as a refusal).</summary>
+    public Slot? TryEnter(string tenant, out string refusal)
     {
-        var slot = TryTake(apiKey, stream: false, out refusal);
+        var slot = TryTake(tenant, stream: false, out refusal);
         if (slot is null) metrics.Rejected.WithLabels(Draining ? "draining" : "in_flight").Inc();
         return slot;
     }
 
     /// <summary>Waits for a slot (a stream's next post); throws <see cref="ServerDrainingException"/> once the server drains.</summary>
-    public async Task<Slot> EnterAsync(string apiKey, CancellationToken cancel)
+    public async Task<Slot> EnterAsync(string tenant, CancellationToken cancel)
     {
         while (true)
         {
             Task released;
             lock (_lock) released = _released.Task;
-            if (TryTake(apiKey, stream: true, out _) is { } slot) return slot;
+            if (TryTake(tenant, stream: true, out _) is { } slot) return slot;
             if (Draining) throw new ServerDrainingException();
             await released.WaitAsync(cancel);
         }
     }
 
-    Slot? TryTake(string apiKey, bool stream, out string refusal)
+    Slot? TryTake(string tenant, bool stream, out string refusal)
     {
         var limits = options.Value.Limits;
         lock (_lock)
@@ -57,24 +57,24 @@ public sealed class AdmissionControl(IOptions<SidecarOptions> options, SidecarMe
             refusal = Draining ? new ServerDrainingException().Message
                 : _total >= limits.MaxPostsInFlight ? $"the server holds {_total} posts, its limit (Sidecar:Limits:MaxPostsInFlight {limits.MaxPostsInFlight}); retry later"
                 : stream && _streams >= limits.StreamSlots ? $"streams hold {_streams} slots, their share (Sidecar:Limits:StreamShare)"
-                : _perKey.GetValueOrDefault(apiKey) >= limits.MaxPostsInFlightPerApiKey
-                    ? $"this API key has {limits.MaxPostsInFlightPerApiKey} posts in flight, its share (Sidecar:Limits:MaxPostsInFlightPerApiKey); retry later"
+                : _perTenant.GetValueOrDefault(tenant) >= limits.MaxPostsInFlightPerTenant
+                    ? $"this API key's tenant has {limits.MaxPostsInFlightPerTenant} posts in flight, its share (Sidecar:Limits:MaxPostsInFlightPerTenant); retry later"
                 : "";
             if (refusal.Length > 0) return null;
             _total++;
             if (stream) _streams++;
-            _perKey[apiKey] = _perKey.GetValueOrDefault(apiKey) + 1;
-            return new Slot(this, apiKey, stream);
+            _perTenant[tenant] = _perTenant.GetValueOrDefault(tenant) + 1;
+            return new Slot(this, tenant, stream);
         }
     }
 
-    void Leave(string apiKey, bool stream)
+    void Leave(string tenant, bool stream)
     {
         lock (_lock)
         {
             _total--;
             if (stream) _streams--;
-            if (--_perKey[apiKey] == 0) _perKey.Remove(apiKey);
+            if (--_perTenant[tenant] == 0) _perTenant.Remove(tenant);
             // Wake every waiting stream; each tries again.
             var released = _released;
             _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -82,12 +82,12 @@ public sealed class AdmissionControl(IOptions<SidecarOptions> options, SidecarMe
         }
     }
 
-    public sealed class Slot(AdmissionControl owner, string apiKey, bool stream) : IDisposable
+    public sealed class Slot(AdmissionControl owner, string tenant, bool stream) : IDisposable
     {
         int _left;
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref _left, 1) == 0) owner.Leave(apiKey, stream);
+            if (Interlocked.Exchange(ref _left, 1) == 0) owner.Leave(tenant, stream);
         }
     }
 }

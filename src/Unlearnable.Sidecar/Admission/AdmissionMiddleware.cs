@@ -10,7 +10,7 @@ namespace Unlearnable.Sidecar.Admission;
 /// received and parsed, which is what admission must prevent. It runs after routing (which WebApplication puts
 /// first), so it knows which method a request is for.
 /// </summary>
-public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission, Microsoft.Extensions.Options.IOptions<SidecarOptions> options)
+public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission, ApiKeyPolicy keys, Microsoft.Extensions.Options.IOptions<SidecarOptions> options)
 {
     public const string ProtectPath = "/unlearnable.v1.ProtectionService/Protect";
 
@@ -21,7 +21,8 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
             await next(context);
             return;
         }
-        using var slot = admission.TryEnter(context.Request.Headers[ApiKeyInterceptor.Header].ToString(), out var refusal);
+        // After ApiKeyMiddleware: a key that reaches here is valid (or none is needed), so its tenant is known.
+        using var slot = admission.TryEnter(keys.TenantOf(context.Request.Headers[ApiKeyInterceptor.Header])!, out var refusal);
         if (slot is null)
         {
             await GrpcRefusal.WriteAsync(context, admission.Draining ? StatusCode.Unavailable : StatusCode.ResourceExhausted, refusal);

@@ -75,19 +75,19 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
     {
         int whole = (int)Math.Round(bound * 255);
         if (whole < 1) return null;
-        var ids = posts.Select(p => p.UserId).Distinct().ToList();
+        var ids = posts.Select(p => p.User).Distinct().ToList();
         var stored = store.UserNoise(ids, size);
         int plane = 3 * size * size;
         var loaded = ids.Select(id => stored.TryGetValue(id, out var pattern) ? pattern : new sbyte[plane]).ToList();
         var values = new float[ids.Count * plane];
         for (int u = 0; u < ids.Count; u++)
             for (int j = 0; j < plane; j++) values[u * plane + j] = Math.Clamp(loaded[u][j], -whole, whole) / 255f;
-        var rows = Enumerable.Range(0, samples).Select(i => i < posts.Count ? ids.IndexOf(posts[i].UserId) : -1).ToList();
+        var rows = Enumerable.Range(0, samples).Select(i => i < posts.Count ? ids.IndexOf(posts[i].User) : -1).ToList();
         return new BatchUsers(ids, loaded, whole, new UserNoise(tensor(values, [ids.Count, 3, size, size]).to(surrogate.Device), rows, whole / 255.0));
     }
 
     /// <param name="Loaded">The patterns as stored, which a batch at a lower bound sees cut to it.</param>
-    sealed record BatchUsers(IReadOnlyList<string> Ids, IReadOnlyList<sbyte[]> Loaded, int Whole, UserNoise Noise) : IDisposable
+    sealed record BatchUsers(IReadOnlyList<UserKey> Ids, IReadOnlyList<sbyte[]> Loaded, int Whole, UserNoise Noise) : IDisposable
     {
         /// <summary>Writes back the stored patterns moved by what the batch moved them (not the cut copy), so a low-strength post does not shrink a pattern built at a higher one.</summary>
         public void Save(IProfileStore store, int size)

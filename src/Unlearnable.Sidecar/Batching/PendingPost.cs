@@ -16,10 +16,10 @@ public sealed record BatchedNoise(sbyte[] Noise, int Bound, string Trigger, int[
 /// A post waiting in the queue: only what the model needs (its model-resolution pixels in [0, 1],
 /// CHW, and caption). Cancelling it (client gone, deadline) takes it out of its batch.
 /// </summary>
-public sealed class PendingPost(string userId, float[] pixels01, string caption, BatchKey key, int[]? fixedTrigger, QueuePolicy policy, CancellationToken cancel)
+public sealed class PendingPost(Profiles.UserKey user, float[] pixels01, string caption, BatchKey key, int[]? fixedTrigger, QueuePolicy policy, CancellationToken cancel)
 {
     public QueuePolicy Policy { get; } = policy;
-    public string UserId { get; } = userId;
+    public Profiles.UserKey User { get; } = user;
     public float[] Pixels01 { get; } = pixels01;
     public string Caption { get; } = caption;
     public BatchKey Key { get; } = key;

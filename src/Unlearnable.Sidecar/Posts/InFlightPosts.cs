@@ -1,10 +1,11 @@
 using Unlearnable.Contracts.V1;
 using Unlearnable.Sidecar.Batching;
+using Unlearnable.Sidecar.Profiles;
 
 namespace Unlearnable.Sidecar.Posts;
 
 /// <summary>
-/// Posts being protected right now, by user and post id. A repeated post joins the running one
+/// Posts being protected right now, by user (a tenant's) and post id. A repeated post joins the running one
 /// instead of being protected twice; the shared work stops only when every caller waiting for
 /// it has gone (one caller's cancellation does not cancel another's answer); a user's posts
 /// can be cancelled together (their profile was deleted); and no user has more than their
@@ -12,9 +13,9 @@ namespace Unlearnable.Sidecar.Posts;
 /// </summary>
 public sealed class InFlightPosts : IPostsInFlight
 {
-    sealed class Entry(string user, byte[] hash)
+    sealed class Entry(UserKey user, byte[] hash)
     {
-        public string User { get; } = user;
+        public UserKey User { get; } = user;
         public byte[] Hash { get; } = hash;
         public TaskCompletionSource<ProtectResponse> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public CancellationTokenSource Cancel { get; } = new();
@@ -24,8 +25,8 @@ public sealed class InFlightPosts : IPostsInFlight
     }
 
     readonly Lock _lock = new();
-    readonly Dictionary<(string User, string Post), Entry> _posts = [];
-    readonly Dictionary<string, int> _perUser = [];
+    readonly Dictionary<(UserKey User, string Post), Entry> _posts = [];
+    readonly Dictionary<UserKey, int> _perUser = [];
 
     public int Count { get { lock (_lock) return _posts.Count; } }
 
@@ -34,7 +35,7 @@ public sealed class InFlightPosts : IPostsInFlight
     /// the hash it was started with), else <paramref name="start"/>'s, run with a token that is
     /// cancelled once no caller waits any more.
     /// </summary>
-    public async Task<(ProtectResponse Response, bool Joined, byte[] Hash)> RunAsync(string user, string post, byte[] hash, int perUserLimit,
+    public async Task<(ProtectResponse Response, bool Joined, byte[] Hash)> RunAsync(UserKey user, string post, byte[] hash, int perUserLimit,
         Func<CancellationToken, Task<ProtectResponse>> start, CancellationToken caller)
     {
         Entry entry;
@@ -100,7 +101,7 @@ public sealed class InFlightPosts : IPostsInFlight
     }
 
     /// <summary>Cancels every post of a user (their profile is being deleted); returns how many.</summary>
-    public int CancelUser(string user)
+    public int CancelUser(UserKey user)
     {
         lock (_lock)
         {

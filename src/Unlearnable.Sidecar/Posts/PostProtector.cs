@@ -26,7 +26,8 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
 {
     long _heldPixels;
 
-    public async Task<ProtectResponse> ProtectAsync(ProtectRequest request, CancellationToken cancel)
+    /// <param name="tenant">Whose the post is (<see cref="Hosting.ApiKeyInterceptor.Tenant"/>): its user is that tenant's.</param>
+    public async Task<ProtectResponse> ProtectAsync(string tenant, ProtectRequest request, CancellationToken cancel)
     {
         var settings = RequestValidation.Validate(request, options.Value);
         if (admission.Draining) throw new RpcException(new Status(StatusCode.Unavailable, new ServerDrainingException().Message));
@@ -35,15 +36,16 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
                 ? "the surrogate model is still loading; retry when health reports SERVING"
                 : $"the surrogate model failed to load: {surrogate.Failure}"));
         var hash = Hash(request);
-        if (store.FindResult(request.UserId, request.PostId) is { } stored) return Replay(stored.RequestHash, hash, stored.Response, request.PostId);
+        var user = new UserKey(tenant, request.UserId);
+        if (store.FindResult(user, request.PostId) is { } stored) return Replay(stored.RequestHash, hash, stored.Response, request.PostId);
 
         ProtectResponse response;
         bool joined;
         byte[] runningHash;
         try
         {
-            (response, joined, runningHash) = await inFlight.RunAsync(request.UserId, request.PostId, hash, options.Value.Limits.MaxPostsInFlightPerUser,
-                work => FirstRunAsync(request, settings, hash, work), cancel);
+            (response, joined, runningHash) = await inFlight.RunAsync(user, request.PostId, hash, options.Value.Limits.MaxPostsInFlightPerUser,
+                work => FirstRunAsync(user, request, settings, hash, work), cancel);
         }
         catch (UserShareExceededException)
         {
@@ -53,20 +55,20 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         return joined ? Replay(runningHash, hash, response, request.PostId) : response;
     }
 
-    async Task<ProtectResponse> FirstRunAsync(ProtectRequest request, PostSettings settings, byte[] hash, CancellationToken cancel)
+    async Task<ProtectResponse> FirstRunAsync(UserKey user, ProtectRequest request, PostSettings settings, byte[] hash, CancellationToken cancel)
     {
         // A run of the same post may have finished between the lookup above and taking the in-flight slot.
-        if (store.FindResult(request.UserId, request.PostId) is { } stored) return Replay(stored.RequestHash, hash, stored.Response, request.PostId);
-        return await RunAsync(request, settings, hash, cancel);
+        if (store.FindResult(user, request.PostId) is { } stored) return Replay(stored.RequestHash, hash, stored.Response, request.PostId);
+        return await RunAsync(user, request, settings, hash, cancel);
     }
 
-    async Task<ProtectResponse> RunAsync(ProtectRequest request, PostSettings settings, byte[] hash, CancellationToken cancel)
+    async Task<ProtectResponse> RunAsync(UserKey user, ProtectRequest request, PostSettings settings, byte[] hash, CancellationToken cancel)
     {
-        var profile = store.Touch(request.UserId, settings.Policy, options.Value.Protection.DefaultTriggerPolicy);
-        return await ProtectImageAsync(request, settings, hash, profile, cancel);
+        var profile = store.Touch(user, settings.Policy, options.Value.Protection.DefaultTriggerPolicy);
+        return await ProtectImageAsync(user, request, settings, hash, profile, cancel);
     }
 
-    async Task<ProtectResponse> ProtectImageAsync(ProtectRequest request, PostSettings settings, byte[] hash, StoredProfile profile, CancellationToken cancel)
+    async Task<ProtectResponse> ProtectImageAsync(UserKey user, ProtectRequest request, PostSettings settings, byte[] hash, StoredProfile profile, CancellationToken cancel)
     {
         int size = surrogate.Model.Config.Vision.ImageSize;
         PreparedImage image;
@@ -92,8 +94,8 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
             // is stored, not while it is decoded or finished; the next post then reads what it decided.
             if (profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is null && settings.Key.TriggerLength > 0)
             {
-                deciding = await store.LockUserAsync(request.UserId, cancel);
-                profile = store.Get(request.UserId) ?? profile;
+                deciding = await store.LockUserAsync(user, cancel);
+                profile = store.Get(user) ?? profile;
             }
             int[]? sticky = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } t && t.Length == settings.Key.TriggerLength ? t : null;
             if (deciding is not null && profile.StickyTrigger is not null)
@@ -101,12 +103,12 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
                 await deciding.DisposeAsync();   // decided by the post it waited for: nothing left to decide
                 deciding = null;
             }
-            var pending = new PendingPost(request.UserId, image.Pixels01, request.Caption, settings.Key, sticky, settings.Queue, cancel);
+            var pending = new PendingPost(user, image.Pixels01, request.Caption, settings.Key, sticky, settings.Queue, cancel);
             batcher.Enqueue(pending);
             var done = await pending.Completion.Task;
             if (deciding is not null)
             {
-                store.DecideStickyTrigger(request.UserId, done.TriggerIds, done.Trigger);
+                store.DecideStickyTrigger(user, done.TriggerIds, done.Trigger);
                 await deciding.DisposeAsync();
                 deciding = null;
             }
@@ -131,10 +133,10 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
                 },
             };
             cancel.ThrowIfCancellationRequested();   // e.g. the user's profile was deleted meanwhile: nothing is stored
-            var saved = store.SaveResult(request.UserId, request.PostId, hash, response)
+            var saved = store.SaveResult(user, request.PostId, hash, response)
                 ?? throw new OperationCanceledException("the user's profile was deleted while the post was protected", cancel);
             // Another replica may have answered the same post first: its answer is the one published, and counted.
-            if (saved.StoredNow) store.RecordPost(request.UserId, done.TriggerIds, done.Trigger);
+            if (saved.StoredNow) store.RecordPost(user, done.TriggerIds, done.Trigger);
             return Replay(saved.First.RequestHash, hash, saved.First.Response, request.PostId, replayed: false);
         }
         finally

@@ -16,18 +16,22 @@ namespace Unlearnable.Sidecar.Profiles;
 public abstract class ProfileStore : IProfileStore
 {
     readonly TimeSpan _retention;
-    readonly long _maxBytes;
+    readonly long _maxBytes, _maxTenantBytes;
     readonly ExpiryPacer _pacer;
     readonly UserGates _userGates = new();
     readonly TimeProvider _clock;
+    readonly string? _legacyTenant;
 
     /// <param name="clock">What "now" is for creation times and retention (the system's; tests move a fake one instead of sleeping).</param>
-    protected ProfileStore(ProfileOptions profiles, TimeProvider? clock)
+    /// <param name="keys">The tenants (their count sizes each one's share of the byte budget) and who owns rows stored before tenants; none = one open tenant.</param>
+    protected ProfileStore(ProfileOptions profiles, TimeProvider? clock, ApiKeyPolicy? keys)
     {
         _clock = clock ?? TimeProvider.System;
         _retention = profiles.ResultRetention;
         _maxBytes = profiles.MaxStoredResultBytes;
-        _pacer = new ExpiryPacer(_maxBytes);
+        _maxTenantBytes = profiles.TenantBudget(keys?.Tenants.Count ?? 1);
+        _pacer = new ExpiryPacer(Math.Min(_maxBytes, _maxTenantBytes));
+        _legacyTenant = keys is null ? ApiKeyPolicy.OpenTenant : keys.LegacyTenant;
     }
 
     /// <summary>Put before every table's name: a PostgreSQL database may hold other services' tables too.</summary>
@@ -51,7 +55,7 @@ public abstract class ProfileStore : IProfileStore
     /// What tells apart results stored in the same millisecond when the byte budget drops the oldest:
     /// the greater counts as newer. The primary key by default; SQLite's rowid follows insertion order.
     /// </summary>
-    protected virtual string[] ResultKey => ["user_id", "post_id"];
+    protected virtual string[] ResultKey => ["tenant", "user_id", "post_id"];
 
     protected abstract DbConnection Open();
 
@@ -59,21 +63,64 @@ public abstract class ProfileStore : IProfileStore
     string Results => TablePrefix + "results";
     string Noise => TablePrefix + "user_noise";
 
+    /// <summary>The names of a table's columns (@t: the table), none when it does not exist.</summary>
+    protected abstract string ColumnsSql { get; }
+
     /// <summary>
-    /// The tables, in the dialect's names for a 64-bit integer and a byte string; made where missing and
-    /// never altered, so files and databases made before keep working.
+    /// The tables, in the dialect's names for a 64-bit integer and a byte string; made where missing. Tables from before
+    /// tenants (no tenant column) are rebuilt with their rows given to the legacy tenant, in the same transaction.
     /// </summary>
-    protected string Schema(string int64, string bytes) => $"""
+    protected void EnsureSchema(DbConnection db, DbTransaction transaction, string int64, string bytes)
+    {
+        int Run(string sql, params (string, object?)[] parameters)
+        {
+            using var command = db.Command(sql, parameters);
+            command.Transaction = transaction;
+            return command.ExecuteNonQuery();
+        }
+        List<string> ColumnsOf(string table)
+        {
+            using var command = db.Command(ColumnsSql, ("@t", table));
+            command.Transaction = transaction;
+            using var row = command.ExecuteReader();
+            var columns = new List<string>();
+            while (row.Read()) columns.Add(row.GetString(0));
+            return columns;
+        }
+        var old = new[] { Users, Results, Noise }.Select(table => (Table: table, Columns: ColumnsOf(table)))
+            .Where(t => t.Columns.Count > 0 && !t.Columns.Contains("tenant")).ToList();
+        if (old.Count > 0)
+        {
+            if (_legacyTenant is null)
+                throw new InvalidOperationException("the profile store holds users from before tenants and several tenants are configured: " +
+                    "name the one who owns them in Sidecar:Auth:LegacyTenant");
+            // Copied aside and dropped rather than renamed: a renamed table keeps its indexes' names, which the new ones need.
+            foreach (var (table, _) in old)
+            {
+                Run($"CREATE TABLE {table}_before_tenants AS SELECT * FROM {table}");
+                Run($"DROP TABLE {table}");
+            }
+        }
+        Run(Schema(int64, bytes));
+        foreach (var (table, columns) in old)
+        {
+            string list = string.Join(", ", columns);
+            Run($"INSERT INTO {table} (tenant, {list}) SELECT @tenant, {list} FROM {table}_before_tenants", ("@tenant", _legacyTenant));
+            Run($"DROP TABLE {table}_before_tenants");
+        }
+    }
+
+    string Schema(string int64, string bytes) => $"""
         CREATE TABLE IF NOT EXISTS {Users} (
-          user_id TEXT PRIMARY KEY, trigger_policy INTEGER NOT NULL, sticky_trigger TEXT, sticky_trigger_text TEXT,
-          posts {int64} NOT NULL DEFAULT 0, created_ms {int64} NOT NULL, last_seen_ms {int64} NOT NULL);
+          tenant TEXT NOT NULL, user_id TEXT NOT NULL, trigger_policy INTEGER NOT NULL, sticky_trigger TEXT, sticky_trigger_text TEXT,
+          posts {int64} NOT NULL DEFAULT 0, created_ms {int64} NOT NULL, last_seen_ms {int64} NOT NULL, PRIMARY KEY (tenant, user_id));
         CREATE TABLE IF NOT EXISTS {Results} (
-          user_id TEXT NOT NULL, post_id TEXT NOT NULL, request_hash {bytes} NOT NULL, response {bytes} NOT NULL,
-          {(SizeColumn is null ? "" : $"{SizeColumn} {int64} NOT NULL, ")}created_ms {int64} NOT NULL, PRIMARY KEY (user_id, post_id));
+          tenant TEXT NOT NULL, user_id TEXT NOT NULL, post_id TEXT NOT NULL, request_hash {bytes} NOT NULL, response {bytes} NOT NULL,
+          {(SizeColumn is null ? "" : $"{SizeColumn} {int64} NOT NULL, ")}created_ms {int64} NOT NULL, PRIMARY KEY (tenant, user_id, post_id));
         CREATE INDEX IF NOT EXISTS {Results}_created ON {Results} (created_ms);
         CREATE TABLE IF NOT EXISTS {Noise} (
-          user_id TEXT NOT NULL, size INTEGER NOT NULL, pattern {bytes} NOT NULL, updated_ms {int64} NOT NULL,
-          PRIMARY KEY (user_id, size));
+          tenant TEXT NOT NULL, user_id TEXT NOT NULL, size INTEGER NOT NULL, pattern {bytes} NOT NULL, updated_ms {int64} NOT NULL,
+          PRIMARY KEY (tenant, user_id, size));
         """;
 
     long Now => _clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -86,77 +133,81 @@ public abstract class ProfileStore : IProfileStore
         return command.ExecuteNonQuery();
     }
 
-    public StoredProfile? Get(string userId)
+    /// <summary>The parameters naming a user: @tn (tenant) and @u (id).</summary>
+    static (string, object?)[] Who(UserKey user) => [("@tn", user.Tenant), ("@u", user.Id)];
+    const string IsUser = "tenant = @tn AND user_id = @u";
+
+    public StoredProfile? Get(UserKey user)
     {
         using var db = Open();
-        using var command = db.Command($"SELECT trigger_policy, sticky_trigger, sticky_trigger_text, posts, created_ms, last_seen_ms FROM {Users} WHERE user_id = @u", ("@u", userId));
+        using var command = db.Command($"SELECT trigger_policy, sticky_trigger, sticky_trigger_text, posts, created_ms, last_seen_ms FROM {Users} WHERE {IsUser}", Who(user));
         using var row = command.ExecuteReader();
         if (!row.Read()) return null;
-        return new StoredProfile(userId, (TriggerPolicy)row.GetInt32(0), row.IsDBNull(1) ? null : TriggerIds.Parse(row.GetString(1)),
+        return new StoredProfile(user.Id, (TriggerPolicy)row.GetInt32(0), row.IsDBNull(1) ? null : TriggerIds.Parse(row.GetString(1)),
             row.IsDBNull(2) ? null : row.GetString(2), row.GetInt64(3), row.GetInt64(4), row.GetInt64(5));
     }
 
-    public StoredProfile Touch(string userId, TriggerPolicy requested, TriggerPolicy fallback = TriggerPolicy.PerPost)
+    public StoredProfile Touch(UserKey user, TriggerPolicy requested, TriggerPolicy fallback = TriggerPolicy.PerPost)
     {
         var policy = requested == TriggerPolicy.Unspecified ? fallback : requested;
         Execute($"""
-            INSERT INTO {Users} (user_id, trigger_policy, posts, created_ms, last_seen_ms) VALUES (@u, @p, 0, @now, @now)
-            ON CONFLICT (user_id) DO UPDATE SET last_seen_ms = @now,
+            INSERT INTO {Users} (tenant, user_id, trigger_policy, posts, created_ms, last_seen_ms) VALUES (@tn, @u, @p, 0, @now, @now)
+            ON CONFLICT (tenant, user_id) DO UPDATE SET last_seen_ms = @now,
               trigger_policy = CASE WHEN @explicit THEN @p ELSE {Users}.trigger_policy END
-            """, ("@u", userId), ("@p", (int)policy), ("@now", Now), ("@explicit", requested != TriggerPolicy.Unspecified));
-        return Get(userId)!;
+            """, [.. Who(user), ("@p", (int)policy), ("@now", Now), ("@explicit", requested != TriggerPolicy.Unspecified)]);
+        return Get(user)!;
     }
 
-    public void RecordPost(string userId, int[] trigger, string triggerText) => Execute($"""
+    public void RecordPost(UserKey user, int[] trigger, string triggerText) => Execute($"""
         UPDATE {Users} SET posts = posts + 1, last_seen_ms = @now,
           sticky_trigger = CASE WHEN trigger_policy = @sticky AND sticky_trigger IS NULL AND @t <> '' THEN @t ELSE sticky_trigger END,
           sticky_trigger_text = CASE WHEN trigger_policy = @sticky AND sticky_trigger IS NULL AND @t <> '' THEN @text ELSE sticky_trigger_text END
-        WHERE user_id = @u
-        """, ("@u", userId), ("@now", Now), ("@sticky", (int)TriggerPolicy.Sticky), ("@t", TriggerIds.Format(trigger)), ("@text", triggerText));
+        WHERE {IsUser}
+        """, [.. Who(user), ("@now", Now), ("@sticky", (int)TriggerPolicy.Sticky), ("@t", TriggerIds.Format(trigger)), ("@text", triggerText)]);
 
-    public void DecideStickyTrigger(string userId, int[] trigger, string triggerText) => Execute($"""
+    public void DecideStickyTrigger(UserKey user, int[] trigger, string triggerText) => Execute($"""
         UPDATE {Users} SET sticky_trigger = @t, sticky_trigger_text = @text
-        WHERE user_id = @u AND trigger_policy = @sticky AND sticky_trigger IS NULL AND @t <> ''
-        """, ("@u", userId), ("@sticky", (int)TriggerPolicy.Sticky), ("@t", TriggerIds.Format(trigger)), ("@text", triggerText));
+        WHERE {IsUser} AND trigger_policy = @sticky AND sticky_trigger IS NULL AND @t <> ''
+        """, [.. Who(user), ("@sticky", (int)TriggerPolicy.Sticky), ("@t", TriggerIds.Format(trigger)), ("@text", triggerText)]);
 
     /// <summary>This process's posts of the user, one at a time; a store shared by processes adds a lock they all see.</summary>
-    public virtual Task<IAsyncDisposable> LockUserAsync(string userId, CancellationToken cancel) => _userGates.EnterAsync(userId, cancel);
+    public virtual Task<IAsyncDisposable> LockUserAsync(UserKey user, CancellationToken cancel) => _userGates.EnterAsync(user, cancel);
 
-    public Dictionary<string, sbyte[]> UserNoise(IEnumerable<string> userIds, int size)
+    public Dictionary<UserKey, sbyte[]> UserNoise(IEnumerable<UserKey> users, int size)
     {
-        var found = new Dictionary<string, sbyte[]>();
-        var users = userIds.Distinct().ToArray();
-        if (users.Length == 0) return found;   // "IN ()" is not SQL everywhere
-        // One statement for a batch's users, a parameter each (a batch holds few).
-        var names = users.Select((_, i) => $"@u{i}").ToArray();
+        var found = new Dictionary<UserKey, sbyte[]>();
+        var wanted = users.Distinct().ToArray();
+        if (wanted.Length == 0) return found;   // "IN ()" is not SQL everywhere
+        // One statement for a batch's users, two parameters each (a batch holds few).
+        var rows = wanted.Select((_, i) => $"(tenant = @t{i} AND user_id = @u{i})");
         using var db = Open();
-        using var command = db.Command($"SELECT user_id, pattern FROM {Noise} WHERE size = @s AND user_id IN ({string.Join(", ", names)})",
-            [("@s", size), .. users.Select((user, i) => (names[i], (object?)user))]);
+        using var command = db.Command($"SELECT tenant, user_id, pattern FROM {Noise} WHERE size = @s AND ({string.Join(" OR ", rows)})",
+            [("@s", size), .. wanted.SelectMany((user, i) => new (string, object?)[] { ($"@t{i}", user.Tenant), ($"@u{i}", user.Id) })]);
         using var row = command.ExecuteReader();
         while (row.Read())
-            if (row[1] is byte[] blob && blob.Length == 3 * size * size) found[row.GetString(0)] = MemoryMarshal.Cast<byte, sbyte>(blob).ToArray();
+            if (row[2] is byte[] blob && blob.Length == 3 * size * size) found[new UserKey(row.GetString(0), row.GetString(1))] = MemoryMarshal.Cast<byte, sbyte>(blob).ToArray();
         return found;
     }
 
-    public void SaveUserNoise(string userId, int size, sbyte[] pattern) => Execute($"""
-        INSERT INTO {Noise} (user_id, size, pattern, updated_ms) SELECT @u, @s, @p, @now WHERE EXISTS (SELECT 1 FROM {Users} WHERE user_id = @u{UserRowLock})
-        ON CONFLICT (user_id, size) DO UPDATE SET pattern = @p, updated_ms = @now
-        """, ("@u", userId), ("@s", size), ("@p", MemoryMarshal.AsBytes(pattern.AsSpan()).ToArray()), ("@now", Now));
+    public void SaveUserNoise(UserKey user, int size, sbyte[] pattern) => Execute($"""
+        INSERT INTO {Noise} (tenant, user_id, size, pattern, updated_ms) SELECT @tn, @u, @s, @p, @now WHERE EXISTS (SELECT 1 FROM {Users} WHERE {IsUser}{UserRowLock})
+        ON CONFLICT (tenant, user_id, size) DO UPDATE SET pattern = @p, updated_ms = @now
+        """, [.. Who(user), ("@s", size), ("@p", MemoryMarshal.AsBytes(pattern.AsSpan()).ToArray()), ("@now", Now)]);
 
-    public (bool Deleted, int Results) Delete(string userId)
+    public (bool Deleted, int Results) Delete(UserKey user)
     {
         using var db = Open();
         using var transaction = db.BeginTransaction();
         int Run(string sql)
         {
-            using var command = db.Command(sql, ("@u", userId));
+            using var command = db.Command(sql, Who(user));
             command.Transaction = transaction;
             return command.ExecuteNonQuery();
         }
         // The user's row first: it locks the user against a result or pattern being saved for them meanwhile.
-        bool deleted = Run($"DELETE FROM {Users} WHERE user_id = @u") > 0;
-        Run($"DELETE FROM {Noise} WHERE user_id = @u");
-        int results = Run($"DELETE FROM {Results} WHERE user_id = @u");
+        bool deleted = Run($"DELETE FROM {Users} WHERE {IsUser}") > 0;
+        Run($"DELETE FROM {Noise} WHERE {IsUser}");
+        int results = Run($"DELETE FROM {Results} WHERE {IsUser}");
         transaction.Commit();
         if (deleted || results > 0) Erase(db);
         return (deleted, results);
@@ -165,17 +216,17 @@ public abstract class ProfileStore : IProfileStore
     /// <summary>After a user's rows are deleted: make the store let go of the bytes they were held in, where it can.</summary>
     protected virtual void Erase(DbConnection db) { }
 
-    public StoredResult? FindResult(string userId, string postId)
+    public StoredResult? FindResult(UserKey user, string postId)
     {
         using var db = Open();
-        using var command = db.Command($"SELECT request_hash, response FROM {Results} WHERE user_id = @u AND post_id = @p AND created_ms >= @since",
-            ("@u", userId), ("@p", postId), ("@since", Since));
+        using var command = db.Command($"SELECT request_hash, response FROM {Results} WHERE {IsUser} AND post_id = @p AND created_ms >= @since",
+            [.. Who(user), ("@p", postId), ("@since", Since)]);
         using var row = command.ExecuteReader();
         if (!row.Read()) return null;
         return new StoredResult((byte[])row[0], ProtectResponse.Parser.ParseFrom((byte[])row[1]));
     }
 
-    public SavedResult? SaveResult(string userId, string postId, byte[] requestHash, ProtectResponse response)
+    public SavedResult? SaveResult(UserKey user, string postId, byte[] requestHash, ProtectResponse response)
     {
         var answer = response.ToByteArray();
         // Where the dialect keeps each answer's size, it is stored (and replaced) with the answer.
@@ -183,28 +234,34 @@ public abstract class ProfileStore : IProfileStore
         bool storedNow;
         using (var db = Open())
         using (var insert = db.Command($"""
-            INSERT INTO {Results} (user_id, post_id, request_hash, response, created_ms{sizeColumn})
-              SELECT @u, @p, @h, @r, @now{sizeValue} WHERE EXISTS (SELECT 1 FROM {Users} WHERE user_id = @u{UserRowLock})
-            ON CONFLICT (user_id, post_id) DO UPDATE SET request_hash = @h, response = @r, created_ms = @now{setSize} WHERE {Results}.created_ms < @since
+            INSERT INTO {Results} (tenant, user_id, post_id, request_hash, response, created_ms{sizeColumn})
+              SELECT @tn, @u, @p, @h, @r, @now{sizeValue} WHERE EXISTS (SELECT 1 FROM {Users} WHERE {IsUser}{UserRowLock})
+            ON CONFLICT (tenant, user_id, post_id) DO UPDATE SET request_hash = @h, response = @r, created_ms = @now{setSize} WHERE {Results}.created_ms < @since
             RETURNING 1
-            """, ("@u", userId), ("@p", postId), ("@h", requestHash), ("@r", answer), ("@n", (long)answer.Length), ("@now", Now), ("@since", Since)))
+            """, [.. Who(user), ("@p", postId), ("@h", requestHash), ("@r", answer), ("@n", (long)answer.Length), ("@now", Now), ("@since", Since)]))
             storedNow = insert.ExecuteScalar() is not null;
         if (_pacer.Due(answer.Length))
         {
             try { Expire(); }
             catch (DbException) { }   // busy, full or unreachable: the hourly sweep tries again
         }
-        return FindResult(userId, postId) is { } first ? new SavedResult(first, storedNow) : null;
+        return FindResult(user, postId) is { } first ? new SavedResult(first, storedNow) : null;
     }
 
     public int Expire()
     {
         int expired = Execute($"DELETE FROM {Results} WHERE created_ms < @since", ("@since", Since));
+        // Each tenant's own share first, so one tenant's posts never push out another's; then the store's whole budget.
+        return expired + DropBeyond("PARTITION BY tenant ", _maxTenantBytes) + DropBeyond("", _maxBytes);
+    }
+
+    int DropBeyond(string partition, long budget)
+    {
         string key = string.Join(", ", ResultKey), newestFirst = string.Join(", ", ResultKey.Select(column => column + " DESC"));
-        return expired + Execute($"""
+        return Execute($"""
             DELETE FROM {Results} WHERE ({key}) IN (
-              SELECT {key} FROM (SELECT {key}, SUM({SizeColumn ?? "length(response)"}) OVER (ORDER BY created_ms DESC, {newestFirst}) AS newer_bytes FROM {Results}) AS ranked
+              SELECT {key} FROM (SELECT {key}, SUM({SizeColumn ?? "length(response)"}) OVER ({partition}ORDER BY created_ms DESC, {newestFirst}) AS newer_bytes FROM {Results}) AS ranked
               WHERE newer_bytes > @budget)
-            """, ("@budget", _maxBytes));
+            """, ("@budget", budget));
     }
 }

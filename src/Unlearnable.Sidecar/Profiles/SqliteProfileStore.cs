@@ -14,11 +14,16 @@ public sealed class SqliteProfileStore : ProfileStore
 {
     readonly SqliteFile _file;
 
-    public SqliteProfileStore(IOptions<SidecarOptions> options, TimeProvider? clock = null) : base(options.Value.Profiles, clock)
+    public SqliteProfileStore(IOptions<SidecarOptions> options, TimeProvider? clock = null, ApiKeyPolicy? keys = null) : base(options.Value.Profiles, clock, keys)
     {
         _file = new SqliteFile(options.Value.Profiles.DatabasePath);
-        Execute(Schema("INTEGER", "BLOB"));
+        using var db = _file.Open();
+        using var transaction = db.BeginTransaction();
+        EnsureSchema(db, transaction, "INTEGER", "BLOB");
+        transaction.Commit();
     }
+
+    protected override string ColumnsSql => "SELECT name FROM pragma_table_info(@t)";
 
     protected override string[] ResultKey => ["rowid"];
 

@@ -13,9 +13,9 @@ public sealed class UserGates
     }
 
     readonly Lock _lock = new();
-    readonly Dictionary<string, Gate> _gates = [];
+    readonly Dictionary<UserKey, Gate> _gates = [];
 
-    public async Task<IAsyncDisposable> EnterAsync(string userId, CancellationToken cancel)
+    public async Task<IAsyncDisposable> EnterAsync(UserKey userId, CancellationToken cancel)
     {
         Gate gate;
         lock (_lock)
@@ -32,7 +32,7 @@ public sealed class UserGates
         return new Held(this, userId, gate);
     }
 
-    void Leave(string userId, Gate gate)
+    void Leave(UserKey userId, Gate gate)
     {
         lock (_lock)
             if (--gate.Users == 0) _gates.Remove(userId);
@@ -40,7 +40,7 @@ public sealed class UserGates
 
     public int Count { get { lock (_lock) return _gates.Count; } }
 
-    sealed class Held(UserGates owner, string userId, Gate gate) : IAsyncDisposable
+    sealed class Held(UserGates owner, UserKey userId, Gate gate) : IAsyncDisposable
     {
         int _released;
         public ValueTask DisposeAsync()

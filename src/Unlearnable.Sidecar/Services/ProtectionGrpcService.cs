@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Unlearnable.Contracts.V1;
+using Unlearnable.Hosting;
 using Unlearnable.Sidecar.Admission;
 using Unlearnable.Sidecar.Batching;
 using Unlearnable.Sidecar.Model;
@@ -12,7 +13,8 @@ namespace Unlearnable.Sidecar.Services;
 
 /// <summary>
 /// The gRPC surface: thin methods over <see cref="PostProtector"/> and <see cref="IProfileStore"/>.
-/// Authentication, status mapping and counting are interceptors' work (<see cref="Hosting.ApiKeyInterceptor"/>,
+/// Every call is its tenant's (the key's, found by <see cref="ApiKeyInterceptor"/>): users are looked up, protected and
+/// deleted within it. Authentication, status mapping and counting are interceptors' work (<see cref="ApiKeyInterceptor"/>,
 /// <see cref="CallStatusInterceptor"/>); a stream maps and counts each of its posts itself, with the same mapping.
 /// </summary>
 [BindServiceMethod(typeof(ProtectionGrpcService), nameof(Bind))]
@@ -24,7 +26,7 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
         ProtectionService.BindService(new StrictParsingBinder(binder), service);
 
     public override Task<ProtectResponse> Protect(ProtectRequest request, ServerCallContext context) =>
-        protector.ProtectAsync(request, context.CancellationToken);
+        protector.ProtectAsync(ApiKeyInterceptor.Tenant(context), request, context.CancellationToken);
 
     /// <summary>
     /// Posts on one stream are protected concurrently (they may share a batch) and answered as
@@ -37,7 +39,7 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
     public override async Task ProtectStream(IAsyncStreamReader<ProtectRequest> requests, IServerStreamWriter<ProtectResponse> responses, ServerCallContext context)
     {
         var cancel = context.CancellationToken;
-        var apiKey = context.RequestHeaders.GetValue(Hosting.ApiKeyInterceptor.Header) ?? "";
+        var tenant = ApiKeyInterceptor.Tenant(context);
         using var ownSlots = new SemaphoreSlim(options.Value.Limits.MaxPostsInFlightPerStream);
         using var writeLock = new SemaphoreSlim(1, 1);
         var running = new List<Task>();
@@ -53,7 +55,7 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             try
             {
                 if (slot is null) throw new ServerDrainingException();
-                response = await protector.ProtectAsync(request, cancel);
+                response = await protector.ProtectAsync(tenant, request, cancel);
                 metrics.Posts.WithLabels("OK").Inc();
             }
             catch (Exception e) when (!cancel.IsCancellationRequested)
@@ -87,7 +89,7 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
                 bool next = false;
                 try
                 {
-                    try { slot = await admission.EnterAsync(apiKey, cancel); }
+                    try { slot = await admission.EnterAsync(tenant, cancel); }
                     catch (ServerDrainingException) { }   // posts still arrive and are answered UNAVAILABLE, one by one
                     next = await requests.MoveNext(cancel);
                 }
@@ -118,7 +120,7 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
     public override Task<UserProfile> GetUserProfile(GetUserProfileRequest request, ServerCallContext context)
     {
         RequestValidation.Id("user_id", request.UserId, options.Value.Limits.MaxIdLength);
-        var profile = store.Get(request.UserId) ?? throw new RpcException(new Status(StatusCode.NotFound, $"no profile for user_id '{request.UserId}'"));
+        var profile = store.Get(new UserKey(ApiKeyInterceptor.Tenant(context), request.UserId)) ?? throw new RpcException(new Status(StatusCode.NotFound, $"no profile for user_id '{request.UserId}'"));
         return Task.FromResult(new UserProfile
         {
             UserId = profile.UserId, TriggerPolicy = profile.Policy, StickyTrigger = profile.StickyTriggerText ?? "",
@@ -129,8 +131,9 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
     public override Task<DeleteUserProfileResponse> DeleteUserProfile(DeleteUserProfileRequest request, ServerCallContext context)
     {
         RequestValidation.Id("user_id", request.UserId, options.Value.Limits.MaxIdLength);
-        int stopped = inFlight.CancelUser(request.UserId);   // their posts in flight stop and store nothing afterwards
-        var (deleted, results) = store.Delete(request.UserId);
+        var user = new UserKey(ApiKeyInterceptor.Tenant(context), request.UserId);
+        int stopped = inFlight.CancelUser(user);   // their posts in flight stop and store nothing afterwards
+        var (deleted, results) = store.Delete(user);
         log.LogInformation("Deleted profile of a user ({Results} stored results, {Stopped} posts in flight stopped)", results, stopped);
         return Task.FromResult(new DeleteUserProfileResponse { Deleted = deleted, StoredResultsDeleted = results });
     }
