@@ -82,6 +82,25 @@ public abstract class JobStoreContract
         Assert.Null(next);
         Assert.Equal([(orphan, JobState.Cancelled)], abandoned.Select(j => (j.JobId, j.State)));
     }
+
+    [SkippableFact]
+    public void ATenantFindsListsAndCountsOnlyItsOwnJobs()
+    {
+        SkipIfUnavailable();
+        var (a, b) = TwoHosts();
+        var first = a.Add("acme", "one", Spec, maxActive: 2)!.JobId;
+        var second = b.Add("acme", "two", Spec, maxActive: 2)!.JobId;
+        Assert.Null(a.Add("acme", "three", Spec, maxActive: 2));          // two queued: acme's share is full, on every host
+        var theirs = b.Add("globex", "one", Spec, maxActive: 2)!.JobId;   // globex's share is its own
+
+        Assert.Null(b.Get(first, "globex"));
+        Assert.Equal("one", b.Get(first, "acme")!.Name);
+        Assert.Equal([first, second], a.Page("acme", 0, "", 10).Select(r => r.Job.JobId));
+        Assert.Equal([theirs], a.Page("globex", 0, "", 10).Select(r => r.Job.JobId));
+
+        Assert.True(a.Finish(first, JobState.Cancelled, onlyIfQueued: true));   // an ended job leaves the share
+        Assert.NotNull(b.Add("acme", "three", Spec, maxActive: 2));
+    }
 }
 
 public sealed class SqliteJobStoreTests : JobStoreContract

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Google.Protobuf;
 using Microsoft.Extensions.Options;
 using Unlearnable.Contracts.V1;
@@ -15,16 +16,27 @@ namespace Unlearnable.Sidecar.Tests;
 /// </summary>
 public abstract class ProfileStoreContract
 {
-    protected abstract IProfileStore Store(long maxBytes = 4L << 30, TimeSpan? retention = null);
+    protected abstract IProfileStore Store(long maxBytes = 4L << 30, TimeSpan? retention = null, long? tenantBytes = null);
+    /// <summary>An empty database: where it is, and a raw connection to it (to write what an older version left).</summary>
+    protected abstract (string Database, Func<DbConnection> Raw) EmptyDatabase();
+    /// <summary>A store opened on <paramref name="database"/> with these tenants.</summary>
+    protected abstract IProfileStore StoreOn(string database, ApiKeyPolicy keys);
+    /// <summary>The dialect's table prefix, 64-bit integer, byte string and size column (if it keeps one), as the store before tenants made them.</summary>
+    protected abstract (string Prefix, string Int64, string Bytes, string? SizeColumn) Dialect { get; }
     protected abstract IProfileStore Replica(IProfileStore store);
     /// <summary>The stores' clock: creation times and retention move with it, not with the wall clock.</summary>
     protected ManualClock Clock { get; } = new();
     protected virtual void SkipIfUnavailable() { }
 
-    protected static SidecarOptions Settings(long maxBytes, TimeSpan? retention) => new()
+    protected static SidecarOptions Settings(long maxBytes, TimeSpan? retention, long? tenantBytes = null) => new()
     {
-        Profiles = new ProfileOptions { MaxStoredResultBytes = maxBytes, ResultRetention = retention ?? TimeSpan.FromHours(24) },
+        Profiles = new ProfileOptions { MaxStoredResultBytes = maxBytes, ResultRetention = retention ?? TimeSpan.FromHours(24), MaxStoredResultBytesPerTenant = tenantBytes },
     };
+
+    static ApiKeyPolicy TwoTenants(string? legacy) => ApiKeyPolicy.From(new AuthOptions
+    {
+        Tenants = { ["acme"] = ["acme-key"], ["globex"] = ["globex-key"] }, LegacyTenant = legacy,
+    }, development: false, "Sidecar");
 
     /// <summary>A user of the tenant these tests run as.</summary>
     protected static UserKey U(string id) => new("acme", id);
@@ -155,16 +167,106 @@ public abstract class ProfileStoreContract
         await someoneElse.DisposeAsync();
         await (await store.LockUserAsync(U("hal"), CancellationToken.None)).DisposeAsync();
     }
+
+    [SkippableFact]
+    public void TenantsAreApartAndEachKeepsItsOwnShareOfTheBytes()
+    {
+        SkipIfUnavailable();
+        var store = Store(maxBytes: 1 << 20, tenantBytes: 5_000);
+        var other = Replica(store);
+        UserKey acme = new("acme", "ann"), globex = new("globex", "ann");
+        store.Touch(acme, TriggerPolicy.Sticky);
+        other.Touch(globex, TriggerPolicy.PerPost);
+        other.SaveResult(globex, "p0", [9], Answer("p0", 2_000, 9));   // older than all of acme's
+        Assert.Null(store.FindResult(acme, "p0"));
+        for (int i = 0; i < 12; i++)
+        {
+            Clock.Advance(TimeSpan.FromSeconds(1));
+            store.SaveResult(acme, $"p{i}", [(byte)i], Answer($"p{i}", 2_000, (byte)i));
+        }
+        store.RecordPost(acme, [5, 6], "oak fern");
+        store.Expire();
+        // acme's 24 KB went past its 5 KB share: its oldest went, and globex's older answer stayed.
+        Assert.Equal([10, 11], Enumerable.Range(0, 12).Where(i => other.FindResult(acme, $"p{i}") is not null));
+        Assert.Equal(9, other.FindResult(globex, "p0")!.Response.Image[0]);
+        Assert.Equal((1L, TriggerPolicy.PerPost, (string?)null), (other.Get(globex)!.Posts + 1, other.Get(globex)!.Policy, other.Get(globex)!.StickyTriggerText));
+        Assert.Equal("oak fern", other.Get(acme)!.StickyTriggerText);
+        Assert.Equal((true, 1), other.Delete(globex));
+        Assert.NotNull(store.Get(acme));
+    }
+
+    [SkippableFact]
+    public void RowsFromBeforeTenantsGoToTheLegacyTenant()
+    {
+        SkipIfUnavailable();
+        var (database, raw) = EmptyDatabase();
+        var (prefix, int64, bytes, size) = Dialect;
+        var answer = Answer("p", 300, 7).ToByteArray();
+        using (var db = raw())
+        {
+            db.Open();
+            void Run(string sql, params (string, object?)[] parameters)
+            {
+                using var command = db.Command(sql.Replace("{P}", prefix), parameters);
+                command.ExecuteNonQuery();
+            }
+            // The tables as the store made them before it had tenants.
+            Run($"""
+                CREATE TABLE {prefix}users (user_id TEXT PRIMARY KEY, trigger_policy INTEGER NOT NULL, sticky_trigger TEXT, sticky_trigger_text TEXT,
+                  posts {int64} NOT NULL DEFAULT 0, created_ms {int64} NOT NULL, last_seen_ms {int64} NOT NULL);
+                CREATE TABLE {prefix}results (user_id TEXT NOT NULL, post_id TEXT NOT NULL, request_hash {bytes} NOT NULL, response {bytes} NOT NULL,
+                  {(size is null ? "" : size + $" {int64} NOT NULL, ")}created_ms {int64} NOT NULL, PRIMARY KEY (user_id, post_id));
+                CREATE INDEX {prefix}results_created ON {prefix}results (created_ms);
+                CREATE TABLE {prefix}user_noise (user_id TEXT NOT NULL, size INTEGER NOT NULL, pattern {bytes} NOT NULL, updated_ms {int64} NOT NULL, PRIMARY KEY (user_id, size));
+                """);
+            Run("INSERT INTO {P}users VALUES ('ann', 2, '5,6', 'oak fern', 3, 1, 2)");
+            Run($"INSERT INTO {prefix}results (user_id, post_id, request_hash, response, {(size is null ? "" : size + ", ")}created_ms) VALUES ('ann', 'p', @h, @r, {(size is null ? "" : "@n, ")}@now)",
+                ("@h", new byte[] { 1, 2 }), ("@r", answer), ("@n", (long)answer.Length), ("@now", Clock.GetUtcNow().ToUnixTimeMilliseconds()));
+            Run("INSERT INTO {P}user_noise VALUES ('ann', 2, @p, 1)", ("@p", new byte[12]));
+        }
+
+        // Two tenants and nobody named as the owner: refused, naming the setting, and nothing is changed.
+        var refused = Assert.Throws<InvalidOperationException>(() => StoreOn(database, TwoTenants(legacy: null)));
+        Assert.Contains("Sidecar:Auth:LegacyTenant", refused.Message);
+
+        var store = StoreOn(database, TwoTenants(legacy: "acme"));
+        UserKey acme = new("acme", "ann"), globex = new("globex", "ann");
+        Assert.Equal(("oak fern", 3L, TriggerPolicy.Sticky), (store.Get(acme)!.StickyTriggerText, store.Get(acme)!.Posts, store.Get(acme)!.Policy));
+        Assert.Equal(answer, store.FindResult(acme, "p")!.Response.ToByteArray());
+        Assert.Single(store.UserNoise([acme], 2));
+        Assert.Null(store.Get(globex));
+        Assert.Null(store.FindResult(globex, "p"));
+
+        // Opened again (another replica, a restart), nothing moves twice; new rows get on as usual.
+        var again = StoreOn(database, TwoTenants(legacy: null));
+        again.Touch(globex, TriggerPolicy.PerPost);
+        Assert.NotNull(again.SaveResult(globex, "p", [3], Answer("p", 10, 3)));
+        Assert.Equal(answer, again.FindResult(acme, "p")!.Response.ToByteArray());
+        Assert.Equal(3, again.FindResult(globex, "p")!.Response.Image[0]);
+    }
 }
 
 public sealed class SqliteProfileStoreTests : ProfileStoreContract
 {
-    protected override IProfileStore Store(long maxBytes = 4L << 30, TimeSpan? retention = null)
+    protected override IProfileStore Store(long maxBytes = 4L << 30, TimeSpan? retention = null, long? tenantBytes = null)
     {
-        var settings = Settings(maxBytes, retention);
+        var settings = Settings(maxBytes, retention, tenantBytes);
         settings.Profiles.DatabasePath = Path.Combine(TestFolders.New(), "sidecar.db");
         return new SqliteProfileStore(Options.Create(settings), Clock);
     }
+
+    protected override (string Database, Func<DbConnection> Raw) EmptyDatabase()
+    {
+        var folder = TestFolders.New();
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, "sidecar.db");
+        return (path, () => new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"));
+    }
+
+    protected override IProfileStore StoreOn(string database, ApiKeyPolicy keys) =>
+        new SqliteProfileStore(Options.Create(new SidecarOptions { Profiles = { DatabasePath = database } }), Clock, keys);
+
+    protected override (string Prefix, string Int64, string Bytes, string? SizeColumn) Dialect => ("", "INTEGER", "BLOB", null);
 
     protected override IProfileStore Replica(IProfileStore store) => store;
 
@@ -197,14 +299,27 @@ public sealed class PostgresProfileStoreTests : ProfileStoreContract
 
     protected override void SkipIfUnavailable() => Skip.If(PostgresServer.Unavailable is not null, PostgresServer.Unavailable);
 
-    protected override IProfileStore Store(long maxBytes = 4L << 30, TimeSpan? retention = null)
+    protected override IProfileStore Store(long maxBytes = 4L << 30, TimeSpan? retention = null, long? tenantBytes = null)
     {
-        var settings = Settings(maxBytes, retention);
+        var settings = Settings(maxBytes, retention, tenantBytes);
         settings.Profiles.Store = new StoreOptions { Provider = StoreProvider.PostgreSql, ConnectionString = PostgresServer.NewDatabase() };
         var store = new PostgresProfileStore(Options.Create(settings), Clock);
         _settings[store] = settings;
         return store;
     }
+
+    protected override (string Database, Func<DbConnection> Raw) EmptyDatabase()
+    {
+        var database = PostgresServer.NewDatabase();
+        return (database, () => new Npgsql.NpgsqlConnection(database));
+    }
+
+    protected override IProfileStore StoreOn(string database, ApiKeyPolicy keys) => new PostgresProfileStore(Options.Create(new SidecarOptions
+    {
+        Profiles = { Store = new StoreOptions { Provider = StoreProvider.PostgreSql, ConnectionString = database } },
+    }), Clock, keys);
+
+    protected override (string Prefix, string Int64, string Bytes, string? SizeColumn) Dialect => ("sidecar_", "BIGINT", "BYTEA", "bytes");
 
     protected override IProfileStore Replica(IProfileStore store) => new PostgresProfileStore(Options.Create(_settings[store]), Clock);
 }
