@@ -48,4 +48,44 @@ public class StartupSettingsTests
                 .ToDictionary(kv => "Sidecar:Model:" + kv[0], kv => (string?)kv[1]))));
         Assert.Contains(named, e.Message);
     }
+
+    [Theory]
+    [InlineData("Sidecar:Auth:Tenants", "Tenants:key-abc:0=k1")]                                 // names of keys' own tenants are reserved
+    [InlineData("Sidecar:Auth:Tenants", "Tenants:default:0=k1")]
+    [InlineData("Sidecar:Auth:Tenants", "Tenants:a b:0=k1")]
+    [InlineData("Sidecar:Auth:Tenants:acme", "Tenants:acme:0= ")]                                 // a tenant without keys
+    [InlineData("Sidecar:Auth:ApiKeys and Sidecar:Auth:Tenants", "Tenants:acme:0=k1", "Tenants:globex:0=k1")]   // one key, two tenants
+    [InlineData("Sidecar:Auth:ApiKeys and Sidecar:Auth:Tenants", "ApiKeys:0=k1", "Tenants:acme:0=k1")]
+    [InlineData("Sidecar:Auth:LegacyTenant", "Tenants:acme:0=k1", "LegacyTenant=initech")]
+    [InlineData("Sidecar:Profiles:MaxStoredResultBytesPerTenant", "Tenants:acme:0=k1", "Tenants:globex:0=k2", "../Profiles/MaxStoredResultBytes=1000",
+        "../Profiles/MaxStoredResultBytesPerTenant=600")]                                          // two shares of 600 in a budget of 1,000
+    public void TenantsThatCannotBeKeptApartStopStartUpNamingTheSetting(string named, params string[] settings)
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => SidecarApp.Build(["--environment", "Production"],
+            b => b.Configuration.AddInMemoryCollection(settings.Select(s => s.Split('='))
+                .ToDictionary(kv => kv[0].StartsWith("../", StringComparison.Ordinal) ? "Sidecar:" + kv[0][3..].Replace('/', ':') : "Sidecar:Auth:" + kv[0], kv => (string?)kv[1]))));
+        Assert.Contains(named, e.Message);
+    }
+
+    [Fact]
+    public void EachKeyIsItsTenantsAndRotatedKeysShareOne()
+    {
+        var keys = Hosting.ApiKeyPolicy.From(new Hosting.AuthOptions
+        {
+            ApiKeys = ["solo-key"], Tenants = { ["acme"] = ["acme-old", "acme-new"] }, LegacyTenant = "acme",
+        }, development: false, "Sidecar");
+        Assert.Equal("acme", keys.TenantOf("acme-old"));
+        Assert.Equal("acme", keys.TenantOf("acme-new"));
+        Assert.Equal(Hosting.ApiKeyPolicy.KeyTenant("solo-key"), keys.TenantOf("solo-key"));
+        Assert.StartsWith("key-", keys.TenantOf("solo-key"));
+        Assert.DoesNotContain("solo", keys.TenantOf("solo-key"));   // stores never hold a key
+        Assert.Null(keys.TenantOf("made-up"));
+        Assert.Null(keys.TenantOf(null));
+        Assert.Equal(["acme", Hosting.ApiKeyPolicy.KeyTenant("solo-key")], keys.Tenants.Order(StringComparer.Ordinal));
+
+        var open = Hosting.ApiKeyPolicy.From(new Hosting.AuthOptions { RequireApiKey = false }, development: false, "Sidecar");
+        Assert.Equal(Hosting.ApiKeyPolicy.OpenTenant, open.TenantOf(null));
+        Assert.Equal(Hosting.ApiKeyPolicy.OpenTenant, open.LegacyTenant);
+        Assert.Null(Hosting.ApiKeyPolicy.From(new Hosting.AuthOptions { Tenants = { ["a"] = ["1"], ["b"] = ["2"] } }, false, "Sidecar").LegacyTenant);
+    }
 }
