@@ -1,5 +1,7 @@
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Unlearnable.Sidecar.Admission;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Tests;
 
@@ -84,5 +86,29 @@ public class TenantTests
         await using var a = await starting[0];
         await using var b = await starting[1];
         await TenantsStayApart(a.Client, b.Client);
+    }
+
+    [Fact]
+    public async Task ATenantsKeysShareOneInFlightShareAndAnotherTenantKeepsItsOwn()
+    {
+        var settings = Tenants.ToDictionary(p => p.Key, p => (string?)p.Value);
+        settings["Sidecar:Limits:MaxPostsInFlightPerTenant"] = "1";
+        await using var server = await SidecarServer.StartAsync(settings);
+        var admission = server.Services.GetRequiredService<AdmissionControl>();
+        Task<ProtectResponse> acme, globex;
+        using (await CodecSlots.HoldAllAsync(server))   // admitted posts wait to be decoded, each holding its slot
+        {
+            acme = server.Client.ProtectAsync(Post("acme's first"), As(AcmeKey)).ResponseAsync;
+            await Poll.Until(() => admission.InFlight == 1, TimeSpan.FromSeconds(10));
+            var rotated = Post("acme's second");
+            rotated.PostId = "p2";
+            var refused = await Assert.ThrowsAsync<RpcException>(async () => await server.Client.ProtectAsync(rotated, As(AcmeRotatedKey)));
+            Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);   // the other key is the same tenant: its share is taken
+            Assert.Contains("Sidecar:Limits:MaxPostsInFlightPerTenant", refused.Status.Detail);
+            globex = server.Client.ProtectAsync(Post("globex's first"), As(GlobexKey)).ResponseAsync;
+            await Poll.Until(() => admission.InFlight == 2, TimeSpan.FromSeconds(10));   // admitted beside acme's
+        }
+        Assert.False((await acme).Replayed);
+        Assert.False((await globex).Replayed);
     }
 }
