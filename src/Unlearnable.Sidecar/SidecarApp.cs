@@ -56,6 +56,7 @@ public static class SidecarApp
         if (!(limits.StreamShare is > 0 and <= 1)) throw new InvalidOperationException($"Sidecar:Limits:StreamShare is {limits.StreamShare}; it must be in (0, 1] (the share of MaxPostsInFlight streams may hold)");
         if (limits.BodyReadTimeout < TimeSpan.Zero || limits.BodyReadTimeout > TimeSpan.FromDays(1))
             throw new InvalidOperationException($"Sidecar:Limits:BodyReadTimeout is {limits.BodyReadTimeout}; give 0 (no deadline) to 1 day");
+        CheckMemory(limits);
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");
         var profiles = settings.Profiles;
@@ -91,6 +92,8 @@ public static class SidecarApp
         builder.Services.AddSingleton<InFlightPosts>();
         builder.Services.AddSingleton<IPostsInFlight>(sp => sp.GetRequiredService<InFlightPosts>());
         builder.Services.AddSingleton<CodecGate>();
+        builder.Services.AddSingleton<CodecMemory>();
+        builder.Services.AddSingleton<PostMemory>();
         builder.Services.AddSingleton<PostProtector>();
         builder.Services.AddHostedService<Drain>();   // after the batcher: stopped before it, so posts drain while it still runs
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.Shutdown.GracePeriod + TimeSpan.FromSeconds(10));
@@ -105,5 +108,25 @@ public static class SidecarApp
         app.MapGrpcService<ProtectionGrpcService>();
         app.MapDefaultEndpoints(services => services.GetRequiredService<WarmSurrogate>().IsReady && !services.GetRequiredService<AdmissionControl>().Draining);
         return app;
+    
+    /// <summary>
+    /// Refuses to start when what the limits let the server hold does not fit in the memory it may use: an OOM kill
+    /// under load loses every post in flight, a refusal at start-up names the settings to change.
+    /// </summary>
+    static void CheckMemory(LimitOptions limits)
+    {
+        long finishLargest = CodecMemory.Cost("finish", limits.MaxImagePixels);
+        if (limits.PostMemoryBytes < 1 || limits.ModelMemoryBytes < 0 || limits.CodecMemory < finishLargest)
+            throw new InvalidOperationException($"Sidecar:Limits:PostMemoryBytes ({limits.PostMemoryBytes}) must be positive, ModelMemoryBytes ({limits.ModelMemoryBytes}) " +
+                $"not negative, and Sidecar:Limits:CodecMemoryBytes ({limits.CodecMemory:N0}) at least what finishing the largest image allowed takes " +
+                $"({finishLargest:N0} bytes for Sidecar:Limits:MaxImagePixels {limits.MaxImagePixels:N0}); leave CodecMemoryBytes empty for exactly that");
+        long available = limits.MemoryBytes ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var bounds = limits.MemoryBounds();
+        long total = bounds.Sum(b => b.Bytes);
+        if (total > available)
+            throw new InvalidOperationException($"the memory limits add up to {total / (double)(1 << 30):0.00} GiB, more than the {available / (double)(1 << 30):0.00} GiB " +
+                $"this server may use (Sidecar:Limits:MemoryBytes{(limits.MemoryBytes is null ? ", found from the container" : "")}): " +
+                string.Join(", ", bounds.Select(b => $"{b.Setting} {b.Bytes / (double)(1 << 20):N0} MiB")) + "; lower them, or give the server more memory");
     }
+}
 }

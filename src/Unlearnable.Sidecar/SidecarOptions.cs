@@ -202,8 +202,6 @@ public sealed class BatchingOptions
     public TimeSpan DefaultQueueTimeout { get; set; }
     /// <summary>What happens to a post that names no timeout action when its queue timeout passes.</summary>
     public QueueTimeoutAction DefaultTimeoutAction { get; set; } = QueueTimeoutAction.Reject;
-    /// <summary>Decoded pixels all waiting posts may hold (RGBA, 4 bytes each): bounds memory whatever the image sizes.</summary>
-    public long MaxQueuedPixels { get; set; } = 200_000_000;
     /// <summary>Smaller batches are padded with fixed anchor pairs: a contrastive loss needs negatives.</summary>
     public int MinContrastiveBatch { get; set; } = 8;
 }
@@ -254,13 +252,42 @@ public sealed class LimitOptions
     public int MaxPostsInFlightPerStream { get; set; } = 8;
     /// <summary>
     /// Connections and HTTP/2 streams (calls) per connection. Data a client has sent but the server has
-    /// not read yet is at most MaxConnections × MaxStreamsPerConnection × 256 KiB (800 MiB at the defaults).
+    /// not read yet is at most MaxConnections × MaxStreamsPerConnection × 256 KiB (256 MiB at the defaults).
     /// </summary>
     public int MaxConnections { get; set; } = 32;
     /// <summary>Connections to the HTTP listener (/healthz, /metrics), counted apart from the clients' (see <see cref="Admission.ConnectionCaps"/>).</summary>
     public int MaxProbeConnections { get; set; } = 16;
-    public int MaxStreamsPerConnection { get; set; } = 100;
+    public int MaxStreamsPerConnection { get; set; } = 32;
     public const int StreamWindowBytes = 256 << 10;
+    /// <summary>Client data the server may hold unread: every stream's flow-control window.</summary>
+    public long UnreadStreamBytes => (long)MaxConnections * MaxStreamsPerConnection * StreamWindowBytes;
+
+    /// <summary>
+    /// What posts may hold between admission and their written answer: bodies, decoded images waiting for a batch,
+    /// answers not yet written (<see cref="Admission.PostMemory"/>). A post that would pass it is refused
+    /// (RESOURCE_EXHAUSTED) before its body is read or once it is decoded.
+    /// </summary>
+    public long PostMemoryBytes { get; set; } = 1L << 30;
+    /// <summary>
+    /// What image work (decoding, finishing) may take at once, weighted by pixels and stage (<see cref="Posts.CodecMemory"/>);
+    /// empty = room for the largest image allowed (MaxImagePixels) to be finished.
+    /// </summary>
+    public long? CodecMemoryBytes { get; set; }
+    public long CodecMemory => CodecMemoryBytes ?? Posts.CodecMemory.Cost("finish", MaxImagePixels);
+    /// <summary>What the surrogate, libtorch and the runtime take before any post (the tiny public model ~0.6 GiB; more for real-size models).</summary>
+    public long ModelMemoryBytes { get; set; } = 1L << 30;
+    /// <summary>
+    /// The memory the server may use: its container's limit (empty = found from the cgroup, or the machine's memory).
+    /// The server refuses to start when the bounds above, with the model's share, do not fit in it.
+    /// </summary>
+    public long? MemoryBytes { get; set; }
+
+    /// <summary>Everything the bounds let the server hold at once, by part.</summary>
+    public IReadOnlyList<(string Setting, long Bytes)> MemoryBounds() =>
+    [
+        ("ModelMemoryBytes", ModelMemoryBytes), ("PostMemoryBytes", PostMemoryBytes), ("CodecMemoryBytes", CodecMemory),
+        ("MaxConnections × MaxStreamsPerConnection × 256 KiB of unread stream data", UnreadStreamBytes),
+    ];
 }
 
 public sealed class ShutdownOptions

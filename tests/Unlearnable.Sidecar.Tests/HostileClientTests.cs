@@ -90,6 +90,37 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task ABodyThePostMemoryCannotTakeIsRefusedFromItsFrameHeaderBeforeItIsRead()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Limits:PostMemoryBytes"] = "1500000" });
+        var memory = server.Services.GetRequiredService<PostMemory>();
+        Task<ProtectResponse> held;
+        using (await CodecSlots.HoldAllAsync(server))   // an admitted post waits to be decoded, its body counted
+        {
+            held = server.Client.ProtectAsync(Post("p1"), server.Auth).ResponseAsync;
+            await Poll.Until(() => memory.HeldBytes > 0, TimeSpan.FromSeconds(10));
+
+            // A keyed post whose frame declares 1 MB (2 MB with gRPC's copy) and then trickles: refused from the header, not after 1 MB.
+            using var http = new HttpClient();
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{server.GrpcPort}{AdmissionMiddleware.ProtectPath}")
+            {
+                Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new Trickle(stop.Token),
+            };
+            request.Headers.Add("x-api-key", SidecarServer.ApiKey);
+            request.Headers.TE.ParseAdd("trailers");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            using var refused = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stop.Token);
+            Assert.InRange(clock.Elapsed.TotalSeconds, 0, 10);   // a byte every 100 ms: the whole body would take a day
+            Assert.Equal(((int)StatusCode.ResourceExhausted).ToString(), refused.Headers.GetValues("grpc-status").Single());
+            Assert.Contains("Sidecar:Limits:PostMemoryBytes", Uri.UnescapeDataString(refused.Headers.GetValues("grpc-message").Single()));
+            await stop.CancelAsync();
+        }
+        Assert.False(string.IsNullOrEmpty((await held).ProtectedCaption));
+        await Poll.Until(() => memory.HeldBytes == 0, TimeSpan.FromSeconds(10));   // body, image and answer all let go once written
+    }
+
+    [Fact]
     public async Task AFullGrpcListenerLeavesTheProbesAndScrapesTheirOwnConnections()
     {
         await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Limits:MaxConnections"] = "2" });

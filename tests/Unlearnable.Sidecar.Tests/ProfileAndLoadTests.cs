@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using Google.Protobuf;
 using Grpc.Core;
@@ -91,11 +92,11 @@ public class ProfileAndLoadTests
     }
 
     [Fact]
-    public async Task DecodedImagesWaitingInTheQueueStayWithinThePixelBudget()
+    public async Task DecodedImagesWaitingInTheQueueStayWithinThePostMemory()
     {
         await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
         {
-            ["Sidecar:Batching:MaxQueuedPixels"] = "50000",
+            ["Sidecar:Limits:PostMemoryBytes"] = "200000",   // a 150-pixel post holds ~90 KB decoded, plus its body and answer
             ["Sidecar:Batching:MaxBatchSize"] = "1",
             ["Sidecar:Protection:Medium:PgdSteps"] = "8",
         });
@@ -105,7 +106,8 @@ public class ProfileAndLoadTests
             catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted) { return e.Status.Detail; }
         }));
         Assert.Contains("OK", results);
-        Assert.Contains(results, r => r.Contains("50,000-pixel budget"));
+        Assert.Contains(results, r => r.Contains("Sidecar:Limits:PostMemoryBytes"));
+        Assert.Equal(0, server.Services.GetRequiredService<Admission.PostMemory>().HeldBytes);   // every hold went back
     }
 
     [Fact]

@@ -26,6 +26,9 @@ public class StartupSettingsTests
     [InlineData("Sidecar:Profiles:Store:Provider", "PostgreSql")]          // with no connection string
     [InlineData("Sidecar:Profiles:Store:Provider", "Oracle")]
     [InlineData("Sidecar:Profiles:Store:ConnectionString", "Host=db;Bogus Key=1")]
+    [InlineData("Sidecar:Limits:MemoryBytes", "2147483648")]               // the default bounds add up to about 3.8 GiB
+    [InlineData("Sidecar:Limits:CodecMemoryBytes", "100000000")]           // less than finishing one 50-megapixel image takes
+    [InlineData("Sidecar:Limits:PostMemoryBytes", "0")]
     public void AnImpossibleSettingStopsStartUpNamingIt(string key, string value)
     {
         var e = Assert.Throws<InvalidOperationException>(() => SidecarApp.Build(["--environment", "Development"],

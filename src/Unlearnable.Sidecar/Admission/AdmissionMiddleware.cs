@@ -10,7 +10,8 @@ namespace Unlearnable.Sidecar.Admission;
 /// received and parsed, which is what admission must prevent. It runs after routing (which WebApplication puts
 /// first), so it knows which method a request is for.
 /// </summary>
-public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission, ApiKeyPolicy keys, Microsoft.Extensions.Options.IOptions<SidecarOptions> options)
+public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission, PostMemory memory, ApiKeyPolicy keys,
+    Microsoft.Extensions.Options.IOptions<SidecarOptions> options)
 {
     public const string ProtectPath = "/unlearnable.v1.ProtectionService/Protect";
 
@@ -29,7 +30,7 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
             return;
         }
         var limits = options.Value.Limits;
-        if (await BodyDeadline.BufferAsync(context, limits.BodyReadTimeout, limits.MaxMessageBytes)) await next(context);
+        if (await UnaryBody.BufferAsync(context, limits.BodyReadTimeout, limits.MaxMessageBytes, memory)) await next(context);
     }
 
     // Decided on the endpoint routing chose, not the raw path: a path that routing maps to Protect another way

@@ -30,6 +30,17 @@ public sealed class PostImages(LimitOptions limits, int modelSize)
         RefuseAnimation = true, MaxAspectRatio = limits.MaxAspectRatio,
     };
 
+    /// <summary>
+    /// The pixels decoding will make, from the header alone (at most the limit: a larger image is refused before it
+    /// is decoded); 0 where there is no header to read, which decoding then refuses.
+    /// </summary>
+    public long Pixels(byte[] bytes)
+    {
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data);
+        return codec is null ? 0 : Math.Min((long)codec.Info.Width * codec.Info.Height, limits.MaxImagePixels);
+    }
+
     public PreparedImage Prepare(byte[] bytes)
     {
         var format = ImageFormats.Sniff(bytes);

@@ -22,10 +22,8 @@ namespace Unlearnable.Sidecar.Posts;
 /// the gRPC service is a thin shell.
 /// </summary>
 public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogate surrogate, MicroBatcher batcher, IProfileStore store,
-    InFlightPosts inFlight, AdmissionControl admission, CodecGate codecs, SidecarMetrics metrics)
+    InFlightPosts inFlight, AdmissionControl admission, CodecGate codecs, PostMemory memory, SidecarMetrics metrics)
 {
-    long _heldPixels;
-
     /// <param name="tenant">Whose the post is (<see cref="Hosting.ApiKeyInterceptor.Tenant"/>): its user is that tenant's.</param>
     public async Task<ProtectResponse> ProtectAsync(string tenant, ProtectRequest request, CancellationToken cancel)
     {
@@ -73,20 +71,20 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         int size = surrogate.Model.Config.Vision.ImageSize;
         PreparedImage image;
         var images = new PostImages(options.Value.Limits, size);
-        try { image = await codecs.RunAsync("decode", () => images.Prepare(request.Image.ToByteArray()), cancel); }
+        var upload = request.Image.ToByteArray();
+        try { image = await codecs.RunAsync("decode", images.Pixels(upload), () => images.Prepare(upload), cancel); }
         catch (ImageRejectedException e) { throw RequestValidation.Invalid("image", e.Message); }
 
         long pixels = (long)image.Upright.Width * image.Upright.Height;
-        long budget = options.Value.Batching.MaxQueuedPixels;
-        long held = Interlocked.Add(ref _heldPixels, pixels);
-        if (held > budget && held > pixels)   // one image alone may exceed the budget; a full queue may not
+        var decoded = memory.TryHold(4 * pixels);   // RGBA while it waits for its batch
+        if (decoded is null)
         {
-            Interlocked.Add(ref _heldPixels, -pixels);
             image.Dispose();
-            metrics.Rejected.WithLabels("pixel_budget").Inc();
-            throw new QueueFullException($"queued images already hold the {budget:N0}-pixel budget; retry later");
+            metrics.Rejected.WithLabels("memory").Inc();
+            throw new QueueFullException(memory.Refusal("its decoded image", 4 * pixels));
         }
         IAsyncDisposable? deciding = null;
+        using (decoded)
         using (image)
         try
         {
@@ -112,7 +110,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
                 await deciding.DisposeAsync();
                 deciding = null;
             }
-            var published = await codecs.RunAsync("finish", () => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel);
+            var published = await codecs.RunAsync("finish", pixels, () => images.Finish(image, done.Noise, Output(settings, image.UploadFormat), done.Bound), cancel);
             var response = new ProtectResponse
             {
                 PostId = request.PostId,
@@ -141,7 +139,6 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         }
         finally
         {
-            Interlocked.Add(ref _heldPixels, -pixels);
             if (deciding is not null) await deciding.DisposeAsync();
         }
     }

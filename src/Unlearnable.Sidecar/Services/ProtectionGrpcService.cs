@@ -19,14 +19,18 @@ namespace Unlearnable.Sidecar.Services;
 /// </summary>
 [BindServiceMethod(typeof(ProtectionGrpcService), nameof(Bind))]
 public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore store, WarmSurrogate surrogate, IOptions<SidecarOptions> options,
-    AdmissionControl admission, InFlightPosts inFlight, SidecarMetrics metrics, ILogger<ProtectionGrpcService> log) : ProtectionService.ProtectionServiceBase
+    AdmissionControl admission, PostMemory memory, InFlightPosts inFlight, SidecarMetrics metrics, ILogger<ProtectionGrpcService> log) : ProtectionService.ProtectionServiceBase
 {
     /// <summary>Found by grpc-dotnet through the attribute above: the generated binding, with strict request parsing.</summary>
     public static void Bind(ServiceBinderBase binder, ProtectionService.ProtectionServiceBase service) =>
         ProtectionService.BindService(new StrictParsingBinder(binder), service);
 
-    public override Task<ProtectResponse> Protect(ProtectRequest request, ServerCallContext context) =>
-        protector.ProtectAsync(ApiKeyInterceptor.Tenant(context), request, context.CancellationToken);
+    public override async Task<ProtectResponse> Protect(ProtectRequest request, ServerCallContext context)
+    {
+        var response = await protector.ProtectAsync(ApiKeyInterceptor.Tenant(context), request, context.CancellationToken);
+        context.GetHttpContext().Response.RegisterForDispose(memory.Count(response.CalculateSize()));   // counted until written
+        return response;
+    }
 
     /// <summary>
     /// Posts on one stream are protected concurrently (they may share a batch) and answered as
@@ -51,6 +55,8 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
         }
         async Task One(ProtectRequest request, AdmissionControl.Slot? slot)
         {
+            var message = memory.Count(2L * request.CalculateSize());   // read already: the message and its image's copy
+            PostMemory.Hold? answer = null;
             ProtectResponse response;
             try
             {
@@ -71,11 +77,14 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             }
             // The slot is kept until the answer is written: a client that does not read holds its own slots (and at most
             // MaxPostsInFlightPerStream answers in memory), and the stream reads no more of its posts meanwhile.
+            answer = memory.Count(response.CalculateSize());
             try { await Write(response); }
             finally { Release(); }
 
             void Release()
             {
+                message.Dispose();
+                answer?.Dispose();
                 slot?.Dispose();
                 ownSlots.Release();
             }

@@ -5,21 +5,21 @@ using Unlearnable.Hosting;
 namespace Unlearnable.Sidecar.Admission;
 
 /// <summary>
-/// Reads a unary post's body within <see cref="LimitOptions.BodyReadTimeout"/> once it holds an admission slot, so a
-/// client that trickles its body cannot keep a slot for hours. The gRPC frame header says the message's length, so the
-/// body is read into one buffer of that size (no growing copies); a message over the size limit is left to gRPC, which
-/// refuses it from the header with its own message.
+/// Reads a unary post's body once it holds an admission slot: within <see cref="LimitOptions.BodyReadTimeout"/>, so a
+/// client that trickles its body cannot keep a slot for hours, and within <see cref="PostMemory"/>. The gRPC frame header
+/// says the message's length, so the memory is counted (the buffer and gRPC's parsed copy, until the call ends) or the
+/// post refused before the body is read, and the body is read into one buffer of that size (no growing copies). A
+/// message over the size limit is left to gRPC, which refuses it from the header with its own message.
 /// </summary>
-public static class BodyDeadline
+public static class UnaryBody
 {
     const int FrameHeader = 5;
 
-    /// <returns>False when the body did not arrive in time (the call has then been answered DEADLINE_EXCEEDED).</returns>
-    public static async Task<bool> BufferAsync(HttpContext context, TimeSpan limit, long maxMessageBytes)
+    /// <returns>False when the post was refused (no memory for it, or its body did not arrive in time); it has then been answered.</returns>
+    public static async Task<bool> BufferAsync(HttpContext context, TimeSpan limit, long maxMessageBytes, PostMemory memory)
     {
-        if (limit <= TimeSpan.Zero) return true;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        timeout.CancelAfter(limit);
+        if (limit > TimeSpan.Zero) timeout.CancelAfter(limit);
         var body = context.Request.Body;
         try
         {
@@ -31,6 +31,13 @@ public static class BodyDeadline
                 context.Request.Body = new PrefixedStream(header[..got], body);   // gRPC answers a short or oversized frame itself
                 return true;
             }
+            long bytes = 2 * (FrameHeader + length);
+            if (memory.TryHold(bytes) is not { } held)
+            {
+                await GrpcRefusal.WriteAsync(context, StatusCode.ResourceExhausted, memory.Refusal("its body", bytes));
+                return false;
+            }
+            context.Response.RegisterForDispose(held);
             var message = new byte[FrameHeader + length];
             header.CopyTo(message, 0);
             got = await ReadUpTo(body, message.AsMemory(FrameHeader), timeout.Token);
