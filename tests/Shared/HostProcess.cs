@@ -19,7 +19,11 @@ public sealed partial class HostProcess : IAsyncDisposable
     public int Pid => _process.Id;
     public string Address => $"http://127.0.0.1:{GrpcPort}";
 
-    HostProcess(Process process, int grpcPort, string folder, GrpcChannel channel) => (_process, GrpcPort, Folder, Channel) = (process, grpcPort, folder, channel);
+    /// <summary>The plain HTTP endpoint (/healthz, /metrics).</summary>
+    public int HttpPort { get; }
+
+    HostProcess(Process process, int grpcPort, int httpPort, string folder, GrpcChannel channel) =>
+        (_process, GrpcPort, HttpPort, Folder, Channel) = (process, grpcPort, httpPort, folder, channel);
 
     public static async Task<HostProcess> StartAsync(string dll, string folder, IDictionary<string, string> settings, TimeSpan? readyWithin = null)
     {
@@ -69,7 +73,8 @@ public sealed partial class HostProcess : IAsyncDisposable
                         if ((await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest())).Status == HealthCheckResponse.Types.ServingStatus.Serving)
                         {
                             foreach (var other in channels.Values.Where(c => c != channel)) other.Dispose();
-                            return new HostProcess(process, port, folder, channel);
+                            // Both endpoints are announced before the host is ready.
+                            return new HostProcess(process, port, channels.Keys.FirstOrDefault(p => p != port), folder, channel);
                         }
                     }
                     catch (RpcException) { }   // not this endpoint, or not listening yet

@@ -42,7 +42,7 @@ public class HostileClientTests
         // A Protect call with a made-up key whose 1 MB body arrives a byte at a time, as a slow-loris client sends it.
         var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{server.GrpcPort}{AdmissionMiddleware.ProtectPath}")
         {
-            Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new Trickle(stop.Token),
+            Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new TrickledBody(stop.Token),
         };
         request.Headers.Add("x-api-key", "made-up");
         request.Headers.TE.ParseAdd("trailers");
@@ -70,7 +70,7 @@ public class HostileClientTests
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{server.GrpcPort}{AdmissionMiddleware.ProtectPath}")
         {
-            Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new Trickle(stop.Token),
+            Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new TrickledBody(stop.Token),
         };
         request.Headers.Add("x-api-key", SidecarServer.ApiKey);   // a real key: admitted, then too slow
         request.Headers.TE.ParseAdd("trailers");
@@ -105,7 +105,7 @@ public class HostileClientTests
             using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{server.GrpcPort}{AdmissionMiddleware.ProtectPath}")
             {
-                Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new Trickle(stop.Token),
+                Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, Content = new TrickledBody(stop.Token),
             };
             request.Headers.Add("x-api-key", SidecarServer.ApiKey);
             request.Headers.TE.ParseAdd("trailers");
@@ -150,35 +150,6 @@ public class HostileClientTests
         Assert.Contains("SERVING", await http.GetStringAsync($"http://127.0.0.1:{server.HttpPort}/healthz"));
         Assert.Contains("unlearnable_", await http.GetStringAsync($"http://127.0.0.1:{server.HttpPort}/metrics"));
         foreach (var socket in idle) socket.Dispose();
-    }
-
-    // A gRPC frame header announcing 1 MB, then a byte every 100 ms until stopped.
-    sealed class Trickle : HttpContent
-    {
-        readonly CancellationToken stop;
-
-        public Trickle(CancellationToken stop)
-        {
-            this.stop = stop;
-            Headers.ContentType = new("application/grpc");
-        }
-
-        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
-        {
-            await stream.WriteAsync(new byte[] { 0, 0, 0x10, 0, 0 }, stop);
-            try
-            {
-                while (!stop.IsCancellationRequested)
-                {
-                    await stream.WriteAsync(new byte[] { 0x0a }, stop);
-                    await stream.FlushAsync(stop);
-                    await Task.Delay(100, stop);
-                }
-            }
-            catch (Exception e) when (e is OperationCanceledException or IOException) { }   // stopped, or the server reset the stream
-        }
-
-        protected override bool TryComputeLength(out long length) { length = 0; return false; }
     }
 
     [Fact]

@@ -19,6 +19,7 @@ public sealed class SidecarProcess : IAsyncDisposable
     public string Folder => _host.Folder;
     public int Pid => _host.Pid;
     public string Address => _host.Address;
+    public int HttpPort => _host.HttpPort;
 
     SidecarProcess(HostProcess host)
     {

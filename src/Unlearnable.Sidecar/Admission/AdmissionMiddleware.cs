@@ -10,7 +10,7 @@ namespace Unlearnable.Sidecar.Admission;
 /// received and parsed, which is what admission must prevent. It runs after routing (which WebApplication puts
 /// first), so it knows which method a request is for.
 /// </summary>
-public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission, PostMemory memory, ApiKeyPolicy keys,
+public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission, PostMemory memory, Observability.SidecarMetrics metrics, ApiKeyPolicy keys,
     Microsoft.Extensions.Options.IOptions<SidecarOptions> options)
 {
     public const string ProtectPath = "/unlearnable.v1.ProtectionService/Protect";
@@ -30,7 +30,7 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
             return;
         }
         var limits = options.Value.Limits;
-        if (await UnaryBody.BufferAsync(context, limits.BodyReadTimeout, limits.MaxMessageBytes, memory)) await next(context);
+        if (await UnaryBody.BufferAsync(context, limits.BodyReadTimeout, limits.MaxMessageBytes, memory, metrics)) await next(context);
     }
 
     // Decided on the endpoint routing chose, not the raw path: a path that routing maps to Protect another way

@@ -16,7 +16,7 @@ public static class UnaryBody
     const int FrameHeader = 5;
 
     /// <returns>False when the post was refused (no memory for it, or its body did not arrive in time); it has then been answered.</returns>
-    public static async Task<bool> BufferAsync(HttpContext context, TimeSpan limit, long maxMessageBytes, PostMemory memory)
+    public static async Task<bool> BufferAsync(HttpContext context, TimeSpan limit, long maxMessageBytes, PostMemory memory, Observability.SidecarMetrics metrics)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         if (limit > TimeSpan.Zero) timeout.CancelAfter(limit);
@@ -34,6 +34,7 @@ public static class UnaryBody
             long bytes = 2 * (FrameHeader + length);
             if (memory.TryHold(bytes) is not { } held)
             {
+                metrics.Rejected.WithLabels("memory").Inc();
                 await GrpcRefusal.WriteAsync(context, StatusCode.ResourceExhausted, memory.Refusal("its body", bytes));
                 return false;
             }
