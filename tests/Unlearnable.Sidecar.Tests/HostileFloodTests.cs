@@ -41,9 +41,11 @@ public class HostileFloodTests
             var client = new ProtectionService.ProtectionServiceClient(bodies);
             while (!stop.IsCancellationRequested)
             {
+                // UNAUTHENTICATED from the headers; Kestrel may also reset a connection whose streams it keeps resetting
+                // (ENHANCE_YOUR_CALM: bodies sent on after their answer). Either way nothing of them is kept.
                 try { await client.ProtectAsync(big, new Metadata { { "x-api-key", "made-up" } }, cancellationToken: stop.Token); }
-                catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated) { Count("bodies"); }
-                catch (RpcException) when (stop.IsCancellationRequested) { }
+                catch (RpcException e) when (!stop.IsCancellationRequested) { Count($"bodies {e.StatusCode}"); }
+                catch (RpcException) { }
             }
         }
 
@@ -64,6 +66,7 @@ public class HostileFloodTests
                     Count("methods");
                 }
                 catch (OperationCanceledException) { }
+                catch (HttpRequestException) { Count("methods: connection closed"); }   // Kestrel may close a connection after a bad request
             }
         }
 
@@ -94,7 +97,7 @@ public class HostileFloodTests
                     if (answer.Headers.TryGetValues("grpc-status", out var status) && status.Single() == ((int)StatusCode.Unauthenticated).ToString()) Count("trickles");
                 }
                 catch (OperationCanceledException) { }
-                catch (HttpRequestException) when (stop.IsCancellationRequested) { }
+                catch (HttpRequestException) { Count("trickles: reset"); }   // refused while it was still sending
             }
         }
 
@@ -114,7 +117,7 @@ public class HostileFloodTests
         await Task.WhenAll(flood);
 
         Assert.All(keyed, r => Assert.False(string.IsNullOrEmpty(r.ProtectedCaption)));
-        Assert.True(refusals.GetValueOrDefault("bodies") > 10 && refusals.GetValueOrDefault("methods") > 100 && refusals.GetValueOrDefault("trickles") > 2,
+        Assert.True(refusals.Where(r => r.Key.StartsWith("bodies", StringComparison.Ordinal)).Sum(r => r.Value) > 10 && refusals.GetValueOrDefault("methods") > 100 && refusals.Where(r => r.Key.StartsWith("trickles", StringComparison.Ordinal)).Sum(r => r.Value) > 2,
             $"the flood did not run: {string.Join(", ", refusals)}");
         double peak = ServerMemory.Read(sidecar.Pid, "VmHWM") ?? 0;
         Assert.InRange(peak, 1, MemoryBytes / (1 << 20));
