@@ -6,10 +6,10 @@ namespace Unlearnable.Sidecar.Admission;
 /// <summary>
 /// Counts the posts whose bodies the server holds, in total and per tenant (whoever's keys they came with), so memory stays
 /// bounded and no client takes every slot. A unary call takes a slot before its body is read
-/// (<see cref="AdmissionMiddleware"/>) or is refused; a stream waits for one before reading its
-/// next post, and keeps it until that post's answer is written. Streams hold at most
-/// <see cref="LimitOptions.StreamSlots"/> of the slots, so sessions waiting for their users' next posts never leave
-/// unary calls without one. While the server drains for shutdown nothing new is admitted.
+/// (<see cref="AdmissionMiddleware"/>) or is refused; a stream's post waits for one once it has
+/// arrived (the stream reads no further meanwhile), and keeps it until its answer is written. Streams hold at most
+/// <see cref="LimitOptions.StreamSlots"/> of the slots, so busy streams never leave unary calls without one. While the
+/// server drains for shutdown nothing new is admitted.
 /// </summary>
 public sealed class AdmissionControl(IOptions<SidecarOptions> options, SidecarMetrics metrics)
 {
@@ -36,7 +36,7 @@ public sealed class AdmissionControl(IOptions<SidecarOptions> options, SidecarMe
         return slot;
     }
 
-    /// <summary>Waits for a slot (a stream's next post); throws <see cref="ServerDrainingException"/> once the server drains.</summary>
+    /// <summary>Waits for a slot (a stream's post that has arrived); throws <see cref="ServerDrainingException"/> once the server drains.</summary>
     public async Task<Slot> EnterAsync(string tenant, CancellationToken cancel)
     {
         while (true)

@@ -35,10 +35,12 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
     /// <summary>
     /// Posts on one stream are protected concurrently (they may share a batch) and answered as
     /// they finish. Every post gets an answer: its result, or a response carrying its error (bad
-    /// input, a full server, a failure) while the stream goes on. The stream reads its next post
-    /// only when it has a slot (at most MaxPostsInFlightPerStream of its own, and one of the
-    /// server's), so a client that sends faster than the server protects is held back by HTTP/2
-    /// flow control instead of filling memory. Only the call's own end (cancelled, deadline) ends it early.
+    /// input, a full server, a failure) while the stream goes on. A post takes one of the server's
+    /// slots once it has arrived (a session waiting for its user's next post holds none), and the
+    /// stream reads its next post only when this one has a slot and the stream has fewer than
+    /// MaxPostsInFlightPerStream in flight, so a client that sends faster than the server protects
+    /// is held back by HTTP/2 flow control instead of filling memory. Only the call's own end
+    /// (cancelled, deadline) ends it early.
     /// </summary>
     public override async Task ProtectStream(IAsyncStreamReader<ProtectRequest> requests, IServerStreamWriter<ProtectResponse> responses, ServerCallContext context)
     {
@@ -53,9 +55,8 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             try { await responses.WriteAsync(response, cancel); }
             finally { writeLock.Release(); }
         }
-        async Task One(ProtectRequest request, AdmissionControl.Slot? slot)
+        async Task One(ProtectRequest request, PostMemory.Hold message, AdmissionControl.Slot? slot)
         {
-            var message = memory.Count(2L * request.CalculateSize());   // read already: the message and its image's copy
             PostMemory.Hold? answer = null;
             ProtectResponse response;
             try
@@ -94,25 +95,25 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             while (true)
             {
                 await ownSlots.WaitAsync(cancel);
-                AdmissionControl.Slot? slot = null;
                 bool next = false;
-                try
-                {
-                    try { slot = await admission.EnterAsync(tenant, cancel); }
-                    catch (ServerDrainingException) { }   // posts still arrive and are answered UNAVAILABLE, one by one
-                    next = await requests.MoveNext(cancel);
-                }
+                try { next = await requests.MoveNext(cancel); }
                 finally
                 {
-                    // The stream ended, or was cancelled, reset or sent a bad message while waiting: the slot goes back.
-                    if (!next)
-                    {
-                        slot?.Dispose();
-                        ownSlots.Release();
-                    }
+                    if (!next) ownSlots.Release();   // the stream ended, or was cancelled, reset or sent a bad message
                 }
                 if (!next) break;
-                running.Add(One(requests.Current, slot));
+                var request = requests.Current;
+                var message = memory.Count(2L * request.CalculateSize());   // read already: the message and its image's copy
+                AdmissionControl.Slot? slot = null;
+                try { slot = await admission.EnterAsync(tenant, cancel); }
+                catch (ServerDrainingException) { }   // posts still arrive and are answered UNAVAILABLE, one by one
+                catch
+                {
+                    message.Dispose();
+                    ownSlots.Release();
+                    throw;
+                }
+                running.Add(One(request, message, slot));
             }
         }
         finally
