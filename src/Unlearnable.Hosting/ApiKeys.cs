@@ -99,6 +99,9 @@ public sealed class ApiKeyPolicy
     /// <summary>The configured tenants' names.</summary>
     public IReadOnlyList<string> Tenants { get; }
 
+    /// <summary>The tenants that can store anything: the configured ones, and the open one where keys are not required.</summary>
+    public int StoringTenants => Tenants.Count + (Required ? 0 : 1);
+
     /// <summary>Who owns what was stored before stores had tenants; null when the configuration does not say (several tenants).</summary>
     public string? LegacyTenant { get; }
 

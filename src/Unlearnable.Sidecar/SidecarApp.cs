@@ -27,6 +27,10 @@ public static class SidecarApp
         configure?.Invoke(builder);
 
         var section = builder.Configuration.GetSection("Sidecar");
+        // Settings that were renamed or replaced: ignored silently, they would leave a deployment without the limit it set.
+        foreach (var (old, now) in new[] { ("Batching:MaxQueuedPixels", "Sidecar:Limits:PostMemoryBytes (bytes; decoded images count 4 a pixel)"),
+                     ("Limits:MaxPostsInFlightPerApiKey", "Sidecar:Limits:MaxPostsInFlightPerTenant") })
+            if (section.GetSection(old).Value is not null) throw new InvalidOperationException($"Sidecar:{old} is no longer read; set {now} instead");
         builder.Services.Configure<SidecarOptions>(section);
         var settings = section.Get<SidecarOptions>() ?? new SidecarOptions();
         if (settings.Protection.DefaultTriggerPolicy is not (TriggerPolicy.PerPost or TriggerPolicy.Sticky))
@@ -60,7 +64,7 @@ public static class SidecarApp
         if (settings.Shutdown.GracePeriod < TimeSpan.Zero) throw new InvalidOperationException($"Sidecar:Shutdown:GracePeriod is {settings.Shutdown.GracePeriod}; it cannot be negative");
         var keys = ApiKeyPolicy.From(settings.Auth, builder.Environment.IsDevelopment(), "Sidecar");
         var profiles = settings.Profiles;
-        int tenants = Math.Max(1, keys.Tenants.Count);
+        int tenants = Math.Max(1, keys.StoringTenants);
         if (profiles.MaxStoredResultBytes < 1 || profiles.MaxStoredResultBytesPerTenant is { } perTenant && (perTenant < 1 || perTenant > profiles.MaxStoredResultBytes / tenants))
             throw new InvalidOperationException($"Sidecar:Profiles:MaxStoredResultBytesPerTenant ({profiles.MaxStoredResultBytesPerTenant}) times the {tenants} tenant(s) " +
                 $"must fit in Sidecar:Profiles:MaxStoredResultBytes ({profiles.MaxStoredResultBytes}), or one tenant's posts could push out another's; leave it empty for an equal share");
@@ -108,7 +112,8 @@ public static class SidecarApp
         app.MapGrpcService<ProtectionGrpcService>();
         app.MapDefaultEndpoints(services => services.GetRequiredService<WarmSurrogate>().IsReady && !services.GetRequiredService<AdmissionControl>().Draining);
         return app;
-    
+    }
+
     /// <summary>
     /// Refuses to start when what the limits let the server hold does not fit in the memory it may use: an OOM kill
     /// under load loses every post in flight, a refusal at start-up names the settings to change.
@@ -128,5 +133,4 @@ public static class SidecarApp
                 $"this server may use (Sidecar:Limits:MemoryBytes{(limits.MemoryBytes is null ? ", found from the container" : "")}): " +
                 string.Join(", ", bounds.Select(b => $"{b.Setting} {b.Bytes / (double)(1 << 20):N0} MiB")) + "; lower them, or give the server more memory");
     }
-}
 }

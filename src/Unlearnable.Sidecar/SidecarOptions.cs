@@ -243,11 +243,13 @@ public sealed class LimitOptions
     /// <summary>Posts of one user being protected at once; beyond it a post is refused with RESOURCE_EXHAUSTED.</summary>
     public int MaxPostsInFlightPerUser { get; set; } = 16;
     /// <summary>
-    /// The share of MaxPostsInFlight that streams' posts may hold, from their arrival until their answers are written:
-    /// busy streams never leave unary calls without a slot.
+    /// The share of MaxPostsInFlight that streams may hold, waiting for their next post or holding one until its answer
+    /// is written: idle sessions never leave unary calls without a slot.
     /// </summary>
     public double StreamShare { get; set; } = 0.5;
     public int StreamSlots => Math.Max(1, (int)Math.Floor(MaxPostsInFlight * StreamShare));
+    /// <summary>Of the streams' slots, one tenant's share (as MaxPostsInFlightPerTenant is of MaxPostsInFlight).</summary>
+    public int TenantStreamSlots => Math.Max(1, (int)Math.Floor(StreamSlots * Math.Min(1.0, (double)MaxPostsInFlightPerTenant / MaxPostsInFlight)));
     /// <summary>Posts one stream has in flight; the stream reads its next post when one is answered.</summary>
     public int MaxPostsInFlightPerStream { get; set; } = 8;
     /// <summary>

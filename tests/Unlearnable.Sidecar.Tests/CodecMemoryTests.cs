@@ -43,6 +43,21 @@ public class CodecMemoryTests
     }
 
     [Fact]
+    public async Task WhenTheFirstInLineGivesUpTheOnesBehindItThatFitGoOn()
+    {
+        var memory = Budget(100);
+        using var first = await memory.HoldAsync(70, CancellationToken.None);
+        using var giveUp = new CancellationTokenSource();
+        var large = memory.HoldAsync(60, giveUp.Token);
+        var small = memory.HoldAsync(10, CancellationToken.None);
+        await Task.Delay(100);
+        Assert.False(small.IsCompleted);
+        await giveUp.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => large);
+        (await small.WaitAsync(TimeSpan.FromSeconds(5))).Dispose();   // before, it waited for the first to finish
+    }
+
+    [Fact]
     public void StagesCostByPixels()
     {
         Assert.True(CodecMemory.Cost("finish", 1_000_000) > CodecMemory.Cost("decode", 1_000_000));

@@ -29,6 +29,8 @@ public class StartupSettingsTests
     [InlineData("Sidecar:Limits:MemoryBytes", "2147483648")]               // the default bounds add up to about 3.8 GiB
     [InlineData("Sidecar:Limits:CodecMemoryBytes", "100000000")]           // less than finishing one 50-megapixel image takes
     [InlineData("Sidecar:Limits:PostMemoryBytes", "0")]
+    [InlineData("Sidecar:Batching:MaxQueuedPixels", "200000000")]         // replaced by PostMemoryBytes
+    [InlineData("Sidecar:Limits:MaxPostsInFlightPerApiKey", "48")]         // renamed MaxPostsInFlightPerTenant
     public void AnImpossibleSettingStopsStartUpNamingIt(string key, string value)
     {
         var e = Assert.Throws<InvalidOperationException>(() => SidecarApp.Build(["--environment", "Development"],

@@ -23,14 +23,15 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
             return;
         }
         // After ApiKeyMiddleware: a key that reaches here is valid (or none is needed), so its tenant is known.
-        using var slot = admission.TryEnter(keys.TenantOf(context.Request.Headers[ApiKeyInterceptor.Header])!, out var refusal);
+        var tenant = keys.TenantOf(context.Request.Headers[ApiKeyInterceptor.Header])!;
+        using var slot = admission.TryEnter(tenant, out var refusal);
         if (slot is null)
         {
             await GrpcRefusal.WriteAsync(context, admission.Draining ? StatusCode.Unavailable : StatusCode.ResourceExhausted, refusal);
             return;
         }
         var limits = options.Value.Limits;
-        if (await UnaryBody.BufferAsync(context, limits.BodyReadTimeout, limits.MaxMessageBytes, memory, metrics)) await next(context);
+        if (await UnaryBody.BufferAsync(context, limits.BodyReadTimeout, limits.MaxMessageBytes, memory, tenant, metrics)) await next(context);
     }
 
     // Decided on the endpoint routing chose, not the raw path: a path that routing maps to Protect another way

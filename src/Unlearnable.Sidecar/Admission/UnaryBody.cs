@@ -16,7 +16,8 @@ public static class UnaryBody
     const int FrameHeader = 5;
 
     /// <returns>False when the post was refused (no memory for it, or its body did not arrive in time); it has then been answered.</returns>
-    public static async Task<bool> BufferAsync(HttpContext context, TimeSpan limit, long maxMessageBytes, PostMemory memory, Observability.SidecarMetrics metrics)
+    public static async Task<bool> BufferAsync(HttpContext context, TimeSpan limit, long maxMessageBytes, PostMemory memory, string tenant,
+        Observability.SidecarMetrics metrics)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         if (limit > TimeSpan.Zero) timeout.CancelAfter(limit);
@@ -32,10 +33,10 @@ public static class UnaryBody
                 return true;
             }
             long bytes = 2 * (FrameHeader + length);
-            if (memory.TryHold(bytes) is not { } held)
+            if (memory.TryHold(tenant, bytes) is not { } held)
             {
                 metrics.Rejected.WithLabels("memory").Inc();
-                await GrpcRefusal.WriteAsync(context, StatusCode.ResourceExhausted, memory.Refusal("its body", bytes));
+                await GrpcRefusal.WriteAsync(context, StatusCode.ResourceExhausted, memory.Refusal(tenant, "its body", bytes));
                 return false;
             }
             context.Response.RegisterForDispose(held);

@@ -23,7 +23,7 @@ public sealed class SidecarMetrics
         "Time a post spent in its own pipeline's image work, off the model's thread: decode (with preprocessing) or finish (noise to full resolution, encode, verify)",
         new HistogramConfiguration { LabelNames = ["stage"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 16) });
     public Counter Rejected { get; } = Metrics.CreateCounter("unlearnable_posts_refused_total",
-        "Posts refused for load, by reason: queue_full, bulk_queue_full, queue_timeout, memory, in_flight (server or API-key share), user_share, draining",
+        "Posts refused for load, by reason: queue_full, bulk_queue_full, queue_timeout, memory, in_flight (server, tenant or streams' share), user_share, draining",
         new CounterConfiguration { LabelNames = ["reason"] });
     public Counter Posts { get; } = Metrics.CreateCounter("unlearnable_posts_total", "Posts answered, by gRPC status", new CounterConfiguration { LabelNames = ["status"] });
 }

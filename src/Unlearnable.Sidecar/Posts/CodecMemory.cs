@@ -52,7 +52,11 @@ public sealed class CodecMemory(IOptions<SidecarOptions> options)
         {
             lock (_lock)
             {
-                if (node.List is not null) _waiting.Remove(node);           // still waiting: leaves the line
+                if (node.List is not null)
+                {
+                    _waiting.Remove(node);   // still waiting: leaves the line, and those behind it may now fit
+                    Wake();
+                }
                 else if (ready.Task.IsCompletedSuccessfully) Release(bytes);   // granted just as it was cancelled: gives it back
             }
             throw;
@@ -64,7 +68,12 @@ public sealed class CodecMemory(IOptions<SidecarOptions> options)
     void Release(long bytes)
     {
         _held -= bytes;
-        // Wakes the waiters in order while they fit: the first in line is never passed by a smaller one.
+        Wake();
+    }
+
+    // Grants the waiters in order while they fit: the first in line is never passed by a smaller one.
+    void Wake()
+    {
         while (_waiting.First is { } first && Fits(first.Value.Bytes))
         {
             _waiting.RemoveFirst();

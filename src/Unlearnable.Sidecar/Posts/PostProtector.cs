@@ -76,12 +76,12 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         catch (ImageRejectedException e) { throw RequestValidation.Invalid("image", e.Message); }
 
         long pixels = (long)image.Upright.Width * image.Upright.Height;
-        var decoded = memory.TryHold(4 * pixels);   // RGBA while it waits for its batch
+        var decoded = memory.TryHold(user.Tenant, 4 * pixels);   // RGBA while it waits for its batch
         if (decoded is null)
         {
             image.Dispose();
             metrics.Rejected.WithLabels("memory").Inc();
-            throw new QueueFullException(memory.Refusal("its decoded image", 4 * pixels));
+            throw new QueueFullException(memory.Refusal(user.Tenant, "its decoded image", 4 * pixels));
         }
         IAsyncDisposable? deciding = null;
         using (decoded)

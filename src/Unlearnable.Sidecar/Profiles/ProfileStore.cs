@@ -29,7 +29,7 @@ public abstract class ProfileStore : IProfileStore
         _clock = clock ?? TimeProvider.System;
         _retention = profiles.ResultRetention;
         _maxBytes = profiles.MaxStoredResultBytes;
-        _maxTenantBytes = profiles.TenantBudget(keys?.Tenants.Count ?? 1);
+        _maxTenantBytes = profiles.TenantBudget(keys?.StoringTenants ?? 1);
         _pacer = new ExpiryPacer(Math.Min(_maxBytes, _maxTenantBytes));
         _legacyTenant = keys is null ? ApiKeyPolicy.OpenTenant : keys.LegacyTenant;
     }

@@ -27,20 +27,22 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
 
     public override async Task<ProtectResponse> Protect(ProtectRequest request, ServerCallContext context)
     {
-        var response = await protector.ProtectAsync(ApiKeyInterceptor.Tenant(context), request, context.CancellationToken);
-        context.GetHttpContext().Response.RegisterForDispose(memory.Count(response.CalculateSize()));   // counted until written
+        var tenant = ApiKeyInterceptor.Tenant(context);
+        var response = await protector.ProtectAsync(tenant, request, context.CancellationToken);
+        context.GetHttpContext().Response.RegisterForDispose(memory.Count(tenant, response.CalculateSize()));   // counted until written
         return response;
     }
 
     /// <summary>
     /// Posts on one stream are protected concurrently (they may share a batch) and answered as
     /// they finish. Every post gets an answer: its result, or a response carrying its error (bad
-    /// input, a full server, a failure) while the stream goes on. A post takes one of the server's
-    /// slots once it has arrived (a session waiting for its user's next post holds none), and the
-    /// stream reads its next post only when this one has a slot and the stream has fewer than
-    /// MaxPostsInFlightPerStream in flight, so a client that sends faster than the server protects
-    /// is held back by HTTP/2 flow control instead of filling memory. Only the call's own end
-    /// (cancelled, deadline) ends it early.
+    /// input, a full server, a failure) while the stream goes on. The stream reads its next post
+    /// only when it has a slot (at most MaxPostsInFlightPerStream of its own, and one of the
+    /// server's, within its tenant's share of the streams' slots), so a client that sends faster
+    /// than the server protects is held back by HTTP/2 flow control instead of filling memory, and
+    /// at most that many messages are being read at once. A message read is counted in
+    /// <see cref="PostMemory"/>, or answered RESOURCE_EXHAUSTED where it does not fit. Only the
+    /// call's own end (cancelled, deadline) ends it early.
     /// </summary>
     public override async Task ProtectStream(IAsyncStreamReader<ProtectRequest> requests, IServerStreamWriter<ProtectResponse> responses, ServerCallContext context)
     {
@@ -55,13 +57,16 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             try { await responses.WriteAsync(response, cancel); }
             finally { writeLock.Release(); }
         }
-        async Task One(ProtectRequest request, PostMemory.Hold message, AdmissionControl.Slot? slot)
+        async Task One(ProtectRequest request, AdmissionControl.Slot? slot)
         {
+            // Read already: the message and its image's copy.
+            var message = slot is null ? null : memory.TryHold(tenant, 2L * request.CalculateSize());
             PostMemory.Hold? answer = null;
             ProtectResponse response;
             try
             {
                 if (slot is null) throw new ServerDrainingException();
+                if (message is null) throw new QueueFullException(memory.Refusal(tenant, "this post", 2L * request.CalculateSize()));
                 response = await protector.ProtectAsync(tenant, request, cancel);
                 metrics.Posts.WithLabels("OK").Inc();
             }
@@ -78,13 +83,13 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             }
             // The slot is kept until the answer is written: a client that does not read holds its own slots (and at most
             // MaxPostsInFlightPerStream answers in memory), and the stream reads no more of its posts meanwhile.
-            answer = memory.Count(response.CalculateSize());
+            answer = memory.Count(tenant, response.CalculateSize());
             try { await Write(response); }
             finally { Release(); }
 
             void Release()
             {
-                message.Dispose();
+                message?.Dispose();
                 answer?.Dispose();
                 slot?.Dispose();
                 ownSlots.Release();
@@ -95,25 +100,25 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
             while (true)
             {
                 await ownSlots.WaitAsync(cancel);
+                AdmissionControl.Slot? slot = null;
                 bool next = false;
-                try { next = await requests.MoveNext(cancel); }
+                try
+                {
+                    try { slot = await admission.EnterAsync(tenant, cancel); }
+                    catch (ServerDrainingException) { }   // posts still arrive and are answered UNAVAILABLE, one by one
+                    next = await requests.MoveNext(cancel);
+                }
                 finally
                 {
-                    if (!next) ownSlots.Release();   // the stream ended, or was cancelled, reset or sent a bad message
+                    // The stream ended, or was cancelled, reset or sent a bad message while waiting: the slot goes back.
+                    if (!next)
+                    {
+                        slot?.Dispose();
+                        ownSlots.Release();
+                    }
                 }
                 if (!next) break;
-                var request = requests.Current;
-                var message = memory.Count(2L * request.CalculateSize());   // read already: the message and its image's copy
-                AdmissionControl.Slot? slot = null;
-                try { slot = await admission.EnterAsync(tenant, cancel); }
-                catch (ServerDrainingException) { }   // posts still arrive and are answered UNAVAILABLE, one by one
-                catch
-                {
-                    message.Dispose();
-                    ownSlots.Release();
-                    throw;
-                }
-                running.Add(One(request, message, slot));
+                running.Add(One(requests.Current, slot));
             }
         }
         finally
