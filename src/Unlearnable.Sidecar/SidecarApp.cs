@@ -58,6 +58,8 @@ public static class SidecarApp
                 $"and Sidecar:Batching:DefaultQueueTimeout ({batching.DefaultQueueTimeout}) must be from 0 (none) to {longestQueueTimeout}");
         settings.Profiles.Store.Validate("Sidecar:Profiles:Store");
         if (!(limits.StreamShare is > 0 and <= 1)) throw new InvalidOperationException($"Sidecar:Limits:StreamShare is {limits.StreamShare}; it must be in (0, 1] (the share of MaxPostsInFlight streams may hold)");
+        if (limits.MaxConnectionAge < TimeSpan.Zero || limits.MaxConnectionAge > TimeSpan.FromDays(1))
+            throw new InvalidOperationException($"Sidecar:Limits:MaxConnectionAge is {limits.MaxConnectionAge}; give 0 (forever) to 1 day");
         if (limits.BodyReadTimeout < TimeSpan.Zero || limits.BodyReadTimeout > TimeSpan.FromDays(1))
             throw new InvalidOperationException($"Sidecar:Limits:BodyReadTimeout is {limits.BodyReadTimeout}; give 0 (no deadline) to 1 day");
         CheckMemory(limits);
@@ -69,10 +71,13 @@ public static class SidecarApp
             throw new InvalidOperationException($"Sidecar:Profiles:MaxStoredResultBytesPerTenant ({profiles.MaxStoredResultBytesPerTenant}) times the {tenants} tenant(s) " +
                 $"must fit in Sidecar:Profiles:MaxStoredResultBytes ({profiles.MaxStoredResultBytes}), or one tenant's posts could push out another's; leave it empty for an equal share");
 
+        var connections = new ConnectionLifetimes();
+        builder.Services.AddSingleton(connections);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = settings.Limits.MaxMessageBytes;
             ConnectionCaps.Apply(kestrel, limits);   // per listener: the probes' and scrapes' listener is not the clients'
+            connections.Apply(kestrel, limits);
             // Streams that wait for an admission slot leave their received data unread, and unread data holds
             // the connection's flow-control window. A connection window as large as all its streams' windows
             // together means those streams can never starve the ones being read (which would deadlock).

@@ -260,6 +260,11 @@ public sealed class LimitOptions
     /// <summary>Connections to the HTTP listener (/healthz, /metrics), counted apart from the clients' (see <see cref="Admission.ConnectionCaps"/>).</summary>
     public int MaxProbeConnections { get; set; } = 16;
     public int MaxStreamsPerConnection { get; set; } = 32;
+    /// <summary>
+    /// How long a client connection lives before the server asks it to go (GOAWAY, ± 10 %; calls in flight finish), so
+    /// clients that balance per call (round_robin over a headless Service) spread onto replicas added since; zero = forever.
+    /// </summary>
+    public TimeSpan MaxConnectionAge { get; set; } = TimeSpan.FromMinutes(5);
     public const int StreamWindowBytes = 256 << 10;
     /// <summary>Client data the server may hold unread: every stream's flow-control window.</summary>
     public long UnreadStreamBytes => (long)MaxConnections * MaxStreamsPerConnection * StreamWindowBytes;
