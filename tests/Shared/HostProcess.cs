@@ -102,6 +102,22 @@ public sealed partial class HostProcess : IAsyncDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>SIGTERM, as Kubernetes stops a pod: the host drains and exits on its own.</summary>
+    public void Terminate()
+    {
+        if (SignalProcess(_process.Id, 15) != 0) throw new InvalidOperationException($"could not send SIGTERM to {_process.Id}");
+    }
+
+    /// <summary>Waits for the host to exit (after <see cref="Terminate"/>); its exit code.</summary>
+    public async Task<int> ExitedAsync(TimeSpan within)
+    {
+        await _process.WaitForExitAsync().WaitAsync(within);
+        return _process.ExitCode;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    static extern int SignalProcess(int pid, int signal);
+
     public async ValueTask DisposeAsync()
     {
         Channel.Dispose();

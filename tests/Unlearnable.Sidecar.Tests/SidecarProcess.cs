@@ -20,6 +20,7 @@ public sealed class SidecarProcess : IAsyncDisposable
     public int Pid => _host.Pid;
     public string Address => _host.Address;
     public int HttpPort => _host.HttpPort;
+    public int GrpcPort => _host.GrpcPort;
 
     SidecarProcess(HostProcess host)
     {
@@ -44,6 +45,10 @@ public sealed class SidecarProcess : IAsyncDisposable
 
     /// <summary>SIGKILL: no drain, no flush, as the kernel's OOM killer or a crash would end it.</summary>
     public void Kill() => _host.Kill();
+
+    /// <summary>SIGTERM: the sidecar drains (NOT_SERVING, GOAWAY, posts in flight finish) and exits.</summary>
+    public void Terminate() => _host.Terminate();
+    public Task<int> ExitedAsync(TimeSpan within) => _host.ExitedAsync(within);
 
     public ValueTask DisposeAsync() => _host.DisposeAsync();
 }

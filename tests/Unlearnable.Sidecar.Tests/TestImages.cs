@@ -29,6 +29,17 @@ public static class TestImages
     public static byte[] Jpeg(int w, int h) { using var b = Picture(w, h); return Encode(b, SKEncodedImageFormat.Jpeg); }
     public static byte[] Png(int w, int h) { using var b = Picture(w, h); return Encode(b, SKEncodedImageFormat.Png); }
 
+    /// <summary>A <see cref="Picture"/> with sensor-like grain (seeded), as a JPEG at quality 95 (about 0.7 bytes a pixel).</summary>
+    public static byte[] GrainyJpeg(int w, int h, int seed)
+    {
+        using var bitmap = Picture(w, h);
+        var rng = new Random(seed);
+        var pixels = bitmap.GetPixelSpan();
+        for (int i = 0; i < pixels.Length; i++)
+            if (i % 4 != 3) pixels[i] = (byte)Math.Clamp(pixels[i] + rng.Next(-40, 41), 0, 255);
+        return Encode(bitmap, SKEncodedImageFormat.Jpeg);
+    }
+
     /// <summary>
     /// A JPEG with an EXIF APP1 segment: Orientation = 6 (rotate 90° clockwise to view) and a GPS
     /// IFD holding a latitude reference, the metadata a protected image must not carry on.

@@ -9,10 +9,14 @@ using Unlearnable.Contracts.V1;
 namespace Unlearnable.ClientSample;
 
 /// <summary>
-/// What a photo-sharing backend puts in front of the sidecar. gRPC's own retry policy retries
-/// UNAVAILABLE and RESOURCE_EXHAUSTED with backoff (safe: a repeated post_id returns the stored
-/// result instead of a second perturbation); a Polly pipeline adds a per-call timeout and a
-/// circuit breaker, so a sick sidecar fails posts fast instead of piling them up.
+/// What a photo-sharing backend puts in front of the sidecar. Calls are balanced per call over
+/// every replica (round_robin; give a headless Service as <c>dns:///sidecar-headless.NAMESPACE:5000</c>:
+/// a ClusterIP Service balances connections, and a channel keeps its one connection for life).
+/// gRPC's own retry policy retries UNAVAILABLE and RESOURCE_EXHAUSTED with backoff, on the next
+/// replica (safe: a repeated post_id returns the stored result instead of a second perturbation),
+/// with a retry buffer large enough for photos (gRPC's default, 1 MB a call, would not retry most
+/// of them); a Polly pipeline adds a per-call timeout and a circuit breaker, so a sick sidecar
+/// fails posts fast instead of piling them up.
 /// </summary>
 public sealed class SidecarClient : IDisposable
 {
@@ -21,7 +25,9 @@ public sealed class SidecarClient : IDisposable
     readonly Metadata _headers = [];
     readonly ResiliencePipeline _pipeline;
 
-    public SidecarClient(string address, string? apiKey, TimeSpan? timeout = null)
+    /// <param name="address">http(s)://host:port, or dns:///host:port to balance over every address the name resolves to.</param>
+    /// <param name="services">Resolver factories for other address schemes (e.g. static:/// in tests).</param>
+    public SidecarClient(string address, string? apiKey, TimeSpan? timeout = null, IServiceProvider? services = null)
     {
         var retry = new MethodConfig
         {
@@ -32,10 +38,14 @@ public sealed class SidecarClient : IDisposable
                 RetryableStatusCodes = { StatusCode.Unavailable, StatusCode.ResourceExhausted },
             },
         };
+        bool plain = !address.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            ServiceConfig = new ServiceConfig { MethodConfigs = { retry } },
+            ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() }, MethodConfigs = { retry } },
             MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20,
+            MaxRetryBufferPerCallSize = 48 << 20, MaxRetryBufferSize = 256 << 20,   // a photo of up to 48 MB is kept to be sent again
+            Credentials = plain ? ChannelCredentials.Insecure : ChannelCredentials.SecureSsl,
+            ServiceProvider = services,
         });
         _client = new ProtectionService.ProtectionServiceClient(_channel);
         if (!string.IsNullOrEmpty(apiKey)) _headers.Add("x-api-key", apiKey);
