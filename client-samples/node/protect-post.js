@@ -2,6 +2,9 @@
 // Protect one post through the Unlearnable sidecar and write the result.
 //   node protect-post.js --address 127.0.0.1:5051 --api-key KEY --user alice --post p1 \
 //        --image photo.jpg --caption "at the beach" --out protected.jpg
+// In a cluster give the headless Service, dns:///unlearnable-sidecar-headless.unlearnable:5051: calls are balanced per
+// call over every replica (round_robin), and UNAVAILABLE or RESOURCE_EXHAUSTED is retried on the next one (a repeated
+// post_id is answered with the stored result, never protected twice).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -20,6 +23,17 @@ function parseArgs(argv) {
   return args;
 }
 
+const SERVICE_CONFIG = {
+  loadBalancingConfig: [{ round_robin: {} }],
+  methodConfig: [{
+    name: [{ service: 'unlearnable.v1.ProtectionService' }],
+    retryPolicy: {
+      maxAttempts: 4, initialBackoff: '0.2s', maxBackoff: '3s', backoffMultiplier: 2,
+      retryableStatusCodes: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'],
+    },
+  }],
+};
+
 function main() {
   const args = parseArgs(process.argv.slice(2));
   const protos = path.join(__dirname, '..', '..', 'protos');
@@ -27,8 +41,11 @@ function main() {
     { includeDirs: [protos], keepCase: false, longs: Number, enums: String, defaults: true });
   const { unlearnable } = grpc.loadPackageDefinition(definition);
   const limit = 64 * 1024 * 1024;
-  const client = new unlearnable.v1.ProtectionService(args.address, grpc.credentials.createInsecure(),
-    { 'grpc.max_receive_message_length': limit, 'grpc.max_send_message_length': limit });
+  const client = new unlearnable.v1.ProtectionService(args.address, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': limit, 'grpc.max_send_message_length': limit,
+    'grpc.service_config': JSON.stringify(SERVICE_CONFIG), 'grpc.enable_retries': 1,
+    'grpc.per_rpc_retry_buffer_size': 48 * 1024 * 1024, 'grpc.retry_buffer_size': 256 * 1024 * 1024,   // photos are kept to be sent again
+  });
   const metadata = new grpc.Metadata();
   if (args.apiKey) metadata.set('x-api-key', args.apiKey);
   const request = { userId: args.user, postId: args.post, image: fs.readFileSync(args.image), caption: args.caption };

@@ -6,6 +6,10 @@ the stubs are generated from protos/ at start, so nothing generated is committed
 
     /usr/bin/python3 protect_post.py --address 127.0.0.1:5051 --api-key KEY \
         --user alice --post p1 --image photo.jpg --caption "at the beach" --out protected.jpg
+
+In a cluster give the headless Service, dns:///unlearnable-sidecar-headless.unlearnable:5051: calls are
+balanced per call over every replica (round_robin), and UNAVAILABLE or RESOURCE_EXHAUSTED is retried on the
+next one (a repeated post_id is answered with the stored result, never protected twice).
 """
 import argparse
 import importlib
@@ -30,6 +34,18 @@ def load_stubs():
     return importlib.import_module("unlearnable.v1.protection_pb2"), importlib.import_module("unlearnable.v1.protection_pb2_grpc")
 
 
+SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": [{"service": "unlearnable.v1.ProtectionService"}],
+        "retryPolicy": {
+            "maxAttempts": 4, "initialBackoff": "0.2s", "maxBackoff": "3s", "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+        },
+    }],
+}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--address", default="127.0.0.1:5051")
@@ -46,7 +62,12 @@ def main():
     with open(args.image, "rb") as f:
         image = f.read()
     limit = 64 * 1024 * 1024
-    with grpc.insecure_channel(args.address, options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]) as channel:
+    options = [
+        ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
+        ("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1),
+        ("grpc.per_rpc_retry_buffer_size", 48 * 1024 * 1024),  # photos are kept to be sent again (the default is 256 KiB)
+    ]
+    with grpc.insecure_channel(args.address, options=options) as channel:
         client = rpc.ProtectionServiceStub(channel)
         request = pb.ProtectRequest(user_id=args.user, post_id=args.post, image=image, caption=args.caption)
         metadata = [("x-api-key", args.api_key)] if args.api_key else []

@@ -144,7 +144,12 @@ public partial class DeploymentManifestTests
                 if (image.Contains("sidecar"))
                 {
                     Assert.True(grace is not null, $"{label} does not set its drain");
-                    var drain = TimeSpan.Parse(S(grace!["value"])) + TimeSpan.FromSeconds(10);
+                    // A sidecar that clients reach through a Service first waits (preStop) while the endpoints and DNS drop it;
+                    // one inside a backend's pod is reached on localhost.
+                    var preStop = container["lifecycle"]?["preStop"]?["sleep"]?["seconds"];
+                    bool ownPod = name == "unlearnable-sidecar";
+                    Assert.True(!ownPod || preStop is not null && int.Parse(S(preStop)) >= 3, $"{label} has no preStop delay for the endpoints to drop it");
+                    var drain = TimeSpan.FromSeconds(preStop is null ? 0 : int.Parse(S(preStop))) + TimeSpan.Parse(S(grace!["value"])) + TimeSpan.FromSeconds(10);
                     Assert.True(int.Parse(S(spec["terminationGracePeriodSeconds"])) >= drain.TotalSeconds, $"{label}: the pod's grace period is shorter than the sidecar's drain ({drain.TotalSeconds} s)");
                 }
             }
@@ -187,6 +192,12 @@ public partial class DeploymentManifestTests
         var sidecar = deployments["unlearnable-sidecar"];
         Assert.Null(sidecar["spec"]!["replicas"]);
         Assert.Contains(Items(sidecar["spec"]!["template"]!["spec"]!["containers"]![0]!["env"]), e => S(e["name"]) == "Sidecar__Profiles__Store__Provider" && S(e["value"]) == "PostgreSql");
+
+        // Clients balance per call over a headless Service (one DNS record per ready replica) on the gRPC port.
+        var headless = Kind(all, "Service").SingleOrDefault(svc => S(svc["spec"]!["clusterIP"]) == "None");
+        Assert.True(headless is not null, $"{overlay}: no headless Service for per-call balancing");
+        Assert.True(Selects(Map(headless!["spec"]!["selector"]), Map(sidecar["spec"]!["template"]!["metadata"]!["labels"])));
+        Assert.Equal(["grpc"], Items(headless["spec"]!["ports"]).Select(p => S(p["targetPort"])));
 
         // Autoscaling on the sidecar's own queue metric, which the sidecar exports under that name.
         var hpa = Kind(all, "HorizontalPodAutoscaler").Single();
