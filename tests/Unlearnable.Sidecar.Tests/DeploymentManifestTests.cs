@@ -135,6 +135,11 @@ public partial class DeploymentManifestTests
                     if (check["grpc"] is { } grpc) Assert.Equal(served["Grpc"], ResolvePort(container.AsObject(), S(grpc["port"])));
                     else Assert.Equal(served["Http"], ResolvePort(container.AsObject(), S(check["httpGet"]!["port"])));
                 }
+                // Thread pools follow the CPUs the pod asks for (the downward API), which it must ask for.
+                var cpus = Items(container["env"]).FirstOrDefault(e => S(e["name"]) == "DOTNET_PROCESSOR_COUNT")?["valueFrom"]?["resourceFieldRef"];
+                Assert.True(cpus is not null && S(cpus["resource"]) == "requests.cpu" && S(cpus["containerName"]) == S(container["name"]),
+                    $"{label} does not size its threads by its CPU request");
+                Assert.False(string.IsNullOrEmpty(S(container["resources"]?["requests"]?["cpu"])), $"{label} asks for no CPU");
                 var keys = Items(container["env"]).Select(e => S(e["valueFrom"]?["secretKeyRef"]?["name"])).Where(n => n != "");
                 Assert.All(keys, k => Assert.Contains(k, new[] { "unlearnable-api-keys", "unlearnable-postgres" }));
                 Assert.DoesNotContain(Items(container["env"]), e => S(e["name"]).Contains("ApiKeys") && e["value"] is not null);   // keys only from Secrets

@@ -50,6 +50,22 @@ public static partial class TorchRuntime
 
     public static void EnsureLoaded() => _ = Loaded.Value;
 
+    /// <summary>
+    /// The CPU threads a host's torch work should use: OMP_NUM_THREADS where set, else the cores .NET sees
+    /// (<see cref="Environment.ProcessorCount"/>: the container's CPU limit, or DOTNET_PROCESSOR_COUNT), not the node's,
+    /// which libgomp would take by default: a pod limited to 2 CPUs on a 64-core node would run 64 threads, throttled.
+    /// </summary>
+    public static int HostThreads =>
+        int.TryParse(Environment.GetEnvironmentVariable("OMP_NUM_THREADS"), out int set) && set > 0 ? set : Environment.ProcessorCount;
+
+    /// <summary>Sizes libtorch's CPU threads to <see cref="HostThreads"/>; run it on the host's torch thread. Returns the count now in use.</summary>
+    public static int UseHostThreads()
+    {
+        EnsureLoaded();
+        torch.set_num_threads(HostThreads);
+        return torch.get_num_threads();
+    }
+
     /// <summary>Seeds torch (CPU and CUDA) so model initialisation and sampling repeat.</summary>
     public static void Seed(long seed)
     {

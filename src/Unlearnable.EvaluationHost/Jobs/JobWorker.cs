@@ -35,6 +35,8 @@ public sealed class JobWorker(JobStore store, JobEvents events, SpecAdmission ad
         int resumed = await Retrying("recovering interrupted jobs", store.RecoverInterrupted, stopping);
         if (resumed > 0) log.LogInformation("{Count} interrupted job(s) queued again to resume", resumed);
         var device = Devices.Resolve(options.Value.Device);
+        int threads = await torch.RunAsync(TorchRuntime.UseHostThreads);   // the pod's cores, not the node's
+        log.LogInformation("Jobs run with {Threads} torch threads", threads);
         while (!stopping.IsCancellationRequested)
         {
             // Below the disk floor queued jobs wait (a job started now would fail at once); a running job is stopped by its lease loop.

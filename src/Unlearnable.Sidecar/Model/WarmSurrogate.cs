@@ -22,7 +22,8 @@ public sealed record LoadedMember(string Architecture, string? Checkpoint, int? 
 /// A configured masked LM (natural triggers) is loaded with them.
 /// Only the micro-batcher's single worker uses the models, so they need no lock.
 /// </summary>
-public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocabularies vocabularies, TorchThread torch, ILogger<WarmSurrogate> log) : BackgroundService
+public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocabularies vocabularies, TorchThread torch, Observability.SidecarMetrics metrics,
+    ILogger<WarmSurrogate> log) : BackgroundService
 {
     readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     IReadOnlyList<ClipModel>? _members;
@@ -59,6 +60,10 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
     {
         var config = options.Value.Model;
         var clock = Stopwatch.StartNew();
+        int threads = TorchRuntime.UseHostThreads();
+        metrics.Threads.WithLabels("torch").Set(threads);
+        metrics.Threads.WithLabels("codec").Set(Posts.CodecGate.Capacity);
+        log.LogInformation("{Threads} torch threads and {Codec} codec slots for {Cores} cores", threads, Posts.CodecGate.Capacity, Environment.ProcessorCount);
         TorchRuntime.Seed(config.Seed);
         Device = Devices.Resolve(config.Device);
         var members = new List<ClipModel>();

@@ -25,5 +25,8 @@ public sealed class SidecarMetrics
     public Counter Rejected { get; } = Metrics.CreateCounter("unlearnable_posts_refused_total",
         "Posts refused for load, by reason: queue_full, bulk_queue_full, queue_timeout, memory, in_flight (server, tenant or streams' share), user_share, draining",
         new CounterConfiguration { LabelNames = ["reason"] });
+    public Gauge Threads { get; } = Metrics.CreateGauge("unlearnable_threads",
+        "Threads the server works with, by pool: torch (libtorch's CPU threads) and codec (posts decoded or finished at once); both follow the cores the container gets",
+        new GaugeConfiguration { LabelNames = ["pool"] });
     public Counter Posts { get; } = Metrics.CreateCounter("unlearnable_posts_total", "Posts answered, by gRPC status", new CounterConfiguration { LabelNames = ["status"] });
 }
