@@ -222,6 +222,43 @@ public partial class DeploymentManifestTests
         Assert.DoesNotContain(all, o => S(o["kind"]) is "Ingress" or "Route");
     }
 
+    static JsonObject Yaml(string path)
+    {
+        var document = new DeserializerBuilder().Build().Deserialize<object>(File.ReadAllText(path));
+        return JsonNode.Parse(new SerializerBuilder().JsonCompatible().Build().Serialize(document))!.AsObject();
+    }
+
+    [Fact]
+    public void ComposeRunsOnX64DrainsInFullAndStartsInOrderWithSQLiteOrPostgreSqlOrGpus()
+    {
+        var folder = Path.Combine(Root, "deploy");
+        var compose = Yaml(Path.Combine(folder, "compose.yaml"))["services"]!.AsObject();
+        Assert.Equal(["evaluation-host", "sidecar"], compose.Select(p => p.Key).Order());
+        foreach (var (name, service) in compose)
+        {
+            Assert.Equal("linux/amd64", S(service!["platform"]));   // libtorch's packages are x64 only
+            Assert.NotNull(service["healthcheck"]);
+        }
+        // Docker's default 10 s before SIGKILL would cut the sidecar's drain (25 s, then 10 s for the host to stop).
+        var sidecarGrace = S(compose["sidecar"]!["stop_grace_period"]);
+        Assert.True(sidecarGrace.EndsWith('s') && int.Parse(sidecarGrace[..^1]) >= 35, $"the sidecar's stop_grace_period is '{sidecarGrace}'");
+        Assert.Equal("service_healthy", S(compose["evaluation-host"]!["depends_on"]!["sidecar"]!["condition"]));
+
+        // The PostgreSQL file adds a healthy database both hosts wait for and store their state in.
+        var postgres = Yaml(Path.Combine(folder, "compose.postgres.yaml"))["services"]!.AsObject();
+        Assert.NotNull(postgres["postgres"]!["healthcheck"]);
+        foreach (var (host, setting) in new[] { ("sidecar", "Sidecar__Profiles__Store__Provider"), ("evaluation-host", "Evaluation__Store__Provider") })
+        {
+            Assert.Equal("PostgreSql", S(postgres[host]!["environment"]![setting]));
+            Assert.Equal("service_healthy", S(postgres[host]!["depends_on"]!["postgres"]!["condition"]));
+        }
+        // The GPU file builds the CUDA images and gives each host a GPU and the CUDA device.
+        var gpu = Yaml(Path.Combine(folder, "compose.gpu.yaml"))["services"]!.AsObject();
+        Assert.Equal(["evaluation-host", "sidecar"], gpu.Select(p => p.Key).Order());
+        Assert.All(gpu, p => Assert.Equal("cuda", S(p.Value!["build"]!["args"]!["TORCH"])));
+        Assert.All(gpu, p => Assert.Contains("gpu", S(p.Value!["deploy"]!["resources"]!["reservations"]!["devices"]![0]!["capabilities"])));
+    }
+
     [SkippableFact]
     public void TheSidecarFitsIntoABackendsPod()
     {
