@@ -26,7 +26,7 @@ if [ ! -x "$kubectl" ]; then
   dpkg -x "$download"/kubernetes-client_*.deb "$tools/kubernetes"
   rm -rf "$download"
 fi
-for overlay in overlays/cpu overlays/gpu examples/backend-with-sidecar; do
+for overlay in overlays/cpu overlays/gpu examples/backend-with-sidecar monitoring; do
   "$kubectl" kustomize "$root/deploy/kubernetes/$overlay" > /dev/null
   echo "render ok: deploy/kubernetes/$overlay"
 done

@@ -222,6 +222,36 @@ public partial class DeploymentManifestTests
         Assert.DoesNotContain(all, o => S(o["kind"]) is "Ingress" or "Route");
     }
 
+    [SkippableFact]
+    public void TheMonitoringScrapesBothHostsAndNamesOnlyMetricsTheyExport()
+    {
+        var monitoring = Render("monitoring");
+        var workloads = Kind(Render("overlays/cpu"), "Deployment").ToList();
+        // The PodMonitor selects both hosts' pods and scrapes a port each declares.
+        var podMonitor = Kind(monitoring, "PodMonitor").Single();
+        var selected = podMonitor["spec"]!["selector"]!["matchExpressions"]![0]!["values"]!.AsArray().Select(S).ToList();
+        Assert.Equal(["unlearnable-evaluation-host", "unlearnable-sidecar"], selected.Order());
+        var port = S(podMonitor["spec"]!["podMetricsEndpoints"]![0]!["port"]);
+        Assert.All(workloads, d => Assert.Contains(Items(d["spec"]!["template"]!["spec"]!["containers"]![0]!["ports"]), p => S(p["name"]) == port));
+
+        // Alerts for each thing the contract names.
+        var alerts = Kind(monitoring, "PrometheusRule").Single()["spec"]!["groups"]!.AsArray().SelectMany(g => Items(g!["rules"])).ToList();
+        var names = alerts.Select(a => S(a["alert"])).ToList();
+        foreach (var topic in new[] { "Refused", "Queue", "NotServing", "Restarts", "OomKilled", "Slow" })
+            Assert.Contains(names, n => n.Contains(topic));
+
+        // Every unlearnable_ metric an alert, the dashboard or the autoscaler's adapter rule reads is one the hosts create.
+        var exported = Directory.GetFiles(Path.Combine(Root, "src"), "*.cs", SearchOption.AllDirectories).Select(File.ReadAllText)
+            .SelectMany(code => Regex.Matches(code, "Create(?:Gauge|Counter|Histogram)\\(\"(unlearnable_\\w+)\"").Select(m => m.Groups[1].Value)).ToHashSet();
+        var read = alerts.Select(a => S(a["expr"]))
+            .Append(S(Kind(monitoring, "ConfigMap").Single()["data"]!["unlearnable-dashboard.json"]))
+            .Append(File.ReadAllText(Path.Combine(Root, "deploy", "kubernetes", "prometheus-adapter-rules.yaml")));
+        var named = read.SelectMany(text => Regex.Matches(text, "unlearnable_[a-z_]+").Select(m => Regex.Replace(m.Value, "_(bucket|sum|count)$", ""))).ToHashSet();
+        Assert.NotEmpty(named);
+        Assert.All(named, metric => Assert.Contains(metric, exported));
+        JsonNode.Parse(S(Kind(monitoring, "ConfigMap").Single()["data"]!["unlearnable-dashboard.json"]));   // the dashboard is JSON
+    }
+
     static JsonObject Yaml(string path)
     {
         var document = new DeserializerBuilder().Build().Deserialize<object>(File.ReadAllText(path));
