@@ -212,11 +212,26 @@ public partial class DeploymentManifestTests
         Assert.Contains($"\"{metric}\"", File.ReadAllText(Path.Combine(Root, "src", "Unlearnable.Sidecar", "Observability", "SidecarMetrics.cs")));
         Assert.Contains(metric, File.ReadAllText(Path.Combine(Root, "deploy", "kubernetes", "prometheus-adapter-rules.yaml")));
 
-        // The evaluation host is private: ingress only from labelled clients, on its gRPC port; it keeps its data on a claim.
-        var policy = Kind(all, "NetworkPolicy").Single();
-        Assert.True(Selects(Map(policy["spec"]!["podSelector"]!["matchLabels"]), Map(deployments["unlearnable-evaluation-host"]["spec"]!["template"]!["metadata"]!["labels"])));
-        Assert.Contains("Ingress", policy["spec"]!["policyTypes"]!.AsArray().Select(S));
-        Assert.Equal(["5061"], Items(policy["spec"]!["ingress"]).SelectMany(r => Items(r["ports"])).Select(p => S(p["port"])));
+        // Both hosts are private: ingress only from labelled clients on their gRPC ports, and from Prometheus on their metrics ports.
+        var policies = Kind(all, "NetworkPolicy").ToList();
+        foreach (var (host, grpc, http) in new[] { ("unlearnable-evaluation-host", "5061", "5062"), ("unlearnable-sidecar", "5051", "5052") })
+        {
+            var policy = policies.Single(p => Selects(Map(p["spec"]!["podSelector"]!["matchLabels"]), Map(deployments[host]["spec"]!["template"]!["metadata"]!["labels"])));
+            Assert.Contains("Ingress", policy["spec"]!["policyTypes"]!.AsArray().Select(S));
+            var rules = Items(policy["spec"]!["ingress"]).ToList();
+            Assert.Equal([grpc, http], rules.SelectMany(r => Items(r["ports"])).Select(p => S(p["port"])).Order());
+            Assert.All(rules, r => Assert.NotEmpty(Items(r["from"])));   // no rule open to every pod
+            var scrape = rules.Single(r => Items(r["ports"]).Any(p => S(p["port"]) == http));
+            Assert.All(Items(scrape["from"]), f => Assert.Equal("prometheus", S(f["podSelector"]?["matchLabels"]?["app.kubernetes.io/name"])));
+        }
+
+        // Sidecar replicas prefer different nodes.
+        var spread = Items(sidecar["spec"]!["template"]!["spec"]!["topologySpreadConstraints"]).Single();
+        Assert.Equal("kubernetes.io/hostname", S(spread["topologyKey"]));
+        Assert.True(Selects(Map(spread["labelSelector"]!["matchLabels"]), Map(sidecar["spec"]!["template"]!["metadata"]!["labels"])));
+
+        // The namespace (with the Secrets and the job volume in it) is made once, outside the overlays: deleting an overlay keeps it.
+        Assert.DoesNotContain(all, o => S(o["kind"]) == "Namespace");
         var claim = S(Items(deployments["unlearnable-evaluation-host"]["spec"]!["template"]!["spec"]!["volumes"]).Single(v => S(v["name"]) == "data")["persistentVolumeClaim"]!["claimName"]);
         Assert.Contains(Kind(all, "PersistentVolumeClaim"), c => S(c["metadata"]!["name"]) == claim);
         Assert.DoesNotContain(all, o => S(o["kind"]) is "Ingress" or "Route");
