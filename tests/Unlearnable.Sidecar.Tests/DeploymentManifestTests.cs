@@ -111,7 +111,8 @@ public partial class DeploymentManifestTests
             var spec = pod["spec"]!.AsObject();
             Assert.True(S(spec["automountServiceAccountToken"]) == "false", $"{overlay}: {name} mounts a service account token (Kubernetes' default) it never uses");
             var volumes = Items(spec["volumes"]).Select(v => S(v["name"])).ToHashSet();
-            foreach (var container in Items(spec["containers"]))
+            // Native sidecars (init containers that keep running) are checked as containers.
+            foreach (var container in Items(spec["containers"]).Concat(Items(spec["initContainers"]).Where(c => S(c["restartPolicy"]) == "Always")))
             {
                 string image = S(container["image"]), label = $"{overlay}: {name}/{S(container["name"])}";
                 if (!image.Contains("unlearnable")) continue;   // a backend's own container
@@ -309,7 +310,15 @@ public partial class DeploymentManifestTests
     {
         var all = Render("examples/backend-with-sidecar");
         CheckWorkloads(all, "examples/backend-with-sidecar");
-        var containers = Items(Kind(all, "Deployment").Single()["spec"]!["template"]!["spec"]!["containers"]).Select(c => S(c["name"])).ToList();
-        Assert.Equal(["backend", "unlearnable-sidecar"], containers.Order());
+        var pod = Kind(all, "Deployment").Single()["spec"]!["template"]!["spec"]!;
+        Assert.Equal(["backend"], Items(pod["containers"]).Select(c => S(c["name"])));
+        // The sidecar is a native sidecar: started before the backend, stopped after it.
+        var sidecar = Items(pod["initContainers"]).Single();
+        Assert.Equal(("unlearnable-sidecar", "Always"), (S(sidecar["name"]), S(sidecar["restartPolicy"])));
+        Assert.NotNull(sidecar["startupProbe"]);
+        // The backend presents the key the sidecar accepts, from the same Secret.
+        var key = Items(sidecar["env"]).Single(e => S(e["name"]) == "Sidecar__Auth__ApiKeys__0")["valueFrom"]!["secretKeyRef"]!;
+        var presented = Items(Items(pod["containers"]).Single()["env"]).Single(e => S(e["name"]) == "UNLEARNABLE_API_KEY")["valueFrom"]!["secretKeyRef"]!;
+        Assert.Equal((S(key["name"]), S(key["key"])), (S(presented["name"]), S(presented["key"])));
     }
 }
