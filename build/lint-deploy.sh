@@ -31,7 +31,7 @@ fi
 # Every overlay rendered, then each object checked against the API's schemas.
 cp "$root/build/validate-manifests.mjs" "$tools/"
 rendered="$(mktemp -d)"
-for overlay in overlays/cpu overlays/gpu examples/backend-with-sidecar monitoring; do
+for overlay in overlays/cpu overlays/gpu overlays/kind examples/backend-with-sidecar monitoring; do
   "$kubectl" kustomize "$root/deploy/kubernetes/$overlay" > "$rendered/${overlay//\//-}.yaml"
   echo "render ok: deploy/kubernetes/$overlay"
 done

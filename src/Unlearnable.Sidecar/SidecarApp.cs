@@ -130,7 +130,7 @@ public static class SidecarApp
             throw new InvalidOperationException($"Sidecar:Limits:PostMemoryBytes ({limits.PostMemoryBytes}) must be positive, ModelMemoryBytes ({limits.ModelMemoryBytes}) " +
                 $"not negative, and Sidecar:Limits:CodecMemoryBytes ({limits.CodecMemory:N0}) at least what finishing the largest image allowed takes " +
                 $"({finishLargest:N0} bytes for Sidecar:Limits:MaxImagePixels {limits.MaxImagePixels:N0}); leave CodecMemoryBytes empty for exactly that");
-        long available = limits.MemoryBytes ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        long available = limits.MemoryBytes ?? ContainerMemory.Limit();
         var bounds = limits.MemoryBounds();
         long total = bounds.Sum(b => b.Bytes);
         if (total > available)

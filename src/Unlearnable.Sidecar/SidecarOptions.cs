@@ -284,7 +284,8 @@ public sealed class LimitOptions
     /// <summary>What the surrogate, libtorch and the runtime take before any post (the tiny public model ~0.6 GiB; more for real-size models).</summary>
     public long ModelMemoryBytes { get; set; } = 1L << 30;
     /// <summary>
-    /// The memory the server may use: its container's limit (empty = found from the cgroup, or the machine's memory).
+    /// The memory the server may use (empty = its container's limit from the cgroup, else the machine's memory; not the
+    /// .NET heap's own cap, 75 % of it, since libtorch and the codecs allocate outside the heap).
     /// The server refuses to start when the bounds above, with the model's share, do not fit in it.
     /// </summary>
     public long? MemoryBytes { get; set; }

@@ -268,6 +268,67 @@ public partial class DeploymentManifestTests
         JsonNode.Parse(S(Kind(monitoring, "ConfigMap").Single()["data"]!["unlearnable-dashboard.json"]));   // the dashboard is JSON
     }
 
+    [SkippableFact]
+    public void TheKindOverlayRunsOnALaptopWithinTheSidecarsOwnMemoryCheck()
+    {
+        var all = Render("overlays/kind");
+        CheckWorkloads(all, "overlays/kind");
+        var deployments = Kind(all, "Deployment").ToDictionary(d => S(d["metadata"]!["name"]));
+        Assert.Equal(["postgresql", "unlearnable-evaluation-host", "unlearnable-sidecar"], deployments.Keys.Order());
+        Assert.All(deployments.Values.Where(d => S(d["metadata"]!["name"]).StartsWith("unlearnable")),
+            d => Assert.EndsWith(":dev", S(d["spec"]!["template"]!["spec"]!["containers"]![0]!["image"])));   // built and loaded locally
+        // The quick start's connection string names the in-cluster PostgreSQL by its Service.
+        Assert.Contains(Kind(all, "Service"), svc => S(svc["metadata"]!["name"]) == "postgresql");
+        Assert.Contains("Host=postgresql;", File.ReadAllText(Path.Combine(Root, "README.md")));
+        var hpa = Kind(all, "HorizontalPodAutoscaler").Single();
+        Assert.Equal(("1", "1"), (S(hpa["spec"]!["minReplicas"]), S(hpa["spec"]!["maxReplicas"])));
+
+        // The sidecar's limits, as its start-up check adds them, fit the container's memory limit.
+        var sidecar = deployments["unlearnable-sidecar"]["spec"]!["template"]!["spec"]!["containers"]![0]!;
+        var env = Items(sidecar["env"]).Where(e => e["value"] is not null).ToDictionary(e => S(e["name"]).Replace("Sidecar__Limits__", ""), e => S(e["value"]));
+        var limits = new LimitOptions { PostMemoryBytes = long.Parse(env["PostMemoryBytes"]), MaxImagePixels = long.Parse(env["MaxImagePixels"]) };
+        long bounds = limits.MemoryBounds().Sum(b => b.Bytes), container = Quantity(S(sidecar["resources"]!["limits"]!["memory"]));
+        Assert.True(bounds <= container, $"the sidecar's limits add up to {bounds:N0} bytes; its container has {container:N0}");
+    }
+
+    [SkippableFact]
+    public void TheReadmesQuickStartNamesOnlyWhatExists()
+    {
+        var readme = File.ReadAllText(Path.Combine(Root, "README.md"));
+        var start = readme.IndexOf("### Quick start on kind", StringComparison.Ordinal);
+        Assert.True(start >= 0, "README has no kind quick start");
+        var block = Regex.Match(readme[start..], "```sh\n(.*?)```", RegexOptions.Singleline).Groups[1].Value.Replace("\\\n", " ");
+        var all = Render("overlays/kind");
+
+        // The images it builds are the ones the overlay runs, from Dockerfiles that exist.
+        var built = Regex.Matches(block, @"docker build -f (\S+) -t (\S+) \.").Select(m => (File: m.Groups[1].Value, Image: m.Groups[2].Value)).ToList();
+        Assert.Equal(2, built.Count);
+        Assert.All(built, b => Assert.True(File.Exists(Path.Combine(Root, b.File)), b.File));
+        var images = Kind(all, "Deployment").Select(d => S(d["spec"]!["template"]!["spec"]!["containers"]![0]!["image"])).Where(i => i.Contains("unlearnable")).ToList();
+        Assert.Equal(images.Order(), built.Select(b => b.Image).Order());
+        Assert.Contains($"kind load docker-image {string.Join(' ', built.Select(b => b.Image))}", block);
+
+        // The Secrets it makes have every key the manifests read.
+        var made = block.Split('\n').Select(line => Regex.Match(line, @"create secret generic (\S+)(.*)")).Where(m => m.Success)
+            .ToDictionary(m => m.Groups[1].Value, m => Regex.Matches(m.Groups[2].Value, @"--from-literal=([\w-]+)=").Select(k => k.Groups[1].Value).ToHashSet());
+        var read = all.SelectMany(o => Regex.Matches(o.ToJsonString(), "\"secretKeyRef\":(\\{[^}]*\\})"))
+            .Select(m => JsonNode.Parse(m.Groups[1].Value)!).Select(r => (S(r["name"]), S(r["key"]))).Distinct().ToList();
+        Assert.NotEmpty(read);
+        Assert.All(read, r => Assert.True(made.TryGetValue(r.Item1, out var keys) && keys.Contains(r.Item2), $"the quick start does not make {r.Item1}/{r.Item2}"));
+
+        // What it applies, waits for and forwards exists; the client it runs takes the options it is given.
+        Assert.Contains("kubectl apply -k deploy/kubernetes/overlays/kind", block);
+        Assert.Contains(Kind(all, "Deployment"), d => block.Contains($"deployment/{S(d["metadata"]!["name"])} "));
+        Assert.Contains(Kind(all, "Service"), svc => block.Contains($"service/{S(svc["metadata"]!["name"])} 5051:5051"));
+        var project = Regex.Match(block, @"dotnet run --project (\S+) -- protect").Groups[1].Value;
+        var program = File.ReadAllText(Path.Combine(Root, project, "Program.cs"));
+        foreach (var option in Regex.Matches(block[block.IndexOf("dotnet run", StringComparison.Ordinal)..], @"--([a-z-]+) ").Select(m => m.Groups[1].Value).Where(o => o != "project"))
+            Assert.Contains($"\"{option}\"", program);
+    }
+
+    /// <summary>A Kubernetes memory quantity (Mi, Gi) in bytes.</summary>
+    static long Quantity(string value) => value.EndsWith("Gi") ? long.Parse(value[..^2]) << 30 : value.EndsWith("Mi") ? long.Parse(value[..^2]) << 20 : long.Parse(value);
+
     static JsonObject Yaml(string path)
     {
         var document = new DeserializerBuilder().Build().Deserialize<object>(File.ReadAllText(path));

@@ -31,4 +31,16 @@ public class PodSizingTests
         Assert.Equal(2, threads["codec"]);
         Assert.Equal(1, threads["torch"]);
     }
+
+    [Fact]
+    public async Task TheDotnetHeapCapIsNotTakenForTheMemoryTheServerMayUse()
+    {
+        // In a container .NET caps its heap at 75 % of the limit and reports the cap as the memory available; a 4 GiB pod
+        // would then look like 3 GiB and the default limits (3.8 GiB) would refuse to start. The cap set here, 1.5 GiB,
+        // stands in for that: the server still starts, since it reads the container's (here the machine's) memory.
+        await using var sidecar = await SidecarProcess.StartAsync(TestFolders.New(), new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x60000000" });
+        Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving,
+            (await new Grpc.Health.V1.Health.HealthClient(sidecar.Channel).CheckAsync(new Grpc.Health.V1.HealthCheckRequest())).Status);
+        Assert.InRange(Hosting.ContainerMemory.Limit(), 1L << 30, long.MaxValue);
+    }
 }
