@@ -76,8 +76,13 @@ public static class SidecarApp
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = settings.Limits.MaxMessageBytes;
-            ConnectionCaps.Apply(kestrel, limits);   // per listener: the probes' and scrapes' listener is not the clients'
-            connections.Apply(kestrel, limits);
+            // One action for every listener (a second ConfigureEndpointDefaults would replace the first): the cap per listener
+            // (the probes' and scrapes' is not the clients'), outermost so a refused connection is never tracked, then lifetimes.
+            kestrel.ConfigureEndpointDefaults(listen =>
+            {
+                ConnectionCaps.Apply(listen, limits);
+                connections.Apply(listen, limits);
+            });
             // Streams that wait for an admission slot leave their received data unread, and unread data holds
             // the connection's flow-control window. A connection window as large as all its streams' windows
             // together means those streams can never starve the ones being read (which would deadlock).

@@ -10,7 +10,7 @@ namespace Unlearnable.ClientSample;
 
 /// <summary>
 /// What a photo-sharing backend puts in front of the sidecar. Calls are balanced per call over
-/// every replica (round_robin; give a headless Service as <c>dns:///sidecar-headless.NAMESPACE:5000</c>:
+/// every replica (round_robin; give the headless Service as <c>dns:///unlearnable-sidecar-headless.unlearnable:5051</c>, plain HTTP/2 inside the cluster:
 /// a ClusterIP Service balances connections, and a channel keeps its one connection for life).
 /// gRPC's own retry policy retries UNAVAILABLE and RESOURCE_EXHAUSTED with backoff, on the next
 /// replica (safe: a repeated post_id returns the stored result instead of a second perturbation),

@@ -12,7 +12,7 @@ namespace Unlearnable.Sidecar.Admission;
 /// </summary>
 public static class ConnectionCaps
 {
-    public static void Apply(KestrelServerOptions kestrel, LimitOptions limits) => kestrel.ConfigureEndpointDefaults(listen =>
+    public static void Apply(ListenOptions listen, LimitOptions limits) =>
         listen.Use(next =>
         {
             // Built when the listener binds, after its protocols were read from its configuration.
@@ -29,5 +29,5 @@ public static class ConnectionCaps
                 try { await next(connection); }
                 finally { Interlocked.Decrement(ref open); }
             };
-        }));
+        });
 }

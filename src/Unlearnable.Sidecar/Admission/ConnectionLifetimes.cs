@@ -19,7 +19,7 @@ public sealed class ConnectionLifetimes
     /// <summary>Client connections open now.</summary>
     public int Count => _open.Count;
 
-    public void Apply(KestrelServerOptions kestrel, LimitOptions limits) => kestrel.ConfigureEndpointDefaults(listen =>
+    public void Apply(ListenOptions listen, LimitOptions limits) =>
         listen.Use(next =>
         {
             if (listen.Protocols == HttpProtocols.Http1) return next;   // probes and scrapes: short requests, not balanced
@@ -31,9 +31,13 @@ public sealed class ConnectionLifetimes
                 try { await next(connection); }
                 finally { _open.TryRemove(connection.ConnectionId, out _); }
             };
-        }));
+        });
 
-    /// <summary>Asks every open connection to go (the server drains); returns how many were asked.</summary>
+    /// <summary>
+    /// Asks every open connection to go (the server drains); returns how many. A client that connects again while the
+    /// server drains is not sent away at once (GOAWAY before its first call fails that call as INTERNAL): its posts are
+    /// answered UNAVAILABLE, which the client samples retry on another replica.
+    /// </summary>
     public int CloseAll()
     {
         var open = _open.Values.ToList();
