@@ -56,7 +56,7 @@ public static partial class TorchRuntime
     /// which libgomp would take by default: a pod limited to 2 CPUs on a 64-core node would run 64 threads, throttled.
     /// </summary>
     public static int HostThreads =>
-        int.TryParse(Environment.GetEnvironmentVariable("OMP_NUM_THREADS"), out int set) && set > 0 ? set : Environment.ProcessorCount;
+        int.TryParse(Environment.GetEnvironmentVariable("OMP_NUM_THREADS")?.Split(',')[0], out int set) && set > 0 ? set : Environment.ProcessorCount;   // "4,2": the outer level
 
     /// <summary>Sizes libtorch's CPU threads to <see cref="HostThreads"/>; run it on the host's torch thread. Returns the count now in use.</summary>
     public static int UseHostThreads()
