@@ -16,10 +16,10 @@ public sealed class ApiKeyInterceptor(ApiKeyPolicy policy) : Interceptor
 
     void Check(ServerCallContext context)
     {
+        // Decided by ApiKeyMiddleware from the headers already; decided here where a host runs without it.
         var presented = context.RequestHeaders.GetValue(Header);
-        if (policy.Refusal(presented) is { } refusal)
-            throw new RpcException(new Status(StatusCode.Unauthenticated, refusal));
-        context.UserState[TenantKey] = policy.TenantOf(presented)!;
+        context.UserState[TenantKey] = ApiKeyMiddleware.TenantOf(context.GetHttpContext()) ?? policy.TenantOf(presented)
+            ?? throw new RpcException(new Status(StatusCode.Unauthenticated, policy.Refusal(presented)!));
     }
 
     static readonly object TenantKey = new();

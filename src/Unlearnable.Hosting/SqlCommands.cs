@@ -18,4 +18,12 @@ public static class SqlCommands
         }
         return command;
     }
+
+    /// <summary>A command within <paramref name="transaction"/>, on its connection (providers such as SQLite require the command to name it).</summary>
+    public static DbCommand Command(this DbTransaction transaction, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = transaction.Connection!.Command(sql, parameters);
+        command.Transaction = transaction;
+        return command;
+    }
 }

@@ -49,19 +49,19 @@ public static class Postgres
     /// Runs the schema's DDL (CREATE … IF NOT EXISTS) under a transaction-scoped advisory lock:
     /// two replicas creating the same table at once would otherwise race in PostgreSQL's catalog.
     /// </summary>
-    public static void EnsureSchema(NpgsqlDataSource source, string ddl) => EnsureSchema(source, (db, transaction) =>
+    public static void EnsureSchema(NpgsqlDataSource source, string ddl) => EnsureSchema(source, transaction =>
     {
-        using var command = new NpgsqlCommand(ddl, (NpgsqlConnection)db, (NpgsqlTransaction)transaction);
+        using var command = transaction.Command(ddl);
         command.ExecuteNonQuery();
     });
 
     /// <summary>Runs <paramref name="build"/> (which may also move rows) in one transaction under the same lock.</summary>
-    public static void EnsureSchema(NpgsqlDataSource source, Action<System.Data.Common.DbConnection, System.Data.Common.DbTransaction> build)
+    public static void EnsureSchema(NpgsqlDataSource source, Action<System.Data.Common.DbTransaction> build)
     {
         using var db = source.OpenConnection();
         using var transaction = db.BeginTransaction();
         using (var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended('unlearnable.schema', 0))", db, transaction)) command.ExecuteNonQuery();
-        build(db, transaction);
+        build(transaction);
         transaction.Commit();
     }
 

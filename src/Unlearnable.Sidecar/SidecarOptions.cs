@@ -248,8 +248,10 @@ public sealed class LimitOptions
     /// </summary>
     public double StreamShare { get; set; } = 0.5;
     public int StreamSlots => Math.Max(1, (int)Math.Floor(MaxPostsInFlight * StreamShare));
-    /// <summary>Of the streams' slots, one tenant's share (as MaxPostsInFlightPerTenant is of MaxPostsInFlight).</summary>
-    public int TenantStreamSlots => Math.Max(1, (int)Math.Floor(StreamSlots * Math.Min(1.0, (double)MaxPostsInFlightPerTenant / MaxPostsInFlight)));
+    /// <summary>The share of the server one tenant may hold: MaxPostsInFlightPerTenant of MaxPostsInFlight (of slots, of stream slots, of post memory).</summary>
+    public double TenantShare => Math.Min(1.0, (double)MaxPostsInFlightPerTenant / MaxPostsInFlight);
+    /// <summary>Of the streams' slots, one tenant's share.</summary>
+    public int TenantStreamSlots => Math.Max(1, (int)Math.Floor(StreamSlots * TenantShare));
     /// <summary>Posts one stream has in flight; the stream reads its next post when one is answered.</summary>
     public int MaxPostsInFlightPerStream { get; set; } = 8;
     /// <summary>

@@ -10,7 +10,7 @@ namespace Unlearnable.Sidecar.Admission;
 /// received and parsed, which is what admission must prevent. It runs after routing (which WebApplication puts
 /// first), so it knows which method a request is for.
 /// </summary>
-public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission, PostMemory memory, Observability.SidecarMetrics metrics, ApiKeyPolicy keys,
+public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl admission, PostMemory memory, Observability.SidecarMetrics metrics,
     Microsoft.Extensions.Options.IOptions<SidecarOptions> options)
 {
     public const string ProtectPath = "/unlearnable.v1.ProtectionService/Protect";
@@ -22,8 +22,8 @@ public sealed class AdmissionMiddleware(RequestDelegate next, AdmissionControl a
             await next(context);
             return;
         }
-        // After ApiKeyMiddleware: a key that reaches here is valid (or none is needed), so its tenant is known.
-        var tenant = keys.TenantOf(context.Request.Headers[ApiKeyInterceptor.Header])!;
+        // After ApiKeyMiddleware, which decided the call's tenant from its key.
+        var tenant = ApiKeyMiddleware.TenantOf(context)!;
         using var slot = admission.TryEnter(tenant, out var refusal);
         if (slot is null)
         {

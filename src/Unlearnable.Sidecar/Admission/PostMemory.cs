@@ -19,14 +19,7 @@ public sealed class PostMemory(IOptions<SidecarOptions> options)
 
     public long HeldBytes { get { lock (_lock) return _held; } }
     public long Budget => options.Value.Limits.PostMemoryBytes;
-    public long TenantBudget
-    {
-        get
-        {
-            var limits = options.Value.Limits;
-            return (long)(Budget * Math.Min(1.0, (double)limits.MaxPostsInFlightPerTenant / limits.MaxPostsInFlight));
-        }
-    }
+    public long TenantBudget => (long)(Budget * options.Value.Limits.TenantShare);
 
     /// <summary>
     /// Holds <paramref name="bytes"/> for <paramref name="tenant"/> unless the server's or the tenant's budget would be

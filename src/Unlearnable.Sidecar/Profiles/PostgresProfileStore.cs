@@ -18,7 +18,7 @@ public sealed class PostgresProfileStore : ProfileStore, IDisposable
     public PostgresProfileStore(IOptions<SidecarOptions> options, TimeProvider? clock = null, ApiKeyPolicy? keys = null) : base(options.Value.Profiles, clock, keys)
     {
         _source = Postgres.Connect(options.Value.Profiles.Store.ConnectionString!, "unlearnable-sidecar");
-        Postgres.EnsureSchema(_source, (db, transaction) => EnsureSchema(db, transaction, "BIGINT", "BYTEA"));
+        Postgres.EnsureSchema(_source, transaction => EnsureSchema(transaction, "BIGINT", "BYTEA"));
     }
 
     protected override string ColumnsSql => "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = @t";

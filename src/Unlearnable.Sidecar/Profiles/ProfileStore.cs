@@ -70,18 +70,16 @@ public abstract class ProfileStore : IProfileStore
     /// The tables, in the dialect's names for a 64-bit integer and a byte string; made where missing. Tables from before
     /// tenants (no tenant column) are rebuilt with their rows given to the legacy tenant, in the same transaction.
     /// </summary>
-    protected void EnsureSchema(DbConnection db, DbTransaction transaction, string int64, string bytes)
+    protected void EnsureSchema(DbTransaction transaction, string int64, string bytes)
     {
         int Run(string sql, params (string, object?)[] parameters)
         {
-            using var command = db.Command(sql, parameters);
-            command.Transaction = transaction;
+            using var command = transaction.Command(sql, parameters);
             return command.ExecuteNonQuery();
         }
         List<string> ColumnsOf(string table)
         {
-            using var command = db.Command(ColumnsSql, ("@t", table));
-            command.Transaction = transaction;
+            using var command = transaction.Command(ColumnsSql, ("@t", table));
             using var row = command.ExecuteReader();
             var columns = new List<string>();
             while (row.Read()) columns.Add(row.GetString(0));
@@ -200,8 +198,7 @@ public abstract class ProfileStore : IProfileStore
         using var transaction = db.BeginTransaction();
         int Run(string sql)
         {
-            using var command = db.Command(sql, Who(user));
-            command.Transaction = transaction;
+            using var command = transaction.Command(sql, Who(user));
             return command.ExecuteNonQuery();
         }
         // The user's row first: it locks the user against a result or pattern being saved for them meanwhile.

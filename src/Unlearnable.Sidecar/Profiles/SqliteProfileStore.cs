@@ -19,7 +19,7 @@ public sealed class SqliteProfileStore : ProfileStore
         _file = new SqliteFile(options.Value.Profiles.DatabasePath);
         using var db = _file.Open();
         using var transaction = db.BeginTransaction();
-        EnsureSchema(db, transaction, "INTEGER", "BLOB");
+        EnsureSchema(transaction, "INTEGER", "BLOB");
         transaction.Commit();
     }
 

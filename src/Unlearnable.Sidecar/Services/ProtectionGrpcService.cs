@@ -59,14 +59,14 @@ public sealed class ProtectionGrpcService(PostProtector protector, IProfileStore
         }
         async Task One(ProtectRequest request, AdmissionControl.Slot? slot)
         {
-            // Read already: the message and its image's copy.
-            var message = slot is null ? null : memory.TryHold(tenant, 2L * request.CalculateSize());
+            long read = 2L * request.CalculateSize();   // read already: the message and its image's copy
+            var message = slot is null ? null : memory.TryHold(tenant, read);
             PostMemory.Hold? answer = null;
             ProtectResponse response;
             try
             {
                 if (slot is null) throw new ServerDrainingException();
-                if (message is null) throw new QueueFullException(memory.Refusal(tenant, "this post", 2L * request.CalculateSize()));
+                if (message is null) throw new QueueFullException(memory.Refusal(tenant, "this post", read));
                 response = await protector.ProtectAsync(tenant, request, cancel);
                 metrics.Posts.WithLabels("OK").Inc();
             }
