@@ -1,18 +1,12 @@
 using System.Xml.Linq;
+using Unlearnable.Tests;
 
 namespace Unlearnable.Cli.Tests;
 
 /// <summary>The project graph stays layered: leaves stay leaves, and test projects test the library they are named after.</summary>
 public class ProjectGraphTests
 {
-    static readonly string Root = FindRoot();
-
-    static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Sidecar.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"no Sidecar.sln above {AppContext.BaseDirectory}");
-    }
+    static readonly string Root = RepoFiles.Root;
 
     static IEnumerable<string> References(string project) =>
         XDocument.Load(project).Descendants("ProjectReference")

@@ -4,6 +4,7 @@ using Unlearnable.ClientSample;
 using Unlearnable.Imaging;
 using Unlearnable.LoadTest;
 using Unlearnable.Protection;
+using Unlearnable.Tests;
 
 namespace Unlearnable.Sidecar.Tests;
 
@@ -14,14 +15,7 @@ public class ClientSampleTests(SharedSidecar shared) : IClassFixture<SharedSidec
 {
     SidecarServer Server => shared.Server;
 
-    static readonly string Root = FindRoot();
-
-    static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Sidecar.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root (Sidecar.sln) not found above " + AppContext.BaseDirectory);
-    }
+    static readonly string Root = RepoFiles.Root;
 
     static readonly Lazy<bool> Setup = new(() =>
     {

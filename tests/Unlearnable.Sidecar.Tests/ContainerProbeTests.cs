@@ -11,12 +11,7 @@ namespace Unlearnable.Sidecar.Tests;
 [Trait("Kind", "Process")]
 public partial class ContainerProbeTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
 {
-    static string Root()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Sidecar.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root (Sidecar.sln) not found");
-    }
+    static string Root() => RepoFiles.Root;
 
     // The exec-form argument list, as the Dockerfile's HEALTHCHECK CMD [...] and compose's test: ["CMD", ...] both write it.
     [GeneratedRegex("""[\[ ]"dotnet", "unlearnable-sidecar\.dll", "--probe", "http://127\.0\.0\.1:5052/healthz"\]""")]

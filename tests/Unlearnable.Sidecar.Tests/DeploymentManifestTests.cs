@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.Serialization;
+using Unlearnable.Tests;
 
 namespace Unlearnable.Sidecar.Tests;
 
@@ -16,14 +17,7 @@ namespace Unlearnable.Sidecar.Tests;
 [Trait("Kind", "Process")]
 public partial class DeploymentManifestTests
 {
-    static readonly string Root = FindRoot();
-
-    static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Sidecar.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root (Sidecar.sln) not found");
-    }
+    static readonly string Root = RepoFiles.Root;
 
     static string? Kubectl()
     {

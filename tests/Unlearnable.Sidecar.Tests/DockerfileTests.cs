@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Unlearnable.Tests;
 
 namespace Unlearnable.Sidecar.Tests;
 
@@ -9,14 +10,7 @@ namespace Unlearnable.Sidecar.Tests;
 /// </summary>
 public partial class DockerfileTests
 {
-    static readonly string Root = FindRoot();
-
-    static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Sidecar.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root (Sidecar.sln) not found");
-    }
+    static readonly string Root = RepoFiles.Root;
 
     /// <summary>Variables the base images set (the ASP.NET image's unprivileged user).</summary>
     static readonly string[] FromBaseImages = ["APP_UID"];
