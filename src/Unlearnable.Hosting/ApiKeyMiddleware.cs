@@ -6,7 +6,8 @@ namespace Unlearnable.Hosting;
 /// <summary>
 /// Checks a call's API key before anything of it is read or counted: a call to a keyed service without a valid key
 /// is answered UNAUTHENTICATED from its headers, so a keyless client can neither make the server buffer a body nor
-/// hold an admission slot (the interceptor, which runs once the body is parsed, stays as the second check).
+/// hold an admission slot (the interceptor, which runs once the body is parsed, checks again only where this middleware
+/// is not in the pipeline).
 /// Registered after routing, so it sees which service a path leads to however the path is written. The call's tenant is
 /// decided here, once, for what comes after it (<see cref="TenantOf"/>).
 /// </summary>
