@@ -51,6 +51,12 @@ public sealed class ModelOptions
     /// scenes, so that it has seen faces; empty = scenes only. Attack specs name the same folder as <c>attack.preTrainFaces</c>.
     /// </summary>
     public string? PublicFaces { get; set; }
+    /// <summary>
+    /// A folder of public models made before start (<c>unlearnable-sidecar --prepare-model FOLDER</c>; the image's is
+    /// /opt/unlearnable/models, or a volume an init container filled): a release found there is loaded, not trained.
+    /// It may be read-only; a release it lacks is trained at start and cached beside the database. Empty = none.
+    /// </summary>
+    public string? PreparedDirectory { get; set; }
 
     /// <summary>The public model's recipe at a release (every public-model member shares the scenes, epochs and faces).</summary>
     public Protection.PublicModel PublicModel(int release) =>
@@ -66,6 +72,9 @@ public sealed class ModelOptions
             throw new InvalidOperationException($"{section}:Members names the surrogates; leave {section}:Checkpoint and {section}:Preset empty beside it");
         if (Members.Count > Protection.Surrogates.MaxMembers)
             throw new InvalidOperationException($"{section}:Members has {Members.Count} surrogates; give at most {Protection.Surrogates.MaxMembers} (each costs about as much as one)");
+        if (!string.IsNullOrWhiteSpace(PreparedDirectory) && !Directory.Exists(PreparedDirectory))
+            throw new InvalidOperationException($"{section}:PreparedDirectory is '{PreparedDirectory}', which is not a folder (a volume not mounted?); " +
+                "fill it with --prepare-model or leave it empty to train the public model at start");
         var surrogates = Surrogates();
         var seen = new Dictionary<string, int>();
         for (int i = 0; i < surrogates.Count; i++)

@@ -17,8 +17,8 @@ public sealed record LoadedMember(string Architecture, string? Checkpoint, int? 
 
 /// <summary>
 /// The surrogate CLIPs every batch protects against (one, or an ensemble), loaded once and warmed before the
-/// server reports SERVING. A member without a checkpoint is a release of the public model: trained on synthetic
-/// scenes at the first start and kept next to the database, so a restart loads it instead of training again.
+/// server reports SERVING. A member without a checkpoint is a release of the public model: prepared before start
+/// (<c>--prepare-model</c>), or trained at the first start and kept next to the database (<see cref="PublicModelFiles"/>).
 /// A configured masked LM (natural triggers) is loaded with them.
 /// Only the micro-batcher's single worker uses the models, so they need no lock.
 /// </summary>
@@ -56,6 +56,9 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
         }
     });
 
+    /// <summary>Where public models trained at start are kept: beside the database, so a restart on the same volume loads them.</summary>
+    public static string CacheFolder(SidecarOptions options) => Path.GetDirectoryName(Path.GetFullPath(options.Profiles.DatabasePath))!;
+
     void Load(CancellationToken cancel)
     {
         var config = options.Value.Model;
@@ -66,13 +69,14 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
         log.LogInformation("{Threads} torch threads and {Codec} codec slots for {Cores} cores", threads, Posts.CodecGate.Capacity, Environment.ProcessorCount);
         TorchRuntime.Seed(config.Seed);
         Device = Devices.Resolve(config.Device);
+        var publicModels = new PublicModelFiles(config, CacheFolder(options.Value), log);
         var members = new List<ClipModel>();
         var described = new List<LoadedMember>();
         try
         {
             foreach (var member in config.Surrogates())
             {
-                var model = member.IsPublicModel ? PublicModel(config, member, cancel)
+                var model = member.IsPublicModel ? publicModels.Load(member, Device, cancel)
                     : ClipCheckpoint.Load(member.Checkpoint!, Device, member.NamedPreset, member.QuickGelu);
                 members.Add(model);
                 model.to(Device);
@@ -97,25 +101,6 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
         Described = described;
         Description = string.Join(" + ", described.Select(d => d.Description));
         log.LogInformation("Surrogate {Model} ready on {Device} in {Seconds:F1} s", Description, Device, clock.Elapsed.TotalSeconds);
-    }
-
-    ClipModel PublicModel(ModelOptions config, MemberOptions member, CancellationToken cancel)
-    {
-        var preset = member.PublicPreset;
-        var recipe = config.PublicModel(config.ReleaseOf(member));
-        var cached = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(options.Value.Profiles.DatabasePath))!, recipe.FileName(preset));
-        if (File.Exists(cached))
-        {
-            log.LogInformation("Loading the public model from {Path}", cached);
-            return ClipCheckpoint.Load(cached, Device);
-        }
-        log.LogInformation("Training the public {Preset} model, release {Release}, on {Data} for {Epochs} epochs", preset.Name, recipe.Seed, recipe.Describe(), recipe.Epochs);
-        var model = recipe.Train(preset, Device, onStep: p =>
-        {
-            if (p.Step == p.StepsPerEpoch) log.LogInformation("Public model release {Release}: epoch {Epoch}/{Epochs}, loss {Loss:F3}", recipe.Seed, p.Epoch, p.Epochs, p.Loss);
-        }, cancel: cancel);
-        ClipCheckpoint.SaveAtomically(model, cached);   // replicas may share the folder
-        return model;
     }
 
     // One forward and backward through both towers, so the first real batch pays no start-up costs.

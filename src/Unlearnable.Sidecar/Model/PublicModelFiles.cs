@@ -1,0 +1,80 @@
+using Unlearnable.Clip.Checkpoints;
+using Unlearnable.Clip.Model;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Sidecar.Model;
+
+/// <summary>
+/// Where a release of the public model comes from, the first that has it: the folder prepared before start
+/// (<see cref="ModelOptions.PreparedDirectory"/>: the image's own, or a volume an init container filled), then the cache
+/// beside the database, else it is trained now and saved into that cache. A pod whose model was prepared starts in
+/// seconds; one that trains takes about a minute of its CPUs, exactly when an autoscaler needs it.
+/// Files are named by <see cref="Protection.PublicModel.FileName"/>, so a folder prepared for other settings is never mistaken for these.
+/// </summary>
+public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, ILogger log)
+{
+    /// <summary>The member's recipe and architecture.</summary>
+    (ClipConfig Preset, Protection.PublicModel Recipe) Of(MemberOptions member) => (member.PublicPreset, config.PublicModel(config.ReleaseOf(member)));
+
+    /// <summary>The prepared or cached file of a public-model member, if either folder has it.</summary>
+    public string? Find(MemberOptions member)
+    {
+        var (preset, recipe) = Of(member);
+        return new[] { config.PreparedDirectory, cacheFolder }.Where(f => !string.IsNullOrWhiteSpace(f))
+            .Select(folder => Path.Combine(folder!, recipe.FileName(preset))).FirstOrDefault(File.Exists);
+    }
+
+    /// <summary>The member's weights: prepared, cached, or trained now and cached.</summary>
+    public ClipModel Load(MemberOptions member, Device device, CancellationToken cancel)
+    {
+        if (Find(member) is { } found)
+        {
+            log.LogInformation("Loading the public model from {Path}", found);
+            return ClipCheckpoint.Load(found, device);
+        }
+        var (preset, recipe) = Of(member);
+        var model = Train(preset, recipe, device, cancel);
+        Directory.CreateDirectory(cacheFolder);
+        ClipCheckpoint.SaveAtomically(model, Path.Combine(cacheFolder, recipe.FileName(preset)));   // replicas may share the folder
+        return model;
+    }
+
+    /// <summary>
+    /// Makes sure <paramref name="folder"/> holds every public-model member's weights (training those it lacks) and returns
+    /// their paths; checkpoints are loaded from their own paths at start and only checked to exist.
+    /// </summary>
+    public IReadOnlyList<string> Prepare(string folder, Device device, CancellationToken cancel)
+    {
+        var written = new List<string>();
+        foreach (var member in config.Surrogates())
+        {
+            if (!member.IsPublicModel)
+            {
+                if (!File.Exists(member.Checkpoint)) throw new FileNotFoundException($"the checkpoint {member.Checkpoint} does not exist", member.Checkpoint);
+                log.LogInformation("{Checkpoint} is a checkpoint, loaded from its own path at start: nothing to prepare", member.Checkpoint);
+                continue;
+            }
+            var (preset, recipe) = Of(member);
+            var path = Path.Combine(folder, recipe.FileName(preset));
+            if (File.Exists(path)) log.LogInformation("{Path} is already prepared", path);
+            else
+            {
+                using var model = Train(preset, recipe, device, cancel);
+                Directory.CreateDirectory(folder);
+                ClipCheckpoint.SaveAtomically(model, path);
+                log.LogInformation("Prepared {Path}", path);
+            }
+            written.Add(path);
+        }
+        return written;
+    }
+
+    ClipModel Train(ClipConfig preset, Protection.PublicModel recipe, Device device, CancellationToken cancel)
+    {
+        log.LogInformation("Training the public {Preset} model, release {Release}, on {Data} for {Epochs} epochs", preset.Name, recipe.Seed, recipe.Describe(), recipe.Epochs);
+        return recipe.Train(preset, device, onStep: p =>
+        {
+            if (p.Step == p.StepsPerEpoch) log.LogInformation("Public model release {Release}: epoch {Epoch}/{Epochs}, loss {Loss:F3}", recipe.Seed, p.Epoch, p.Epochs, p.Loss);
+        }, cancel: cancel);
+    }
+}

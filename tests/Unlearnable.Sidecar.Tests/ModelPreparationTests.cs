@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using Unlearnable.Contracts.V1;
+using Unlearnable.Tests;
+
+namespace Unlearnable.Sidecar.Tests;
+
+/// <summary>
+/// A pod whose public model was prepared before start (<c>--prepare-model</c>, as the image build and init containers
+/// run it) loads it instead of training, and the prepared weights are the ones a sidecar would have trained itself.
+/// </summary>
+[Trait("Kind", "Process")]
+public class ModelPreparationTests
+{
+    // The small recipe SidecarProcess starts with, so the prepared file is the one its sidecars look for.
+    static readonly Dictionary<string, string> Recipe = new()
+    {
+        ["Sidecar__Model__DefaultTrainingImages"] = "64", ["Sidecar__Model__DefaultTrainingEpochs"] = "1",
+    };
+    const string FileName = "public-tiny-64x1-seed0.safetensors";
+
+    static (int Code, string Output) Prepare(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "unlearnable-sidecar.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        foreach (var (k, v) in Recipe) start.Environment[k] = v;
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEnd() + error.Result;
+        if (!process.WaitForExit(TimeSpan.FromMinutes(3))) { process.Kill(); return (-1, output + "\n(timed out)"); }
+        return (process.ExitCode, output);
+    }
+
+    static string[] PublicModelsIn(string folder) =>
+        Directory.Exists(folder) ? Directory.GetFiles(folder, "public-*.safetensors").Select(f => Path.GetFileName(f)).ToArray() : [];
+
+    [Fact]
+    public async Task APreparedModelIsLoadedNotTrainedAndIsTheOneTheSidecarWouldTrain()
+    {
+        var prepared = TestFolders.New();
+        var (code, output) = Prepare("--prepare-model", prepared);
+        Assert.True(code == 0, output);
+        Assert.Equal([FileName], PublicModelsIn(prepared));
+        Assert.DoesNotContain("API keys", output);   // no server, so no keys needed
+        var again = Prepare("--prepare-model", prepared);
+        Assert.True(again.Code == 0, again.Output);
+        Assert.Contains("already prepared", again.Output);
+
+        // A pod pointed at the folder: serving, and nothing trained beside its database.
+        var pod = TestFolders.New();
+        await using (var sidecar = await SidecarProcess.StartAsync(pod, new Dictionary<string, string> { ["Sidecar__Model__PreparedDirectory"] = prepared }))
+        {
+            var info = await sidecar.Client.GetServerInfoAsync(new GetServerInfoRequest(), sidecar.Auth);
+            Assert.Contains("release 0", info.Model);
+            Assert.Empty(PublicModelsIn(pod));
+        }
+
+        // A pod without it trains at start and caches the same weights, byte for byte.
+        var trainer = TestFolders.New();
+        await using (await SidecarProcess.StartAsync(trainer)) { }
+        Assert.Equal([FileName], PublicModelsIn(trainer));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(prepared, FileName)), File.ReadAllBytes(Path.Combine(trainer, FileName)));
+    }
+
+    [Fact]
+    public async Task AFolderPreparedForOtherSettingsIsNotMistakenForThese()
+    {
+        var prepared = TestFolders.New();
+        var (code, output) = Prepare("--prepare-model", prepared, "--Sidecar:Model:Seed", "5");
+        Assert.True(code == 0, output);
+        Assert.Equal(["public-tiny-64x1-seed5.safetensors"], PublicModelsIn(prepared));
+
+        var pod = TestFolders.New();
+        await using var sidecar = await SidecarProcess.StartAsync(pod, new Dictionary<string, string> { ["Sidecar__Model__PreparedDirectory"] = prepared });
+        Assert.Equal([FileName], PublicModelsIn(pod));   // release 0 was not there: trained and cached beside the database
+    }
+
+    [Fact]
+    public void WithoutAFolderItSaysWhatItNeeds()
+    {
+        var (code, output) = Prepare("--prepare-model");
+        Assert.Equal(2, code);
+        Assert.Contains("--prepare-model needs the folder", output);
+    }
+
+    [Fact]
+    public void AMissingCheckpointFailsThePreparationNamingIt()
+    {
+        var (code, output) = Prepare("--prepare-model", TestFolders.New(), "--Sidecar:Model:Checkpoint", "/nonexistent/ViT-B-32.safetensors");
+        Assert.Equal(1, code);
+        Assert.Contains("/nonexistent/ViT-B-32.safetensors", output);
+    }
+}
