@@ -9,7 +9,7 @@ using Unlearnable.Tests;
 namespace Unlearnable.Sidecar.Tests;
 
 /// <summary>
-/// The Kubernetes overlays as kubectl kustomize renders them (Debian's kubectl, unpacked by
+/// The Kubernetes overlays as kubectl kustomize renders them (kubectl 1.35 with kustomize 5.7, unpacked by
 /// build/lint-deploy.sh): every object is well formed, selectors find their pods, Services and
 /// probes use ports the containers declare and the images serve, containers run locked down,
 /// the sidecar's drain fits the pod's grace period, and only the GPU overlay asks for GPUs.
@@ -21,7 +21,7 @@ public partial class DeploymentManifestTests
 
     static string? Kubectl()
     {
-        var unpacked = Path.Combine(Root, "build", ".tools", "kubernetes", "usr", "bin", "kubectl");
+        var unpacked = Path.Combine(Root, "build", ".tools", "kubernetes", "kubectl");
         if (File.Exists(unpacked)) return unpacked;
         return (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists);
     }
@@ -29,7 +29,7 @@ public partial class DeploymentManifestTests
     static List<JsonObject> Render(string overlay)
     {
         var kubectl = Kubectl();
-        Skip.If(kubectl is null, "no kubectl: run build/lint-deploy.sh (which .ci/run runs) to unpack Debian's");
+        Skip.If(kubectl is null, "no kubectl: run build/lint-deploy.sh (which .ci/run runs) to unpack kubectl 1.35");
         var start = new ProcessStartInfo(kubectl!) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("kustomize");
         start.ArgumentList.Add(Path.Combine(Root, "deploy", "kubernetes", overlay));
@@ -374,5 +374,38 @@ public partial class DeploymentManifestTests
         var key = Items(sidecar["env"]).Single(e => S(e["name"]) == "Sidecar__Auth__ApiKeys__0")["valueFrom"]!["secretKeyRef"]!;
         var presented = Items(Items(pod["containers"]).Single()["env"]).Single(e => S(e["name"]) == "UNLEARNABLE_API_KEY")["valueFrom"]!["secretKeyRef"]!;
         Assert.Equal((S(key["name"]), S(key["key"])), (S(presented["name"]), S(presented["key"])));
+    }
+
+    [SkippableFact]
+    public void ACheckpointIsCopiedOutOfItsModelImageBeforeTheSidecarStarts()
+    {
+        const string example = "examples/checkpoint-from-image";
+        var all = Render(example);
+        CheckWorkloads(all, example);
+        var pod = Kind(all, "Deployment").Single(d => S(d["metadata"]!["name"]) == "unlearnable-sidecar")["spec"]!["template"]!["spec"]!;
+        var copier = Items(pod["initContainers"]).Single(c => S(c["name"]) == "checkpoint");
+        var sidecar = Items(pod["containers"]).Single(c => S(c["name"]) == "sidecar");
+        string checkpoint = S(Items(sidecar["env"]).Single(e => S(e["name"]) == "Sidecar__Model__Checkpoint")["value"]);
+
+        // The copy writes the very file the sidecar is told to load, through a volume both mount (the sidecar read-only).
+        var command = copier["command"]!.AsArray().Select(S).ToList();
+        Assert.Equal(["cp", command[1], checkpoint], command);
+        static string? VolumeAt(JsonObject container, string path) =>
+            Items(container["volumeMounts"]).FirstOrDefault(m => path.StartsWith(S(m["mountPath"]).TrimEnd('/') + "/", StringComparison.Ordinal)) is { } m ? S(m["name"]) : null;
+        string? volume = VolumeAt(copier, checkpoint);
+        Assert.NotNull(volume);
+        Assert.Equal(volume, VolumeAt(sidecar, checkpoint));
+        Assert.Contains(Items(sidecar["volumeMounts"]), m => S(m["name"]) == volume && S(m["readOnly"]) == "true");
+        Assert.Contains(Items(pod["volumes"]), v => S(v["name"]) == volume && v["emptyDir"]?["sizeLimit"] is not null);
+
+        // It reads where the model image puts the file, and runs locked down like the hosts.
+        var dockerfile = File.ReadAllText(Path.Combine(Root, "deploy", "kubernetes", example, "Dockerfile"));
+        var copied = Regex.Match(dockerfile, @"(?m)^COPY \$\{CHECKPOINT\} (\S+)/$");
+        Assert.True(copied.Success, "the model image's Dockerfile does not COPY ${CHECKPOINT} into a folder");
+        Assert.Equal(copied.Groups[1].Value, Path.GetDirectoryName(command[1]));
+        var security = copier["securityContext"]!;
+        Assert.True(S(security["readOnlyRootFilesystem"]) == "true" && S(security["allowPrivilegeEscalation"]) == "false" && S(security["runAsNonRoot"]) == "true",
+            "the copying init container is not locked down");
+        Assert.Matches($@"(?m)^USER {S(security["runAsUser"])}$", dockerfile);
     }
 }

@@ -78,4 +78,18 @@ public partial class DockerfileTests
             Assert.Equal(published, dll);
         }
     }
+
+    [Fact]
+    public void TheSidecarImageLooksForItsPublicModelWhereItsBuildPreparedIt()
+    {
+        var text = Regex.Replace(File.ReadAllText(Path.Combine(Root, "deploy", "Dockerfile.sidecar")), @"\\\n", " ");
+        // The stage that prepares: RUN ... --prepare-model FOLDER; the runtime copies FOLDER somewhere; ENV points there.
+        var prepare = Regex.Match(text, @"FROM \S+ AS (\S+)\n(?:(?!FROM ).*\n)*?RUN dotnet unlearnable-sidecar\.dll --prepare-model (\S+)");
+        Assert.True(prepare.Success, "no stage runs the published sidecar with --prepare-model");
+        var copy = Regex.Match(text, $@"COPY --from={Regex.Escape(prepare.Groups[1].Value)} {Regex.Escape(prepare.Groups[2].Value)} (\S+)");
+        Assert.True(copy.Success, $"the runtime image does not copy {prepare.Groups[2].Value} out of stage {prepare.Groups[1].Value}");
+        Assert.Matches($@"Sidecar__Model__PreparedDirectory={Regex.Escape(copy.Groups[1].Value)}(\s|$)", text);
+        // The image sets no other model setting: its pods run the settings its build prepared for.
+        Assert.DoesNotMatch(@"ENV[^\n]*Sidecar__Model__(?!PreparedDirectory)", text);
+    }
 }
