@@ -62,7 +62,8 @@ build_image() {
         local command
         command="$(sed -E "s#(^|[ =])/(src|app|models)(/|\b)#\1$fs/\2\3#g" <<<"$rest")"
         echo "RUN $rest"
-        (cd "$cwd" && bash -euo pipefail -c "$command") ;;
+        # Its output only when it fails: restore and publish list every project.
+        if ! (cd "$cwd" && bash -euo pipefail -c "$command") > "$work/step.log" 2>&1; then cat "$work/step.log" >&2; exit 1; fi ;;
     esac
   done
   # What the runtime image copies out of the stages just built must be there, the entry point's DLL among it.

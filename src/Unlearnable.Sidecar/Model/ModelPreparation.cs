@@ -31,10 +31,9 @@ public static class ModelPreparation
         {
             var config = builder.Configuration.GetSection("Sidecar:Model").Get<ModelOptions>() ?? new ModelOptions();
             config.Validate();
-            config.PreparedDirectory = null;   // make, not borrow: the folder must end up holding the files itself
             TorchRuntime.UseHostThreads();
             TorchRuntime.Seed(config.Seed);
-            var files = new PublicModelFiles(config, folder, log).Prepare(folder, Devices.Resolve(config.Device), CancellationToken.None);
+            var files = new PublicModelFiles(config, folder, log).Prepare(Devices.Resolve(config.Device), CancellationToken.None);
             log.LogInformation("{Count} public model(s) ready in {Folder}; point Sidecar:Model:PreparedDirectory at it", files.Count, folder);
             return 0;
         }

@@ -40,10 +40,11 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
     }
 
     /// <summary>
-    /// Makes sure <paramref name="folder"/> holds every public-model member's weights (training those it lacks) and returns
-    /// their paths; checkpoints are loaded from their own paths at start and only checked to exist.
+    /// Makes sure the cache folder itself holds every public-model member's weights (training those it lacks; a prepared
+    /// folder elsewhere is not borrowed from) and returns their paths; checkpoints are loaded from their own paths at
+    /// start and only checked to exist.
     /// </summary>
-    public IReadOnlyList<string> Prepare(string folder, Device device, CancellationToken cancel)
+    public IReadOnlyList<string> Prepare(Device device, CancellationToken cancel)
     {
         var written = new List<string>();
         foreach (var member in config.Surrogates())
@@ -55,12 +56,12 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
                 continue;
             }
             var (preset, recipe) = Of(member);
-            var path = Path.Combine(folder, recipe.FileName(preset));
+            var path = Path.Combine(cacheFolder, recipe.FileName(preset));
             if (File.Exists(path)) log.LogInformation("{Path} is already prepared", path);
             else
             {
                 using var model = Train(preset, recipe, device, cancel);
-                Directory.CreateDirectory(folder);
+                Directory.CreateDirectory(cacheFolder);
                 ClipCheckpoint.SaveAtomically(model, path);
                 log.LogInformation("Prepared {Path}", path);
             }
