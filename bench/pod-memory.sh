@@ -7,8 +7,9 @@
 # at the largest image it accepts. Prints, per pod and flood, what
 # was protected and refused, the process's peak resident memory, the cgroup's peak (page cache included), how often
 # the limit was hit, and whether the kernel killed anything. Not part of CI: it needs root and cgroup v1's memory
-# controller (or v2 with memory.peak), takes about 10 minutes, and loads the machine.
-# Usage: sudo bench/pod-memory.sh [OVERLAY...]   (default: overlays/kind overlays/cpu)
+# controller (as on the development machine; under cgroup v2 run it in a delegated subtree instead), ports 5051 and
+# 5052 free, takes about 10 minutes, and loads the machine.
+# Usage (as root): bench/pod-memory.sh [OVERLAY...]   (default: overlays/kind overlays/cpu)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 overlays=("$@"); [ ${#overlays[@]} -gt 0 ] || overlays=(overlays/kind overlays/cpu)
@@ -20,12 +21,22 @@ sidecar="$root/src/Unlearnable.Sidecar/bin/Release/net10.0/unlearnable-sidecar.d
 loadtest="$root/client-samples/csharp/Unlearnable.LoadTest/bin/Release/net10.0/unlearnable-loadtest.dll"
 export MALLOC_ARENA_MAX=2   # as the image sets it
 
-# A child of this shell's own memory cgroup (v1), or of its v2 cgroup.
+# A child of this shell's own memory cgroup (v1).
 own="$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)"
-if [ -n "$own" ] && [ -d "/sys/fs/cgroup/memory$own" ]; then v=1; parent="/sys/fs/cgroup/memory$own"
-else v=2; parent="/sys/fs/cgroup$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)"; fi
-cleanup() { pkill -f "$work/" 2>/dev/null || true; sleep 1; rmdir "$parent"/unlearnable-pod-* 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+parent="/sys/fs/cgroup/memory$own"
+[ -n "$own" ] && [ -f "$parent/memory.limit_in_bytes" ] || { echo "needs cgroup v1's memory controller (found none for this shell)" >&2; exit 2; }
+if (exec 3<>/dev/tcp/127.0.0.1/5051) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/5052) 2>/dev/null; then
+  echo "ports 5051 and 5052 must be free (is another sidecar running?)" >&2; exit 2
+fi
+# Whatever is still in a pod's cgroup is killed on the way out, however the script ends.
+cleanup() {
+  for group in "$parent"/unlearnable-pod-*; do
+    [ -d "$group" ] || continue
+    xargs -r kill -9 < "$group/cgroup.procs" 2>/dev/null || true; sleep 1; rmdir "$group" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
 
 prepared="$work/models"
 echo "preparing the public model (as the image build does)"
@@ -56,7 +67,7 @@ for overlay in "${overlays[@]}"; do
     read -r megapixels shape <<<"$flood_spec"
     group="$parent/unlearnable-pod-${overlay//\//-}-$megapixels"
     mkdir -p "$group"
-    if [ $v = 1 ]; then echo "$limit" > "$group/memory.limit_in_bytes"; else echo "$limit" > "$group/memory.max"; fi
+    echo "$limit" > "$group/memory.limit_in_bytes"
     data="$work/data-$RANDOM"; mkdir -p "$data"
     ( echo $BASHPID > "$group/cgroup.procs"
       exec env "${settings[@]}" DOTNET_PROCESSOR_COUNT="$cpus" ASPNETCORE_ENVIRONMENT=Production \
@@ -68,16 +79,18 @@ for overlay in "${overlays[@]}"; do
     pid=$!
     for _ in $(seq 120); do dotnet "$sidecar" --probe http://127.0.0.1:5052/healthz >/dev/null 2>&1 && break; sleep 1; done
     kill -0 $pid 2>/dev/null || { cat "$data/sidecar.log"; echo "$overlay: the sidecar did not start" >&2; exit 1; }
-    flood="$(timeout 300 dotnet "$loadtest" --address http://127.0.0.1:5051 --api-key pod-memory-key --flood "$shape" \
-      --megapixels "$megapixels" --server-pid $pid 2>&1 | grep '^flood:' || echo "did not finish within 300 s")"
+    code=0; report="$(timeout 300 dotnet "$loadtest" --address http://127.0.0.1:5051 --api-key pod-memory-key --flood "$shape" \
+      --megapixels "$megapixels" --server-pid $pid 2>&1)" || code=$?
+    flood="$(grep '^flood:' <<<"$report" || true)"
+    [ $code = 124 ] && flood="did not finish within 300 s"
+    [ -n "$flood" ] || flood="load tester failed ($code): $(tail -n 3 <<<"$report")"
     alive=yes; kill -0 $pid 2>/dev/null || alive=no
-    if [ $v = 1 ]; then peak="$(cat "$group/memory.max_usage_in_bytes")"; hits="$(cat "$group/memory.failcnt")"
-      kills="$(awk '$1 == "oom_kill" { print $2 }' "$group/memory.oom_control")"
-    else peak="$(cat "$group/memory.peak")"; hits="$(awk '$1 == "max" { print $2 }' "$group/memory.events")"
-      kills="$(awk '$1 == "oom_kill" { print $2 }' "$group/memory.events")"; fi
+    peak="$(cat "$group/memory.max_usage_in_bytes")"; hits="$(cat "$group/memory.failcnt")"
+    kills="$(awk '$1 == "oom_kill" { print $2 }' "$group/memory.oom_control")"
     printf '%s: %s CPU, limit %d MiB, %s MP flood: %s\n  cgroup peak %d MiB (page cache included), limit hit %s times, OOM kills %s, sidecar alive after: %s\n' \
       "$overlay" "$cpus" $((limit >> 20)) "$megapixels" "${flood:-no report}" $((peak >> 20)) "$hits" "${kills:-?}" "$alive"
     kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+    xargs -r kill -9 < "$group/cgroup.procs" 2>/dev/null || true; sleep 1
     rmdir "$group" 2>/dev/null || true
   done
 done

@@ -1,9 +1,11 @@
 #!/bin/bash
 # Runs what `docker build` runs for each image, without a Docker engine (CI has none): every RUN step of the stages
-# built on the SDK image (restore, publish, and for the sidecar the public model's preparation), in order, in a copy of
-# the sources, with the images' own folders (/src, /app, /models) mapped under a temporary root and the build arguments
-# at their defaults. Then every COPY --from of those stages into the runtime image must find what it copies, and the
-# entry point's DLL must be among it. The README's quick start builds these images; this is the part of it that can run here.
+# whose output the image copies (restore and publish on the SDK image, and for the sidecar the public model's
+# preparation), in order, on this machine's .NET, in a copy of the committed sources, with the images' own folders
+# (/src, /app, /models) mapped under a temporary root and the build arguments at their defaults (TORCH=cpu). Then every
+# COPY --from of those stages must find what it copies, and the entry point's DLL must be among it. The README's quick
+# start builds these images; this is the part of it that can run here. (Not checked: .dockerignore, file modes, and the
+# base images themselves.)
 set -euo pipefail
 root_dir="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/image-builds.XXXXXX")"
@@ -15,8 +17,15 @@ build_image() {
   # Instructions with continuation lines joined and comments dropped.
   local -a lines
   mapfile -t lines < <(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$dockerfile" | grep -v '^\s*#' | grep -v '^\s*$')
-  local -A args sdk_stages
+  local -A args sdk_stages copied_from
   local line stage="" in_sdk=false cwd="$fs"
+  # The stages whose output some COPY --from takes: they run whatever their base image.
+  for line in "${lines[@]}"; do
+    [[ "$line" =~ ^COPY\ --from=([^[:space:]]+) ]] && copied_from[${BASH_REMATCH[1]}]=1
+    if [[ "$line" == COPY\ --from=* ]] && ! [[ "$line" =~ ^COPY\ --from=[^[:space:]]+\ [^[:space:]]+\ [^[:space:]]+$ ]]; then
+      echo "${dockerfile#$root_dir/}: cannot read '$line' (COPY --from=STAGE SOURCE DEST only)" >&2; exit 1
+    fi
+  done
   for line in "${lines[@]}"; do
     read -r instruction rest <<<"$line"
     case "$instruction" in
@@ -24,7 +33,7 @@ build_image() {
         local image name=""
         image="${rest%% *}"
         [[ "$rest" =~ [[:space:]]AS[[:space:]]+([^[:space:]]+) ]] && name="${BASH_REMATCH[1]}"
-        if [[ "$image" == mcr.microsoft.com/dotnet/sdk:* || -n "${sdk_stages[$image]:-}" ]]; then
+        if [[ "$image" == mcr.microsoft.com/dotnet/sdk:* || -n "${sdk_stages[$image]:-}" ]] || { [ -n "$name" ] && [ -n "${copied_from[$name]:-}" ]; }; then
           in_sdk=true; [ -n "$name" ] && sdk_stages[$name]=1
           echo "== ${dockerfile#$root_dir/}: stage ${name:-$image}"
         else
@@ -42,7 +51,12 @@ build_image() {
         cwd="$fs$rest"; mkdir -p "$cwd" ;;
       COPY)
         $in_sdk || continue
-        [[ "$rest" == --from=* ]] && continue
+        if [[ "$rest" == --from=* ]]; then
+          # Within these stages all images share one root: the copy is needed only between different folders.
+          read -r _ from_path to_path <<<"$rest"
+          [ "$from_path" = "$to_path" ] || { mkdir -p "$fs$to_path"; cp -a "$fs$from_path/." "$fs$to_path/"; }
+          continue
+        fi
         # The build context is the repository as committed (.dockerignore keeps outputs out of it the same way).
         read -r -a parts <<<"$rest"
         local dest="${parts[-1]}"
@@ -75,6 +89,7 @@ build_image() {
     if [ ! -e "$from" ] || [ -z "$(ls -A "$from")" ]; then echo "${dockerfile#$root_dir/}: COPY --from=${BASH_REMATCH[1]} ${BASH_REMATCH[2]} finds nothing" >&2; exit 1; fi
     copied=$((copied + 1))
   done
+  [ "$copied" -gt 0 ] || { echo "${dockerfile#$root_dir/}: the runtime image copies nothing out of the stages built here" >&2; exit 1; }
   local dll
   dll="$(grep -o '"[A-Za-z0-9_.-]*\.dll"' <<<"$(grep '^ENTRYPOINT' "$dockerfile")" | tr -d '"')"
   [ -f "$fs/app/$dll" ] || { echo "${dockerfile#$root_dir/}: the entry point's $dll was not published into /app" >&2; exit 1; }

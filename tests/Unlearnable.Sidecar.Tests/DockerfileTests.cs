@@ -84,7 +84,7 @@ public partial class DockerfileTests
     {
         var text = Regex.Replace(File.ReadAllText(Path.Combine(Root, "deploy", "Dockerfile.sidecar")), @"\\\n", " ");
         // The stage that prepares: RUN ... --prepare-model FOLDER; the runtime copies FOLDER somewhere; ENV points there.
-        var prepare = Regex.Match(text, @"FROM \S+ AS (\S+)\n(?:(?!FROM ).*\n)*?RUN dotnet unlearnable-sidecar\.dll --prepare-model (\S+)");
+        var prepare = Regex.Match(text, @"FROM \S+ AS (\S+)\n(?:(?!FROM ).*\n)*?RUN (?:\w+=\S+ )*dotnet unlearnable-sidecar\.dll --prepare-model (\S+)");
         Assert.True(prepare.Success, "no stage runs the published sidecar with --prepare-model");
         var copy = Regex.Match(text, $@"COPY --from={Regex.Escape(prepare.Groups[1].Value)} {Regex.Escape(prepare.Groups[2].Value)} (\S+)");
         Assert.True(copy.Success, $"the runtime image does not copy {prepare.Groups[2].Value} out of stage {prepare.Groups[1].Value}");

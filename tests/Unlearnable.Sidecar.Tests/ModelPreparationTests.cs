@@ -25,10 +25,9 @@ public class ModelPreparationTests
         foreach (var arg in args) start.ArgumentList.Add(arg);
         foreach (var (k, v) in Recipe) start.Environment[k] = v;
         using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        var output = process.StandardOutput.ReadToEnd() + error.Result;
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3))) { process.Kill(); return (-1, output + "\n(timed out)"); }
-        return (process.ExitCode, output);
+        var (output, error) = (process.StandardOutput.ReadToEndAsync(), process.StandardError.ReadToEndAsync());
+        if (!process.WaitForExit(TimeSpan.FromMinutes(3))) { process.Kill(entireProcessTree: true); return (-1, "(timed out)"); }
+        return (process.ExitCode, output.Result + error.Result);
     }
 
     static string[] PublicModelsIn(string folder) =>
@@ -73,6 +72,31 @@ public class ModelPreparationTests
         var pod = TestFolders.New();
         await using var sidecar = await SidecarProcess.StartAsync(pod, new Dictionary<string, string> { ["Sidecar__Model__PreparedDirectory"] = prepared });
         Assert.Equal([FileName], PublicModelsIn(pod));   // release 0 was not there: trained and cached beside the database
+    }
+
+    [Fact]
+    public void ThePreparedFolderTheServerWillReadNeedNotExistWhileItIsMade()
+    {
+        // An image (or init container) sets PreparedDirectory for its pods and prepares that very folder.
+        var folder = TestFolders.New();
+        var (code, output) = Prepare("--prepare-model", folder, "--Sidecar:Model:PreparedDirectory", folder);
+        Assert.True(code == 0, output);
+        Assert.Equal([FileName], PublicModelsIn(folder));
+    }
+
+    [Fact]
+    public void AFileUnderTheRecipesNameHoldingAnotherArchitectureIsRefused()
+    {
+        var prepared = TestFolders.New();
+        var (code, output) = Prepare("--prepare-model", prepared, "--Sidecar:Model:Preset", "tiny-vit");
+        Assert.True(code == 0, output);
+        var vit = Assert.Single(Directory.GetFiles(prepared));
+        File.Move(vit, Path.Combine(prepared, FileName));   // a ViT where the tiny ResNet-style default should be
+
+        var config = new ModelOptions { DefaultTrainingImages = 64, DefaultTrainingEpochs = 1, PreparedDirectory = prepared };
+        var files = new Model.PublicModelFiles(config, TestFolders.New(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var e = Assert.Throws<InvalidOperationException>(() => files.Load(config.Surrogates()[0], TorchSharp.torch.CPU, CancellationToken.None));
+        Assert.Contains("holds a tiny-vit model, not the tiny", e.Message);
     }
 
     [Fact]

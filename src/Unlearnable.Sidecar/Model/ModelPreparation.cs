@@ -30,6 +30,7 @@ public static class ModelPreparation
         try
         {
             var config = builder.Configuration.GetSection("Sidecar:Model").Get<ModelOptions>() ?? new ModelOptions();
+            config.PreparedDirectory = null;   // what is being made: it need not exist yet (an image or init container sets both)
             config.Validate();
             TorchRuntime.UseHostThreads();
             TorchRuntime.Seed(config.Seed);

@@ -27,12 +27,15 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
     /// <summary>The member's weights: prepared, cached, or trained now and cached.</summary>
     public ClipModel Load(MemberOptions member, Device device, CancellationToken cancel)
     {
+        var (preset, recipe) = Of(member);
         if (Find(member) is { } found)
         {
             log.LogInformation("Loading the public model from {Path}", found);
-            return ClipCheckpoint.Load(found, device);
+            var loaded = ClipCheckpoint.Load(found, device);
+            if (loaded.Config.Name == preset.Name && loaded.Config.QuickGelu == preset.QuickGelu) return loaded;
+            loaded.Dispose();   // a file under this recipe's name holding another architecture: never protect against it
+            throw new InvalidOperationException($"{found} holds a {loaded.Config.Name} model, not the {preset.Name} its name says; remove it or prepare the folder again");
         }
-        var (preset, recipe) = Of(member);
         var model = Train(preset, recipe, device, cancel);
         Directory.CreateDirectory(cacheFolder);
         ClipCheckpoint.SaveAtomically(model, Path.Combine(cacheFolder, recipe.FileName(preset)));   // replicas may share the folder
