@@ -31,9 +31,16 @@ public sealed record PublicModel(int Images = 1000, int Epochs = 20, int Seed = 
     /// <summary>What a spec or a server may ask for: a contrastive batch needs 2 pairs; the upper bounds keep one job or start-up finite.</summary>
     public const int MinImages = 2, MaxImages = 200_000, MaxEpochs = 1_000;
 
+    /// <summary>
+    /// The recipe's version, in every cached or prepared file's name: bump it with any change to the scenes, the faces'
+    /// captions or the training that gives other weights for the same settings, so that files made by older code (a
+    /// prepared volume, a long-lived cache) are trained again instead of being taken for these.
+    /// </summary>
+    public const int RecipeVersion = 1;
+
     /// <summary>A name for the cached weights that changes with anything that changes them.</summary>
     public string FileName(ClipConfig config) =>
-        $"public-{config.Name}{(config.QuickGelu ? "-quickgelu" : "")}-{Images}x{Epochs}-seed{Seed}{(Faces is null ? "" : "-faces" + FacesFingerprint(Faces))}.safetensors";
+        $"public-v{RecipeVersion}-{config.Name}{(config.QuickGelu ? "-quickgelu" : "")}-{Images}x{Epochs}-seed{Seed}{(Faces is null ? "" : "-faces" + FacesFingerprint(Faces))}.safetensors";
 
     /// <summary>What the model is trained on, in words.</summary>
     public string Describe() => Faces is null ? $"{Images} synthetic scenes" : $"{Images} synthetic scenes and the named faces in {Faces}";

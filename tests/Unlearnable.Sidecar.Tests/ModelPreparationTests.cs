@@ -16,7 +16,7 @@ public class ModelPreparationTests
     {
         ["Sidecar__Model__DefaultTrainingImages"] = "64", ["Sidecar__Model__DefaultTrainingEpochs"] = "1",
     };
-    const string FileName = "public-tiny-64x1-seed0.safetensors";
+    static readonly string FileName = $"public-v{Protection.PublicModel.RecipeVersion}-tiny-64x1-seed0.safetensors";
 
     static (int Code, string Output) Prepare(params string[] args)
     {
@@ -67,7 +67,7 @@ public class ModelPreparationTests
         var prepared = TestFolders.New();
         var (code, output) = Prepare("--prepare-model", prepared, "--Sidecar:Model:Seed", "5");
         Assert.True(code == 0, output);
-        Assert.Equal(["public-tiny-64x1-seed5.safetensors"], PublicModelsIn(prepared));
+        Assert.Equal([$"public-v{Protection.PublicModel.RecipeVersion}-tiny-64x1-seed5.safetensors"], PublicModelsIn(prepared));
 
         var pod = TestFolders.New();
         await using var sidecar = await SidecarProcess.StartAsync(pod, new Dictionary<string, string> { ["Sidecar__Model__PreparedDirectory"] = prepared });
