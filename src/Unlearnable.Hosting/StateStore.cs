@@ -60,7 +60,7 @@ public static class Postgres
     {
         using var db = source.OpenConnection();
         using var transaction = db.BeginTransaction();
-        using (var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended('unlearnable.schema', 0))", db, transaction)) command.ExecuteNonQuery();
+        using (var command = transaction.Command("SELECT pg_advisory_xact_lock(hashtextextended('unlearnable.schema', 0))")) command.ExecuteNonQuery();
         build(transaction);
         transaction.Commit();
     }

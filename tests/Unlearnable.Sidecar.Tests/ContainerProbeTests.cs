@@ -17,15 +17,7 @@ public partial class ContainerProbeTests(SharedSidecar shared) : IClassFixture<S
     [GeneratedRegex("""[\[ ]"dotnet", "unlearnable-sidecar\.dll", "--probe", "http://127\.0\.0\.1:5052/healthz"\]""")]
     private static partial Regex SidecarProbe();
 
-    static (int Code, string Output) Probe(string url)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "unlearnable-sidecar.dll"), "--probe", url }) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(60))) { process.Kill(); return (-1, "timed out"); }
-        return (process.ExitCode, output);
-    }
+    static (int Code, string Output) Probe(string url) => SidecarCommand.Run(["--probe", url], within: TimeSpan.FromSeconds(60));
 
     [Fact]
     public void TheHealthCheckCommandTheImagesRunAnswersForTheSidecar()

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Unlearnable.Contracts.V1;
 using Unlearnable.Tests;
 
@@ -18,17 +17,7 @@ public class ModelPreparationTests
     };
     static readonly string FileName = $"public-v{Protection.PublicModel.RecipeVersion}-tiny-64x1-seed0.safetensors";
 
-    static (int Code, string Output) Prepare(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "unlearnable-sidecar.dll"));
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        foreach (var (k, v) in Recipe) start.Environment[k] = v;
-        using var process = Process.Start(start)!;
-        var (output, error) = (process.StandardOutput.ReadToEndAsync(), process.StandardError.ReadToEndAsync());
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3))) { process.Kill(entireProcessTree: true); return (-1, "(timed out)"); }
-        return (process.ExitCode, output.Result + error.Result);
-    }
+    static (int Code, string Output) Prepare(params string[] args) => SidecarCommand.Run(args, Recipe);
 
     static string[] PublicModelsIn(string folder) =>
         Directory.Exists(folder) ? Directory.GetFiles(folder, "public-*.safetensors").Select(f => Path.GetFileName(f)).ToArray() : [];

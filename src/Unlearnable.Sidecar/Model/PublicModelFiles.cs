@@ -16,30 +16,19 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
     /// <summary>The member's recipe and architecture.</summary>
     (ClipConfig Preset, Protection.PublicModel Recipe) Of(MemberOptions member) => (member.PublicPreset, config.PublicModel(config.ReleaseOf(member)));
 
-    /// <summary>The prepared or cached file of a public-model member, if either folder has it.</summary>
-    public string? Find(MemberOptions member)
-    {
-        var (preset, recipe) = Of(member);
-        return new[] { config.PreparedDirectory, cacheFolder }.Where(f => !string.IsNullOrWhiteSpace(f))
-            .Select(folder => Path.Combine(folder!, recipe.FileName(preset))).FirstOrDefault(File.Exists);
-    }
-
     /// <summary>The member's weights: prepared, cached, or trained now and cached.</summary>
     public ClipModel Load(MemberOptions member, Device device, CancellationToken cancel)
     {
         var (preset, recipe) = Of(member);
-        if (Find(member) is { } found)
-        {
-            log.LogInformation("Loading the public model from {Path}", found);
-            var loaded = ClipCheckpoint.Load(found, device);
-            if (loaded.Config.Name == preset.Name && loaded.Config.QuickGelu == preset.QuickGelu) return loaded;
-            loaded.Dispose();   // a file under this recipe's name holding another architecture: never protect against it
-            throw new InvalidOperationException($"{found} holds a {loaded.Config.Name} model, not the {preset.Name} its name says; remove it or prepare the folder again");
-        }
-        var model = Train(preset, recipe, device, cancel);
-        Directory.CreateDirectory(cacheFolder);
-        ClipCheckpoint.SaveAtomically(model, Path.Combine(cacheFolder, recipe.FileName(preset)));   // replicas may share the folder
-        return model;
+        string name = recipe.FileName(preset);   // once: with faces it hashes every photo
+        var found = new[] { config.PreparedDirectory, cacheFolder }.Where(f => !string.IsNullOrWhiteSpace(f))
+            .Select(folder => Path.Combine(folder!, name)).FirstOrDefault(File.Exists);
+        if (found is null) return TrainInto(Path.Combine(cacheFolder, name), preset, recipe, device, cancel);   // replicas may share the folder
+        log.LogInformation("Loading the public model from {Path}", found);
+        var loaded = ClipCheckpoint.Load(found, device);
+        if (loaded.Config.Name == preset.Name && loaded.Config.QuickGelu == preset.QuickGelu) return loaded;
+        loaded.Dispose();   // a file under this recipe's name holding another architecture: never protect against it
+        throw new InvalidOperationException($"{found} holds a {loaded.Config.Name} model, not the {preset.Name} its name says; remove it or prepare the folder again");
     }
 
     /// <summary>
@@ -63,9 +52,7 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
             if (File.Exists(path)) log.LogInformation("{Path} is already prepared", path);
             else
             {
-                using var model = Train(preset, recipe, device, cancel);
-                Directory.CreateDirectory(cacheFolder);
-                ClipCheckpoint.SaveAtomically(model, path);
+                TrainInto(path, preset, recipe, device, cancel).Dispose();
                 log.LogInformation("Prepared {Path}", path);
             }
             written.Add(path);
@@ -73,12 +60,16 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
         return written;
     }
 
-    ClipModel Train(ClipConfig preset, Protection.PublicModel recipe, Device device, CancellationToken cancel)
+    /// <summary>Trains the recipe and saves it at <paramref name="path"/> (atomically: another process may be reading the folder).</summary>
+    ClipModel TrainInto(string path, ClipConfig preset, Protection.PublicModel recipe, Device device, CancellationToken cancel)
     {
         log.LogInformation("Training the public {Preset} model, release {Release}, on {Data} for {Epochs} epochs", preset.Name, recipe.Seed, recipe.Describe(), recipe.Epochs);
-        return recipe.Train(preset, device, onStep: p =>
+        var model = recipe.Train(preset, device, onStep: p =>
         {
             if (p.Step == p.StepsPerEpoch) log.LogInformation("Public model release {Release}: epoch {Epoch}/{Epochs}, loss {Loss:F3}", recipe.Seed, p.Epoch, p.Epochs, p.Loss);
         }, cancel: cancel);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        ClipCheckpoint.SaveAtomically(model, path);
+        return model;
     }
 }
