@@ -109,7 +109,8 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? RestartSurrogate = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SurrogateSpec>? Members = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? ScratchSurrogateSteps = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? StickyTriggers = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? StickyTriggers = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Clip.Model.MatmulPrecision? Precision = null)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]

@@ -33,7 +33,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
         RobustTo = spec.Protection.RobustTo, UserShare = spec.Protection.UserShareOrDefault,
-        RestartSurrogate = spec.Protection.RestartSurrogateOrDefault,
+        RestartSurrogate = spec.Protection.RestartSurrogateOrDefault, Precision = spec.Protection.Precision,
         // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate: a hacker who
         // fine-tunes moves the model that little, so the surrogate should too.
         SurrogateLearningRate = spec.Attack.Mode == AttackMode.FineTune ? spec.Attack.LearningRate : null,

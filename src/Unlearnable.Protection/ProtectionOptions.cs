@@ -75,6 +75,14 @@ public sealed record ProtectionOptions
     [System.Text.Json.Serialization.JsonIgnore]
     public double UserBound => Math.Floor(UserShare * Epsilon * 255 + 1e-6) / 255;
 
+    /// <summary>
+    /// The surrogates' matrix products during each MEM round (PGD and trigger search; surrogate training stays float32).
+    /// Float32 is the authors' arithmetic and gives the same noise everywhere; BFloat16 is ~2× faster at real sizes on
+    /// CPUs with AVX-512 BF16, with noise that differs in rounding (docs/performance.md).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]   // runs from before it existed resume
+    public Clip.Model.MatmulPrecision Precision { get; init; }
+
     /// <summary>What PGD optimises the noise to survive; None is the authors' loop.</summary>
     public TransformSet RobustTo { get; init; } = TransformSet.None;
 

@@ -30,6 +30,7 @@ public sealed record ProtectionSettings
     public bool? TriggerPerImage { get; init; }
     public bool? RestartSurrogate { get; init; }
     public double? UserShare { get; init; }
+    public Clip.Model.MatmulPrecision? Precision { get; init; }
     public int Seed { get; init; }
 
     /// <summary>
@@ -59,6 +60,7 @@ public sealed record ProtectionSettings
             TriggerPerImage = TriggerPerImage ?? baseline.TriggerPerImage,
             RestartSurrogate = RestartSurrogate ?? baseline.RestartSurrogate,
             UserShare = UserShare ?? baseline.UserShare,
+            Precision = Precision ?? baseline.Precision,
             Seed = Seed,
         };
     }

@@ -87,11 +87,14 @@ static class BenchCommand
             Description = "Surrogates protected against at once (an ensemble): the first is --checkpoint or --preset, the others fresh releases of the same architecture (seeds 1, 2, …)",
             DefaultValueFactory = _ => 1,
         }.Must(k => k is >= 1 and <= Protection.Surrogates.MaxMembers, $"--members must be 1 to {Protection.Surrogates.MaxMembers}");
+        var precision = SharedOptions.Precision();
         var device = SharedOptions.Device();
         var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
-            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, members, device };
+            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, members, precision, device };
         mem.SetAction(result => CommandErrors.Run(() =>
         {
+            var products = result.GetValue(precision) ?? MatmulPrecision.Float32;
+            SharedOptions.PrepareKernels(products);
             var dev = Devices.Resolve(result.GetValue(device)!);
             int b = result.GetValue(batch), n = result.GetValue(batches);
             if (b < 2 || n < 1) throw new ArgumentException("--batch must be ≥ 2 and --batches ≥ 1");
@@ -108,7 +111,7 @@ static class BenchCommand
                 ensemble.Add(new ClipModel(config).to(dev));
             }
             var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
-            var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0) with { BatchSize = b };
+            var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0) with { BatchSize = b, Precision = products };
             int rounds = level.Rounds;
             var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);
             if (words.Proposer is { } proposer) proposer.MaxCachedCaptions = 0;
@@ -131,7 +134,7 @@ static class BenchCommand
             double seconds = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"{config.Name}{(ensemble.Count > 1 ? $" × {ensemble.Count} members" : "")} on {dev}: batch {b}, {rounds} round(s) × {options.PgdSteps} PGD steps" +
                 (result.GetValue(strength) is not { } named ? "" : $" ({named.ToString().ToLowerInvariant()}: ε {level.Epsilon}, robust to {string.Join(", ", Protection.Robustness.PlatformTransforms.Describe(level.RobustTo).DefaultIfEmpty("nothing"))})") +
-                $", trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {n} batches");
+                $", trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {products.ToString().ToLowerInvariant()} products, {n} batches");
             Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");
             Console.WriteLine($"time split: PGD {pgd.TotalSeconds / seconds:P0}, trigger search {trigger.TotalSeconds / seconds:P0}, surrogate steps {surrogate.TotalSeconds / seconds:P0}");
             PrintThroughput(config, ensemble.Count, options, rounds, b, n, data.Skip(b).Select(p => p.Captions[0]).ToList(), pgd, trigger, seconds, dev);

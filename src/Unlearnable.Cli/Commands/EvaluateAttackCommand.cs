@@ -27,6 +27,7 @@ static class EvaluateAttackCommand
     public static AttackReport RunWithProgress(AttackSpec attack, string device, string outDir, CancellationToken cancel)
     {
         SpecValidator.EnsureValid(attack);
+        SharedOptions.PrepareKernels(attack.Protection.Precision ?? Clip.Model.MatmulPrecision.Float32);
         var dev = Devices.Resolve(device);
         AttackReport? report = null;
         AnsiConsole.Progress()

@@ -62,9 +62,11 @@ sealed class ProtectionOptionSet(ProtectionOptions baseline, ProtectionStrength?
         Description = $"Start each round's surrogate from the same initial weights, a young surrogate (default: {baseline.RestartSurrogate.ToString().ToLowerInvariant()}; false trains one surrogate on, the authors' loop)",
     };
 
+    public Option<Clip.Model.MatmulPrecision?> Precision { get; } = SharedOptions.Precision();
+
     /// <summary>The protection options this set declares, in help order.</summary>
     public IEnumerable<Option> All =>
-        [Method, Strength, Epsilon, StepSize, PgdSteps, RobustTo, Rounds, SurrogateSteps, TriggerLength, TriggerRounds, TopK, Beam, BatchSize, StopLoss, TriggerScope, RestartSurrogate];
+        [Method, Strength, Epsilon, StepSize, PgdSteps, RobustTo, Rounds, SurrogateSteps, TriggerLength, TriggerRounds, TopK, Beam, BatchSize, StopLoss, TriggerScope, RestartSurrogate, Precision];
 
     /// <summary>What the command line chose; options the command does not offer, or that were left out, stay unset.</summary>
     public ProtectionSettings Read(ParseResult result, int seed) => new()
@@ -73,7 +75,7 @@ sealed class ProtectionOptionSet(ProtectionOptions baseline, ProtectionStrength?
         PgdSteps = Get(result, PgdSteps), RobustTo = Get(result, RobustTo), Rounds = Get(result, Rounds), SurrogateSteps = Get(result, SurrogateSteps),
         TriggerLength = Get(result, TriggerLength), TriggerRounds = Get(result, TriggerRounds), TopK = Get(result, TopK), BeamWidth = Get(result, Beam),
         BatchSize = Get(result, BatchSize), StopLoss = Get(result, StopLoss), TriggerPerImage = Get(result, TriggerScope) is { } scope ? scope == Commands.TriggerScope.Image : null,
-        RestartSurrogate = Get(result, RestartSurrogate), Seed = seed,
+        RestartSurrogate = Get(result, RestartSurrogate), Precision = Get(result, Precision), Seed = seed,
     };
 
     /// <summary>The options the command line chose, on this set's baseline.</summary>

@@ -82,11 +82,11 @@ public sealed class AttentionPool2d : Module<Tensor, Tensor>
         tokens = cat([tokens.mean([1], keepdim: true), tokens], 1);     // [b, hw+1, c]
         tokens = tokens.Plus(positional_embedding);
         long n = tokens.shape[1], d = c / _heads;
-        var q = q_proj.forward(tokens[.., ..1]).view(b, 1, _heads, d).transpose(1, 2);
-        var k = k_proj.forward(tokens).view(b, n, _heads, d).transpose(1, 2);
-        var v = v_proj.forward(tokens).view(b, n, _heads, d).transpose(1, 2);
+        var q = ReducedPrecision.Linear(tokens[.., ..1], q_proj.weight!, q_proj.bias).view(b, 1, _heads, d).transpose(1, 2);
+        var k = ReducedPrecision.Linear(tokens, k_proj.weight!, k_proj.bias).view(b, n, _heads, d).transpose(1, 2);
+        var v = ReducedPrecision.Linear(tokens, v_proj.weight!, v_proj.bias).view(b, n, _heads, d).transpose(1, 2);
         var pooled = functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, c);
-        return c_proj.forward(pooled);
+        return ReducedPrecision.Linear(pooled, c_proj.weight!, c_proj.bias);
     }
 }
 

@@ -32,9 +32,9 @@ public sealed class SelfAttention : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var (b, n, w) = (x.shape[0], x.shape[1], x.shape[2]);
-        var qkv = functional.linear(x, in_proj_weight, in_proj_bias).view(b, n, 3, _heads, w / _heads).permute(2, 0, 3, 1, 4);
+        var qkv = ReducedPrecision.Linear(x, in_proj_weight, in_proj_bias).view(b, n, 3, _heads, w / _heads).permute(2, 0, 3, 1, 4);
         var attended = functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_casual: _causal);
-        return out_proj.forward(attended.transpose(1, 2).reshape(b, n, w));
+        return ReducedPrecision.Linear(attended.transpose(1, 2).reshape(b, n, w), out_proj.weight!, out_proj.bias);
     }
 
     public void Initialise(double inStd, double outStd)
@@ -70,7 +70,14 @@ public sealed class ResidualAttentionBlock : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         x = x.Plus(attn.forward(ln_1.forward(x)));
-        return x.Plus(mlp.forward(ln_2.forward(x)));
+        return x.Plus(Mlp(ln_2.forward(x)));
+    }
+
+    // mlp's layers in turn, each product in the scope's precision (ReducedPrecision).
+    Tensor Mlp(Tensor x)
+    {
+        var (fc, activation, proj) = ((Linear)mlp[0], (Module<Tensor, Tensor>)mlp[1], (Linear)mlp[2]);
+        return ReducedPrecision.Linear(activation.forward(ReducedPrecision.Linear(x, fc.weight!, fc.bias)), proj.weight!, proj.bias);
     }
 
     public void Initialise(int width, int layers)
