@@ -40,6 +40,11 @@ public sealed class ModelOptions
     public List<MemberOptions> Members { get; set; } = [];
 
     public string Device { get; set; } = "auto";
+    /// <summary>
+    /// The surrogates' matrix products while protecting (<see cref="Clip.Model.MatmulPrecision"/>): Float32 (the same noise
+    /// on every machine) or Bfloat16 (~3× the posts per second at real sizes on CPUs with AVX-512 BF16; docs/performance.md).
+    /// </summary>
+    public Clip.Model.MatmulPrecision Precision { get; set; }
     /// <summary>Without a checkpoint the surrogate is the embedded public model (<see cref="Protection.PublicModel"/>): its scenes…</summary>
     public int DefaultTrainingImages { get; set; } = new Protection.PublicModel().Images;
     /// <summary>…and epochs over them (about a minute on 2 cores at the defaults; cached next to the database).</summary>

@@ -130,6 +130,20 @@ public class CliTests
     }
 
     [Fact]
+    public void BenchMemTimesBothPrecisionsAndSaysWhichRan()
+    {
+        // A fresh process: bfloat16 lifts oneDNN's cap before torch starts, so no warning that its kernels are off.
+        foreach (var precision in new[] { "float32", "bfloat16" })
+        {
+            var (code, output, error) = Run("bench", "mem", "--preset", "tiny-vit", "--batch", "4", "--batches", "1", "--vocabulary", "common-words", "--precision", precision);
+            Assert.True(code == 0, error + output);
+            Assert.Contains($"{precision} products", output);
+            Assert.Matches(@"[0-9.]+ protected posts/s", output);
+            Assert.DoesNotContain("warning", error);
+        }
+    }
+
+    [Fact]
     public void CorruptDataFileNamesFileAndLine()
     {
         var data = Temp();

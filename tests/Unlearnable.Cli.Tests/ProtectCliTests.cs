@@ -113,6 +113,7 @@ public class ProtectCliTests
     [InlineData("--device must be cpu, cuda, cuda:N or auto", "--device", "gpu")]
     [InlineData("--vocabulary must be", "--vocabulary", "klingon")]
     [InlineData("--trigger-scope must be image or caption, not 'word'", "--trigger-scope", "word")]
+    [InlineData("--precision must be float32 or bfloat16, not 'float16'", "--precision", "float16")]
     public void BadProtectOptionsFailBeforeAnyWork(string expected, string option, string value)
     {
         var data = Temp();

@@ -42,6 +42,7 @@ public class EvaluationTests
         {
             (""" { "attack": { "mode": "distill" } } """, "attack.mode", "fine-tune, from-scratch"),
             (""" { "protection": { "robustTo": "everything" } } """, "protection.robustTo", "none, platform"),
+            (""" { "protection": { "precision": "half" } } """, "protection.precision", "float32, bfloat16"),
             (""" { "protection": { "source": "sidecar", "strength": "max" } } """, "protection.strength", "low, medium, high"),
             (""" { "protection": { "source": "magic" } } """, "protection.source", "none, mem, em, folder, sidecar, posts"),
             (""" { "data": { "kind": 3 } } """, "data.kind", "synthetic-identities, identities, captions, synthetic-scenes"),

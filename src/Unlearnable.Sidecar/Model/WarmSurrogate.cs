@@ -63,6 +63,9 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
     {
         var config = options.Value.Model;
         var clock = Stopwatch.StartNew();
+        if (config.Precision == MatmulPrecision.Bfloat16 && !TorchRuntime.UseBFloat16Kernels())
+            log.LogWarning("Sidecar:Model:Precision is Bfloat16 but oneDNN's AVX-512 BF16 kernels are off ({Variable} caps them, or libtorch started first): products will be slower than Float32",
+                TorchRuntime.OneDnnIsaVariable);
         int threads = TorchRuntime.UseHostThreads();
         metrics.Threads.WithLabels("torch").Set(threads);
         metrics.Threads.WithLabels("codec").Set(Posts.CodecGate.Capacity);
