@@ -9,7 +9,7 @@ public enum MatmulPrecision
     Float32,
 
     /// <summary>
-    /// The linear layers' products in bfloat16 (float32 kept for everything else: the residual stream, layer norms,
+    /// The linear and convolution layers' products in bfloat16 (float32 kept for everything else: the residual stream, layer norms,
     /// attention, losses, the noise). On CPUs with AVX-512 BF16 these run ~4× faster than float32
     /// (docs/performance.md); the noise then differs from float32's in its rounding.
     /// </summary>
@@ -17,7 +17,7 @@ public enum MatmulPrecision
 }
 
 /// <summary>
-/// A scope in which the models' linear layers multiply in <see cref="MatmulPrecision.Bfloat16"/>: inputs and weights
+/// A scope in which the models' linear and convolution layers multiply in <see cref="MatmulPrecision.Bfloat16"/>: inputs and weights
 /// are rounded to bfloat16, the product comes back as float32. Weights are cast once per scope and reused, so a scope
 /// is for frozen weights only (a PGD run, a trigger search); gradients flow to the inputs, never to the weights.
 /// Scopes are per thread, like the torch work they cover (each host's torch work runs on one thread).
@@ -45,6 +45,14 @@ public sealed class ReducedPrecision : IDisposable
         // functional.linear, not matmul: libtorch's bfloat16 matmul falls back to a naive kernel (1 GFLOP/s here).
         return nn.functional.linear(x.to(ScalarType.BFloat16), scope.Rounded(weight), bias is null ? null : scope.Rounded(bias))
             .to(ScalarType.Float32);
+    }
+
+    /// <summary>The convolution, in the current scope's precision.</summary>
+    public static Tensor Conv2d(Tensor x, TorchSharp.Modules.Conv2d conv)
+    {
+        if (_current is not { } scope || x.dtype != ScalarType.Float32) return conv.forward(x);
+        return nn.functional.conv2d(x.to(ScalarType.BFloat16), scope.Rounded(conv.weight!), conv.bias is null ? null : scope.Rounded(conv.bias),
+            conv.stride, conv.padding, conv.dilation, conv.groups).to(ScalarType.Float32);
     }
 
     Tensor Rounded(Tensor weight)

@@ -40,12 +40,16 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
         bn3.Weight.zero_(); // each residual branch starts as identity, as in open_clip
     }
 
+    // downsample's layers in turn, the convolution in the scope's precision (ReducedPrecision).
+    static Tensor Downsample(Tensor x, Sequential layers) =>
+        ((Module<Tensor, Tensor>)layers[2]).forward(ReducedPrecision.Conv2d(((Module<Tensor, Tensor>)layers[0]).forward(x), (Conv2d)layers[1]));
+
     public override Tensor forward(Tensor x)
     {
-        var identity = downsample is null ? x : downsample.forward(x);
-        var y = functional.relu(bn1.forward(conv1.forward(x)));
-        y = functional.relu(bn2.forward(conv2.forward(y)));
-        y = bn3.forward(conv3.forward(avgpool.forward(y)));
+        var identity = downsample is null ? x : Downsample(x, downsample);
+        var y = functional.relu(bn1.forward(ReducedPrecision.Conv2d(x, conv1)));
+        y = functional.relu(bn2.forward(ReducedPrecision.Conv2d(y, conv2)));
+        y = bn3.forward(ReducedPrecision.Conv2d(avgpool.forward(y), conv3));
         return functional.relu(y.Plus(identity));
     }
 }
@@ -136,9 +140,9 @@ public sealed class ModifiedResNet : Module<Tensor, Tensor>, ISpatialVision
     /// </summary>
     public Tensor Features(Tensor x)
     {
-        x = functional.relu(bn1.forward(conv1.forward(x)));
-        x = functional.relu(bn2.forward(conv2.forward(x)));
-        x = avgpool.forward(functional.relu(bn3.forward(conv3.forward(x))));
+        x = functional.relu(bn1.forward(ReducedPrecision.Conv2d(x, conv1)));
+        x = functional.relu(bn2.forward(ReducedPrecision.Conv2d(x, conv2)));
+        x = avgpool.forward(functional.relu(bn3.forward(ReducedPrecision.Conv2d(x, conv3))));
         return layer3.forward(layer2.forward(layer1.forward(x)));
     }
 
