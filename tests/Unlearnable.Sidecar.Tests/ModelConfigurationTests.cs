@@ -119,6 +119,17 @@ public class ModelConfigurationTests
     }
 
     [Fact]
+    public async Task ASidecarWithBfloat16ProductsProtectsWithinEpsilon()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Model:Precision"] = "Bfloat16" });
+        var response = await server.Client.ProtectAsync(Post("rosa", "b1", new ProtectOptions()), server.Auth);
+        Assert.Equal(3, response.Trigger.Split(' ').Length);
+        Assert.True(response.Image.Length > 0);
+        Assert.InRange(response.Quality.Linf, 1, 8);
+        Assert.True(double.IsFinite(response.Quality.SurrogateLoss));
+    }
+
+    [Fact]
     public async Task WithoutAMaskedLmMlmIsRefusedSayingWhy()
     {
         await using var server = await SidecarServer.StartAsync();

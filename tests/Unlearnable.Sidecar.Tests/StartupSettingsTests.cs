@@ -32,6 +32,7 @@ public class StartupSettingsTests
     [InlineData("Sidecar:Batching:MaxQueuedPixels", "200000000")]         // replaced by PostMemoryBytes
     [InlineData("Sidecar:Limits:MaxPostsInFlightPerApiKey", "48")]         // renamed MaxPostsInFlightPerTenant
     [InlineData("Sidecar:Model:PreparedDirectory", "/nonexistent/models")]  // a volume not mounted
+    [InlineData("Sidecar:Model:Precision", "Float16")]
     public void AnImpossibleSettingStopsStartUpNamingIt(string key, string value)
     {
         var e = Assert.Throws<InvalidOperationException>(() => SidecarApp.Build(["--environment", "Development"],
