@@ -82,7 +82,9 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     {
         var level = StrengthLevel.Default(spec.Protection.Strength ?? ProtectionStrength.Medium);
         double epsilon = spec.Protection.Strength is null ? spec.Protection.Epsilon : level.Epsilon;
-        return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.Seed, spec.Protection.UserShareOrDefault), level.Rounds);
+        var options = level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.Seed, spec.Protection.UserShareOrDefault)
+            with { Precision = spec.Protection.Precision ?? MatmulPrecision.Float32 };
+        return (options, level.Rounds);
     }
 
     // The sidecar's default surrogate is the public model it serves (the spec's preset and seed); a fine-tuning hacker
@@ -113,7 +115,8 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
                     : $"an ensemble of {releases.Count} public-model releases ({string.Join(", ", releases.Select(r => $"{r.Preset} seed {r.Seed}"))})") +
                 (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "") +
                 (spec.Protection.StickyTriggers is true ? "; each person's first trigger kept for their later posts" : "") +
-                (spec.Protection.ScratchSurrogateSteps is > 0 and var steps ? $"; {steps} surrogate steps on a scratch copy before each batch" : "");
+                (spec.Protection.ScratchSurrogateSteps is > 0 and var steps ? $"; {steps} surrogate steps on a scratch copy before each batch" : "") +
+                (options.Precision == MatmulPrecision.Bfloat16 ? "; the surrogates' products in bfloat16" : "");
             return published;
         }
         finally

@@ -108,6 +108,8 @@ public static class SpecValidator
             fail("protection.stickyTriggers", $"applies to posts; source '{SpecNames.Of(p.Source)}' has no posting users (a sidecar takes trigger_policy per post)");
         if (p.UserShare is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
             fail("protection.userShare", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' does not use it (a sidecar has its own Sidecar:Protection:UserShare)");
+        if (p.Precision is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
+            fail("protection.precision", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere (a sidecar has its own Sidecar:Model:Precision)");
         switch (p.Source)
         {
             case ProtectionSource.None:

@@ -62,9 +62,15 @@ public class EvaluationTests
         Assert.Equal("protection.userShare", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(UserShare: -0.5) })).Field);
         Assert.Equal("protection.userShare", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: "http://127.0.0.1:1", UserShare: 0.5) })).Field);
         Assert.Equal("protection.triggerLength", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, TriggerLength: 40) })).Field);
+        Assert.Equal("protection.precision", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: "http://127.0.0.1:1", Precision: Clip.Model.MatmulPrecision.Bfloat16) })).Field);
+        var rounded = AttackSpec.Parse(""" { "protection": { "source": "posts", "precision": "bfloat16" } } """);
+        Assert.Equal(Clip.Model.MatmulPrecision.Bfloat16, ProtectionStage.PostOptions(rounded).Options.Precision);
+        Assert.Contains("\"precision\": \"bfloat16\"", rounded.ToJson());
         // A spec written before userShare existed reads and writes back the same, so its job folder still resumes.
         var old = new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem) };
         Assert.DoesNotContain("userShare", old.ToJson(), StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("precision", old.ToJson(), StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("Precision", System.Text.Json.JsonSerializer.Serialize(ProtectionStage.Options(old)));
         Assert.DoesNotContain("UserBound", System.Text.Json.JsonSerializer.Serialize(ProtectionStage.Options(old)));
         // The same for restartSurrogate, whose unset value is the new default (on); false is the authors' loop.
         Assert.DoesNotContain("restartSurrogate", old.ToJson(), StringComparison.OrdinalIgnoreCase);
