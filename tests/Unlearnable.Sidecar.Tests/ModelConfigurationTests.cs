@@ -127,6 +127,7 @@ public class ModelConfigurationTests
         Assert.True(response.Image.Length > 0);
         Assert.InRange(response.Quality.Linf, 1, 8);
         Assert.True(double.IsFinite(response.Quality.SurrogateLoss));
+        Assert.EndsWith("; products in bfloat16", (await server.Client.GetServerInfoAsync(new GetServerInfoRequest(), server.Auth)).Model);
     }
 
     [Fact]

@@ -102,7 +102,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
         foreach (var model in members) Warm(model, size);
         _members = members;
         Described = described;
-        Description = string.Join(" + ", described.Select(d => d.Description));
+        Description = string.Join(" + ", described.Select(d => d.Description)) + (config.Precision == MatmulPrecision.Bfloat16 ? "; products in bfloat16" : "");
         log.LogInformation("Surrogate {Model} ready on {Device} in {Seconds:F1} s", Description, Device, clock.Elapsed.TotalSeconds);
     }
 
