@@ -12,7 +12,8 @@
 # posted JPEGs' side (default 512); IMAGE=64 leaves almost no image work, so the share shows what the rest costs.
 # CHECKPOINT=FILE serves those weights instead of the default public model (e.g. OpenAI-named, config-less vitb32 or rn50
 # safetensors) and needs PRESET=NAME, its architecture (vitb32, rn50, ...); BENCH_BATCHES=N sets bench mem's
-# timed batches (default 6; at the released sizes a batch takes half a minute).
+# timed batches (default 6; at the released sizes a batch takes half a minute). PRECISION=bfloat16 runs both the
+# sidecar (Sidecar:Model:Precision) and bench mem with bfloat16 products (default float32).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 users="${1:-16}" posts="${2:-40}" batch="${3:-16}" image="${IMAGE:-512}"
@@ -35,6 +36,8 @@ loadtest="$root/client-samples/csharp/Unlearnable.LoadTest/bin/Release/net10.0/u
 served=()
 [ -n "${CHECKPOINT:-}" ] && served+=("Sidecar__Model__Checkpoint=$(readlink -f "$CHECKPOINT")")
 [ -n "${PRESET:-}" ] && served+=("Sidecar__Model__Preset=$PRESET")
+precision="${PRECISION:-float32}"
+served+=("Sidecar__Model__Precision=$precision")
 env "${served[@]}" ASPNETCORE_ENVIRONMENT=Development Sidecar__Profiles__DatabasePath="$work/profiles.db" Sidecar__Batching__MaxBatchSize="$batch" \
   Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:5051 Kestrel__Endpoints__Grpc__Protocols=Http2 \
   Kestrel__Endpoints__Http__Url=http://127.0.0.1:5052 Kestrel__Endpoints__Http__Protocols=Http1 \
@@ -54,7 +57,7 @@ fi
 dotnet "$loadtest" --users "$users" --posts 4 --image "$image" >/dev/null   # warm-up: JIT, first batches
 bench() {
   dotnet "$cli" bench mem "${preset[@]}" --checkpoint "$checkpoint" --batch "$batch" --batches "${BENCH_BATCHES:-6}" \
-    --strength Medium --vocabulary common-words --device cpu | grep -oE '^[0-9.]+ protected posts/s' | grep -oE '^[0-9.]+'
+    --strength Medium --vocabulary common-words --precision "$precision" --device cpu | grep -oE '^[0-9.]+ protected posts/s' | grep -oE '^[0-9.]+'
 }
 before="$(bench)"
 # Sums and counts of the sidecar's timing histograms, as "name count sum" lines.
