@@ -77,8 +77,8 @@ public sealed record ProtectionOptions
 
     /// <summary>
     /// The surrogates' matrix products during each MEM round (PGD and trigger search; surrogate training stays float32).
-    /// Float32 is the authors' arithmetic and gives the same noise everywhere; BFloat16 is ~2× faster at real sizes on
-    /// CPUs with AVX-512 BF16, with noise that differs in rounding (docs/performance.md).
+    /// Float32 is the authors' arithmetic; Bfloat16 protects 2–3× faster at real sizes on CPUs with AVX-512 BF16, with
+    /// noise that differs in rounding (docs/performance.md).
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]   // runs from before it existed resume
     public Clip.Model.MatmulPrecision Precision { get; init; }

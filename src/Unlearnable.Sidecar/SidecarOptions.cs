@@ -41,8 +41,8 @@ public sealed class ModelOptions
 
     public string Device { get; set; } = "auto";
     /// <summary>
-    /// The surrogates' matrix products while protecting (<see cref="Clip.Model.MatmulPrecision"/>): Float32 (the same noise
-    /// on every machine) or Bfloat16 (~3× the posts per second at real sizes on CPUs with AVX-512 BF16; docs/performance.md).
+    /// The surrogates' matrix products while protecting (<see cref="Clip.Model.MatmulPrecision"/>): Float32 (the authors'
+    /// arithmetic) or Bfloat16 (2–3× the posts per second at real sizes on CPUs with AVX-512 BF16; docs/performance.md).
     /// </summary>
     public Clip.Model.MatmulPrecision Precision { get; set; }
     /// <summary>Without a checkpoint the surrogate is the embedded public model (<see cref="Protection.PublicModel"/>): its scenes…</summary>

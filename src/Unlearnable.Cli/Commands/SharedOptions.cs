@@ -71,8 +71,8 @@ static class SharedOptions
     /// <summary>The surrogates' matrix products while protecting; bfloat16 lifts oneDNN's AVX2 cap before torch starts.</summary>
     public static Option<Clip.Model.MatmulPrecision?> Precision() => new Option<Clip.Model.MatmulPrecision?>("--precision")
     {
-        Description = "The surrogate's matrix products while protecting: float32 (default: the same noise everywhere) or bfloat16 " +
-            "(~2× faster at real sizes on CPUs with AVX-512 BF16; the noise differs in rounding)",
+        Description = "The surrogate's matrix products while protecting: float32 (default: the authors' arithmetic) or bfloat16 " +
+            "(2-3× faster at real sizes on CPUs with AVX-512 BF16; the noise differs in rounding)",
     }.OneOf();
 
     /// <summary>Readies the kernels a precision needs (before the command's first torch call); warns where bfloat16 will run slow.</summary>

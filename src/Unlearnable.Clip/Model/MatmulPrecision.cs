@@ -5,7 +5,7 @@ namespace Unlearnable.Clip.Model;
 /// <summary>The arithmetic of a surrogate's matrix products while protection optimises against it.</summary>
 public enum MatmulPrecision
 {
-    /// <summary>float32 throughout: the same noise on every machine (the default).</summary>
+    /// <summary>float32 throughout: the authors' arithmetic (the default).</summary>
     Float32,
 
     /// <summary>
