@@ -38,6 +38,7 @@ public static class SidecarApp
         if (!(settings.Protection.UserShare is >= 0 and < 1))
             throw new InvalidOperationException($"Sidecar:Protection:UserShare is {settings.Protection.UserShare}; it must be in [0, 1) (the share of ε spent on a user's shared pattern; 0 = off)");
         settings.Model.Validate();
+        if (settings.Model.Precision == Clip.Model.MatmulPrecision.Bfloat16) TorchRuntime.EnableBFloat16Kernels();   // before torch and the host's threads; the model's loading warns if it could not
         if (!settings.Protection.Vocabularies().Contains(settings.Protection.DefaultVocabulary))
             throw new InvalidOperationException($"Sidecar:Protection:DefaultVocabulary is '{settings.Protection.DefaultVocabulary}'; this server offers {string.Join(", ", settings.Protection.Vocabularies())}" +
                 (settings.Protection.DefaultVocabulary == ProtectionDefaults.MaskedLmVocabulary ? " (mlm needs Sidecar:Protection:MaskedLm)" : ""));

@@ -70,6 +70,7 @@ public sealed class ModelOptions
     /// <summary>Refuses, at start-up and naming the key, settings that could never load a surrogate.</summary>
     public void Validate(string section = "Sidecar:Model")
     {
+        if (!Enum.IsDefined(Precision)) throw new InvalidOperationException($"{section}:Precision is {(int)Precision}; use Float32 or Bfloat16");
         if (DefaultTrainingImages is < Protection.PublicModel.MinImages or > Protection.PublicModel.MaxImages || DefaultTrainingEpochs is < 1 or > Protection.PublicModel.MaxEpochs)
             throw new InvalidOperationException($"{section}:DefaultTrainingImages must be in {Protection.PublicModel.MinImages}..{Protection.PublicModel.MaxImages} (is {DefaultTrainingImages}) " +
                 $"and {section}:DefaultTrainingEpochs in 1..{Protection.PublicModel.MaxEpochs} (is {DefaultTrainingEpochs})");

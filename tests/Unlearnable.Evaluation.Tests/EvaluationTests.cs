@@ -65,6 +65,7 @@ public class EvaluationTests
         Assert.Equal("protection.precision", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: "http://127.0.0.1:1", Precision: Clip.Model.MatmulPrecision.Bfloat16) })).Field);
         var rounded = AttackSpec.Parse(""" { "protection": { "source": "posts", "precision": "bfloat16" } } """);
         Assert.Equal(Clip.Model.MatmulPrecision.Bfloat16, ProtectionStage.PostOptions(rounded).Options.Precision);
+        Assert.Equal(Clip.Model.MatmulPrecision.Bfloat16, ProtectionStage.Options(rounded with { Protection = rounded.Protection with { Source = ProtectionSource.Mem } }).Precision);
         Assert.Contains("\"precision\": \"bfloat16\"", rounded.ToJson());
         // A spec written before userShare existed reads and writes back the same, so its job folder still resumes.
         var old = new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem) };

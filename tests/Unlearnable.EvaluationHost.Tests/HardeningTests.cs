@@ -146,6 +146,10 @@ public class HardeningTests
         (message, fields) = await Refusal(host, """{ "protection": { "source": "sidecar", "sidecarAddress": "http://attacker.example:80" } }""");
         Assert.Equal(["protection.sidecarAddress"], fields);
         Assert.Contains("http://127.0.0.1:5051", message);
+        // A host whose torch started capped cannot run bfloat16 products at speed: refused, saying why, not run slow.
+        (message, fields) = await Refusal(host, """{ "protection": { "source": "posts", "precision": "bfloat16" } }""");
+        Assert.Equal(["protection.precision"], fields);
+        Assert.Contains("slower than float32", message);
 
         // Admitted for a run, a configured sidecar gets the host's key; the spec as stored never has one.
         var admission = host.Services.GetRequiredService<SpecAdmission>();

@@ -1,3 +1,4 @@
+using Unlearnable.Tests;
 using Unlearnable.Clip.Text;
 using Unlearnable.Clip.Checkpoints;
 using Unlearnable.Clip.Model;
@@ -24,8 +25,6 @@ public class EnsembleTests
         b.eval();
         return (a, b);
     }
-
-    static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.sub(b).abs().max().item<float>() == 0;
 
     static (Tensor Clean01, List<string> Captions) Batch(int n)
     {
@@ -75,12 +74,12 @@ public class EnsembleTests
         var rounded = new BatchProtector([a, b], options with { Precision = MatmulPrecision.Bfloat16 }, Words, CPU).Protect(clean, captions, rounds: 1);
         Assert.InRange(rounded.Delta.abs().max().item<float>(), 1e-6f, 8f / 255 + 1e-6f);
         Assert.All(rounded.Triggers, t => Assert.Equal(2, t.Length));
-        Assert.False(Same(rounded.Delta, exact.Delta), "bfloat16 products gave float32's noise: the precision never reached the round");
+        Assert.False(Tensors.Same(rounded.Delta, exact.Delta), "bfloat16 products gave float32's noise: the precision never reached the round");
         // Most pixels step the way float32's do (77 % here after 4 steps; unrelated noise agrees on about a third).
         double agree = rounded.Delta.sign().eq(exact.Delta.sign()).to(ScalarType.Float32).mean().item<float>();
         Assert.True(agree > 0.6, $"only {agree:P0} of the noise's signs agree with float32's");
         var again = new BatchProtector([a, b], options, Words, CPU).Protect(clean, captions, rounds: 1);
-        Assert.True(Same(again.Delta, exact.Delta), "float32 protection changed after a bfloat16 one");
+        Assert.True(Tensors.Same(again.Delta, exact.Delta), "float32 protection changed after a bfloat16 one");
     }
 
     [Fact]

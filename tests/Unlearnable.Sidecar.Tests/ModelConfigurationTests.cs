@@ -119,15 +119,19 @@ public class ModelConfigurationTests
     }
 
     [Fact]
-    public async Task ASidecarWithBfloat16ProductsProtectsWithinEpsilon()
+    public async Task ASidecarWithBfloat16ProductsProtectsWithinEpsilonWithNoiseOfItsOwn()
     {
-        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Model:Precision"] = "Bfloat16" });
-        var response = await server.Client.ProtectAsync(Post("rosa", "b1", new ProtectOptions()), server.Auth);
+        // The same post to a float32 and a bfloat16 sidecar: both within ε, and the precision reaches the batch (other noise).
+        await using var exact = await SidecarServer.StartAsync();
+        await using var rounded = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Model:Precision"] = "Bfloat16" });
+        var fromExact = await exact.Client.ProtectAsync(Post("rosa", "b1", new ProtectOptions()), exact.Auth);
+        var response = await rounded.Client.ProtectAsync(Post("rosa", "b1", new ProtectOptions()), rounded.Auth);
         Assert.Equal(3, response.Trigger.Split(' ').Length);
-        Assert.True(response.Image.Length > 0);
         Assert.InRange(response.Quality.Linf, 1, 8);
         Assert.True(double.IsFinite(response.Quality.SurrogateLoss));
-        Assert.EndsWith("; products in bfloat16", (await server.Client.GetServerInfoAsync(new GetServerInfoRequest(), server.Auth)).Model);
+        Assert.False(response.Image.Span.SequenceEqual(fromExact.Image.Span), "bfloat16 products gave float32's image: the precision never reached the batch");
+        Assert.EndsWith("; products in bfloat16", (await rounded.Client.GetServerInfoAsync(new GetServerInfoRequest(), rounded.Auth)).Model);
+        Assert.DoesNotContain("bfloat16", (await exact.Client.GetServerInfoAsync(new GetServerInfoRequest(), exact.Auth)).Model);
     }
 
     [Fact]

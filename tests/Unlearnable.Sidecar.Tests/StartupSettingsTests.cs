@@ -33,6 +33,7 @@ public class StartupSettingsTests
     [InlineData("Sidecar:Limits:MaxPostsInFlightPerApiKey", "48")]         // renamed MaxPostsInFlightPerTenant
     [InlineData("Sidecar:Model:PreparedDirectory", "/nonexistent/models")]  // a volume not mounted
     [InlineData("Sidecar:Model:Precision", "Float16")]
+    [InlineData("Sidecar:Model:Precision", "2")]                            // a number the enum does not name
     public void AnImpossibleSettingStopsStartUpNamingIt(string key, string value)
     {
         var e = Assert.Throws<InvalidOperationException>(() => SidecarApp.Build(["--environment", "Development"],

@@ -54,6 +54,7 @@ static class ProtectCommand
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             var options = protection.Resolve(result, result.GetValue(seed));
+            SharedOptions.PrepareKernels(options.Precision);
             double share = result.GetValue(fraction);
             var dev = Devices.Resolve(result.GetValue(device)!);
             var surrogatePaths = result.GetValue(surrogate) ?? [];

@@ -78,8 +78,8 @@ static class SharedOptions
     /// <summary>Readies the kernels a precision needs (before the command's first torch call); warns where bfloat16 will run slow.</summary>
     public static void PrepareKernels(Clip.Model.MatmulPrecision precision)
     {
-        if (precision == Clip.Model.MatmulPrecision.Bfloat16 && !Clip.Runtime.TorchRuntime.UseBFloat16Kernels())
-            Console.Error.WriteLine($"warning: bfloat16 products without oneDNN's AVX-512 BF16 kernels ({Clip.Runtime.TorchRuntime.OneDnnIsaVariable} is set to a cap without them): they run slower than float32");
+        if (precision == Clip.Model.MatmulPrecision.Bfloat16 && Clip.Runtime.TorchRuntime.EnableBFloat16Kernels() is { } missing)
+            Console.Error.WriteLine($"warning: bfloat16 products will be slower than float32: {missing}");
     }
 
     public static Option<int> Seed() => new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Unlearnable.Clip.Model;
@@ -47,10 +48,13 @@ public sealed class ReducedPrecision : IDisposable
             .to(ScalarType.Float32);
     }
 
-    /// <summary>The convolution, in the current scope's precision.</summary>
+    /// <summary>
+    /// The convolution, in the current scope's precision. Not for a layer that reads the pixels: rounding them to bfloat16
+    /// (steps of ~0.008 at CLIP's normalised values) would hide the noise's own 1/255 steps, so those layers stay float32.
+    /// </summary>
     public static Tensor Conv2d(Tensor x, TorchSharp.Modules.Conv2d conv)
     {
-        if (_current is not { } scope || x.dtype != ScalarType.Float32) return conv.forward(x);
+        if (_current is not { } scope || x.dtype != ScalarType.Float32 || conv.padding is null || conv.padding_mode != PaddingModes.Zeros) return conv.forward(x);
         return nn.functional.conv2d(x.to(ScalarType.BFloat16), scope.Rounded(conv.weight!), conv.bias is null ? null : scope.Rounded(conv.bias),
             conv.stride, conv.padding, conv.dilation, conv.groups).to(ScalarType.Float32);
     }

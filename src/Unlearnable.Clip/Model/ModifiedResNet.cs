@@ -140,7 +140,7 @@ public sealed class ModifiedResNet : Module<Tensor, Tensor>, ISpatialVision
     /// </summary>
     public Tensor Features(Tensor x)
     {
-        x = functional.relu(bn1.forward(ReducedPrecision.Conv2d(x, conv1)));
+        x = functional.relu(bn1.forward(conv1.forward(x)));   // float32 in every precision: it reads the pixels
         x = functional.relu(bn2.forward(ReducedPrecision.Conv2d(x, conv2)));
         x = avgpool.forward(functional.relu(bn3.forward(ReducedPrecision.Conv2d(x, conv3))));
         return layer3.forward(layer2.forward(layer1.forward(x)));

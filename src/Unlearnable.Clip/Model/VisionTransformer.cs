@@ -46,7 +46,7 @@ public sealed class VisionTransformer : Module<Tensor, Tensor>, ISpatialVision
     /// </summary>
     public Tensor Features(Tensor x)
     {
-        var patches = ReducedPrecision.Conv2d(x, conv1).flatten(2).transpose(1, 2);                     // [b, grid², width]
+        var patches = conv1.forward(x).flatten(2).transpose(1, 2);   // [b, grid², width]; float32 in every precision: it reads the pixels
         var cls = class_embedding.expand(patches.shape[0], 1, patches.shape[2]);
         var tokens = ln_pre.forward(cat([cls, patches], 1).Plus(positional_embedding));
         return transformer.Blocks(tokens, 0, _layers - 1);

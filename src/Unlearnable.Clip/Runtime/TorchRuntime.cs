@@ -31,18 +31,37 @@ public static partial class TorchRuntime
     /// <summary>
     /// Lifts the AVX2 cap so that bfloat16 products run on oneDNN's AVX-512 BF16 kernels (<see cref="Model.MatmulPrecision"/>).
     /// Measured here (AMD EPYC with AVX-512 BF16, 2 threads): a [400, 768]·[768, 3,072] bfloat16 linear layer runs at 54
-    /// GFLOP/s under the cap and 780 without it; float32 at ~200 either way. oneDNN reads the cap once, at the process's
-    /// first torch operation, so this must run before libtorch starts. The convolution fault above then returns on the
-    /// CPUs that have it: NaN gradients move no pixel in PGD and skip the training step.
+    /// GFLOP/s under the cap and 780 without it; float32 at ~200 either way. oneDNN reads the cap once, when torch first
+    /// uses it, so this must run before libtorch starts, and before the process has other threads that read the
+    /// environment (setenv is not safe beside them). The convolution fault above then returns on the CPUs that have
+    /// it: NaN gradients move no pixel in PGD and skip the training step.
     /// </summary>
-    /// <returns>Whether bfloat16 kernels will be used: false once libtorch has started (the cap is then fixed) or where the
-    /// user set the cap themselves to something else.</returns>
-    public static bool UseBFloat16Kernels()
+    /// <returns>Null when bfloat16 products will run on those kernels, else why not.</returns>
+    public static string? EnableBFloat16Kernels()
     {
-        if (Environment.GetEnvironmentVariable(OneDnnIsaVariable) is { } chosen) return chosen is "ALL" or "DEFAULT" || chosen.Contains("BF16") || chosen.Contains("AMX") || chosen.Contains("AVX10");
-        if (Loaded.IsValueCreated) return false;
-        return setenv(OneDnnIsaVariable, "ALL", overwrite: 1) == 0;
+        if (BFloat16KernelsMissing() is not { } missing) return null;
+        if (!CpuHasBFloat16 || UserCap is not null || Loaded.IsValueCreated) return missing;
+        _lifted = setenv(OneDnnIsaVariable, "ALL", overwrite: 1) == 0;
+        return BFloat16KernelsMissing();
     }
+
+    /// <summary>Null when bfloat16 products run on oneDNN's BF16 kernels in this process, else why not (changes nothing).</summary>
+    public static string? BFloat16KernelsMissing()
+    {
+        if (!CpuHasBFloat16) return "this CPU has neither AVX-512 BF16 nor AMX, so bfloat16 products run on slow fallbacks";
+        if (UserCap is { } chosen)
+            return chosen is "ALL" or "DEFAULT" || chosen.Contains("BF16") || chosen.Contains("AMX") || chosen.Contains("AVX10") ? null
+                : $"{OneDnnIsaVariable}={chosen} caps oneDNN below its bfloat16 kernels";
+        return _lifted ? null : $"libtorch started with oneDNN capped at AVX2 before bfloat16 was chosen ({OneDnnIsaVariable}=ALL in the environment lifts the cap)";
+    }
+
+    static bool _lifted;
+
+    // A cap set in the process's environment at start (.NET's snapshot: the AVX2 cap this class sets natively is not in it).
+    static string? UserCap => Environment.GetEnvironmentVariable(OneDnnIsaVariable);
+
+    // CPUID leaf 7: sub-leaf 1 EAX bit 5 is AVX512_BF16; sub-leaf 0 EDX bit 22 is AMX-BF16.
+    static bool CpuHasBFloat16 => X86Base.IsSupported && ((X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0 || (X86Base.CpuId(7, 0).Edx & (1 << 22)) != 0);
 
     static readonly Lazy<bool> Loaded = new(() =>
     {

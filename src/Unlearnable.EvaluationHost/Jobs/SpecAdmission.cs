@@ -34,6 +34,9 @@ public sealed class SpecAdmission(IOptions<EvaluationHostOptions> options)
             Attack = spec.Attack with { PreTrained = Confine(spec.Attack.PreTrained, "attack.preTrained"), PreTrainFaces = Confine(spec.Attack.PreTrainFaces, "attack.preTrainFaces") },
         };
         var p = spec.Protection;
+        // The host started libtorch before any job, so it cannot lift oneDNN's cap for one (docs/platform.md).
+        if (p.Precision == Clip.Model.MatmulPrecision.Bfloat16 && Clip.Runtime.TorchRuntime.BFloat16KernelsMissing() is { } missing)
+            problems.Add(new SpecViolation("protection.precision", $"bfloat16 would run slower than float32 on this host: {missing}; use float32"));
         if (p.SidecarApiKey is not null)
             problems.Add(new SpecViolation("protection.sidecarApiKey", "a spec must not carry secrets: this host presents the key configured for the sidecar (Evaluation:Sidecars)"));
         if (p.Source == ProtectionSource.Sidecar && Endpoint(p.SidecarAddress) is null)

@@ -63,9 +63,9 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
     {
         var config = options.Value.Model;
         var clock = Stopwatch.StartNew();
-        if (config.Precision == MatmulPrecision.Bfloat16 && !TorchRuntime.UseBFloat16Kernels())
-            log.LogWarning("Sidecar:Model:Precision is Bfloat16 but oneDNN's AVX-512 BF16 kernels are off ({Variable} caps them, or libtorch started first): products will be slower than Float32",
-                TorchRuntime.OneDnnIsaVariable);
+        // The cap was lifted (or not) when the app was built, before the host's threads started.
+        if (config.Precision == MatmulPrecision.Bfloat16 && TorchRuntime.BFloat16KernelsMissing() is { } missing)
+            log.LogWarning("Sidecar:Model:Precision is Bfloat16 but products will be slower than Float32: {Missing}", missing);
         int threads = TorchRuntime.UseHostThreads();
         metrics.Threads.WithLabels("torch").Set(threads);
         metrics.Threads.WithLabels("codec").Set(Posts.CodecGate.Capacity);
@@ -99,7 +99,8 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
         int size = members[0].Config.Vision.ImageSize;
         Anchors = SyntheticScenes.Generate(Math.Max(2, options.Value.Batching.MinContrastiveBatch), seed: 7_000 + config.Seed, testImages: 0, size: size).Items
             .Select(item => (Pixels01(item.Image, size), item.Captions[0])).ToList();
-        foreach (var model in members) Warm(model, size);
+        using (ReducedPrecision.Enter(config.Precision))   // the first batch should not pay for the precision's kernels
+            foreach (var model in members) Warm(model, size);
         _members = members;
         Described = described;
         Description = string.Join(" + ", described.Select(d => d.Description)) + (config.Precision == MatmulPrecision.Bfloat16 ? "; products in bfloat16" : "");
