@@ -70,7 +70,7 @@ public sealed class MemRound(IReadOnlyList<ClipModel> members, ProtectionOptions
     public (Tensor Own, List<int[]> Triggers, double Loss) Run(Tensor clean01, Tensor own, Tensor published, IReadOnlyList<string> captions,
         IReadOnlyList<int[]> triggers, bool searchTriggers, RoundSeeds seeds, UserNoise? users = null, IReadOnlyList<int[]?>? sticky = null)
     {
-        // The surrogates are frozen for the round: their products may run in reduced precision (cast once per round).
+        // The surrogates are frozen for the round: their products may run in reduced precision (weights rounded once per call).
         using var precision = ReducedPrecision.Enter(options.Precision);
         var current = triggers.ToList();
         if (options.UsesTrigger && searchTriggers)
