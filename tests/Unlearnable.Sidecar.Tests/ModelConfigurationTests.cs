@@ -122,6 +122,8 @@ public class ModelConfigurationTests
     public async Task ASidecarWithBfloat16ProductsProtectsWithinEpsilonWithNoiseOfItsOwn()
     {
         // The same post to a float32 and a bfloat16 sidecar: both within ε, and the precision reaches the batch (other noise).
+        // Torch is started first so this process keeps its capped oneDNN kernels (NativeEnvironment): bfloat16 runs slow here, not wrong.
+        Clip.Runtime.TorchRuntime.EnsureLoaded();
         await using var exact = await SidecarServer.StartAsync();
         await using var rounded = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Model:Precision"] = "Bfloat16" });
         var fromExact = await exact.Client.ProtectAsync(Post("rosa", "b1", new ProtectOptions()), exact.Auth);

@@ -60,8 +60,8 @@ public static partial class TorchRuntime
     // A cap set in the process's environment at start (.NET's snapshot: the AVX2 cap this class sets natively is not in it).
     static string? UserCap => Environment.GetEnvironmentVariable(OneDnnIsaVariable);
 
-    // CPUID leaf 7: sub-leaf 1 EAX bit 5 is AVX512_BF16; sub-leaf 0 EDX bit 22 is AMX-BF16.
-    static bool CpuHasBFloat16 => X86Base.IsSupported && ((X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0 || (X86Base.CpuId(7, 0).Edx & (1 << 22)) != 0);
+    /// <summary>Whether this CPU multiplies bfloat16 natively (CPUID leaf 7: sub-leaf 1 EAX bit 5 is AVX512_BF16; sub-leaf 0 EDX bit 22 is AMX-BF16).</summary>
+    public static bool CpuHasBFloat16 => X86Base.IsSupported && ((X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0 || (X86Base.CpuId(7, 0).Edx & (1 << 22)) != 0);
 
     static readonly Lazy<bool> Loaded = new(() =>
     {
