@@ -70,7 +70,8 @@ public static class AttackReportWriter
         if (report.Protection is { } p)
             Line(Invariant($"Protection: {p.Source} on {p.Images} training images, max L∞ {p.MaxLInfinity}/255, mean PSNR {p.MeanPsnr:F1} dB, mean SSIM {p.MeanSsim:F3}, {p.Seconds:F0} s") +
                 (p.DictionaryShare is { } share ? Invariant($", {share * 100:F0} % of trigger words are dictionary words (e.g. {string.Join("; ", p.ExampleTriggers.Take(3).Select(t => $"\"{t}\""))})") : "") +
-                (p.Posting is { } posting ? "; " + posting : "") + ".");
+                (p.Posting is { } posting ? "; " + posting : "") +
+                (report.Spec.Protection.Precision == Clip.Model.MatmulPrecision.Bfloat16 ? "; the surrogates' products in bfloat16" : "") + ".");
         Line("");
         Line("Scores are on the clean held-out split after the last epoch; lower MedR and higher Hit@k mean the hacker learned more. " +
              "\"Kept\" is the share of the clean hacker's Hit@10 gain over its start model that an arm does not reach, in each direction (100 % = the hacker learned nothing, 0 % = as much as from clean photos).");

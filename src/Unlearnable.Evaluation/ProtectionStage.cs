@@ -115,8 +115,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
                     : $"an ensemble of {releases.Count} public-model releases ({string.Join(", ", releases.Select(r => $"{r.Preset} seed {r.Seed}"))})") +
                 (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "") +
                 (spec.Protection.StickyTriggers is true ? "; each person's first trigger kept for their later posts" : "") +
-                (spec.Protection.ScratchSurrogateSteps is > 0 and var steps ? $"; {steps} surrogate steps on a scratch copy before each batch" : "") +
-                (options.Precision == MatmulPrecision.Bfloat16 ? "; the surrogates' products in bfloat16" : "");
+                (spec.Protection.ScratchSurrogateSteps is > 0 and var steps ? $"; {steps} surrogate steps on a scratch copy before each batch" : "");
             return published;
         }
         finally

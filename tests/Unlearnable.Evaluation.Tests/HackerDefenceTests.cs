@@ -139,4 +139,16 @@ public class HackerDefenceTests
         Assert.Contains("## Protection kept, worst case over the hacker's defences", md);
         Assert.Contains("| face → name (image→text) | 40 % | protected + jpeg:10 | +50.0 |", md);
     }
+
+    [Fact]
+    public void TheReportSaysWhenTheSurrogatesMultipliedInBfloat16()
+    {
+        string Written(Clip.Model.MatmulPrecision? precision, ProtectionSource source) => AttackReportWriter.Markdown(new AttackReport("r",
+            new AttackSpec { Protection = new ProtectionSpec(source, Precision: precision) }, "d", 10, 10, new RetrievalScores(0, 0, 20, 10), new RetrievalScores(0, 0, 20, 10),
+            new ProtectionSummary(SpecNames.Of(source), 10, 8, 40, null, 1, []), [], 1));
+        Assert.Contains("; the surrogates' products in bfloat16.", Written(Clip.Model.MatmulPrecision.Bfloat16, ProtectionSource.Mem));
+        Assert.Contains("; the surrogates' products in bfloat16.", Written(Clip.Model.MatmulPrecision.Bfloat16, ProtectionSource.Posts));
+        Assert.DoesNotContain("bfloat16", Written(null, ProtectionSource.Mem));
+        Assert.DoesNotContain("bfloat16", Written(Clip.Model.MatmulPrecision.Float32, ProtectionSource.Posts));
+    }
 }
