@@ -82,9 +82,8 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     {
         var level = StrengthLevel.Default(spec.Protection.Strength ?? ProtectionStrength.Medium);
         double epsilon = spec.Protection.Strength is null ? spec.Protection.Epsilon : level.Epsilon;
-        var options = level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.Seed, spec.Protection.UserShareOrDefault)
-            with { Precision = spec.Protection.Precision ?? MatmulPrecision.Float32 };
-        return (options, level.Rounds);
+        return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.Seed, spec.Protection.UserShareOrDefault,
+            precision: spec.Protection.Precision ?? MatmulPrecision.Float32), level.Rounds);
     }
 
     // The sidecar's default surrogate is the public model it serves (the spec's preset and seed); a fine-tuning hacker

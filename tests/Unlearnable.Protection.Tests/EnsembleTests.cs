@@ -66,7 +66,7 @@ public class EnsembleTests
     [Fact]
     public void BFloat16ProductsProtectWithinEpsilonWithNoiseOfTheirOwn()
     {
-        // Rounding the products moves the noise off float32's, but the step is the same: within ε, lower loss than clean, same trigger length.
+        // Rounding the products moves the noise off float32's, but the step is the same: within ε, the same trigger length, mostly the same signs.
         var (a, b) = TwoReleases();
         var (clean, captions) = Batch(4);
         var options = new ProtectionOptions { TriggerLength = 2, TopK = 3, PgdSteps = 4, Seed = 1 };

@@ -111,7 +111,7 @@ static class BenchCommand
                 ensemble.Add(new ClipModel(config).to(dev));
             }
             var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
-            var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0) with { BatchSize = b, Precision = products };
+            var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0, precision: products) with { BatchSize = b };
             int rounds = level.Rounds;
             var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);
             if (words.Proposer is { } proposer) proposer.MaxCachedCaptions = 0;
