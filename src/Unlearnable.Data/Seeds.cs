@@ -51,4 +51,6 @@ public enum SeedStream : long
     RecipeValidation = 0x5ea,
     /// <summary>Which pairs a poison-fraction arm protects.</summary>
     PoisonMix = 0x9015,
+    /// <summary>The image-only probes' per-person patterns.</summary>
+    PersonPattern = 0x9a77,
 }

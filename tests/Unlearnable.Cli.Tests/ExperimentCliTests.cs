@@ -110,4 +110,41 @@ public class ExperimentCliTests
         Assert.Contains("/nonexistent/faces does not exist", stderr);
         Assert.False(Directory.Exists(output));
     }
+
+    [Fact]
+    public void ImageOnlyProtectsAnIdentitySetsTrainingPhotosUnderTheJobsIdsAndCaptions()
+    {
+        var people = Temp();
+        for (int p = 0; p < 3; p++)
+        {
+            Directory.CreateDirectory(Path.Combine(people, $"Person_{p}"));
+            for (int n = 0; n < 3; n++)   // odd-shaped photos with real entropy, as JPEGs
+            {
+                using var photo = SafeImageDecoder.Decode(ImageOnlyNoiseTests.RandomPng(90, 70, 10 * p + n));
+                File.WriteAllBytes(Path.Combine(people, $"Person_{p}", $"{n}.jpg"), ImageEncoding.Jpeg(photo, 90));
+            }
+        }
+        var surrogate = Path.Combine(Temp() + ".safetensors");
+        using (var model = new Clip.Model.ClipModel(Clip.Model.ClipPresets.Get("tiny"))) Clip.Checkpoints.ClipCheckpoint.Save(model, surrogate);
+
+        var output = Temp();
+        var (code, stdout, stderr) = CliTests.Run("experiment", "image-only", "--data", people, "--surrogate", surrogate, "--kind", "pattern", "--out", output, "--seed", "4", "--device", "cpu");
+        Assert.True(code == 0, stderr + stdout);
+        Assert.Contains("6 photos of 3 people protected", stdout);
+        var written = Data.Formats.CaptionsJsonl.Load(output).Items;
+        var job = Data.Synthetic.Faces.FaceCaptions.Build(Data.Formats.IdentityFolders.Load(people), 4).Of(Data.Split.Train);
+        // What an attack job with protection.source folder matches by id: every training photo, none held out, the job's captions.
+        Assert.Equal(job.Select(j => j.Id), written.Select(w => w.Id));
+        Assert.Equal(job.Select(j => string.Join("|", j.Captions)), written.Select(w => string.Join("|", w.Captions)));
+        for (int i = 0; i < job.Count; i++)
+        {
+            using var clean = SafeImageDecoder.Decode(job[i].Image.ReadBytes());
+            using var protectedImage = SafeImageDecoder.Decode(written[i].Image.ReadBytes());
+            Assert.Equal((clean.Width, clean.Height), (protectedImage.Width, protectedImage.Height));
+        }
+
+        (code, _, stderr) = CliTests.Run("experiment", "image-only", "--data", people, "--surrogate", surrogate, "--kind", "magic", "--out", Temp());
+        Assert.NotEqual(0, code);
+        Assert.Contains("--kind must be cloak or pattern, not 'magic'", stderr);
+    }
 }

@@ -3,6 +3,8 @@ using System.Diagnostics;
 using Spectre.Console;
 using Unlearnable.Clip.Runtime;
 using Unlearnable.Data;
+using Unlearnable.Data.Formats;
+using Unlearnable.Data.Synthetic.Faces;
 using Unlearnable.Evaluation;
 using Unlearnable.Experiments;
 using Unlearnable.Protection;
@@ -58,7 +60,7 @@ static class ExperimentCommand
             Console.WriteLine($"finished in {clock.Elapsed.TotalMinutes:F1} min; report in {result.GetValue(output)}");
             return Task.FromResult(0);
         }));
-        return new Command("experiment", "The paper's experiments") { table1, Faces() };
+        return new Command("experiment", "The paper's experiments") { table1, Faces(), ImageOnly() };
     }
 
     /// <summary>The face-privacy case study (paper §4.5): pre-trained vs fine-tuned on clean vs on MEM-protected photos.</summary>
@@ -104,5 +106,40 @@ static class ExperimentCommand
             return Task.FromResult(0);
         }));
         return faces;
+    }
+
+    /// <summary>Image-only noise (no trigger) on an identity set's training photos, for an attack job's <c>protection.source: folder</c>.</summary>
+    static Command ImageOnly()
+    {
+        var data = new Option<string>("--data") { Description = "Identity folders (one sub-folder per person); the last photo of each is held out, as an attack job holds it out", Required = true };
+        var surrogate = new Option<string>("--surrogate") { Description = "The checkpoint the noise is made against: the public model the hacker fine-tunes (an attack job's work/pretrained/PRESET.safetensors)", Required = true };
+        var kind = new Option<ImageOnlyKind?>("--kind") { Description = "cloak (each photo's features moved towards the person least like them) or pattern (one random ±ε pattern per person)", Required = true }.OneOf();
+        var epsilon = new Option<int>("--epsilon") { Description = "L∞ bound in 1/255 steps", DefaultValueFactory = _ => 8 }.Must(e => e is >= 1 and <= 32, "--epsilon must be 1-32 (1/255 steps)");
+        var output = new Option<string>("--out") { Description = "Folder for the protected training split (captions.jsonl and images), as protection.path", Required = true };
+        var device = SharedOptions.Device();
+        var seed = SharedOptions.Seed();
+        seed.Description = "The attack job's seed: it draws the captions, and the patterns";
+        var command = new Command("image-only", "Protect an identity set's training photos with noise that carries no trigger (cloak or per-person pattern), for protection.source folder")
+        {
+            data, surrogate, kind, epsilon, output, device, seed,
+        };
+        command.SetAction((result, cancel) => CommandErrors.Run(() =>
+        {
+            var dev = Devices.Resolve(result.GetValue(device)!);
+            int s = result.GetValue(seed);
+            var photos = FaceCaptions.Build(IdentityFolders.Load(result.GetValue(data)!), s).Of(Split.Train);
+            using var model = Clip.Checkpoints.ClipCheckpoint.Load(result.GetValue(surrogate)!, dev);
+            var folder = result.GetValue(output)!;
+            Directory.CreateDirectory(folder);
+            double bound = result.GetValue(epsilon) / 255.0;
+            var noise = new ImageOnlyNoise(model, bound, dev).Make(photos, result.GetValue(kind)!.Value, s, Path.Combine(folder, "noise.bin"));
+            var (items, reports) = ProtectedDataset.Build(photos, noise, bound, seed: s);
+            noise.Noise.Dispose();
+            File.Delete(Path.Combine(folder, "noise.bin"));
+            CaptionsJsonl.Save(new CaptionDataset("image-only", items), folder);
+            Console.WriteLine($"{items.Count} photos of {photos.Select(p => p.Owner).Distinct().Count()} people protected ({result.GetValue(kind).ToString()!.ToLowerInvariant()}, max L∞ {reports.Max(r => r.LInfinity)}/255) in {folder}");
+            return Task.FromResult(0);
+        }));
+        return command;
     }
 }
