@@ -163,8 +163,16 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         var missing = train.Where(t => !byId.ContainsKey(t.Id)).Select(t => t.Id).ToList();
         if (missing.Count > 0)
             throw new SpecException("protection.path", $"{missing.Count} of {train.Count} training images have no protected version there (first: {missing[0]}); protect the same data set");
+        // Ids are positions, so another data set of the same shape, or the same one captioned under another seed, matches
+        // them too: each protected caption must be the clean one, with at most a trigger in front.
+        if (train.FirstOrDefault(t => !Triggered(t.Captions, byId[t.Id].Captions)) is { } stranger)
+            throw new SpecException("protection.path", $"image {stranger.Id}'s captions there are not its own with a trigger in front " +
+                $"(\"{byId[stranger.Id].Captions[0]}\" for \"{stranger.Captions[0]}\"); protect the same data set, with this job's seed");
         return train.Select(t => t with { Image = byId[t.Id].Image, Captions = byId[t.Id].Captions }).ToList();
     }
+
+    static bool Triggered(IReadOnlyList<string> clean, IReadOnlyList<string> published) =>
+        clean.Count == published.Count && clean.Zip(published).All(p => p.Second.EndsWith(p.First, StringComparison.Ordinal));
 
     /// <summary>L∞, PSNR and SSIM on the decoded images, and the trigger words as the prefix the protection added to each caption.</summary>
     ProtectionSummary Measure(IReadOnlyList<CaptionedImage> clean, IReadOnlyList<CaptionedImage> protectedItems, double seconds)

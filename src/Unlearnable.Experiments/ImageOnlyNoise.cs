@@ -34,26 +34,34 @@ public sealed class ImageOnlyNoise(ClipModel surrogate, double epsilon, Device d
     {
         if (photos.Any(p => p.Owner is null)) throw new ArgumentException("every photo needs its person (an identity data set)");
         int size = surrogate.Config.Vision.ImageSize;
-        var people = photos.Select(p => p.Owner!).Distinct().ToList();
+        var people = new Dictionary<string, int>();
+        var personOf = photos.Select(p => people.TryGetValue(p.Owner!, out int known) ? known : people[p.Owner!] = people.Count).ToArray();
         if (people.Count < 2) throw new ArgumentException($"the probes need at least 2 people, got {people.Count}");
-        var personOf = photos.Select(p => people.IndexOf(p.Owner!)).ToArray();
         var pixels = new ImageTensors(size);
         var noise = NoiseStore.OpenOrCreate(noisePath, photos.Count, size);
-        using var targets = kind == ImageOnlyKind.Cloak ? CloakTargets(photos, personOf, people.Count, pixels) : null;
-        using var patterns = kind == ImageOnlyKind.Pattern ? Patterns(people.Count, size, seed, device) : null;
-        foreach (var chunk in Enumerable.Range(0, photos.Count).Chunk(Chunk))
+        try
         {
-            using var scope = NewDisposeScope();
-            var clean01 = PixelSpace.Unnormalize(pixels.Batch(chunk.Select(i => photos[i].Image).ToList(), device));
-            var own = tensor(chunk.Select(i => (long)personOf[i]).ToArray(), device: device);
-            var delta = kind == ImageOnlyKind.Cloak
-                ? Cloak(clean01, targets!.Self.index_select(0, own), targets.Target.index_select(0, own))
-                // One step of ε along the pattern, clipped to the valid range like any PGD step.
-                : Pgd.Step(zeros_like(clean01), patterns!.index_select(0, own), clean01, epsilon, epsilon, minimise: false);
-            noise.Write(chunk, delta);
+            using var targets = kind == ImageOnlyKind.Cloak ? CloakTargets(photos, personOf, people.Count, pixels) : null;
+            using var patterns = kind == ImageOnlyKind.Pattern ? Patterns(people.Count, size, seed, device) : null;
+            foreach (var chunk in Enumerable.Range(0, photos.Count).Chunk(Chunk))
+            {
+                using var scope = NewDisposeScope();
+                var clean01 = PixelSpace.Unnormalize(pixels.Batch(chunk.Select(i => photos[i].Image).ToList(), device));
+                var own = tensor(chunk.Select(i => (long)personOf[i]).ToArray(), device: device);
+                var delta = kind == ImageOnlyKind.Cloak
+                    ? Cloak(clean01, targets!.Self.index_select(0, own), targets.Target.index_select(0, own))
+                    // One step of ε along the pattern, clipped to the valid range like any PGD step.
+                    : Pgd.Step(zeros_like(clean01), patterns!.index_select(0, own), clean01, epsilon, epsilon, minimise: false);
+                noise.Write(chunk, delta);
+            }
+            noise.Flush();
+            return new ProtectionResult(noise, null, [], TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
         }
-        noise.Flush();
-        return new ProtectionResult(noise, null, [], TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
+        catch
+        {
+            noise.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The surrogate's clean image features of each photo, normalised.</summary>
@@ -90,7 +98,9 @@ public sealed class ImageOnlyNoise(ClipModel surrogate, double epsilon, Device d
             var f = Features(clean01.Plus(d).Clamped(0, 1));
             var loss = f.mul(self.Minus(target)).sum();
             var gradient = autograd.grad([loss], [d])[0];
-            delta = Pgd.Step(delta, gradient, clean01, epsilon, 1 / 255.0, minimise: true).MoveToOuterDisposeScope();
+            var next = Pgd.Step(delta, gradient, clean01, epsilon, 1 / 255.0, minimise: true).MoveToOuterDisposeScope();
+            delta.Dispose();
+            delta = next;
         }
         return delta;
     }
@@ -100,7 +110,7 @@ public sealed class ImageOnlyNoise(ClipModel surrogate, double epsilon, Device d
     {
         using var scope = NewDisposeScope();
         int cells = (size + PatternBlock - 1) / PatternBlock;
-        var generator = new Generator((ulong)(uint)Seeds.For(SeedStream.PersonPattern, seed));
+        using var generator = new Generator((ulong)(uint)Seeds.For(SeedStream.PersonPattern, seed));
         var coarse = randn([people, 3, cells, cells], generator: generator).sign();
         return coarse.repeat_interleave(PatternBlock, 2).repeat_interleave(PatternBlock, 3)
             .narrow(2, 0, size).narrow(3, 0, size).to(device).MoveToOuterDisposeScope();

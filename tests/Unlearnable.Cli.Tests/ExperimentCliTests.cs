@@ -130,18 +130,30 @@ public class ExperimentCliTests
         var output = Temp();
         var (code, stdout, stderr) = CliTests.Run("experiment", "image-only", "--data", people, "--surrogate", surrogate, "--kind", "pattern", "--out", output, "--seed", "4", "--device", "cpu");
         Assert.True(code == 0, stderr + stdout);
-        Assert.Contains("6 photos of 3 people protected", stdout);
-        var written = Data.Formats.CaptionsJsonl.Load(output).Items;
-        var job = Data.Synthetic.Faces.FaceCaptions.Build(Data.Formats.IdentityFolders.Load(people), 4).Of(Data.Split.Train);
-        // What an attack job with protection.source folder matches by id: every training photo, none held out, the job's captions.
-        Assert.Equal(job.Select(j => j.Id), written.Select(w => w.Id));
-        Assert.Equal(job.Select(j => string.Join("|", j.Captions)), written.Select(w => string.Join("|", w.Captions)));
-        for (int i = 0; i < job.Count; i++)
+        Assert.Contains("6 photos of 3 people protected (pattern", stdout);
+
+        // An attack job of the same data and seed takes every training photo from the folder, each protected within ε.
+        var spec = new Evaluation.AttackSpec
         {
-            using var clean = SafeImageDecoder.Decode(job[i].Image.ReadBytes());
-            using var protectedImage = SafeImageDecoder.Decode(written[i].Image.ReadBytes());
-            Assert.Equal((clean.Width, clean.Height), (protectedImage.Width, protectedImage.Height));
+            Seed = 4, Data = new Evaluation.DataSpec(Evaluation.DataKind.Identities, people),
+            Protection = new Evaluation.ProtectionSpec(Evaluation.ProtectionSource.Folder, Path: output),
+        };
+        var train = Evaluation.JobData.Load(spec.Data, 4, 64, Temp()).Train;
+        var (items, summary) = new Evaluation.ProtectionStage(spec, TorchSharp.torch.CPU, Temp()).Run(train, () => throw new InvalidOperationException("no surrogate is needed"), default);
+        Assert.Equal(train.Select(t => string.Join("|", t.Captions)), items.Select(i => string.Join("|", i.Captions)));
+        for (int i = 0; i < train.Count; i++)
+        {
+            using var clean = SafeImageDecoder.Decode(train[i].Image.ReadBytes());
+            using var protectedImage = SafeImageDecoder.Decode(items[i].Image.ReadBytes());
+            Assert.InRange(PixelDifference.LInfinity(clean, protectedImage), 1, 8);
         }
+
+        // Captioned under another seed (other invented names), the same positions are refused, naming the field.
+        var other = spec with { Seed = 5 };
+        var refused = Assert.Throws<Evaluation.SpecException>(() => new Evaluation.ProtectionStage(other, TorchSharp.torch.CPU, Temp())
+            .Run(Evaluation.JobData.Load(other.Data, 5, 64, Temp()).Train, () => throw new InvalidOperationException(), default));
+        Assert.Equal("protection.path", refused.Violations.Single().Field);
+        Assert.Contains("with this job's seed", refused.Message);
 
         (code, _, stderr) = CliTests.Run("experiment", "image-only", "--data", people, "--surrogate", surrogate, "--kind", "magic", "--out", Temp());
         Assert.NotEqual(0, code);

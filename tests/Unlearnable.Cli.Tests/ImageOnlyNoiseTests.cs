@@ -41,7 +41,7 @@ public class ImageOnlyNoiseTests
     {
         var photos = Photos();
         using var model = Surrogate();
-        var result = new ImageOnlyNoise(model, Epsilon, CPU).Make(photos, ImageOnlyKind.Pattern, seed: 5, Path.Combine(TestFolders.New() + "-noise.bin"));
+        var result = new ImageOnlyNoise(model, Epsilon, CPU).Make(photos, ImageOnlyKind.Pattern, seed: 5, TestFolders.New() + "-noise.bin");
         using var noise = result.Noise;
         using var all = noise.Read(Enumerable.Range(0, photos.Count).ToList(), CPU);
         Assert.Equal(8f / 255, all.abs().min().item<float>(), 1e-6f);
@@ -50,8 +50,16 @@ public class ImageOnlyNoiseTests
             for (int n = 1; n < 3; n++) Assert.True(Tensors.Same(all[p * 3], all[p * 3 + n]), $"person {p}'s photo {n} has another pattern");
         Assert.False(Tensors.Same(all[0], all[3]));
         Assert.False(Tensors.Same(all[3], all[6]));
-        // The pattern is blocks of 8 pixels: constant inside a block, so it survives what blurs single pixels.
+        // The pattern is blocks of 8 pixels: constant inside a block, not across blocks.
         Assert.True(Tensors.Same(all[0, .., 0, 0], all[0, .., 7, 7]));
+        Assert.False(Tensors.Same(all[0], all[0, .., 0, 0].reshape(3, 1, 1).expand_as(all[0])));
+
+        // The seed draws the patterns: the same seed gives the same noise, another seed other noise.
+        using var again = new ImageOnlyNoise(model, Epsilon, CPU).Make(photos, ImageOnlyKind.Pattern, seed: 5, TestFolders.New() + "-noise.bin").Noise;
+        using var other = new ImageOnlyNoise(model, Epsilon, CPU).Make(photos, ImageOnlyKind.Pattern, seed: 6, TestFolders.New() + "-noise.bin").Noise;
+        using var first = noise.Read([0], CPU);
+        Assert.True(Tensors.Same(first, again.Read([0], CPU)));
+        Assert.False(Tensors.Same(first, other.Read([0], CPU)));
     }
 
     [Fact]
@@ -72,7 +80,7 @@ public class ImageOnlyNoiseTests
             Assert.Equal(Enumerable.Range(0, 3).Where(q => q != p).MinBy(q => similarity[p, q].item<float>()), target);
         }
 
-        var result = probe.Make(photos, ImageOnlyKind.Cloak, seed: 0, Path.Combine(TestFolders.New() + "-noise.bin"));
+        var result = probe.Make(photos, ImageOnlyKind.Cloak, seed: 0, TestFolders.New() + "-noise.bin");
         using var noise = result.Noise;
         var indices = Enumerable.Range(0, photos.Count).ToList();
         using var delta = noise.Read(indices, CPU);

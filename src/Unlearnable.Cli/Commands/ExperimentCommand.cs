@@ -4,7 +4,6 @@ using Spectre.Console;
 using Unlearnable.Clip.Runtime;
 using Unlearnable.Data;
 using Unlearnable.Data.Formats;
-using Unlearnable.Data.Synthetic.Faces;
 using Unlearnable.Evaluation;
 using Unlearnable.Experiments;
 using Unlearnable.Protection;
@@ -116,28 +115,39 @@ static class ExperimentCommand
         var kind = new Option<ImageOnlyKind?>("--kind") { Description = "cloak (each photo's features moved towards the person least like them) or pattern (one random ±ε pattern per person)", Required = true }.OneOf();
         var epsilon = new Option<int>("--epsilon") { Description = "L∞ bound in 1/255 steps", DefaultValueFactory = _ => 8 }.Must(e => e is >= 1 and <= 32, "--epsilon must be 1-32 (1/255 steps)");
         var output = new Option<string>("--out") { Description = "Folder for the protected training split (captions.jsonl and images), as protection.path", Required = true };
+        var preset = SharedOptions.Preset(required: false);
+        var quickGelu = SharedOptions.QuickGelu();
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();
         seed.Description = "The attack job's seed: it draws the captions, and the patterns";
         var command = new Command("image-only", "Protect an identity set's training photos with noise that carries no trigger (cloak or per-person pattern), for protection.source folder")
         {
-            data, surrogate, kind, epsilon, output, device, seed,
+            data, surrogate, preset, quickGelu, kind, epsilon, output, device, seed,
         };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             var dev = Devices.Resolve(result.GetValue(device)!);
             int s = result.GetValue(seed);
-            var photos = FaceCaptions.Build(IdentityFolders.Load(result.GetValue(data)!), s).Of(Split.Train);
-            using var model = Clip.Checkpoints.ClipCheckpoint.Load(result.GetValue(surrogate)!, dev);
+            using var model = SharedOptions.LoadCheckpoint(result.GetValue(surrogate)!, result, preset, quickGelu, dev);
+            // The job's own training split (ids, captions, held-out photos), so its protection.source folder finds every photo.
+            var photos = JobData.Load(new DataSpec(DataKind.Identities, Path.GetFullPath(result.GetValue(data)!)), s, model.Config.Vision.ImageSize, Path.GetTempPath()).Train;
             var folder = result.GetValue(output)!;
-            Directory.CreateDirectory(folder);
             double bound = result.GetValue(epsilon) / 255.0;
-            var noise = new ImageOnlyNoise(model, bound, dev).Make(photos, result.GetValue(kind)!.Value, s, Path.Combine(folder, "noise.bin"));
-            var (items, reports) = ProtectedDataset.Build(photos, noise, bound, seed: s);
-            noise.Noise.Dispose();
-            File.Delete(Path.Combine(folder, "noise.bin"));
-            CaptionsJsonl.Save(new CaptionDataset("image-only", items), folder);
-            Console.WriteLine($"{items.Count} photos of {photos.Select(p => p.Owner).Distinct().Count()} people protected ({result.GetValue(kind).ToString()!.ToLowerInvariant()}, max L∞ {reports.Max(r => r.LInfinity)}/255) in {folder}");
+            var noisePath = Path.Combine(Path.GetTempPath(), $"unlearnable-image-only-{Guid.NewGuid():N}.bin");
+            List<ProtectedImageReport> reports;
+            try
+            {
+                var made = new ImageOnlyNoise(model, bound, dev).Make(photos, result.GetValue(kind)!.Value, s, noisePath);
+                using var noise = made.Noise;
+                var published = ProtectedDataset.Build(photos, made, bound, seed: s);
+                reports = published.Reports;
+                CaptionsJsonl.Save(new CaptionDataset("image-only", published.Items), folder);
+            }
+            finally
+            {
+                File.Delete(noisePath);
+            }
+            Console.WriteLine($"{photos.Count} photos of {photos.Select(p => p.Owner).Distinct().Count()} people protected ({result.GetValue(kind).ToString()!.ToLowerInvariant()}, max L∞ {reports.Max(r => r.LInfinity)}/255) in {folder}");
             return Task.FromResult(0);
         }));
         return command;
