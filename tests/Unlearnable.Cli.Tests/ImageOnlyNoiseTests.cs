@@ -13,18 +13,21 @@ public class ImageOnlyNoiseTests
 {
     const double Epsilon = 8 / 255.0;
 
-    // Three people, three photos each: mid-tone random pixels (no noise step is clipped at 0 or 1) at model size.
+    // Three people, three photos each at model size: random pixels around a tone of the person's own (people look
+    // different even to an untrained model), mid-tone, so no noise step is clipped at 0 or 1.
     static List<CaptionedImage> Photos(int people = 3, int each = 3) =>
         Enumerable.Range(0, people).SelectMany(p => Enumerable.Range(0, each).Select(n =>
-            new CaptionedImage($"id{p:D3}-{n:D2}", new MemoryImage($"p{p}n{n}", RandomPng(64, 64, p * 100 + n)), [$"a photo of Person {p}"], Split.Train, $"id{p:D3}"))).ToList();
+            new CaptionedImage($"id{p:D3}-{n:D2}", new MemoryImage($"p{p}n{n}", RandomPng(64, 64, p * 100 + n, tone: (byte)(60 + 60 * p))),
+                [$"a photo of Person {p}"], Split.Train, $"id{p:D3}"))).ToList();
 
-    internal static byte[] RandomPng(int width, int height, int seed)
+    internal static byte[] RandomPng(int width, int height, int seed, byte tone = 128)
     {
         var rng = new Random(seed);
+        byte Near(int centre) => (byte)Math.Clamp(centre + rng.Next(-40, 41), 16, 239);
         using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
-                bitmap.SetPixel(x, y, new SKColor((byte)rng.Next(40, 216), (byte)rng.Next(40, 216), (byte)rng.Next(40, 216)));
+                bitmap.SetPixel(x, y, new SKColor(Near(tone), Near(255 - tone), Near(128)));
         return ImageEncoding.Png(bitmap);
     }
 
