@@ -158,5 +158,12 @@ public class ExperimentCliTests
         (code, _, stderr) = CliTests.Run("experiment", "image-only", "--data", people, "--surrogate", surrogate, "--kind", "magic", "--out", Temp());
         Assert.NotEqual(0, code);
         Assert.Contains("--kind must be cloak or pattern, not 'magic'", stderr);
+        (code, _, stderr) = CliTests.Run("experiment", "image-only", "--data", people, "--surrogate", surrogate, "--kind", "cloak", "--epsilon", "0", "--out", Temp());
+        Assert.NotEqual(0, code);
+        Assert.Contains("--epsilon must be 1-32", stderr);
+        var missing = Temp();
+        (code, _, stderr) = CliTests.Run("experiment", "image-only", "--data", missing, "--surrogate", surrogate, "--kind", "cloak", "--out", Temp());
+        Assert.NotEqual(0, code);
+        Assert.Contains(missing, stderr);
     }
 }
