@@ -53,4 +53,6 @@ public enum SeedStream : long
     PoisonMix = 0x9015,
     /// <summary>The image-only probes' per-person patterns.</summary>
     PersonPattern = 0x9a77,
+    /// <summary>A PGD step's input-diversity view, and the ensemble member a step follows when one is drawn per step.</summary>
+    InputDiversity = 0xd1e5, EnsembleDraw = 0xe45b,
 }

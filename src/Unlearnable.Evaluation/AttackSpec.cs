@@ -99,7 +99,9 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// omitted: its default level at <c>epsilon</c>). <c>members</c> (posts only) protects against several releases of the
 /// public recipe at once, an ensemble; unset, against the one release the sidecar serves (the spec's preset and seed).
 /// Posts only, the sidecar's settings of the same names: <c>scratchSurrogateSteps</c> (surrogate steps on a private copy before
-/// each batch) and <c>stickyTriggers</c> (each person's first trigger kept for all their later posts).
+/// each batch) and <c>stickyTriggers</c> (each person's first trigger kept for all their later posts). Transfer levers (mem, em, posts):
+/// <c>inputDiversity</c>, the share of PGD steps that see a randomly shrunk and padded view (0 to 1; default 0), and
+/// <c>ensembleStep</c>, what each PGD step follows against an ensemble (<c>mean</c>, the default, or one <c>drawn</c> member).
 /// </summary>
 public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = ProtectionOptions.DefaultEpsilon, int TriggerLength = ProtectionOptions.DefaultTriggerLength, int Rounds = ProtectionOptions.EvaluationRounds,
@@ -110,7 +112,9 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SurrogateSpec>? Members = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? ScratchSurrogateSteps = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? StickyTriggers = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Clip.Model.MatmulPrecision? Precision = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Clip.Model.MatmulPrecision? Precision = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? InputDiversity = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] EnsembleStep? EnsembleStep = null)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]

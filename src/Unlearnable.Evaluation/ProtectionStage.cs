@@ -34,6 +34,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
         RobustTo = spec.Protection.RobustTo, UserShare = spec.Protection.UserShareOrDefault,
         RestartSurrogate = spec.Protection.RestartSurrogateOrDefault, Precision = spec.Protection.Precision,
+        InputDiversity = spec.Protection.InputDiversity, EnsembleStep = spec.Protection.EnsembleStep,
         // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate: a hacker who
         // fine-tunes moves the model that little, so the surrogate should too.
         SurrogateLearningRate = spec.Attack.Mode == AttackMode.FineTune ? spec.Attack.LearningRate : null,
@@ -83,7 +84,8 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         var level = StrengthLevel.Default(spec.Protection.Strength ?? ProtectionStrength.Medium);
         double epsilon = spec.Protection.Strength is null ? spec.Protection.Epsilon : level.Epsilon;
         return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.Seed, spec.Protection.UserShareOrDefault,
-            precision: spec.Protection.Precision ?? MatmulPrecision.Float32), level.Rounds);
+            precision: spec.Protection.Precision ?? MatmulPrecision.Float32, inputDiversity: spec.Protection.InputDiversity ?? 0,
+            ensembleStep: spec.Protection.EnsembleStep ?? EnsembleStep.Mean), level.Rounds);
     }
 
     // The sidecar's default surrogate is the public model it serves (the spec's preset and seed); a fine-tuning hacker
@@ -114,6 +116,8 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
                     : $"an ensemble of {releases.Count} public-model releases ({string.Join(", ", releases.Select(r => $"{r.Preset} seed {r.Seed}"))})") +
                 (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "") +
                 (spec.Protection.StickyTriggers is true ? "; each person's first trigger kept for their later posts" : "") +
+                (options.EnsembleStep == EnsembleStep.Drawn && releases.Count > 1 ? "; each PGD step follows one member drawn for it" : "") +
+                (options.InputDiversity > 0 ? $"; {options.InputDiversity:P0} of PGD steps see a shrunk, padded view (input diversity)" : "") +
                 (spec.Protection.ScratchSurrogateSteps is > 0 and var steps ? $"; {steps} surrogate steps on a scratch copy before each batch" : "");
             return published;
         }

@@ -110,6 +110,10 @@ public static class SpecValidator
             fail("protection.userShare", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' does not use it (a sidecar has its own Sidecar:Protection:UserShare)");
         if (p.Precision is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
             fail("protection.precision", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere (a sidecar has its own Sidecar:Model:Precision)");
+        if (p.InputDiversity is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
+            fail("protection.inputDiversity", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
+        if (p.EnsembleStep is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
+            fail("protection.ensembleStep", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
         switch (p.Source)
         {
             case ProtectionSource.None:

@@ -1,5 +1,6 @@
 using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;
+using Unlearnable.Data;
 using Unlearnable.Protection.Robustness;
 using Unlearnable.Training;
 using static TorchSharp.torch;
@@ -17,7 +18,9 @@ namespace Unlearnable.Protection;
 /// <see cref="UserNoise"/>, δ is each photo's own share of the noise (bounded by ε minus the user
 /// share) and the users' patterns take a step with it on the same gradient.
 /// With several surrogates (an ensemble), each step follows the mean of their losses: every member's gradient is taken
-/// in turn (one graph alive at a time) and the step follows their mean.
+/// in turn (one graph alive at a time) and the step follows their mean; or, with <see cref="EnsembleStep.Drawn"/>, the
+/// gradient of one member drawn for the step. With <see cref="ProtectionOptions.InputDiversity"/>, a drawn share of the
+/// steps see a shrunk and padded view of the batch (model augmentation for transfer).
 /// </summary>
 public sealed class NoiseOptimizer(IReadOnlyList<ClipModel> members, ProtectionOptions options)
 {
@@ -46,8 +49,9 @@ public sealed class NoiseOptimizer(IReadOnlyList<ClipModel> members, ProtectionO
                 // Grey photos see themselves as sent: noise without chroma already passes JPEG's chroma subsampling,
                 // and on real grey faces the transformations cost more un-washed protection than they bought (docs/results.md).
                 var seen = where(grey, published, PlatformTransforms.Apply(options.RobustTo, published, options.Seed, seedOffset + step));
+                seen = InputDiversity.Apply(seen, options.InputDiversity, options.Seed, seedOffset + step);
                 var ids = texts(step);
-                var (gradient, value) = MeanGradient(seen, d, ids);
+                var (gradient, value) = MeanGradient(StepMembers(seedOffset + step), seen, d, ids);
                 gradient = where(grey, gradient.sum(1, keepdim: true).expand_as(gradient), gradient);
                 loss = value;
                 users?.Step(gradient, options.StepSize, minimise);
@@ -65,11 +69,17 @@ public sealed class NoiseOptimizer(IReadOnlyList<ClipModel> members, ProtectionO
     public (Tensor Gradient, double Loss) LossGradient(Tensor images01, Tensor textIds)
     {
         var x = images01.detach().requires_grad_(true);
-        return MeanGradient(x, x, textIds);
+        return MeanGradient(members, x, x, textIds);
     }
 
+    /// <summary>The members a PGD step follows: all of them, or the one drawn for this step.</summary>
+    internal IReadOnlyList<ClipModel> StepMembers(int step) =>
+        options.EnsembleStep == EnsembleStep.Drawn && members.Count > 1
+            ? [members[new Random(Seeds.For(SeedStream.EnsembleDraw, options.Seed, step)).Next(members.Count)]]
+            : members;
+
     // The members' mean loss and its gradient with respect to δ, one member's graph at a time.
-    (Tensor Gradient, double Loss) MeanGradient(Tensor seen, Tensor d, Tensor ids)
+    static (Tensor Gradient, double Loss) MeanGradient(IReadOnlyList<ClipModel> members, Tensor seen, Tensor d, Tensor ids)
     {
         Tensor? sum = null;
         double loss = 0;

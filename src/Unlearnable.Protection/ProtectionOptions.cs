@@ -4,6 +4,9 @@ namespace Unlearnable.Protection;
 
 public enum ProtectionMethod { Em, Uap, Mem }
 
+/// <summary>What each PGD step follows against an ensemble: the members' mean loss (every member's gradient), or one member drawn per step.</summary>
+public enum EnsembleStep { Mean, Drawn }
+
 /// <summary>
 /// Knobs of the protection loops, defaulting to the authors' from-scratch values: ε = 8/255,
 /// α = 1/255, 8 PGD steps a batch, 20 rounds of 200 surrogate steps (AdamW lr 1e-4, wd 0.2),
@@ -83,6 +86,17 @@ public sealed record ProtectionOptions
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]   // runs from before it existed resume
     public Clip.Model.MatmulPrecision Precision { get; init; }
 
+    /// <summary>
+    /// Against several surrogates: each PGD step follows their mean loss (K gradients a step), or one member drawn per step
+    /// (one gradient a step, the members taking turns at random). The trigger search always scores the mean.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]   // runs from before it existed resume
+    public EnsembleStep EnsembleStep { get; init; }
+
+    /// <summary>The share of PGD steps whose surrogates see a randomly shrunk and padded view (<see cref="Robustness.InputDiversity"/>); 0 = none, the authors' loop.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]   // runs from before it existed resume
+    public double InputDiversity { get; init; }
+
     /// <summary>What PGD optimises the noise to survive; None is the authors' loop.</summary>
     public TransformSet RobustTo { get; init; } = TransformSet.None;
 
@@ -100,6 +114,8 @@ public sealed record ProtectionOptions
         if (TopK < 1) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "top-k must be at least 1");
         if (BeamWidth < 1) throw new ArgumentOutOfRangeException(nameof(BeamWidth), BeamWidth, "beam width must be at least 1");
         if (!(UserShare is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(UserShare), UserShare, "the user share of ε must be in [0, 1) (0 = sample-wise noise only)");
+        if (!(InputDiversity is >= 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(InputDiversity), InputDiversity, "the input-diversity share of PGD steps must be in [0, 1] (0 = none)");
+        if (!Enum.IsDefined(EnsembleStep)) throw new ArgumentOutOfRangeException(nameof(EnsembleStep), EnsembleStep, "the ensemble step is mean or drawn");
         if (StopLoss < 0) throw new ArgumentOutOfRangeException(nameof(StopLoss), StopLoss, "the stop loss must be ≥ 0");
         if (UsesTrigger)
         {

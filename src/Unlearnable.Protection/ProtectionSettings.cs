@@ -31,6 +31,8 @@ public sealed record ProtectionSettings
     public bool? RestartSurrogate { get; init; }
     public double? UserShare { get; init; }
     public Clip.Model.MatmulPrecision? Precision { get; init; }
+    public double? InputDiversity { get; init; }
+    public EnsembleStep? EnsembleStep { get; init; }
     public int Seed { get; init; }
 
     /// <summary>
@@ -61,6 +63,8 @@ public sealed record ProtectionSettings
             RestartSurrogate = RestartSurrogate ?? baseline.RestartSurrogate,
             UserShare = UserShare ?? baseline.UserShare,
             Precision = Precision ?? baseline.Precision,
+            InputDiversity = InputDiversity ?? baseline.InputDiversity,
+            EnsembleStep = EnsembleStep ?? baseline.EnsembleStep,
             Seed = Seed,
         };
     }

@@ -114,6 +114,8 @@ public class ProtectCliTests
     [InlineData("--vocabulary must be", "--vocabulary", "klingon")]
     [InlineData("--trigger-scope must be image or caption, not 'word'", "--trigger-scope", "word")]
     [InlineData("--precision must be float32 or bfloat16, not 'float16'", "--precision", "float16")]
+    [InlineData("--input-diversity must be in [0, 1]", "--input-diversity", "1.5")]
+    [InlineData("--ensemble-step must be mean or drawn, not 'sometimes'", "--ensemble-step", "sometimes")]
     public void BadProtectOptionsFailBeforeAnyWork(string expected, string option, string value)
     {
         var data = Temp();
@@ -142,10 +144,12 @@ public class ProtectCliTests
         string resnet = Checkpoint("tiny", 1), vit = Checkpoint("tiny-vit", 2);
         var output = Temp();
         var (code, stdout, stderr) = CliTests.Run("protect", "--method", "mem", "--data", data, "--out", output, "--surrogate", resnet, "--surrogate", vit,
-            "--rounds", "1", "--surrogate-steps", "1", "--pgd-steps", "1", "--trigger-rounds", "1", "--batch-size", "10", "--trigger-length", "1", "--device", "cpu");
+            "--rounds", "1", "--surrogate-steps", "1", "--pgd-steps", "2", "--trigger-rounds", "1", "--batch-size", "10", "--trigger-length", "1", "--device", "cpu",
+            "--ensemble-step", "drawn", "--input-diversity", "0.5");
         Assert.True(code == 0, stderr + stdout);
         Assert.Contains("on tiny + tiny-vit", stdout);
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "protection.json")))!;
+        Assert.Equal((0.5, (int)Protection.EnsembleStep.Drawn), (report["settings"]!["InputDiversity"]!.GetValue<double>(), report["settings"]!["EnsembleStep"]!.GetValue<int>()));
         Assert.Equal(["tiny-1.safetensors", "tiny-vit-2.safetensors"], report["surrogates"]!.AsArray().Select(n => n!.GetValue<string>()));
         Assert.True(File.Exists(Path.Combine(output + ".work", "surrogate-member1.safetensors")), "the second member took its own surrogate steps");
 

@@ -92,4 +92,28 @@ public class TransferSpecTests
             "pre-trained [tiny-vit, release 101]", "clean [tiny-vit, release 101]"], plan.Select(a => a.Name));
         Assert.Equal(plan.Count, plan.Select(a => a.Slug).Distinct().Count());
     }
+
+    [Fact]
+    public void TransferLeversReachBothProtectionPathsAndAreRefusedWhereTheyCannotApply()
+    {
+        var spec = AttackSpec.Parse(""" { "protection": { "source": "posts", "inputDiversity": 0.5, "ensembleStep": "drawn" } } """);
+        Assert.Empty(SpecValidator.Check(spec));
+        var posts = ProtectionStage.PostOptions(spec).Options;
+        Assert.Equal((0.5, Protection.EnsembleStep.Drawn), (posts.InputDiversity, posts.EnsembleStep));
+        var mem = ProtectionStage.Options(spec with { Protection = spec.Protection with { Source = ProtectionSource.Mem } });
+        Assert.Equal((0.5, Protection.EnsembleStep.Drawn), (mem.InputDiversity, mem.EnsembleStep));
+        Assert.Contains("\"ensembleStep\": \"drawn\"", spec.ToJson());
+        // Unset, they stay out of the saved spec (job folders from before them resume) and the options are the authors' loop.
+        Assert.DoesNotContain("inputDiversity", new AttackSpec().ToJson());
+        Assert.Equal((0.0, Protection.EnsembleStep.Mean), (ProtectionStage.PostOptions(new AttackSpec()).Options.InputDiversity, ProtectionStage.PostOptions(new AttackSpec()).Options.EnsembleStep));
+
+        List<string> Fields(ProtectionSpec p) => SpecValidator.Check(new AttackSpec { Protection = p }).Select(v => v.Field).ToList();
+        Assert.Equal(["protection.inputDiversity"], Fields(new ProtectionSpec(ProtectionSource.Posts, InputDiversity: 1.5)));
+        Assert.Contains("[0, 1]", SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem, InputDiversity: -0.1) }).Single().Problem);
+        Assert.Equal(["protection.inputDiversity", "protection.ensembleStep"],
+            Fields(new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: "http://127.0.0.1:1", InputDiversity: 0.5, EnsembleStep: Protection.EnsembleStep.Drawn)));
+        var refused = Assert.Single(Assert.Throws<SpecException>(() => AttackSpec.Parse(""" { "protection": { "ensembleStep": "sometimes" } } """)).Violations);
+        Assert.Equal("protection.ensembleStep", refused.Field);
+        Assert.Contains("use mean, drawn", refused.Problem);
+    }
 }

@@ -64,9 +64,19 @@ sealed class ProtectionOptionSet(ProtectionOptions baseline, ProtectionStrength?
 
     public Option<Clip.Model.MatmulPrecision?> Precision { get; } = SharedOptions.Precision();
 
+    public Option<double?> InputDiversity { get; } = new Option<double?>("--input-diversity")
+    {
+        Description = $"Share of PGD steps whose surrogates see a randomly shrunk and padded view, a transfer lever (default: {baseline.InputDiversity:G3}, none)",
+    }.Must(v => v is null or (>= 0 and <= 1), "--input-diversity must be in [0, 1] (a share of PGD steps)");
+
+    public Option<EnsembleStep?> EnsembleStep { get; } = new Option<EnsembleStep?>("--ensemble-step")
+    {
+        Description = $"Against several --surrogate: each PGD step follows their mean loss, or one member drawn per step (default: {baseline.EnsembleStep.ToString().ToLowerInvariant()})",
+    }.OneOf();
+
     /// <summary>The protection options this set declares, in help order.</summary>
     public IEnumerable<Option> All =>
-        [Method, Strength, Epsilon, StepSize, PgdSteps, RobustTo, Rounds, SurrogateSteps, TriggerLength, TriggerRounds, TopK, Beam, BatchSize, StopLoss, TriggerScope, RestartSurrogate, Precision];
+        [Method, Strength, Epsilon, StepSize, PgdSteps, RobustTo, Rounds, SurrogateSteps, TriggerLength, TriggerRounds, TopK, Beam, BatchSize, StopLoss, TriggerScope, RestartSurrogate, Precision, InputDiversity, EnsembleStep];
 
     /// <summary>What the command line chose; options the command does not offer, or that were left out, stay unset.</summary>
     public ProtectionSettings Read(ParseResult result, int seed) => new()
@@ -75,7 +85,8 @@ sealed class ProtectionOptionSet(ProtectionOptions baseline, ProtectionStrength?
         PgdSteps = Get(result, PgdSteps), RobustTo = Get(result, RobustTo), Rounds = Get(result, Rounds), SurrogateSteps = Get(result, SurrogateSteps),
         TriggerLength = Get(result, TriggerLength), TriggerRounds = Get(result, TriggerRounds), TopK = Get(result, TopK), BeamWidth = Get(result, Beam),
         BatchSize = Get(result, BatchSize), StopLoss = Get(result, StopLoss), TriggerPerImage = Get(result, TriggerScope) is { } scope ? scope == Commands.TriggerScope.Image : null,
-        RestartSurrogate = Get(result, RestartSurrogate), Precision = Get(result, Precision), Seed = seed,
+        RestartSurrogate = Get(result, RestartSurrogate), Precision = Get(result, Precision),
+        InputDiversity = Get(result, InputDiversity), EnsembleStep = Get(result, EnsembleStep), Seed = seed,
     };
 
     /// <summary>The options the command line chose, on this set's baseline.</summary>
