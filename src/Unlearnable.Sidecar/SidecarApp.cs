@@ -37,6 +37,10 @@ public static class SidecarApp
             throw new InvalidOperationException($"Sidecar:Protection:DefaultTriggerPolicy is {settings.Protection.DefaultTriggerPolicy}; use PerPost or Sticky");
         if (!(settings.Protection.UserShare is >= 0 and < 1))
             throw new InvalidOperationException($"Sidecar:Protection:UserShare is {settings.Protection.UserShare}; it must be in [0, 1) (the share of ε spent on a user's shared pattern; 0 = off)");
+        if (!(settings.Protection.InputDiversity is >= 0 and <= 1))
+            throw new InvalidOperationException($"Sidecar:Protection:InputDiversity is {settings.Protection.InputDiversity}; it must be in [0, 1] (the share of PGD steps that see a shrunk, padded view; 0 = off)");
+        if (!Enum.IsDefined(settings.Protection.EnsembleStep))
+            throw new InvalidOperationException($"Sidecar:Protection:EnsembleStep is {(int)settings.Protection.EnsembleStep}; use Mean or Drawn");
         settings.Model.Validate();
         if (settings.Model.Precision == Clip.Model.MatmulPrecision.Bfloat16) TorchRuntime.EnableBFloat16Kernels();   // before torch and the host's threads; the model's loading warns if it could not
         if (!settings.Protection.Vocabularies().Contains(settings.Protection.DefaultVocabulary))

@@ -8,6 +8,9 @@ public class StartupSettingsTests
     [Theory]
     [InlineData("Sidecar:Protection:UserShare", "1")]
     [InlineData("Sidecar:Protection:UserShare", "-0.2")]
+    [InlineData("Sidecar:Protection:InputDiversity", "1.5")]
+    [InlineData("Sidecar:Protection:EnsembleStep", "Sometimes")]
+    [InlineData("Sidecar:Protection:EnsembleStep", "3")]
     [InlineData("Sidecar:Protection:DefaultTriggerPolicy", "Unspecified")]
     [InlineData("Sidecar:Protection:DefaultVocabulary", "mlm")]
     [InlineData("Sidecar:Protection:DefaultVocabulary", "klingon")]
@@ -73,6 +76,20 @@ public class StartupSettingsTests
             b => b.Configuration.AddInMemoryCollection(settings.Select(s => s.Split('='))
                 .ToDictionary(kv => kv[0].StartsWith("../", StringComparison.Ordinal) ? "Sidecar:" + kv[0][3..].Replace('/', ':') : "Sidecar:Auth:" + kv[0], kv => (string?)kv[1]))));
         Assert.Contains(named, e.Message);
+    }
+
+    [Fact]
+    public void TheTransferLeversReachEveryBatchsOptions()
+    {
+        var bound = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Protection:InputDiversity"] = "0.5", ["Protection:EnsembleStep"] = "Drawn", ["Protection:TopK"] = "9",
+        }).Build().Get<SidecarOptions>()!;
+        var options = bound.Protection.PostOptions(bound.Protection.Medium, epsilon: 6, triggerLength: 3, seed: 4, Clip.Model.MatmulPrecision.Float32);
+        Assert.Equal((0.5, Protection.EnsembleStep.Drawn, 9, 6.0 / 255, 4), (options.InputDiversity, options.EnsembleStep, options.TopK, options.Epsilon, options.Seed));
+        var plain = new SidecarOptions().Protection;
+        var defaults = plain.PostOptions(plain.Medium, 8, 3, 0, Clip.Model.MatmulPrecision.Float32);
+        Assert.Equal((0.0, Protection.EnsembleStep.Mean), (defaults.InputDiversity, defaults.EnsembleStep));
     }
 
     [Fact]

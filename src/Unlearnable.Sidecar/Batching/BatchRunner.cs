@@ -30,8 +30,7 @@ public sealed class BatchRunner(IOptions<SidecarOptions> options, WarmSurrogate 
         var pixels = posts.SelectMany(p => p.Pixels01).Concat(anchors.SelectMany(a => a.Pixels01)).ToArray();
         bool withTrigger = key.TriggerLength > 0;
         var level = settings.Protection.Of(key.Strength);
-        var protection = level.ToLevel().PostOptions(key.Epsilon, key.TriggerLength, settings.Model.Seed, settings.Protection.UserShare,
-            settings.Protection.StepSize, settings.Protection.TopK, settings.Model.Precision) with { BatchSize = captions.Count };
+        var protection = settings.Protection.PostOptions(level, key.Epsilon, key.TriggerLength, settings.Model.Seed, settings.Model.Precision) with { BatchSize = captions.Count };
         var queued = posts.Select(p => p.Queued.Elapsed).ToArray();
         foreach (var wait in queued) metrics.QueueSeconds.Observe(wait.TotalSeconds);
         metrics.BatchSize.Observe(posts.Count);
