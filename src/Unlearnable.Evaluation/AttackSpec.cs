@@ -96,8 +96,9 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// <c>userShare</c> (the share of ε spent on a pattern all of one person's photos carry, on identity data;
 /// by default the sidecar's for posts, 0 in-process); the
 /// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high, with that level's ε;
-/// omitted: its default level at <c>epsilon</c>). <c>members</c> (posts only) protects against several releases of the
-/// public recipe at once, an ensemble; unset, against the one release the sidecar serves (the spec's preset and seed).
+/// omitted: its default level at <c>epsilon</c>). <c>members</c> (mem, em, posts) protects against several releases of the
+/// public recipe at once, an ensemble; unset, posts are protected against the one release the sidecar serves (the spec's preset
+/// and seed) and mem / em against their surrogate (the pre-trained model when fine-tuning, a fresh one from scratch).
 /// Posts only, the sidecar's settings of the same names: <c>scratchSurrogateSteps</c> (surrogate steps on a private copy before
 /// each batch) and <c>stickyTriggers</c> (each person's first trigger kept for all their later posts). Transfer levers (mem, em, posts):
 /// <c>inputDiversity</c>, the share of PGD steps that see a randomly shrunk and padded view (0 to 1; default 0), and

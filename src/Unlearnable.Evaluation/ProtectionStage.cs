@@ -149,16 +149,26 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     IReadOnlyList<CaptionedImage> InProcess(IReadOnlyList<CaptionedImage> train, Func<ClipModel> surrogateFactory, CancellationToken cancel)
     {
         var options = Options(spec);
-        TorchRuntime.Seed(spec.Seed);
-        using var surrogate = surrogateFactory();
-        var vocabulary = spec.Protection.Vocabulary == "full" ? TriggerVocabulary.Full : TriggerVocabulary.CommonWords;
-        var run = new DatasetProtector(surrogate, train, new ImageTensors(surrogate.Config.Vision.ImageSize), options, vocabulary, device, Path.Combine(workDir, "protection-run"))
+        var members = new List<ClipModel>();
+        try
         {
-            OnProgress = p => OnProgress?.Invoke(JobProgress.Stage("protect", $"round {p.Round}/{p.Rounds} {p.Phase} loss {p.Loss:F3}", p.Batch, p.Batches)),
-        }.Run(cancel);
-        var (published, _) = ProtectedDataset.Build(train, run, options.Epsilon, seed: spec.Seed);
-        run.Noise.Dispose();
-        return published;
+            // The surrogate (the pre-trained model when fine-tuning, a fresh one from scratch), or the releases protection.members names.
+            if (spec.Protection.Members is { } releases) foreach (var release in releases) members.Add(Member(release, surrogateFactory, cancel));
+            TorchRuntime.Seed(spec.Seed);
+            if (members.Count == 0) members.Add(surrogateFactory());
+            var vocabulary = spec.Protection.Vocabulary == "full" ? TriggerVocabulary.Full : TriggerVocabulary.CommonWords;
+            var run = new DatasetProtector(members, train, new ImageTensors(members[0].Config.Vision.ImageSize), options, vocabulary, device, Path.Combine(workDir, "protection-run"))
+            {
+                OnProgress = p => OnProgress?.Invoke(JobProgress.Stage("protect", $"round {p.Round}/{p.Rounds} {p.Phase} loss {p.Loss:F3}", p.Batch, p.Batches)),
+            }.Run(cancel);
+            var (published, _) = ProtectedDataset.Build(train, run, options.Epsilon, seed: spec.Seed);
+            run.Noise.Dispose();
+            return published;
+        }
+        finally
+        {
+            foreach (var member in members) member.Dispose();
+        }
     }
 
     IReadOnlyList<CaptionedImage> FromFolder(IReadOnlyList<CaptionedImage> train)

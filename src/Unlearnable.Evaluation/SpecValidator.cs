@@ -146,8 +146,8 @@ public static class SpecValidator
 
     static void CheckMembers(AttackSpec spec, IReadOnlyList<SurrogateSpec> members, Action<string, string> fail)
     {
-        if (spec.Protection.Source != ProtectionSource.Posts)
-            fail("protection.members", $"applies to posts; source '{SpecNames.Of(spec.Protection.Source)}' protects against one surrogate");
+        if (spec.Protection.Source is not (ProtectionSource.Posts or ProtectionSource.Mem or ProtectionSource.Em))
+            fail("protection.members", $"applies to mem, em and posts; source '{SpecNames.Of(spec.Protection.Source)}' protects elsewhere");
         if (members.Count is 0 or > Surrogates.MaxMembers) fail("protection.members", $"{members.Count} members: give 1 to {Surrogates.MaxMembers}");
         var own = ClipPresets.Names.Contains(spec.Preset, StringComparer.OrdinalIgnoreCase) ? ClipPresets.Get(spec.Preset) : null;
         for (int i = 0; i < members.Count; i++)

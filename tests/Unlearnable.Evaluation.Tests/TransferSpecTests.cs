@@ -15,7 +15,8 @@ public class TransferSpecTests
         var fields = SpecValidator.Check(new AttackSpec { Protection = posts }).Select(v => v.Field).ToList();
         Assert.Equal(["protection.members[1].preset", "protection.members[2].preset"], fields);
         Assert.Contains("every member must read what 'tiny' reads", SpecValidator.Check(new AttackSpec { Protection = posts }).Last().Problem);
-        Assert.Equal("protection.members", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem, Members: [new("tiny", 0)]) })).Field);
+        Assert.Empty(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem, Members: [new("tiny", 0)]) }));
+        Assert.Equal("protection.members", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: "http://127.0.0.1:1", Members: [new("tiny", 0)]) })).Field);
         Assert.Equal("protection.members", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, Members: []) })).Field);
         Assert.Empty(SpecValidator.Check(new AttackSpec { Protection = posts with { Members = [new("tiny", 0), new("tiny-vit", 1)] } }));
 
@@ -115,5 +116,29 @@ public class TransferSpecTests
         var refused = Assert.Single(Assert.Throws<SpecException>(() => AttackSpec.Parse(""" { "protection": { "ensembleStep": "sometimes" } } """)).Violations);
         Assert.Equal("protection.ensembleStep", refused.Field);
         Assert.Contains("use mean, drawn", refused.Problem);
+    }
+
+    [Fact]
+    public void InProcessMemProtectsAgainstTheReleasesItsMembersName()
+    {
+        var output = TestFolders.New();
+        var spec = new AttackSpec
+        {
+            Name = "dataset ensemble", Seed = 0,
+            Data = new DataSpec(DataKind.SyntheticIdentities, Identities: 4, Photos: 3),
+            Protection = new ProtectionSpec(ProtectionSource.Mem, TriggerLength: 1, Rounds: 1, SurrogateSteps: 1, PgdSteps: 1, TriggerRounds: 1, TopK: 2, BatchSize: 6,
+                Members: [new("tiny", 2), new("tiny-vit", 3)], EnsembleStep: Protection.EnsembleStep.Drawn),
+            Attack = new HackerSpec(AttackMode.FineTune, Epochs: 1, LearningRate: 1e-4, BatchSize: 8, WarmupSteps: 1, PreTrainImages: 16, PreTrainEpochs: 1, PreTrainSeed: 7),
+            Arms = new ArmsSpec(Countermeasures: []),
+        };
+        var report = new AttackJob(spec, CPU, output).Run();
+
+        var work = Path.Combine(output, "work");
+        // Both releases were trained for the protection, neither is the hacker's, and each took its own surrogate steps.
+        foreach (var member in new[] { "tiny-seed2", "tiny-vit-seed3" })
+            Assert.True(File.Exists(Path.Combine(work, "posts-public-models", member, "model.safetensors")), member + " was not trained");
+        Assert.True(File.Exists(Path.Combine(work, "protection-run", "surrogate-member1.safetensors")), "the second member took no surrogate steps");
+        Assert.Contains(report.Arms, a => a.Kind == ArmKinds.Protected);
+        Assert.InRange(report.Protection!.MaxLInfinity, 1, 8);
     }
 }
