@@ -36,6 +36,9 @@ public sealed record AttackSpec
     /// <summary>The config of an architecture this job builds (the preset, with the spec's activation).</summary>
     public Clip.Model.ClipConfig Architecture(string preset) => Clip.Model.ClipPresets.Get(preset, QuickGelu);
 
+    /// <summary>The protection's own draws (PGD pairings and transformations, surrogate batches): <c>protection.seed</c>, else the spec's seed.</summary>
+    public int ProtectionSeed => Protection.Seed ?? Seed;
+
     /// <summary>The release of the public recipe a fine-tuning hacker downloads: <c>attack.preTrainSeed</c>, else the spec's seed.</summary>
     public int HackerRelease() => Attack.PreTrainSeed ?? Seed;
 
@@ -103,6 +106,8 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// each batch) and <c>stickyTriggers</c> (each person's first trigger kept for all their later posts). Transfer levers (mem, em, posts):
 /// <c>inputDiversity</c>, the share of PGD steps that see a randomly shrunk and padded view (0 to 1; default 0), and
 /// <c>ensembleStep</c>, what each PGD step follows against an ensemble (<c>mean</c>, the default, or one <c>drawn</c> member).
+/// <c>seed</c> (mem, em, posts) is the protection's own randomness, the spec's seed unless given: another seed repeats the
+/// protection against the same data, names and hackers, which is how its spread is measured.
 /// </summary>
 public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = ProtectionOptions.DefaultEpsilon, int TriggerLength = ProtectionOptions.DefaultTriggerLength, int Rounds = ProtectionOptions.EvaluationRounds,
@@ -115,7 +120,8 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? StickyTriggers = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Clip.Model.MatmulPrecision? Precision = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? InputDiversity = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] EnsembleStep? EnsembleStep = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] EnsembleStep? EnsembleStep = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Seed = null)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]

@@ -31,7 +31,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         Method = spec.Protection.Source == ProtectionSource.Em ? ProtectionMethod.Em : ProtectionMethod.Mem,
         Epsilon = spec.Protection.Epsilon, TriggerLength = spec.Protection.TriggerLength, Rounds = spec.Protection.Rounds,
         SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
-        TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.Seed,
+        TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.ProtectionSeed,
         RobustTo = spec.Protection.RobustTo, UserShare = spec.Protection.UserShareOrDefault,
         RestartSurrogate = spec.Protection.RestartSurrogateOrDefault, Precision = spec.Protection.Precision,
         InputDiversity = spec.Protection.InputDiversity, EnsembleStep = spec.Protection.EnsembleStep,
@@ -83,7 +83,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     {
         var level = StrengthLevel.Default(spec.Protection.Strength ?? ProtectionStrength.Medium);
         double epsilon = spec.Protection.Strength is null ? spec.Protection.Epsilon : level.Epsilon;
-        return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.Seed, spec.Protection.UserShareOrDefault,
+        return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.ProtectionSeed, spec.Protection.UserShareOrDefault,
             precision: spec.Protection.Precision ?? MatmulPrecision.Float32, inputDiversity: spec.Protection.InputDiversity ?? 0,
             ensembleStep: spec.Protection.EnsembleStep ?? EnsembleStep.Mean), level.Rounds);
     }
@@ -100,7 +100,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         try
         {
             foreach (var release in releases) members.Add(Member(release, preTrained, cancel));
-            TorchRuntime.Seed(spec.Seed);
+            TorchRuntime.Seed(spec.ProtectionSeed);
             var run = new PostBatches(members, options, TriggerVocabulary.CommonWords, device)
             {
                 Rounds = rounds,
@@ -154,7 +154,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         {
             // The surrogate (the pre-trained model when fine-tuning, a fresh one from scratch), or the releases protection.members names.
             if (spec.Protection.Members is { } releases) foreach (var release in releases) members.Add(Member(release, surrogateFactory, cancel));
-            TorchRuntime.Seed(spec.Seed);
+            TorchRuntime.Seed(spec.ProtectionSeed);
             if (members.Count == 0) members.Add(surrogateFactory());
             var vocabulary = spec.Protection.Vocabulary == "full" ? TriggerVocabulary.Full : TriggerVocabulary.CommonWords;
             var run = new DatasetProtector(members, train, new ImageTensors(members[0].Config.Vision.ImageSize), options, vocabulary, device, Path.Combine(workDir, "protection-run"))

@@ -112,6 +112,9 @@ public static class SpecValidator
             fail("protection.precision", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere (a sidecar has its own Sidecar:Model:Precision)");
         if (p.InputDiversity is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
             fail("protection.inputDiversity", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
+        if (p.Seed is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
+            fail("protection.seed", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
+        else if (p.Seed is < 0) fail("protection.seed", $"{p.Seed}: a seed is 0 or more");
         if (p.EnsembleStep is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
             fail("protection.ensembleStep", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
         switch (p.Source)

@@ -113,6 +113,12 @@ public class TransferSpecTests
         Assert.Contains("[0, 1]", SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem, InputDiversity: -0.1) }).Single().Problem);
         Assert.Equal(["protection.inputDiversity", "protection.ensembleStep"],
             Fields(new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: "http://127.0.0.1:1", InputDiversity: 0.5, EnsembleStep: Protection.EnsembleStep.Drawn)));
+        // protection.seed repeats the protection alone: the data's seed stays the job's.
+        var again = AttackSpec.Parse(""" { "seed": 3, "protection": { "source": "posts", "seed": 11 } } """);
+        Assert.Equal((11, 11, 3), (ProtectionStage.PostOptions(again).Options.Seed, ProtectionStage.Options(again with { Protection = again.Protection with { Source = ProtectionSource.Mem } }).Seed, again.Seed));
+        Assert.Equal(3, ProtectionStage.PostOptions(again with { Protection = again.Protection with { Seed = null } }).Options.Seed);
+        Assert.Equal(["protection.seed"], Fields(new ProtectionSpec(ProtectionSource.Posts, Seed: -1)));
+        Assert.Equal(["protection.seed"], Fields(new ProtectionSpec(ProtectionSource.None, Seed: 2)));
         var refused = Assert.Single(Assert.Throws<SpecException>(() => AttackSpec.Parse(""" { "protection": { "ensembleStep": "sometimes" } } """)).Violations);
         Assert.Equal("protection.ensembleStep", refused.Field);
         Assert.Contains("use mean, drawn", refused.Problem);
