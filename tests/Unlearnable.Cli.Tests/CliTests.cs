@@ -146,6 +146,19 @@ public class CliTests
     }
 
     [Fact]
+    public void BenchMemTimesTheTransferLeversAndSaysWhichRan()
+    {
+        var (code, output, error) = Run("bench", "mem", "--preset", "tiny", "--batch", "4", "--batches", "1", "--vocabulary", "common-words",
+            "--members", "2", "--ensemble-step", "drawn", "--input-diversity", "0.5");
+        Assert.True(code == 0, error + output);
+        Assert.Contains("tiny × 2 members (one drawn per PGD step), input diversity 0.5 on", output);
+        Assert.Matches(@"[0-9.]+ protected posts/s", output);
+        (code, _, error) = Run("bench", "mem", "--preset", "tiny", "--input-diversity", "-1");
+        Assert.Equal(2, code);
+        Assert.Contains("--input-diversity must be in [0, 1]", error);
+    }
+
+    [Fact]
     public void CorruptDataFileNamesFileAndLine()
     {
         var data = Temp();

@@ -89,8 +89,10 @@ static class BenchCommand
         }.Must(k => k is >= 1 and <= Protection.Surrogates.MaxMembers, $"--members must be 1 to {Protection.Surrogates.MaxMembers}");
         var precision = SharedOptions.Precision();
         var device = SharedOptions.Device();
+        // The transfer levers, declared once with the protect command's.
+        var levers = new ProtectionOptionSet(Protection.ProtectionOptions.FromScratch);
         var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
-            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, members, precision, device };
+            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, members, precision, levers.InputDiversity, levers.EnsembleStep, device };
         mem.SetAction(result => CommandErrors.Run(() =>
         {
             var products = result.GetValue(precision) ?? MatmulPrecision.Float32;
@@ -111,7 +113,8 @@ static class BenchCommand
                 ensemble.Add(new ClipModel(config).to(dev));
             }
             var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
-            var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0, precision: products) with { BatchSize = b };
+            var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0, precision: products,
+                inputDiversity: result.GetValue(levers.InputDiversity) ?? 0, ensembleStep: result.GetValue(levers.EnsembleStep) ?? Protection.EnsembleStep.Mean) with { BatchSize = b };
             int rounds = level.Rounds;
             var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);
             if (words.Proposer is { } proposer) proposer.MaxCachedCaptions = 0;
@@ -132,7 +135,8 @@ static class BenchCommand
             }
             clock.Stop();
             double seconds = clock.Elapsed.TotalSeconds;
-            Console.WriteLine($"{config.Name}{(ensemble.Count > 1 ? $" × {ensemble.Count} members" : "")} on {dev}: batch {b}, {rounds} round(s) × {options.PgdSteps} PGD steps" +
+            Console.WriteLine($"{config.Name}{(ensemble.Count > 1 ? $" × {ensemble.Count} members{(options.EnsembleStep == Protection.EnsembleStep.Drawn ? " (one drawn per PGD step)" : "")}" : "")}" +
+                (options.InputDiversity > 0 ? $", input diversity {options.InputDiversity:G3}" : "") + $" on {dev}: batch {b}, {rounds} round(s) × {options.PgdSteps} PGD steps" +
                 (result.GetValue(strength) is not { } named ? "" : $" ({named.ToString().ToLowerInvariant()}: ε {level.Epsilon}, robust to {string.Join(", ", Protection.Robustness.PlatformTransforms.Describe(level.RobustTo).DefaultIfEmpty("nothing"))})") +
                 $", trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {products.ToString().ToLowerInvariant()} products, {n} batches");
             Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");
@@ -155,8 +159,9 @@ static class BenchCommand
         int trigged = options.UsesTrigger ? options.TriggerLength : 0;
         int tokens = Math.Min(config.Text.ContextLength, captions.Max(c => ClipTokenizer.Default.EncodeRaw(c).Count) + trigged + 2);
         double image = ClipFlops.Image(config), text = ClipFlops.Text(config, tokens);
-        // Every member does the same work.
-        double pgdFlops = (double)members * batches * rounds * options.PgdSteps * batch * (2 * image + text);
+        // Every member does the same work; a PGD step that follows one drawn member runs that member only.
+        double pgdMembers = options.EnsembleStep == Protection.EnsembleStep.Drawn ? 1 : members;
+        double pgdFlops = pgdMembers * batches * rounds * options.PgdSteps * batch * (2 * image + text);
         double searchFlops = options.UsesTrigger
             ? (double)members * batches * rounds * batch * (image + 2 * text + options.TriggerLength * (options.TopK + 1) * options.BeamWidth * text)
             : 0;
