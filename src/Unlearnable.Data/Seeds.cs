@@ -55,4 +55,6 @@ public enum SeedStream : long
     PersonPattern = 0x9a77,
     /// <summary>A PGD step's input-diversity view, and the ensemble member a step follows when one is drawn per step.</summary>
     InputDiversity = 0xd1e5, EnsembleDraw = 0xe45b,
+    /// <summary>A PGD step's skip-connection erosion (the surrogates' residual scales).</summary>
+    SkipErosion = 0x9057,
 }

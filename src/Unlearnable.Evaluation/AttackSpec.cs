@@ -105,7 +105,8 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// Posts only, the sidecar's settings of the same names: <c>scratchSurrogateSteps</c> (surrogate steps on a private copy before
 /// each batch) and <c>stickyTriggers</c> (each person's first trigger kept for all their later posts). Transfer levers (mem, em, posts):
 /// <c>inputDiversity</c>, the share of PGD steps that see a randomly shrunk and padded view (0 to 1; default 0), and
-/// <c>ensembleStep</c>, what each PGD step follows against an ensemble (<c>mean</c>, the default, or one <c>drawn</c> member).
+/// <c>ensembleStep</c>, what each PGD step follows against an ensemble (<c>mean</c>, the default, or one <c>drawn</c> member), and
+/// <c>skipErosion</c>, ξ by which each PGD step scales the surrogates' residual skips at random (0 to 1; default 0).
 /// <c>seed</c> (mem, em, posts) is the protection's own randomness, the spec's seed unless given: another seed repeats the
 /// protection against the same data, names and hackers, which is how its spread is measured.
 /// </summary>
@@ -121,7 +122,8 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Clip.Model.MatmulPrecision? Precision = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? InputDiversity = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] EnsembleStep? EnsembleStep = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Seed = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Seed = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? SkipErosion = null)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]

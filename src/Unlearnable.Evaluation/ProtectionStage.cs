@@ -34,7 +34,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.ProtectionSeed,
         RobustTo = spec.Protection.RobustTo, UserShare = spec.Protection.UserShareOrDefault,
         RestartSurrogate = spec.Protection.RestartSurrogateOrDefault, Precision = spec.Protection.Precision,
-        InputDiversity = spec.Protection.InputDiversity, EnsembleStep = spec.Protection.EnsembleStep,
+        InputDiversity = spec.Protection.InputDiversity, EnsembleStep = spec.Protection.EnsembleStep, SkipErosion = spec.Protection.SkipErosion,
         // Fine-tuning attacks are protected against the pre-trained model at the fine-tuning rate: a hacker who
         // fine-tunes moves the model that little, so the surrogate should too.
         SurrogateLearningRate = spec.Attack.Mode == AttackMode.FineTune ? spec.Attack.LearningRate : null,
@@ -85,7 +85,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         double epsilon = spec.Protection.Strength is null ? spec.Protection.Epsilon : level.Epsilon;
         return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.ProtectionSeed, spec.Protection.UserShareOrDefault,
             precision: spec.Protection.Precision ?? MatmulPrecision.Float32, inputDiversity: spec.Protection.InputDiversity ?? 0,
-            ensembleStep: spec.Protection.EnsembleStep ?? EnsembleStep.Mean), level.Rounds);
+            ensembleStep: spec.Protection.EnsembleStep ?? EnsembleStep.Mean, skipErosion: spec.Protection.SkipErosion ?? 0), level.Rounds);
     }
 
     // The sidecar's default surrogate is the public model it serves (the spec's preset and seed); a fine-tuning hacker
@@ -118,6 +118,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
                 (spec.Protection.StickyTriggers is true ? "; each person's first trigger kept for their later posts" : "") +
                 (options.EnsembleStep == EnsembleStep.Drawn && releases.Count > 1 ? "; each PGD step follows one member drawn for it" : "") +
                 (options.InputDiversity > 0 ? $"; {options.InputDiversity:P0} of PGD steps see a shrunk, padded view (input diversity)" : "") +
+                (options.SkipErosion > 0 ? $"; the surrogates' residual skips scaled at random within ±{options.SkipErosion:G2} each PGD step (skip erosion)" : "") +
                 (spec.Protection.ScratchSurrogateSteps is > 0 and var steps ? $"; {steps} surrogate steps on a scratch copy before each batch" : "");
             return published;
         }

@@ -115,6 +115,8 @@ public static class SpecValidator
         if (p.Seed is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
             fail("protection.seed", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
         else if (p.Seed is < 0) fail("protection.seed", $"{p.Seed}: a seed is 0 or more");
+        if (p.SkipErosion is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
+            fail("protection.skipErosion", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
         if (p.EnsembleStep is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
             fail("protection.ensembleStep", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
         switch (p.Source)

@@ -20,7 +20,8 @@ namespace Unlearnable.Protection;
 /// With several surrogates (an ensemble), each step follows the mean of their losses: every member's gradient is taken
 /// in turn (one graph alive at a time) and the step follows their mean; or, with <see cref="EnsembleStep.Drawn"/>, the
 /// gradient of one member drawn for the step. With <see cref="ProtectionOptions.InputDiversity"/>, a drawn share of the
-/// steps see a shrunk and padded view of the batch (model augmentation for transfer).
+/// steps see a shrunk and padded view of the batch; with <see cref="ProtectionOptions.SkipErosion"/>, every step sees the
+/// surrogates with their residual skips scaled at random (model augmentation for transfer, both).
 /// </summary>
 public sealed class NoiseOptimizer(IReadOnlyList<ClipModel> members, ProtectionOptions options)
 {
@@ -51,7 +52,10 @@ public sealed class NoiseOptimizer(IReadOnlyList<ClipModel> members, ProtectionO
                 var seen = where(grey, published, PlatformTransforms.Apply(options.RobustTo, published, options.Seed, seedOffset + step));
                 seen = InputDiversity.Apply(seen, options.InputDiversity, options.Seed, seedOffset + step);
                 var ids = texts(step);
-                var (gradient, value) = MeanGradient(StepMembers(seedOffset + step), seen, d, ids);
+                Tensor gradient;
+                double value;
+                using (SkipErosion.Enter(options.SkipErosion, Seeds.For(SeedStream.SkipErosion, options.Seed, seedOffset + step)))
+                    (gradient, value) = MeanGradient(StepMembers(seedOffset + step), seen, d, ids);
                 gradient = where(grey, gradient.sum(1, keepdim: true).expand_as(gradient), gradient);
                 loss = value;
                 users?.Step(gradient, options.StepSize, minimise);

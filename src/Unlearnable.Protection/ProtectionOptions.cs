@@ -97,6 +97,10 @@ public sealed record ProtectionOptions
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]   // runs from before it existed resume
     public double InputDiversity { get; init; }
 
+    /// <summary>ξ of skip-connection erosion (<see cref="Clip.Model.SkipErosion"/>): each PGD step sees the surrogates with every residual skip scaled by a drawn λ in [1 − ξ, 1 + ξ]; 0 = none.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]   // runs from before it existed resume
+    public double SkipErosion { get; init; }
+
     /// <summary>What PGD optimises the noise to survive; None is the authors' loop.</summary>
     public TransformSet RobustTo { get; init; } = TransformSet.None;
 
@@ -115,6 +119,7 @@ public sealed record ProtectionOptions
         if (BeamWidth < 1) throw new ArgumentOutOfRangeException(nameof(BeamWidth), BeamWidth, "beam width must be at least 1");
         if (!(UserShare is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(UserShare), UserShare, "the user share of ε must be in [0, 1) (0 = sample-wise noise only)");
         if (!(InputDiversity is >= 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(InputDiversity), InputDiversity, "the input-diversity share of PGD steps must be in [0, 1] (0 = none)");
+        if (!(SkipErosion is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(SkipErosion), SkipErosion, "skip erosion ξ must be in [0, 1) (0 = none)");
         if (!Enum.IsDefined(EnsembleStep)) throw new ArgumentOutOfRangeException(nameof(EnsembleStep), EnsembleStep, "the ensemble step is mean or drawn");
         if (StopLoss < 0) throw new ArgumentOutOfRangeException(nameof(StopLoss), StopLoss, "the stop loss must be ≥ 0");
         if (UsesTrigger)

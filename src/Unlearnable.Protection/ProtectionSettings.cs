@@ -32,6 +32,7 @@ public sealed record ProtectionSettings
     public double? UserShare { get; init; }
     public Clip.Model.MatmulPrecision? Precision { get; init; }
     public double? InputDiversity { get; init; }
+    public double? SkipErosion { get; init; }
     public EnsembleStep? EnsembleStep { get; init; }
     public int Seed { get; init; }
 
@@ -64,6 +65,7 @@ public sealed record ProtectionSettings
             UserShare = UserShare ?? baseline.UserShare,
             Precision = Precision ?? baseline.Precision,
             InputDiversity = InputDiversity ?? baseline.InputDiversity,
+            SkipErosion = SkipErosion ?? baseline.SkipErosion,
             EnsembleStep = EnsembleStep ?? baseline.EnsembleStep,
             Seed = Seed,
         };

@@ -21,15 +21,15 @@ public sealed record StrengthLevel(double Epsilon, int Rounds, int PgdSteps, Tra
     /// and the in-process posts path alike): the bound <paramref name="epsilon"/> (1/255 units; a post
     /// may ask for another than the level's), MEM with a trigger of <paramref name="triggerLength"/>
     /// tokens or EM without one (0), the level's PGD steps and robustness, the surrogates' products in <paramref name="precision"/>,
-    /// and the transfer levers (<see cref="ProtectionOptions.InputDiversity"/>, <see cref="ProtectionOptions.EnsembleStep"/>).
+    /// and the transfer levers (<see cref="ProtectionOptions.InputDiversity"/>, <see cref="ProtectionOptions.EnsembleStep"/>, <see cref="ProtectionOptions.SkipErosion"/>).
     /// </summary>
     public ProtectionOptions PostOptions(double epsilon, int triggerLength, int seed, double userShare = 0,
         double stepSize = DefaultStepSize, int topK = DefaultTopK, Clip.Model.MatmulPrecision precision = Clip.Model.MatmulPrecision.Float32,
-        double inputDiversity = 0, EnsembleStep ensembleStep = EnsembleStep.Mean) => new ProtectionSettings
+        double inputDiversity = 0, EnsembleStep ensembleStep = EnsembleStep.Mean, double skipErosion = 0) => new ProtectionSettings
     {
         Method = triggerLength > 0 ? ProtectionMethod.Mem : ProtectionMethod.Em, TriggerLength = Math.Max(1, triggerLength),
         Epsilon = epsilon, StepSize = Math.Min(stepSize, epsilon), PgdSteps = PgdSteps, RobustTo = RobustTo,
-        TopK = topK, UserShare = userShare, Precision = precision, InputDiversity = inputDiversity, EnsembleStep = ensembleStep, Seed = seed,
+        TopK = topK, UserShare = userShare, Precision = precision, InputDiversity = inputDiversity, EnsembleStep = ensembleStep, SkipErosion = skipErosion, Seed = seed,
     }.Resolve(ProtectionOptions.FromScratch);
 
     /// <summary>The authors' step for a batch of posts: one round of 8 PGD steps at ε 8, no transformations (what <c>bench mem</c> times by default).</summary>

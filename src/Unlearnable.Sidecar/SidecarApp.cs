@@ -39,6 +39,8 @@ public static class SidecarApp
             throw new InvalidOperationException($"Sidecar:Protection:UserShare is {settings.Protection.UserShare}; it must be in [0, 1) (the share of ε spent on a user's shared pattern; 0 = off)");
         if (!(settings.Protection.InputDiversity is >= 0 and <= 1))
             throw new InvalidOperationException($"Sidecar:Protection:InputDiversity is {settings.Protection.InputDiversity}; it must be in [0, 1] (the share of PGD steps that see a shrunk, padded view; 0 = off)");
+        if (!(settings.Protection.SkipErosion is >= 0 and < 1))
+            throw new InvalidOperationException($"Sidecar:Protection:SkipErosion is {settings.Protection.SkipErosion}; it must be in [0, 1) (ξ by which PGD steps scale the surrogates' residual skips; 0 = off)");
         if (!Enum.IsDefined(settings.Protection.EnsembleStep))
             throw new InvalidOperationException($"Sidecar:Protection:EnsembleStep is {(int)settings.Protection.EnsembleStep}; use Mean or Drawn");
         settings.Model.Validate();

@@ -169,12 +169,14 @@ public sealed class ProtectionDefaults
     public double UserShare { get; set; } = Protection.UserNoise.DefaultShare;
     /// <summary>Transfer lever: the share of PGD steps whose surrogates see a randomly shrunk and padded view (0 = none).</summary>
     public double InputDiversity { get; set; }
+    /// <summary>Transfer lever: ξ by which each PGD step scales the surrogates' residual skips at random (0 = none).</summary>
+    public double SkipErosion { get; set; }
     /// <summary>Against an ensemble (<see cref="ModelOptions.Members"/>): each PGD step follows the members' mean loss, or one member drawn per step.</summary>
     public EnsembleStep EnsembleStep { get; set; }
 
     /// <summary>What protecting a batch of posts means at this level: the post's ε and trigger length, the server's release seed and products.</summary>
     public ProtectionOptions PostOptions(StrengthSettings level, double epsilon, int triggerLength, int seed, Clip.Model.MatmulPrecision precision) =>
-        level.ToLevel().PostOptions(epsilon, triggerLength, seed, UserShare, StepSize, TopK, precision, InputDiversity, EnsembleStep);
+        level.ToLevel().PostOptions(epsilon, triggerLength, seed, UserShare, StepSize, TopK, precision, InputDiversity, EnsembleStep, SkipErosion);
 
     public StrengthSettings Of(ProtectionStrength strength) => strength switch
     {

@@ -149,9 +149,9 @@ public class CliTests
     public void BenchMemTimesTheTransferLeversAndSaysWhichRan()
     {
         var (code, output, error) = Run("bench", "mem", "--preset", "tiny", "--batch", "4", "--batches", "1", "--vocabulary", "common-words",
-            "--members", "2", "--ensemble-step", "drawn", "--input-diversity", "0.5");
+            "--members", "2", "--ensemble-step", "drawn", "--input-diversity", "0.5", "--skip-erosion", "0.2");
         Assert.True(code == 0, error + output);
-        Assert.Contains("tiny × 2 members (one drawn per PGD step), input diversity 0.5 on", output);
+        Assert.Contains("tiny × 2 members (one drawn per PGD step), input diversity 0.5, skip erosion 0.2 on", output);
         Assert.Matches(@"[0-9.]+ protected posts/s", output);
         (code, _, error) = Run("bench", "mem", "--preset", "tiny", "--input-diversity", "-1");
         Assert.Equal(2, code);

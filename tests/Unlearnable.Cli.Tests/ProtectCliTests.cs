@@ -115,6 +115,7 @@ public class ProtectCliTests
     [InlineData("--trigger-scope must be image or caption, not 'word'", "--trigger-scope", "word")]
     [InlineData("--precision must be float32 or bfloat16, not 'float16'", "--precision", "float16")]
     [InlineData("--input-diversity must be in [0, 1]", "--input-diversity", "1.5")]
+    [InlineData("--skip-erosion must be in [0, 1)", "--skip-erosion", "1")]
     [InlineData("--ensemble-step must be mean or drawn, not 'sometimes'", "--ensemble-step", "sometimes")]
     public void BadProtectOptionsFailBeforeAnyWork(string expected, string option, string value)
     {

@@ -110,6 +110,9 @@ public class TransferSpecTests
 
         List<string> Fields(ProtectionSpec p) => SpecValidator.Check(new AttackSpec { Protection = p }).Select(v => v.Field).ToList();
         Assert.Equal(["protection.inputDiversity"], Fields(new ProtectionSpec(ProtectionSource.Posts, InputDiversity: 1.5)));
+        Assert.Equal(["protection.skipErosion"], Fields(new ProtectionSpec(ProtectionSource.Posts, SkipErosion: 1)));
+        Assert.Equal(0.25, ProtectionStage.PostOptions(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, SkipErosion: 0.25) }).Options.SkipErosion);
+        Assert.Equal(0.25, ProtectionStage.Options(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem, SkipErosion: 0.25) }).SkipErosion);
         Assert.Contains("[0, 1]", SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem, InputDiversity: -0.1) }).Single().Problem);
         Assert.Equal(["protection.inputDiversity", "protection.ensembleStep"],
             Fields(new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: "http://127.0.0.1:1", InputDiversity: 0.5, EnsembleStep: Protection.EnsembleStep.Drawn)));

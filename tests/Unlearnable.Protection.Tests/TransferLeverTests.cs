@@ -79,7 +79,7 @@ public class TransferLeverTests
     }
 
     [Fact]
-    public void NoiseMadeThroughShrunkViewsStaysWithinEpsilonAndDiffers()
+    public void NoiseMadeThroughShrunkViewsOrErodedSurrogatesStaysWithinEpsilonAndDiffers()
     {
         var (a, _) = TwoMembers();
         var (clean, ids) = Batch(4, a.Config.Text.ContextLength);
@@ -90,6 +90,11 @@ public class TransferLeverTests
         Assert.True(double.IsFinite(loss));
         Assert.InRange(diverse.abs().max().item<float>(), 1f / 255 - 1e-6f, 8f / 255 + 1e-6f);
         Assert.False(Tensors.Same(plain, diverse), "input diversity never reached the PGD step");
+        var (eroded, _) = new NoiseOptimizer(a, options with { SkipErosion = 0.2 }).Run(clean, zero, _ => ids, minimise: true);
+        Assert.InRange(eroded.abs().max().item<float>(), 1f / 255 - 1e-6f, 8f / 255 + 1e-6f);
+        Assert.False(Tensors.Same(plain, eroded), "skip erosion never reached the PGD step");
+        Assert.True(Tensors.Same(eroded, new NoiseOptimizer(a, options with { SkipErosion = 0.2 }).Run(clean, zero, _ => ids, minimise: true).Delta), "an eroded run must repeat");
+        Assert.Equal(nameof(ProtectionOptions.SkipErosion), Assert.Throws<ArgumentOutOfRangeException>(() => (options with { SkipErosion = 1 }).Validate(77)).ParamName);
         // Out of range is refused, naming the option.
         var refused = Assert.Throws<ArgumentOutOfRangeException>(() => (options with { InputDiversity = 1.5 }).Validate(77));
         Assert.Equal(nameof(ProtectionOptions.InputDiversity), refused.ParamName);

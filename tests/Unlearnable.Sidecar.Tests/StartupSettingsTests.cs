@@ -9,6 +9,7 @@ public class StartupSettingsTests
     [InlineData("Sidecar:Protection:UserShare", "1")]
     [InlineData("Sidecar:Protection:UserShare", "-0.2")]
     [InlineData("Sidecar:Protection:InputDiversity", "1.5")]
+    [InlineData("Sidecar:Protection:SkipErosion", "1")]
     [InlineData("Sidecar:Protection:EnsembleStep", "Sometimes")]
     [InlineData("Sidecar:Protection:EnsembleStep", "3")]
     [InlineData("Sidecar:Protection:DefaultTriggerPolicy", "Unspecified")]
@@ -83,10 +84,10 @@ public class StartupSettingsTests
     {
         var bound = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Protection:InputDiversity"] = "0.5", ["Protection:EnsembleStep"] = "Drawn", ["Protection:TopK"] = "9",
+            ["Protection:InputDiversity"] = "0.5", ["Protection:EnsembleStep"] = "Drawn", ["Protection:TopK"] = "9", ["Protection:SkipErosion"] = "0.2",
         }).Build().Get<SidecarOptions>()!;
         var options = bound.Protection.PostOptions(bound.Protection.Medium, epsilon: 6, triggerLength: 3, seed: 4, Clip.Model.MatmulPrecision.Float32);
-        Assert.Equal((0.5, Protection.EnsembleStep.Drawn, 9, 6.0 / 255, 4), (options.InputDiversity, options.EnsembleStep, options.TopK, options.Epsilon, options.Seed));
+        Assert.Equal((0.5, Protection.EnsembleStep.Drawn, 0.2, 9, 6.0 / 255, 4), (options.InputDiversity, options.EnsembleStep, options.SkipErosion, options.TopK, options.Epsilon, options.Seed));
         var plain = new SidecarOptions().Protection;
         var defaults = plain.PostOptions(plain.Medium, 8, 3, 0, Clip.Model.MatmulPrecision.Float32);
         Assert.Equal((0.0, Protection.EnsembleStep.Mean), (defaults.InputDiversity, defaults.EnsembleStep));

@@ -92,7 +92,7 @@ static class BenchCommand
         // The transfer levers, declared once with the protect command's.
         var levers = new ProtectionOptionSet(Protection.ProtectionOptions.FromScratch);
         var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
-            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, members, precision, levers.InputDiversity, levers.EnsembleStep, device };
+            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, members, precision, levers.InputDiversity, levers.SkipErosion, levers.EnsembleStep, device };
         mem.SetAction(result => CommandErrors.Run(() =>
         {
             var products = result.GetValue(precision) ?? MatmulPrecision.Float32;
@@ -114,7 +114,8 @@ static class BenchCommand
             }
             var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
             var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0, precision: products,
-                inputDiversity: result.GetValue(levers.InputDiversity) ?? 0, ensembleStep: result.GetValue(levers.EnsembleStep) ?? Protection.EnsembleStep.Mean) with { BatchSize = b };
+                inputDiversity: result.GetValue(levers.InputDiversity) ?? 0, ensembleStep: result.GetValue(levers.EnsembleStep) ?? Protection.EnsembleStep.Mean,
+                skipErosion: result.GetValue(levers.SkipErosion) ?? 0) with { BatchSize = b };
             int rounds = level.Rounds;
             var words = TriggerVocabularyOption.Parse(result.GetValue(vocabulary)!, dev);
             if (words.Proposer is { } proposer) proposer.MaxCachedCaptions = 0;
@@ -136,7 +137,8 @@ static class BenchCommand
             clock.Stop();
             double seconds = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"{config.Name}{(ensemble.Count > 1 ? $" × {ensemble.Count} members{(options.EnsembleStep == Protection.EnsembleStep.Drawn ? " (one drawn per PGD step)" : "")}" : "")}" +
-                (options.InputDiversity > 0 ? $", input diversity {options.InputDiversity:G3}" : "") + $" on {dev}: batch {b}, {rounds} round(s) × {options.PgdSteps} PGD steps" +
+                (options.InputDiversity > 0 ? $", input diversity {options.InputDiversity:G3}" : "") +
+                (options.SkipErosion > 0 ? $", skip erosion {options.SkipErosion:G3}" : "") + $" on {dev}: batch {b}, {rounds} round(s) × {options.PgdSteps} PGD steps" +
                 (result.GetValue(strength) is not { } named ? "" : $" ({named.ToString().ToLowerInvariant()}: ε {level.Epsilon}, robust to {string.Join(", ", Protection.Robustness.PlatformTransforms.Describe(level.RobustTo).DefaultIfEmpty("nothing"))})") +
                 $", trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {products.ToString().ToLowerInvariant()} products, {n} batches");
             Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");

@@ -69,6 +69,11 @@ sealed class ProtectionOptionSet(ProtectionOptions baseline, ProtectionStrength?
         Description = $"Share of PGD steps whose surrogates see a randomly shrunk and padded view, a transfer lever (default: {baseline.InputDiversity:G3}, none)",
     }.Must(v => v is null or (>= 0 and <= 1), "--input-diversity must be in [0, 1] (a share of PGD steps)");
 
+    public Option<double?> SkipErosion { get; } = new Option<double?>("--skip-erosion")
+    {
+        Description = $"ξ: each PGD step scales the surrogates' residual skips by a random λ in [1 − ξ, 1 + ξ], a transfer lever (default: {baseline.SkipErosion:G3}, none)",
+    }.Must(v => v is null or (>= 0 and < 1), "--skip-erosion must be in [0, 1)");
+
     public Option<EnsembleStep?> EnsembleStep { get; } = new Option<EnsembleStep?>("--ensemble-step")
     {
         Description = $"Against several --surrogate: each PGD step follows their mean loss, or one member drawn per step (default: {baseline.EnsembleStep.ToString().ToLowerInvariant()})",
@@ -76,7 +81,7 @@ sealed class ProtectionOptionSet(ProtectionOptions baseline, ProtectionStrength?
 
     /// <summary>The protection options this set declares, in help order.</summary>
     public IEnumerable<Option> All =>
-        [Method, Strength, Epsilon, StepSize, PgdSteps, RobustTo, Rounds, SurrogateSteps, TriggerLength, TriggerRounds, TopK, Beam, BatchSize, StopLoss, TriggerScope, RestartSurrogate, Precision, InputDiversity, EnsembleStep];
+        [Method, Strength, Epsilon, StepSize, PgdSteps, RobustTo, Rounds, SurrogateSteps, TriggerLength, TriggerRounds, TopK, Beam, BatchSize, StopLoss, TriggerScope, RestartSurrogate, Precision, InputDiversity, SkipErosion, EnsembleStep];
 
     /// <summary>What the command line chose; options the command does not offer, or that were left out, stay unset.</summary>
     public ProtectionSettings Read(ParseResult result, int seed) => new()
@@ -86,7 +91,7 @@ sealed class ProtectionOptionSet(ProtectionOptions baseline, ProtectionStrength?
         TriggerLength = Get(result, TriggerLength), TriggerRounds = Get(result, TriggerRounds), TopK = Get(result, TopK), BeamWidth = Get(result, Beam),
         BatchSize = Get(result, BatchSize), StopLoss = Get(result, StopLoss), TriggerPerImage = Get(result, TriggerScope) is { } scope ? scope == Commands.TriggerScope.Image : null,
         RestartSurrogate = Get(result, RestartSurrogate), Precision = Get(result, Precision),
-        InputDiversity = Get(result, InputDiversity), EnsembleStep = Get(result, EnsembleStep), Seed = seed,
+        InputDiversity = Get(result, InputDiversity), SkipErosion = Get(result, SkipErosion), EnsembleStep = Get(result, EnsembleStep), Seed = seed,
     };
 
     /// <summary>The options the command line chose, on this set's baseline.</summary>

@@ -50,7 +50,7 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
         var y = functional.relu(bn1.forward(ReducedPrecision.Conv2d(x, conv1)));
         y = functional.relu(bn2.forward(ReducedPrecision.Conv2d(y, conv2)));
         y = bn3.forward(ReducedPrecision.Conv2d(avgpool.forward(y), conv3));
-        return functional.relu(y.Plus(identity));
+        return functional.relu(SkipErosion.Add(identity, y));
     }
 }
 

@@ -69,8 +69,8 @@ public sealed class ResidualAttentionBlock : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        x = x.Plus(attn.forward(ln_1.forward(x)));
-        return x.Plus(Mlp(ln_2.forward(x)));
+        x = SkipErosion.Add(x, attn.forward(ln_1.forward(x)));
+        return SkipErosion.Add(x, Mlp(ln_2.forward(x)));
     }
 
     // mlp's layers in turn, each product in the scope's precision (ReducedPrecision).
