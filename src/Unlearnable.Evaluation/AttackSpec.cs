@@ -106,9 +106,10 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// each batch) and <c>stickyTriggers</c> (each person's first trigger kept for all their later posts). Transfer levers (mem, em, posts):
 /// <c>inputDiversity</c>, the share of PGD steps that see a randomly shrunk and padded view (0 to 1; default 0), and
 /// <c>ensembleStep</c>, what each PGD step follows against an ensemble (<c>mean</c>, the default, or one <c>drawn</c> member), and
-/// <c>skipErosion</c>, ξ by which each PGD step scales the surrogates' residual skips at random (0 to 1; default 0).
+/// <c>skipErosion</c>, ξ by which each PGD step scales the surrogates' residual skips at random (in [0, 1); default 0).
 /// <c>seed</c> (mem, em, posts) is the protection's own randomness, the spec's seed unless given: another seed repeats the
-/// protection against the same data, names and hackers, which is how its spread is measured.
+/// protection against the same data, names and hackers, which is how its spread is measured (a from-scratch mem surrogate's
+/// initial weights stay the job's: they are the hacker's own start).
 /// </summary>
 public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
     double Epsilon = ProtectionOptions.DefaultEpsilon, int TriggerLength = ProtectionOptions.DefaultTriggerLength, int Rounds = ProtectionOptions.EvaluationRounds,

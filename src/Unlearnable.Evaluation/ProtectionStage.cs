@@ -54,7 +54,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         string? posting = null;
         IReadOnlyList<CaptionedImage> items = spec.Protection.Source switch
         {
-            ProtectionSource.Mem or ProtectionSource.Em => InProcess(train, surrogate, cancel),
+            ProtectionSource.Mem or ProtectionSource.Em => InProcess(train, surrogate, cancel, out posting),
             ProtectionSource.Folder => FromFolder(train),
             ProtectionSource.Sidecar => Posted(train, cancel, out posting),
             ProtectionSource.Posts => AsPosts(train, surrogate, cancel, out posting),
@@ -112,13 +112,10 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
             run.Noise.Dispose();
             int owners = train.Select(t => t.Owner).OfType<string>().Distinct().Count();
             posting = $"posted in micro-batches of {PostBatches.SidecarBatchSize} through the sidecar's batch path, against " +
-                (spec.Protection.Members is null ? "its default surrogate (the public model)"
-                    : $"an ensemble of {releases.Count} public-model releases ({string.Join(", ", releases.Select(r => $"{r.Preset} seed {r.Seed}"))})") +
+                (spec.Protection.Members is null ? "its default surrogate (the public model)" : Ensemble(releases)) +
                 (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "") +
                 (spec.Protection.StickyTriggers is true ? "; each person's first trigger kept for their later posts" : "") +
-                (options.EnsembleStep == EnsembleStep.Drawn && releases.Count > 1 ? "; each PGD step follows one member drawn for it" : "") +
-                (options.InputDiversity > 0 ? $"; {options.InputDiversity:P0} of PGD steps see a shrunk, padded view (input diversity)" : "") +
-                (options.SkipErosion > 0 ? $"; the surrogates' residual skips scaled at random within ±{options.SkipErosion:G2} each PGD step (skip erosion)" : "") +
+                Levers(options, releases.Count) +
                 (spec.Protection.ScratchSurrogateSteps is > 0 and var steps ? $"; {steps} surrogate steps on a scratch copy before each batch" : "");
             return published;
         }
@@ -127,6 +124,15 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
             foreach (var member in members) member.Dispose();
         }
     }
+
+    static string Ensemble(IReadOnlyList<SurrogateSpec> releases) =>
+        $"an ensemble of {releases.Count} public-model releases ({string.Join(", ", releases.Select(r => $"{r.Preset} seed {r.Seed}"))})";
+
+    /// <summary>The transfer levers in use, each as "; what it does", for the report.</summary>
+    static string Levers(ProtectionOptions options, int members) => string.Concat(
+        options.EnsembleStep == EnsembleStep.Drawn && members > 1 ? "; each PGD step follows one member drawn for it" : "",
+        options.InputDiversity > 0 ? $"; {options.InputDiversity:P0} of PGD steps see a shrunk, padded view (input diversity)" : "",
+        options.SkipErosion > 0 ? $"; the surrogates' residual skips scaled at random within ±{options.SkipErosion:G2} each PGD step (skip erosion)" : "");
 
     /// <summary>One release of the public recipe: the hacker's own pre-trained model when it is that release, else trained here, resumably.</summary>
     ClipModel Member(SurrogateSpec release, Func<ClipModel> preTrained, CancellationToken cancel)
@@ -147,9 +153,13 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         }, cancel);
     }
 
-    IReadOnlyList<CaptionedImage> InProcess(IReadOnlyList<CaptionedImage> train, Func<ClipModel> surrogateFactory, CancellationToken cancel)
+    IReadOnlyList<CaptionedImage> InProcess(IReadOnlyList<CaptionedImage> train, Func<ClipModel> surrogateFactory, CancellationToken cancel, out string? posting)
     {
         var options = Options(spec);
+        // Said only where it differs from the one surrogate the job describes already.
+        var levers = Levers(options, spec.Protection.Members?.Count ?? 1);
+        posting = spec.Protection.Members is { } named ? "in process against " + Ensemble(named) + levers
+            : levers.Length > 0 ? "in process" + levers : null;
         var members = new List<ClipModel>();
         try
         {

@@ -34,7 +34,7 @@ public static class SpecValidator
 
         CheckData(spec.Data, Fail);
         CheckProtection(spec, Fail);
-        CheckAttack(spec.Attack, spec.Protection.Source == ProtectionSource.Posts, Fail);
+        CheckAttack(spec.Attack, TrainsPublicModels(spec), Fail);
         CheckPublicFaces(spec, Fail);
         CheckSearchData(spec, Fail);
         CheckSizes(spec, Fail);
@@ -169,7 +169,10 @@ public static class SpecValidator
         }
     }
 
-    /// <param name="trainsPublicModel">The posts path protects against the public model the pre-training fields describe, whatever the mode.</param>
+    /// <summary>Whether protection trains public-model releases whatever the mode: the posts path, and any protection that names members.</summary>
+    static bool TrainsPublicModels(AttackSpec spec) => spec.Protection.Source == ProtectionSource.Posts || spec.Protection.Members is not null;
+
+    /// <param name="trainsPublicModel">The protection trains the public models the pre-training fields describe, whatever the mode.</param>
     static void CheckAttack(HackerSpec attack, bool trainsPublicModel, Action<string, string> fail)
     {
         if (attack.Epochs < 1) fail("attack.epochs", $"{attack.Epochs}: at least 1");
@@ -288,7 +291,7 @@ public static class SpecValidator
         long pairEpochs = Math.Max(images, 1) * epochs * trained;
         if (images > 0 && pairEpochs > MaxTrainingPairEpochs)
             fail("attack.epochs", $"{pairEpochs:N0} training pair-epochs ({images:N0} images × {epochs} epochs × {trained} trained arms); the limit is {MaxTrainingPairEpochs:N0} for one job");
-        if (a.Mode == AttackMode.FineTune || spec.Protection.Source == ProtectionSource.Posts)
+        if (a.Mode == AttackMode.FineTune || TrainsPublicModels(spec))
         {
             long models = plan.Select(arm => (arm.Architecture.ToLowerInvariant(), arm.Release)).Distinct().Count() + (spec.Protection.Members?.Count ?? 0);
             long preTraining = (long)a.PreTrainImages * a.PreTrainEpochs * models;

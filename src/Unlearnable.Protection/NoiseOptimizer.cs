@@ -19,7 +19,7 @@ namespace Unlearnable.Protection;
 /// share) and the users' patterns take a step with it on the same gradient.
 /// With several surrogates (an ensemble), each step follows the mean of their losses: every member's gradient is taken
 /// in turn (one graph alive at a time) and the step follows their mean; or, with <see cref="EnsembleStep.Drawn"/>, the
-/// gradient of one member drawn for the step. With <see cref="ProtectionOptions.InputDiversity"/>, a drawn share of the
+/// gradient of one member drawn for the step (the loss it reports is then that member's, on the view the step saw). With <see cref="ProtectionOptions.InputDiversity"/>, a drawn share of the
 /// steps see a shrunk and padded view of the batch; with <see cref="ProtectionOptions.SkipErosion"/>, every step sees the
 /// surrogates with their residual skips scaled at random (model augmentation for transfer, both).
 /// </summary>
@@ -76,11 +76,19 @@ public sealed class NoiseOptimizer(IReadOnlyList<ClipModel> members, ProtectionO
         return MeanGradient(members, x, x, textIds);
     }
 
-    /// <summary>The members a PGD step follows: all of them, or the one drawn for this step.</summary>
-    internal IReadOnlyList<ClipModel> StepMembers(int step) =>
-        options.EnsembleStep == EnsembleStep.Drawn && members.Count > 1
-            ? [members[new Random(Seeds.For(SeedStream.EnsembleDraw, options.Seed, step)).Next(members.Count)]]
-            : members;
+    /// <summary>
+    /// The members a PGD step follows: all of them, or the one drawn for this step. Draws are balanced: each run of K
+    /// steps (K members) follows every member once, in an order drawn for it, so no member is left out of a short run
+    /// (a batch of posts takes 8 steps a round, and every batch draws alike).
+    /// </summary>
+    IReadOnlyList<ClipModel> StepMembers(int step)
+    {
+        if (options.EnsembleStep != EnsembleStep.Drawn || members.Count == 1) return members;
+        int cycle = Math.DivRem(step, members.Count, out int place);
+        var order = Enumerable.Range(0, members.Count).ToArray();
+        new Random(Seeds.For(SeedStream.EnsembleDraw, options.Seed, cycle)).Shuffle(order);
+        return [members[order[place]]];
+    }
 
     // The members' mean loss and its gradient with respect to δ, one member's graph at a time.
     static (Tensor Gradient, double Loss) MeanGradient(IReadOnlyList<ClipModel> members, Tensor seen, Tensor d, Tensor ids)

@@ -46,8 +46,11 @@ public class SkipErosionTests
         Assert.Throws<ArgumentOutOfRangeException>(() => SkipErosion.Enter(-0.1, 0));
         var outer = SkipErosion.Enter(0.2, 0);
         var inner = SkipErosion.Enter(0.2, 1);
-        Assert.Throws<InvalidOperationException>(() => outer.Dispose());
-        inner.Dispose();
-        outer.Dispose();
+        try { Assert.Throws<InvalidOperationException>(() => outer.Dispose()); }
+        finally
+        {
+            inner.Dispose();   // a scope left open would erode later tests' models on this thread
+            outer.Dispose();
+        }
     }
 }

@@ -16,6 +16,11 @@ public class TransferSpecTests
         Assert.Equal(["protection.members[1].preset", "protection.members[2].preset"], fields);
         Assert.Contains("every member must read what 'tiny' reads", SpecValidator.Check(new AttackSpec { Protection = posts }).Last().Problem);
         Assert.Empty(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Mem, Members: [new("tiny", 0)]) }));
+        // Members are public models this job trains, even for a hacker who trains from scratch: their recipe is checked.
+        Assert.Equal("attack.preTrainImages", Assert.Single(SpecValidator.Check(new AttackSpec
+        {
+            Protection = new ProtectionSpec(ProtectionSource.Mem, Members: [new("tiny", 0)]), Attack = new HackerSpec(AttackMode.FromScratch, PreTrainImages: 1),
+        })).Field);
         Assert.Equal("protection.members", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: "http://127.0.0.1:1", Members: [new("tiny", 0)]) })).Field);
         Assert.Equal("protection.members", Assert.Single(SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, Members: []) })).Field);
         Assert.Empty(SpecValidator.Check(new AttackSpec { Protection = posts with { Members = [new("tiny", 0), new("tiny-vit", 1)] } }));
@@ -149,5 +154,7 @@ public class TransferSpecTests
         Assert.True(File.Exists(Path.Combine(work, "protection-run", "surrogate-member1.safetensors")), "the second member took no surrogate steps");
         Assert.Contains(report.Arms, a => a.Kind == ArmKinds.Protected);
         Assert.InRange(report.Protection!.MaxLInfinity, 1, 8);
+        Assert.Equal("in process against an ensemble of 2 public-model releases (tiny seed 2, tiny-vit seed 3); each PGD step follows one member drawn for it",
+            report.Protection.Posting);
     }
 }

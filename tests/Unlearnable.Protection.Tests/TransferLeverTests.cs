@@ -47,8 +47,9 @@ public class TransferLeverTests
             // The same step draws the same member again: runs repeat.
             Assert.True(Tensors.Same(both, Step([a, b], options with { EnsembleStep = EnsembleStep.Drawn }, offset)));
         }
-        Assert.Contains('a', drawn);
-        Assert.Contains('b', drawn);
+        // Balanced: every two steps (two members) follow each member once.
+        for (int cycle = 0; cycle < 6; cycle++) Assert.NotEqual(drawn[2 * cycle], drawn[2 * cycle + 1]);
+        Assert.NotEqual(string.Concat(drawn), string.Concat(Enumerable.Repeat("ab", 6)));   // in drawn orders, not in turn
         // The mean step is neither member's alone.
         var mean = Step([a, b], options, 0);
         Assert.False(Tensors.Same(mean, Step([a], options, 0)) || Tensors.Same(mean, Step([b], options, 0)), "the mean step followed one member");
