@@ -106,19 +106,19 @@ public static class SpecValidator
         else if (p.ScratchSurrogateSteps is < 0 or > 1_000) fail("protection.scratchSurrogateSteps", $"{p.ScratchSurrogateSteps}: give 0 to 1000");
         if (p.StickyTriggers is not null && p.Source != ProtectionSource.Posts)
             fail("protection.stickyTriggers", $"applies to posts; source '{SpecNames.Of(p.Source)}' has no posting users (a sidecar takes trigger_policy per post)");
-        if (p.UserShare is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
-            fail("protection.userShare", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' does not use it (a sidecar has its own Sidecar:Protection:UserShare)");
-        if (p.Precision is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
-            fail("protection.precision", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere (a sidecar has its own Sidecar:Model:Precision)");
-        if (p.InputDiversity is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
-            fail("protection.inputDiversity", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
-        if (p.Seed is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
-            fail("protection.seed", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
-        else if (p.Seed is < 0) fail("protection.seed", $"{p.Seed}: a seed is 0 or more");
-        if (p.SkipErosion is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
-            fail("protection.skipErosion", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
-        if (p.EnsembleStep is not null && p.Source is not (ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts))
-            fail("protection.ensembleStep", $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere");
+        // Fields of the in-process protection (mem, em and the posts path); a sidecar or a folder protects elsewhere, where its own settings apply.
+        bool inProcess = p.Source is ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts;
+        foreach (var (field, given, there) in new (string, bool, string)[]
+        {
+            ("userShare", p.UserShare is not null, " (a sidecar has its own Sidecar:Protection:UserShare)"),
+            ("precision", p.Precision is not null, " (a sidecar has its own Sidecar:Model:Precision)"),
+            ("inputDiversity", p.InputDiversity is not null, " (a sidecar has its own Sidecar:Protection:InputDiversity)"),
+            ("skipErosion", p.SkipErosion is not null, " (a sidecar has its own Sidecar:Protection:SkipErosion)"),
+            ("ensembleStep", p.EnsembleStep is not null, " (a sidecar has its own Sidecar:Protection:EnsembleStep)"),
+            ("seed", p.Seed is not null, ""),
+        })
+            if (given && !inProcess) fail("protection." + field, $"applies to mem, em and posts; source '{SpecNames.Of(p.Source)}' protects elsewhere{there}");
+        if (p.Seed is < 0) fail("protection.seed", $"{p.Seed}: a seed is 0 or more");
         switch (p.Source)
         {
             case ProtectionSource.None:
