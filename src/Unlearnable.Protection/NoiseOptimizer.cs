@@ -19,9 +19,10 @@ namespace Unlearnable.Protection;
 /// share) and the users' patterns take a step with it on the same gradient.
 /// With several surrogates (an ensemble), each step follows the mean of their losses: every member's gradient is taken
 /// in turn (one graph alive at a time) and the step follows their mean; or, with <see cref="EnsembleStep.Drawn"/>, the
-/// gradient of one member drawn for the step (the loss it reports is then that member's, on the view the step saw). With <see cref="ProtectionOptions.InputDiversity"/>, a drawn share of the
-/// steps see a shrunk and padded view of the batch; with <see cref="ProtectionOptions.SkipErosion"/>, every step sees the
-/// surrogates with their residual skips scaled at random (model augmentation for transfer, both).
+/// gradient of one member drawn for the step (the loss it reports is then that member's, on the view the step saw).
+/// With <see cref="ProtectionOptions.InputDiversity"/>, a drawn share of the steps see a shrunk and padded view of the
+/// batch; with <see cref="ProtectionOptions.SkipErosion"/>, every step sees the surrogates with their residual skips
+/// scaled at random (model augmentation for transfer, both).
 /// </summary>
 public sealed class NoiseOptimizer(IReadOnlyList<ClipModel> members, ProtectionOptions options)
 {
