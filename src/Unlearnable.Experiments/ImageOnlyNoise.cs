@@ -30,19 +30,26 @@ public sealed class ImageOnlyNoise(ClipModel surrogate, double epsilon, Device d
     /// <summary>PGD steps of the cloak (each 1/255).</summary>
     public int CloakSteps { get; init; } = 30;
 
-    public ProtectionResult Make(IReadOnlyList<CaptionedImage> photos, ImageOnlyKind kind, int seed, string noisePath)
+    /// <summary>Each photo's person as a number (people numbered in order of first appearance), and how many people there are.</summary>
+    public static (int[] PersonOf, int People) Number(IReadOnlyList<CaptionedImage> photos)
     {
         if (photos.Any(p => p.Owner is null)) throw new ArgumentException("every photo needs its person (an identity data set)");
-        int size = surrogate.Config.Vision.ImageSize;
         var people = new Dictionary<string, int>();
         var personOf = photos.Select(p => people.TryGetValue(p.Owner!, out int known) ? known : people[p.Owner!] = people.Count).ToArray();
-        if (people.Count < 2) throw new ArgumentException($"the probes need at least 2 people, got {people.Count}");
+        return (personOf, people.Count);
+    }
+
+    public ProtectionResult Make(IReadOnlyList<CaptionedImage> photos, ImageOnlyKind kind, int seed, string noisePath)
+    {
+        var (personOf, people) = Number(photos);
+        if (people < 2) throw new ArgumentException($"the probes need at least 2 people, got {people}");
+        int size = surrogate.Config.Vision.ImageSize;
         var pixels = new ImageTensors(size);
         var noise = NoiseStore.OpenOrCreate(noisePath, photos.Count, size);
         try
         {
-            using var targets = kind == ImageOnlyKind.Cloak ? CloakTargets(photos, personOf, people.Count, pixels) : null;
-            using var patterns = kind == ImageOnlyKind.Pattern ? Patterns(people.Count, size, seed, device) : null;
+            using var targets = kind == ImageOnlyKind.Cloak ? CloakTargets(photos, personOf, people, pixels) : null;
+            using var patterns = kind == ImageOnlyKind.Pattern ? Patterns(people, size, seed, device) : null;
             foreach (var chunk in Enumerable.Range(0, photos.Count).Chunk(Chunk))
             {
                 using var scope = NewDisposeScope();
@@ -71,7 +78,7 @@ public sealed class ImageOnlyNoise(ClipModel surrogate, double epsilon, Device d
         return nn.functional.normalize(surrogate.EncodeImage(PixelSpace.Normalize(images01)), dim: 1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Per person, [people, D]: their clean centroid and the centroid of the person least like them.</summary>
+    /// <summary>Per person, [people, D]: their clean centroid and the centroid of the person least like them (people numbered by <see cref="Number"/>).</summary>
     public CloakCentroids CloakTargets(IReadOnlyList<CaptionedImage> photos, int[] personOf, int people, ImageTensors pixels)
     {
         surrogate.eval();

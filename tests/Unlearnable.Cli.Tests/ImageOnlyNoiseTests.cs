@@ -72,8 +72,9 @@ public class ImageOnlyNoiseTests
         using var model = Surrogate();
         var probe = new ImageOnlyNoise(model, Epsilon, CPU) { CloakSteps = 10 };
         var pixels = new ImageTensors(64);
-        var personOf = photos.Select(p => int.Parse(p.Owner![2..])).ToArray();
-        using var centroids = probe.CloakTargets(photos, personOf, 3, pixels);
+        var (personOf, people) = ImageOnlyNoise.Number(photos);
+        Assert.Equal(3, people);
+        using var centroids = probe.CloakTargets(photos, personOf, people, pixels);
         // The target is another person's centroid, the one least like the person's own.
         using var similarity = centroids.Self.matmul(centroids.Self.T);
         for (int p = 0; p < 3; p++)

@@ -147,7 +147,7 @@ static class ExperimentCommand
             {
                 File.Delete(noisePath);
             }
-            Console.WriteLine($"{photos.Count} photos of {photos.Select(p => p.Owner).Distinct().Count()} people protected ({result.GetValue(kind).ToString()!.ToLowerInvariant()}, max L∞ {reports.Max(r => r.LInfinity)}/255) in {folder}");
+            Console.WriteLine($"{photos.Count} photos of {ImageOnlyNoise.Number(photos).People} people protected ({result.GetValue(kind).ToString()!.ToLowerInvariant()}, max L∞ {reports.Max(r => r.LInfinity)}/255) in {folder}");
             return Task.FromResult(0);
         }));
         return command;
