@@ -57,4 +57,6 @@ public enum SeedStream : long
     InputDiversity = 0xd1e5, EnsembleDraw = 0xe45b,
     /// <summary>A PGD step's skip-connection erosion (the surrogates' residual scales).</summary>
     SkipErosion = 0x9057,
+    /// <summary>The batches a surrogate is adversarially fine-tuned on, and each batch's random start (<c>AdversarialHardening</c>).</summary>
+    Hardening = 0xad5,
 }

@@ -106,7 +106,8 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// each batch) and <c>stickyTriggers</c> (each person's first trigger kept for all their later posts). Transfer levers (mem, em, posts):
 /// <c>inputDiversity</c>, the share of PGD steps that see a randomly shrunk and padded view (0 to 1; default 0), and
 /// <c>ensembleStep</c>, what each PGD step follows against an ensemble (<c>mean</c>, the default, or one <c>drawn</c> member), and
-/// <c>skipErosion</c>, ξ by which each PGD step scales the surrogates' residual skips at random (in [0, 1); default 0).
+/// <c>skipErosion</c>, ξ by which each PGD step scales the surrogates' residual skips at random (in [0, 1); default 0);
+/// posts only, <c>hardening</c> (<c>epsilon</c>, <c>steps</c>): each surrogate briefly adversarially fine-tuned before protecting.
 /// <c>seed</c> (mem, em, posts) is the protection's own randomness, the spec's seed unless given: another seed repeats the
 /// protection against the same data, names and hackers, which is how its spread is measured (a from-scratch mem surrogate's
 /// initial weights stay the job's: they are the hacker's own start).
@@ -124,7 +125,8 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? InputDiversity = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] EnsembleStep? EnsembleStep = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Seed = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? SkipErosion = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? SkipErosion = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] HardeningSpec? Hardening = null)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]
@@ -133,6 +135,16 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     /// <summary>As given, else the in-process default (on). Unset stays out of the saved spec, so job folders from before the field resume.</summary>
     [JsonIgnore]
     public bool RestartSurrogateOrDefault => RestartSurrogate ?? ProtectionOptions.Evaluation.RestartSurrogate;
+}
+
+/// <summary>
+/// A transfer lever (posts): every surrogate is briefly adversarially fine-tuned on its own public recipe's pairs before
+/// protecting (<see cref="Protection.Robustness.AdversarialHardening"/>), against an adversary of <paramref name="Epsilon"/>
+/// (1/255 units) for <paramref name="Steps"/> steps.
+/// </summary>
+public sealed record HardeningSpec(double Epsilon = 2, int Steps = 200)
+{
+    public Protection.Robustness.AdversarialHardening Settings(int seed) => new(Epsilon / 255, Steps, Seed: seed);
 }
 
 /// <summary>A release of the public recipe a protection is made against: its architecture (a preset) and the seed it was trained with.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using TorchSharp;
+using Unlearnable.Clip.Checkpoints;
 using Unlearnable.Clip.Model;
 using Unlearnable.Clip.Runtime;
 using Unlearnable.Clip.Text;
@@ -115,7 +116,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
                 (spec.Protection.Members is null ? "its default surrogate (the public model)" : Ensemble(releases)) +
                 (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "") +
                 (spec.Protection.StickyTriggers is true ? "; each person's first trigger kept for their later posts" : "") +
-                Levers(options, releases.Count) +
+                Levers(options, releases.Count) + Hardened() +
                 (spec.Protection.ScratchSurrogateSteps is > 0 and var steps ? $"; {steps} surrogate steps on a scratch copy before each batch" : "");
             return published;
         }
@@ -134,8 +135,28 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         options.InputDiversity > 0 ? $"; {options.InputDiversity:P0} of PGD steps see a shrunk, padded view (input diversity)" : "",
         options.SkipErosion > 0 ? $"; the surrogates' residual skips scaled at random within ±{options.SkipErosion:G2} each PGD step (skip erosion)" : "");
 
-    /// <summary>One release of the public recipe: the hacker's own pre-trained model when it is that release, else trained here, resumably.</summary>
+    string Hardened() => spec.Protection.Hardening is { } h ? $"; each surrogate first adversarially fine-tuned for {h.Steps} steps at ε {h.Epsilon:G3}/255 (hardening)" : "";
+
+    /// <summary>
+    /// One release of the public recipe: the hacker's own pre-trained model when it is that release, else trained here, resumably;
+    /// with <c>protection.hardening</c>, a copy of it briefly adversarially fine-tuned, cached beside the releases.
+    /// </summary>
     ClipModel Member(SurrogateSpec release, Func<ClipModel> preTrained, CancellationToken cancel)
+    {
+        if (spec.Protection.Hardening is not { } hardening) return Release(release, preTrained, cancel);
+        var path = Path.Combine(workDir, "posts-public-models", string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{release.Preset.ToLowerInvariant()}-seed{release.Seed}-hardened-{hardening.Epsilon:G4}x{hardening.Steps}-s{spec.ProtectionSeed}.safetensors"));
+        if (File.Exists(path)) return ClipCheckpoint.Load(path, device);
+        var model = Release(release, preTrained, cancel);
+        var config = spec.Architecture(release.Preset);
+        var pairs = AttackJob.PublicRecipe(spec, release.Seed).Pairs(config.Vision.ImageSize);
+        hardening.Settings(spec.ProtectionSeed).Harden(model, pairs, new ImageTensors(config.Vision.ImageSize), device, (step, loss) =>
+            OnProgress?.Invoke(JobProgress.Stage("protect", $"hardening {release.Preset} seed {release.Seed}: step {step + 1}/{hardening.Steps} loss {loss:F3}", step + 1, hardening.Steps)), cancel);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        ClipCheckpoint.SaveAtomically(model, path);
+        return model;
+    }
+
+    ClipModel Release(SurrogateSpec release, Func<ClipModel> preTrained, CancellationToken cancel)
     {
         bool hackers = spec.Attack.Mode == AttackMode.FineTune && release.Seed == spec.HackerRelease()
             && release.Preset.Equals(spec.Preset, StringComparison.OrdinalIgnoreCase);

@@ -104,6 +104,13 @@ public static class SpecValidator
         if (p.ScratchSurrogateSteps is not null && p.Source != ProtectionSource.Posts)
             fail("protection.scratchSurrogateSteps", $"applies to posts; source '{SpecNames.Of(p.Source)}' trains its surrogate with surrogateSteps (a sidecar has its own Sidecar:Protection:ScratchSurrogateSteps)");
         else if (p.ScratchSurrogateSteps is < 0 or > 1_000) fail("protection.scratchSurrogateSteps", $"{p.ScratchSurrogateSteps}: give 0 to 1000");
+        if (p.Hardening is { } hardening)
+        {
+            if (p.Source != ProtectionSource.Posts) fail("protection.hardening", $"applies to posts; source '{SpecNames.Of(p.Source)}' protects against its surrogate as it is");
+            else if (ProtectionStage.PostOptions(spec).Options.Epsilon * 255 is var epsilon && !(hardening.Epsilon > 0 && hardening.Epsilon <= epsilon + 1e-9))
+                fail("protection.hardening.epsilon", $"{hardening.Epsilon} must be in (0, {epsilon:G4}] (1/255 units, at most the protection's ε)");
+            else if (hardening.Steps is < 1 or > Protection.Robustness.AdversarialHardening.MaxSteps) fail("protection.hardening.steps", $"{hardening.Steps}: give 1 to {Protection.Robustness.AdversarialHardening.MaxSteps}");
+        }
         if (p.StickyTriggers is not null && p.Source != ProtectionSource.Posts)
             fail("protection.stickyTriggers", $"applies to posts; source '{SpecNames.Of(p.Source)}' has no posting users (a sidecar takes trigger_policy per post)");
         // Fields of the in-process protection (mem, em and the posts path); a sidecar or a folder protects elsewhere, where its own settings apply.

@@ -127,6 +127,15 @@ public class TransferSpecTests
         Assert.Equal(3, ProtectionStage.PostOptions(again with { Protection = again.Protection with { Seed = null } }).Options.Seed);
         Assert.Equal(["protection.seed"], Fields(new ProtectionSpec(ProtectionSource.Posts, Seed: -1)));
         Assert.Equal(["protection.seed"], Fields(new ProtectionSpec(ProtectionSource.None, Seed: 2)));
+        // Hardening: posts only, an adversary no stronger than the protection, a bounded number of steps.
+        var hardened = AttackSpec.Parse(""" { "protection": { "source": "posts", "hardening": { "epsilon": 1, "steps": 50 } } } """);
+        Assert.Empty(SpecValidator.Check(hardened));
+        Assert.Equal((1.0 / 255, 50, 11), (hardened.Protection.Hardening!.Settings(11).Epsilon, hardened.Protection.Hardening.Settings(11).Steps, hardened.Protection.Hardening.Settings(11).Seed));
+        Assert.DoesNotContain("hardening", new AttackSpec().ToJson());
+        Assert.Equal(["protection.hardening"], Fields(new ProtectionSpec(ProtectionSource.Mem, Hardening: new HardeningSpec())));
+        Assert.Equal(["protection.hardening.epsilon"], Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Epsilon: 9))));
+        Assert.Equal(["protection.hardening.epsilon"], Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Epsilon: 0))));
+        Assert.Equal(["protection.hardening.steps"], Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 0))));
         var refused = Assert.Single(Assert.Throws<SpecException>(() => AttackSpec.Parse(""" { "protection": { "ensembleStep": "sometimes" } } """)).Violations);
         Assert.Equal("protection.ensembleStep", refused.Field);
         Assert.Contains("use mean, drawn", refused.Problem);

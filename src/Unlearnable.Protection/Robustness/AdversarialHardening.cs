@@ -1,0 +1,84 @@
+using Unlearnable.Clip.Model;
+using Unlearnable.Clip.Runtime;
+using Unlearnable.Clip.Text;
+using Unlearnable.Data;
+using Unlearnable.Training;
+using static TorchSharp.torch;
+
+namespace Unlearnable.Protection.Robustness;
+
+/// <summary>
+/// A briefly adversarially trained surrogate, a transfer lever: the model is fine-tuned for <see cref="Steps"/> steps on
+/// its own public training pairs, each batch's images first moved by <see cref="AttackSteps"/> PGD steps (random start)
+/// to raise the contrastive loss within <see cref="Epsilon"/>, so that the training step learns features such small
+/// changes do not move. Noise made against a slightly robust model follows features that other models share more often
+/// ("A little robustness goes a long way", Springer et al. 2021; REM's robust surrogate, Fu et al. 2022).
+/// </summary>
+/// <param name="Epsilon">The adversary's L∞ bound in pixel units (well below the protection's ε).</param>
+/// <param name="LearningRate">AdamW's, weight decay 0.2 as the protectors' surrogate steps.</param>
+public sealed record AdversarialHardening(double Epsilon = 2.0 / 255, int Steps = 200, int AttackSteps = 3, int BatchSize = 64,
+    double LearningRate = 1e-4, int Seed = 0)
+{
+    public const int MaxSteps = 10_000;
+
+    /// <summary>Refuses settings that cannot work, naming the setting.</summary>
+    public void Validate()
+    {
+        if (!(Epsilon > 0 && Epsilon <= 1)) throw new ArgumentOutOfRangeException(nameof(Epsilon), Epsilon, "the hardening adversary's ε must be in (0, 1] (pixel units)");
+        if (Steps is < 1 or > MaxSteps) throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"hardening takes 1 to {MaxSteps} steps");
+        if (AttackSteps < 1) throw new ArgumentOutOfRangeException(nameof(AttackSteps), AttackSteps, "the adversary takes at least 1 PGD step");
+        if (BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "a contrastive batch needs at least 2 pairs");
+        if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "the learning rate must be positive");
+    }
+
+    /// <summary>Fine-tunes <paramref name="model"/> in place; <paramref name="onStep"/> hears each step's loss on the adversarial batch.</summary>
+    public void Harden(ClipModel model, IReadOnlyList<CaptionedImage> pairs, ImageTensors pixels, Device device,
+        Action<int, double>? onStep = null, CancellationToken cancel = default)
+    {
+        Validate();
+        if (pairs.Count < 2) throw new ArgumentException($"hardening needs at least 2 image–caption pairs, got {pairs.Count}", nameof(pairs));
+        // Madry's step: 2.5 ε spread over the steps, so the adversary can cross the ball from its random start.
+        var adversary = new NoiseOptimizer(model, new ProtectionOptions
+        {
+            Method = ProtectionMethod.Uap, Epsilon = Epsilon, StepSize = Math.Min(Epsilon, 2.5 * Epsilon / AttackSteps), PgdSteps = AttackSteps, Seed = Seed,
+        });
+        using var updater = new SurrogateUpdater(model, LearningRate, weightDecay: 0.2);
+        int size = Math.Min(BatchSize, pairs.Count);
+        for (int step = 0; step < Steps; step++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var rng = new Random(Seeds.For(SeedStream.Hardening, Seed, step));
+            var batch = Enumerable.Range(0, pairs.Count).OrderBy(_ => rng.Next()).Take(size).Select(i => pairs[i]).ToList();
+            Tensor attacked, ids;
+            // Built in a scope of its own and moved out of it: the update must run outside any scope (its optimiser's moments).
+            using (NewDisposeScope())
+            {
+                var clean01 = PixelSpace.Unnormalize(pixels.Batch(batch.Select(p => p.Image).ToList(), device));
+                ids = TextTensors.Batch(batch.Select(p => p.Captions[rng.Next(p.Captions.Count)]).ToList(), model.Config.Text.ContextLength, device);
+                var start = clean01.Plus(RandomStart(clean01.shape, rng).to(device)).Clamped(0, 1).Minus(clean01);
+                var (delta, _) = adversary.Run(clean01, start, _ => ids, minimise: false, seedOffset: step);
+                attacked = clean01.Plus(delta).MoveToOuterDisposeScope();
+                ids = ids.MoveToOuterDisposeScope();
+            }
+            try
+            {
+                double loss = updater.Step(() => (attacked, ids));
+                onStep?.Invoke(step, loss);
+            }
+            finally
+            {
+                attacked.Dispose();
+                ids.Dispose();
+            }
+        }
+        model.eval();
+    }
+
+    // Uniform in [−ε, ε], drawn on the host so a run repeats on any device.
+    Tensor RandomStart(long[] shape, Random rng)
+    {
+        var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
+        for (int i = 0; i < values.Length; i++) values[i] = (float)((2 * rng.NextDouble() - 1) * Epsilon);
+        return tensor(values, shape);
+    }
+}
