@@ -166,4 +166,28 @@ public class TransferSpecTests
         Assert.Equal("in process against an ensemble of 2 public-model releases (tiny seed 2, tiny-vit seed 3); each PGD step follows one member drawn for it",
             report.Protection.Posting);
     }
+
+    [Fact]
+    public void HardeningFineTunesACopyOfTheSurrogateAndSaysSo()
+    {
+        var output = TestFolders.New();
+        var spec = new AttackSpec
+        {
+            Name = "hardened surrogate", Seed = 0,
+            Data = new DataSpec(DataKind.SyntheticIdentities, Identities: 4, Photos: 3),
+            Protection = new ProtectionSpec(ProtectionSource.Posts, TriggerLength: 1, Hardening: new HardeningSpec(Epsilon: 2, Steps: 2)),
+            Attack = new HackerSpec(AttackMode.FineTune, Epochs: 1, LearningRate: 1e-4, BatchSize: 8, WarmupSteps: 1, PreTrainImages: 16, PreTrainEpochs: 1),
+            Arms = new ArmsSpec(Countermeasures: []),
+        };
+        var report = new AttackJob(spec, CPU, output).Run();
+
+        Assert.Contains("each surrogate first adversarially fine-tuned for 2 steps at ε 2/255 (hardening)", report.Protection!.Posting);
+        var work = Path.Combine(output, "work");
+        // The surrogate is the hacker's own release here: hardening worked on a copy, cached apart, and the download stays as it was.
+        using var hackers = ClipCheckpoint.Load(Path.Combine(work, "pretrained", "tiny.safetensors"), CPU);
+        using var hardened = ClipCheckpoint.Load(Path.Combine(work, "posts-public-models", "tiny-seed0-hardened-2x2-s0.safetensors"), CPU);
+        var moved = hackers.parameters().Zip(hardened.parameters()).Max(p => p.First.sub(p.Second).abs().max().item<float>());
+        Assert.InRange(moved, 1e-7, 0.05);
+        Assert.Contains(report.Arms, a => a.Kind == ArmKinds.Protected);
+    }
 }
