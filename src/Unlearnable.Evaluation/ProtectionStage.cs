@@ -135,7 +135,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         options.InputDiversity > 0 ? $"; {options.InputDiversity:P0} of PGD steps see a shrunk, padded view (input diversity)" : "",
         options.SkipErosion > 0 ? $"; the surrogates' residual skips scaled at random within ±{options.SkipErosion:G2} each PGD step (skip erosion)" : "");
 
-    string Hardened() => spec.Protection.Hardening is { } h ? $"; each surrogate first adversarially fine-tuned for {h.Steps} steps at ε {h.Epsilon:G3}/255 (hardening)" : "";
+    string Hardened() => spec.Protection.Hardening?.Settings(spec.ProtectionSeed) is { } h ? "; each surrogate first " + h.Describe() : "";
 
     /// <summary>
     /// One release of the public recipe: the hacker's own pre-trained model when it is that release, else trained here, resumably;
@@ -143,13 +143,13 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     /// </summary>
     ClipModel Member(SurrogateSpec release, Func<ClipModel> preTrained, CancellationToken cancel)
     {
-        if (spec.Protection.Hardening is not { } hardening) return Release(release, preTrained, cancel);
-        var path = Path.Combine(workDir, "posts-public-models", string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{release.Preset.ToLowerInvariant()}-seed{release.Seed}-hardened-{hardening.Epsilon:G4}x{hardening.Steps}-s{spec.ProtectionSeed}.safetensors"));
+        if (spec.Protection.Hardening?.Settings(spec.ProtectionSeed) is not { } hardening) return Release(release, preTrained, cancel);
+        var path = Path.Combine(workDir, "posts-public-models", hardening.FileName($"{release.Preset.ToLowerInvariant()}-seed{release.Seed}.safetensors"));
         if (File.Exists(path)) return ClipCheckpoint.Load(path, device);
         var model = Release(release, preTrained, cancel);
         var config = spec.Architecture(release.Preset);
         var pairs = AttackJob.PublicRecipe(spec, release.Seed).Pairs(config.Vision.ImageSize);
-        hardening.Settings(spec.ProtectionSeed).Harden(model, pairs, new ImageTensors(config.Vision.ImageSize), device, (step, loss) =>
+        hardening.Harden(model, pairs, new ImageTensors(config.Vision.ImageSize), device, (step, loss) =>
             OnProgress?.Invoke(JobProgress.Stage("protect", $"hardening {release.Preset} seed {release.Seed}: step {step + 1}/{hardening.Steps} loss {loss:F3}", step + 1, hardening.Steps)), cancel);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         ClipCheckpoint.SaveAtomically(model, path);

@@ -63,6 +63,17 @@ public sealed class ModelOptions
     /// </summary>
     public string? PreparedDirectory { get; set; }
 
+    /// <summary>
+    /// A transfer lever, off by default: every public-model member is briefly adversarially fine-tuned on its own recipe's pairs
+    /// (<see cref="Protection.Robustness.AdversarialHardening"/>) after it is trained or loaded, and the hardened copy is cached
+    /// (and prepared by <c>--prepare-model</c>) beside it. Checkpoint members are used as they are.
+    /// </summary>
+    public HardeningOptions Hardening { get; set; } = new();
+
+    /// <summary>The hardening every public-model member gets; null = none (Steps 0).</summary>
+    public Protection.Robustness.AdversarialHardening? HardeningSettings() =>
+        Hardening.Steps == 0 ? null : new(Hardening.Epsilon / 255, Hardening.Steps, Seed: Seed);
+
     /// <summary>The public model's recipe at a release (every public-model member shares the scenes, epochs and faces).</summary>
     public Protection.PublicModel PublicModel(int release) =>
         new(DefaultTrainingImages, DefaultTrainingEpochs, release, string.IsNullOrWhiteSpace(PublicFaces) ? null : Path.GetFullPath(PublicFaces));
@@ -74,6 +85,10 @@ public sealed class ModelOptions
         if (DefaultTrainingImages is < Protection.PublicModel.MinImages or > Protection.PublicModel.MaxImages || DefaultTrainingEpochs is < 1 or > Protection.PublicModel.MaxEpochs)
             throw new InvalidOperationException($"{section}:DefaultTrainingImages must be in {Protection.PublicModel.MinImages}..{Protection.PublicModel.MaxImages} (is {DefaultTrainingImages}) " +
                 $"and {section}:DefaultTrainingEpochs in 1..{Protection.PublicModel.MaxEpochs} (is {DefaultTrainingEpochs})");
+        if (Hardening.Steps is < 0 or > Protection.Robustness.AdversarialHardening.MaxSteps)
+            throw new InvalidOperationException($"{section}:Hardening:Steps is {Hardening.Steps}; give 0 (none) to {Protection.Robustness.AdversarialHardening.MaxSteps}");
+        if (!(Hardening.Epsilon is > 0 and <= HardeningOptions.MaxEpsilon))
+            throw new InvalidOperationException($"{section}:Hardening:Epsilon is {Hardening.Epsilon}; give more than 0 and at most {HardeningOptions.MaxEpsilon} (1/255 units)");
         if (Members.Count > 0 && (!string.IsNullOrWhiteSpace(Checkpoint) || !string.IsNullOrWhiteSpace(Preset)))
             throw new InvalidOperationException($"{section}:Members names the surrogates; leave {section}:Checkpoint and {section}:Preset empty beside it");
         if (Members.Count > Protection.Surrogates.MaxMembers)
@@ -115,6 +130,15 @@ public sealed class ModelOptions
     /// <summary>The surrogates this server protects against: <see cref="Members"/>, or the single one the top-level keys name.</summary>
     public IReadOnlyList<MemberOptions> Surrogates() => Members.Count > 0 ? Members
         : [new MemberOptions { Checkpoint = Checkpoint, Preset = Preset, QuickGelu = QuickGelu, Release = Seed }];
+}
+
+/// <summary><see cref="ModelOptions.Hardening"/>: the adversary's ε in 1/255 units and the fine-tuning steps (0 = no hardening).</summary>
+public sealed class HardeningOptions
+{
+    /// <summary>The sidecar's largest ε (its MaxEpsilon default): a stronger adversary than any protection is no lever.</summary>
+    public const double MaxEpsilon = 16;
+    public double Epsilon { get; set; } = 2;
+    public int Steps { get; set; }
 }
 
 /// <summary>One surrogate of <see cref="ModelOptions.Members"/>: a checkpoint, or (without one) a release of the public model.</summary>

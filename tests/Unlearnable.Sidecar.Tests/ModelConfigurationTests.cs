@@ -119,6 +119,35 @@ public class ModelConfigurationTests
     }
 
     [Fact]
+    public async Task AHardenedSurrogateIsServedListedCachedAndEqualToTheOneAnAttackJobHardens()
+    {
+        await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Sidecar:Model:Device"] = "cpu", ["Sidecar:Model:Hardening:Epsilon"] = "3", ["Sidecar:Model:Hardening:Steps"] = "2",
+        });
+        var info = await server.Client.GetServerInfoAsync(new GetServerInfoRequest(), server.Auth);
+        Assert.Contains("adversarially fine-tuned for 2 steps at ε 3/255 (hardening)", info.Model);
+
+        // An attack job's protection.hardening at the same settings and seed hardens the same release into the same weights.
+        var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1), Protection = new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(3, 2)) };
+        var recipe = AttackJob.PublicRecipe(spec, spec.Seed);
+        var config = spec.Architecture("tiny");
+        var hardening = spec.Protection.Hardening!.Settings(spec.ProtectionSeed);
+        var cached = Path.Combine(server.Folder, hardening.FileName(recipe.FileName(config)));
+        Assert.True(File.Exists(cached), "the hardened copy is cached beside the public model");
+        Assert.True(File.Exists(Path.Combine(server.Folder, recipe.FileName(config))), "the public model itself is cached too");
+        using var served = ClipCheckpoint.Load(cached, TorchSharp.torch.CPU);
+        using var jobs = recipe.Train(config, TorchSharp.torch.CPU);
+        hardening.Harden(jobs, recipe.Pairs(config.Vision.ImageSize), new Training.ImageTensors(config.Vision.ImageSize), TorchSharp.torch.CPU);
+        var servedWeights = served.state_dict();
+        foreach (var (name, weights) in jobs.state_dict())
+            Assert.True(weights.equal(servedWeights[name]).all().item<bool>(), $"{name} differs between the sidecar's hardened surrogate and the attack job's");
+
+        var response = await server.Client.ProtectAsync(Post("ines", "h1", new ProtectOptions()), server.Auth);
+        Assert.InRange(response.Quality.Linf, 1, 8);
+    }
+
+    [Fact]
     public async Task ASidecarWithBfloat16ProductsProtectsWithinEpsilonWithNoiseOfItsOwn()
     {
         // The same post to a float32 and a bfloat16 sidecar: both within ε, and the precision reaches the batch (other noise).

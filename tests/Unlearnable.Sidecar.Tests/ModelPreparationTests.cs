@@ -89,6 +89,28 @@ public class ModelPreparationTests
     }
 
     [Fact]
+    public void AHardenedCopyIsPreparedBesideThePublicModelAndLoadedFromThere()
+    {
+        var prepared = TestFolders.New();
+        var config = new ModelOptions { DefaultTrainingImages = 64, DefaultTrainingEpochs = 1, Hardening = new HardeningOptions { Steps = 2 } };
+        var log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        var written = new Model.PublicModelFiles(config, prepared, log).Prepare(TorchSharp.torch.CPU, CancellationToken.None);
+        string hardened = FileName.Replace(".safetensors", "-hardened-2x2-s0.safetensors");
+        Assert.Equal([FileName, hardened], written.Select(Path.GetFileName));
+
+        // A pod pointed at the folder loads the hardened copy and makes nothing itself.
+        config.PreparedDirectory = prepared;
+        var cache = TestFolders.New();
+        using var loaded = new Model.PublicModelFiles(config, cache, log).Load(config.Surrogates()[0], TorchSharp.torch.CPU, CancellationToken.None);
+        Assert.Empty(PublicModelsIn(cache));
+        using var file = Clip.Checkpoints.ClipCheckpoint.Load(Path.Combine(prepared, hardened), TorchSharp.torch.CPU);
+        using var plain = Clip.Checkpoints.ClipCheckpoint.Load(Path.Combine(prepared, FileName), TorchSharp.torch.CPU);
+        var files = file.state_dict();
+        Assert.All(loaded.state_dict(), kv => Assert.True(kv.Value.equal(files[kv.Key]).all().item<bool>(), kv.Key));
+        Assert.Contains(plain.state_dict(), kv => kv.Value.dtype == TorchSharp.torch.ScalarType.Float32 && !kv.Value.equal(files[kv.Key]).all().item<bool>());
+    }
+
+    [Fact]
     public void WithoutAFolderItSaysWhatItNeeds()
     {
         var (code, output) = Prepare("--prepare-model");

@@ -21,6 +21,13 @@ public sealed record AdversarialHardening(double Epsilon = 2.0 / 255, int Steps 
 {
     public const int MaxSteps = 10_000;
 
+    /// <summary>The hardened copy's file name beside the model's own (<paramref name="modelFileName"/>): it changes with anything that changes the weights.</summary>
+    public string FileName(string modelFileName) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{Path.GetFileNameWithoutExtension(modelFileName)}-hardened-{Epsilon * 255:G4}x{Steps}-s{Seed}{(AttackSteps == 3 && BatchSize == 64 && LearningRate == 1e-4 ? "" : $"-k{AttackSteps}b{BatchSize}lr{LearningRate:G3}")}.safetensors");
+
+    /// <summary>What the hardening does, in words (for reports and the server's description).</summary>
+    public string Describe() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"adversarially fine-tuned for {Steps} steps at ε {Epsilon * 255:G3}/255 (hardening)");
+
     /// <summary>Refuses settings that cannot work, naming the setting.</summary>
     public void Validate()
     {

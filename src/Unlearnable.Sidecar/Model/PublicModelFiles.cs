@@ -1,4 +1,5 @@
 using Unlearnable.Clip.Checkpoints;
+using TorchSharp;
 using Unlearnable.Clip.Model;
 using static TorchSharp.torch;
 
@@ -16,14 +17,39 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
     /// <summary>The member's recipe and architecture.</summary>
     (ClipConfig Preset, Protection.PublicModel Recipe) Of(MemberOptions member) => (member.PublicPreset, config.PublicModel(config.ReleaseOf(member)));
 
-    /// <summary>The member's weights: prepared, cached, or trained now and cached.</summary>
+    /// <summary>
+    /// The member's weights: prepared, cached, or trained now and cached; with <see cref="ModelOptions.Hardening"/>, the
+    /// hardened copy, prepared, cached, or made now from those weights and cached.
+    /// </summary>
     public ClipModel Load(MemberOptions member, Device device, CancellationToken cancel)
     {
         var (preset, recipe) = Of(member);
         string name = recipe.FileName(preset);   // once: with faces it hashes every photo
-        var found = new[] { config.PreparedDirectory, cacheFolder }.Where(f => !string.IsNullOrWhiteSpace(f))
-            .Select(folder => Path.Combine(folder!, name)).FirstOrDefault(File.Exists);
-        if (found is null) return TrainInto(Path.Combine(cacheFolder, name), preset, recipe, device, cancel);   // replicas may share the folder
+        if (config.HardeningSettings() is not { } hardening) return LoadOrTrain(name, preset, recipe, device, cancel);
+        string hardenedName = hardening.FileName(name);
+        if (Find(hardenedName) is { } found) return Loaded(found, preset, device);
+        var model = LoadOrTrain(name, preset, recipe, device, cancel);
+        try
+        {
+            HardenInto(model, Path.Combine(cacheFolder, hardenedName), recipe, hardening, device, cancel);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    string? Find(string name) => new[] { config.PreparedDirectory, cacheFolder }.Where(f => !string.IsNullOrWhiteSpace(f))
+        .Select(folder => Path.Combine(folder!, name)).FirstOrDefault(File.Exists);
+
+    ClipModel LoadOrTrain(string name, ClipConfig preset, Protection.PublicModel recipe, Device device, CancellationToken cancel) =>
+        Find(name) is { } found ? Loaded(found, preset, device)
+            : TrainInto(Path.Combine(cacheFolder, name), preset, recipe, device, cancel);   // replicas may share the folder
+
+    ClipModel Loaded(string found, ClipConfig preset, Device device)
+    {
         log.LogInformation("Loading the public model from {Path}", found);
         var loaded = ClipCheckpoint.Load(found, device);
         if (loaded.Config.Name == preset.Name && loaded.Config.QuickGelu == preset.QuickGelu) return loaded;
@@ -49,6 +75,8 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
             }
             var (preset, recipe) = Of(member);
             var path = Path.Combine(cacheFolder, recipe.FileName(preset));
+            var hardening = config.HardeningSettings();
+            var hardenedPath = hardening is null ? null : Path.Combine(cacheFolder, hardening.FileName(Path.GetFileName(path)));
             if (File.Exists(path)) log.LogInformation("{Path} is already prepared", path);
             else
             {
@@ -56,8 +84,30 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
                 log.LogInformation("Prepared {Path}", path);
             }
             written.Add(path);
+            if (hardenedPath is null) continue;
+            if (File.Exists(hardenedPath)) log.LogInformation("{Path} is already prepared", hardenedPath);
+            else
+            {
+                using var model = Loaded(path, preset, device);
+                HardenInto(model, hardenedPath, recipe, hardening!, device, cancel);
+                log.LogInformation("Prepared {Path}", hardenedPath);
+            }
+            written.Add(hardenedPath);
         }
         return written;
+    }
+
+    /// <summary>Hardens <paramref name="model"/> in place on the recipe's pairs and saves it at <paramref name="path"/> (atomically).</summary>
+    void HardenInto(ClipModel model, string path, Protection.PublicModel recipe, Protection.Robustness.AdversarialHardening hardening, Device device, CancellationToken cancel)
+    {
+        log.LogInformation("Hardening the public {Preset} model, release {Release}: {Steps} adversarial steps at ε {Epsilon:G3}/255", model.Config.Name, recipe.Seed, hardening.Steps, hardening.Epsilon * 255);
+        model.to(device);
+        hardening.Harden(model, recipe.Pairs(model.Config.Vision.ImageSize), new Training.ImageTensors(model.Config.Vision.ImageSize), device, (step, loss) =>
+        {
+            if ((step + 1) % 50 == 0 || step + 1 == hardening.Steps) log.LogInformation("Hardening release {Release}: step {Step}/{Steps}, loss {Loss:F3}", recipe.Seed, step + 1, hardening.Steps, loss);
+        }, cancel);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        ClipCheckpoint.SaveAtomically(model, path);
     }
 
     /// <summary>Trains the recipe and saves it at <paramref name="path"/> (atomically: another process may be reading the folder).</summary>

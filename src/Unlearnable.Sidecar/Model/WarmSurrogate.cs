@@ -86,7 +86,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
                 model.eval();
                 int? release = member.IsPublicModel ? config.ReleaseOf(member) : null;
                 described.Add(new LoadedMember(model.Config.Name, member.IsPublicModel ? null : Path.GetFileName(member.Checkpoint), release,
-                    $"{model.Config.Name} ({(release is { } r ? $"the public model release {r}, " + config.PublicModel(r).Describe() : Path.GetFileName(member.Checkpoint))})"));
+                    $"{model.Config.Name} ({(release is { } r ? $"the public model release {r}, " + config.PublicModel(r).Describe() + Hardened(config) : Path.GetFileName(member.Checkpoint))})"));
             }
             Protection.Surrogates.Checked(members);
         }
@@ -106,6 +106,8 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
         Description = string.Join(" + ", described.Select(d => d.Description)) + (config.Precision == MatmulPrecision.Bfloat16 ? "; products in bfloat16" : "");
         log.LogInformation("Surrogate {Model} ready on {Device} in {Seconds:F1} s", Description, Device, clock.Elapsed.TotalSeconds);
     }
+
+    static string Hardened(ModelOptions config) => config.HardeningSettings() is { } h ? ", " + h.Describe() : "";
 
     // One forward and backward through both towers, so the first real batch pays no start-up costs.
     void Warm(ClipModel model, int size)
