@@ -147,13 +147,21 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         var path = Path.Combine(workDir, "posts-public-models", hardening.FileName($"{release.Preset.ToLowerInvariant()}-seed{release.Seed}.safetensors"));
         if (File.Exists(path)) return ClipCheckpoint.Load(path, device);
         var model = Release(release, preTrained, cancel);
-        var config = spec.Architecture(release.Preset);
-        var pairs = AttackJob.PublicRecipe(spec, release.Seed).Pairs(config.Vision.ImageSize);
-        hardening.Harden(model, pairs, new ImageTensors(config.Vision.ImageSize), device, (step, loss) =>
-            OnProgress?.Invoke(JobProgress.Stage("protect", $"hardening {release.Preset} seed {release.Seed}: step {step + 1}/{hardening.Steps} loss {loss:F3}", step + 1, hardening.Steps)), cancel);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        ClipCheckpoint.SaveAtomically(model, path);
-        return model;
+        try
+        {
+            var config = spec.Architecture(release.Preset);
+            var pairs = AttackJob.PublicRecipe(spec, release.Seed).Pairs(config.Vision.ImageSize);
+            hardening.Harden(model, pairs, new ImageTensors(config.Vision.ImageSize), device, (step, loss) =>
+                OnProgress?.Invoke(JobProgress.Stage("protect", $"hardening {release.Preset} seed {release.Seed}: step {step + 1}/{hardening.Steps} loss {loss:F3}", step + 1, hardening.Steps)), cancel);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            ClipCheckpoint.SaveAtomically(model, path);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();   // not yet among the members the caller disposes
+            throw;
+        }
     }
 
     ClipModel Release(SurrogateSpec release, Func<ClipModel> preTrained, CancellationToken cancel)

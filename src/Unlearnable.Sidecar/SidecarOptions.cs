@@ -135,7 +135,7 @@ public sealed class ModelOptions
 /// <summary><see cref="ModelOptions.Hardening"/>: the adversary's ε in 1/255 units and the fine-tuning steps (0 = no hardening).</summary>
 public sealed class HardeningOptions
 {
-    /// <summary>The sidecar's largest ε (its MaxEpsilon default): a stronger adversary than any protection is no lever.</summary>
+    /// <summary>The largest ε a post may ask for by default (Protection:MaxEpsilon's default): a stronger adversary than protections use is no lever.</summary>
     public const double MaxEpsilon = 16;
     public double Epsilon { get; set; } = 2;
     public int Steps { get; set; }

@@ -185,7 +185,7 @@ public class TransferSpecTests
         var work = Path.Combine(output, "work");
         // The surrogate is the hacker's own release here: hardening worked on a copy, cached apart, and the download stays as it was.
         using var hackers = ClipCheckpoint.Load(Path.Combine(work, "pretrained", "tiny.safetensors"), CPU);
-        using var hardened = ClipCheckpoint.Load(Path.Combine(work, "posts-public-models", "tiny-seed0-hardened-2x2-s0.safetensors"), CPU);
+        using var hardened = ClipCheckpoint.Load(Path.Combine(work, "posts-public-models", "tiny-seed0-hardened-v1-2x2-s0.safetensors"), CPU);
         var moved = hackers.parameters().Zip(hardened.parameters()).Max(p => p.First.sub(p.Second).abs().max().item<float>());
         Assert.InRange(moved, 1e-7, 0.05);
         Assert.Contains(report.Arms, a => a.Kind == ArmKinds.Protected);

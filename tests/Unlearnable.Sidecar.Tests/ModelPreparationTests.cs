@@ -95,7 +95,7 @@ public class ModelPreparationTests
         var config = new ModelOptions { DefaultTrainingImages = 64, DefaultTrainingEpochs = 1, Hardening = new HardeningOptions { Steps = 2 } };
         var log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         var written = new Model.PublicModelFiles(config, prepared, log).Prepare(TorchSharp.torch.CPU, CancellationToken.None);
-        string hardened = FileName.Replace(".safetensors", "-hardened-2x2-s0.safetensors");
+        string hardened = FileName.Replace(".safetensors", "-hardened-v1-2x2-s0.safetensors");
         Assert.Equal([FileName, hardened], written.Select(Path.GetFileName));
 
         // A pod pointed at the folder loads the hardened copy and makes nothing itself.

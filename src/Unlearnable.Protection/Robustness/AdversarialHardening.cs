@@ -16,14 +16,18 @@ namespace Unlearnable.Protection.Robustness;
 /// </summary>
 /// <param name="Epsilon">The adversary's L∞ bound in pixel units (well below the protection's ε).</param>
 /// <param name="LearningRate">AdamW's, weight decay 0.2 as the protectors' surrogate steps.</param>
-public sealed record AdversarialHardening(double Epsilon = 2.0 / 255, int Steps = 200, int AttackSteps = 3, int BatchSize = 64,
+public sealed record AdversarialHardening(double Epsilon = 2.0 / 255, int Steps = 600, int AttackSteps = 3, int BatchSize = 64,
     double LearningRate = 1e-4, int Seed = 0)
 {
     public const int MaxSteps = 10_000;
 
+    /// <summary>In every hardened file's name: bump it with any change that gives other weights for the same settings (the
+    /// adversary's steps, the sampling, the optimiser), so that cached or prepared copies made by older code are made again.</summary>
+    public const int Version = 1;
+
     /// <summary>The hardened copy's file name beside the model's own (<paramref name="modelFileName"/>): it changes with anything that changes the weights.</summary>
     public string FileName(string modelFileName) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"{Path.GetFileNameWithoutExtension(modelFileName)}-hardened-{Epsilon * 255:G4}x{Steps}-s{Seed}{(AttackSteps == 3 && BatchSize == 64 && LearningRate == 1e-4 ? "" : $"-k{AttackSteps}b{BatchSize}lr{LearningRate:G3}")}.safetensors");
+        $"{Path.GetFileNameWithoutExtension(modelFileName)}-hardened-v{Version}-{Math.Round(Epsilon * 255, 6):R}x{Steps}-s{Seed}{(AttackSteps == 3 && BatchSize == 64 && LearningRate == 1e-4 ? "" : $"-k{AttackSteps}b{BatchSize}lr{LearningRate:G3}")}.safetensors");
 
     /// <summary>What the hardening does, in words (for reports and the server's description).</summary>
     public string Describe() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"adversarially fine-tuned for {Steps} steps at ε {Epsilon * 255:G3}/255 (hardening)");
