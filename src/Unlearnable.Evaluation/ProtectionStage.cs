@@ -149,9 +149,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         var model = Release(release, preTrained, cancel);
         try
         {
-            var config = spec.Architecture(release.Preset);
-            var pairs = AttackJob.PublicRecipe(spec, release.Seed).Pairs(config.Vision.ImageSize);
-            hardening.Harden(model, pairs, new ImageTensors(config.Vision.ImageSize), device, (step, loss) =>
+            hardening.Harden(model, AttackJob.PublicRecipe(spec, release.Seed), device, (step, loss) =>
                 OnProgress?.Invoke(JobProgress.Stage("protect", $"hardening {release.Preset} seed {release.Seed}: step {step + 1}/{hardening.Steps} loss {loss:F3}", step + 1, hardening.Steps)), cancel);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             ClipCheckpoint.SaveAtomically(model, path);

@@ -138,7 +138,7 @@ public class ModelConfigurationTests
         Assert.True(File.Exists(Path.Combine(server.Folder, recipe.FileName(config))), "the public model itself is cached too");
         using var served = ClipCheckpoint.Load(cached, TorchSharp.torch.CPU);
         using var jobs = recipe.Train(config, TorchSharp.torch.CPU);
-        hardening.Harden(jobs, recipe.Pairs(config.Vision.ImageSize), new Training.ImageTensors(config.Vision.ImageSize), TorchSharp.torch.CPU);
+        hardening.Harden(jobs, recipe, TorchSharp.torch.CPU);
         var servedWeights = served.state_dict();
         foreach (var (name, weights) in jobs.state_dict())
             Assert.True(weights.equal(servedWeights[name]).all().item<bool>(), $"{name} differs between the sidecar's hardened surrogate and the attack job's");

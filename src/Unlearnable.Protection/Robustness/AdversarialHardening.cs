@@ -42,6 +42,10 @@ public sealed record AdversarialHardening(double Epsilon = 2.0 / 255, int Steps 
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "the learning rate must be positive");
     }
 
+    /// <summary>Fine-tunes <paramref name="model"/> in place on its public recipe's pairs: what the sidecar and attack jobs both harden on.</summary>
+    public void Harden(ClipModel model, PublicModel recipe, Device device, Action<int, double>? onStep = null, CancellationToken cancel = default) =>
+        Harden(model, recipe.Pairs(model.Config.Vision.ImageSize), new ImageTensors(model.Config.Vision.ImageSize), device, onStep, cancel);
+
     /// <summary>Fine-tunes <paramref name="model"/> in place; <paramref name="onStep"/> hears each step's loss on the adversarial batch.</summary>
     public void Harden(ClipModel model, IReadOnlyList<CaptionedImage> pairs, ImageTensors pixels, Device device,
         Action<int, double>? onStep = null, CancellationToken cancel = default)

@@ -102,7 +102,7 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
     {
         log.LogInformation("Hardening the public {Preset} model, release {Release}: {Steps} adversarial steps at ε {Epsilon:G3}/255", model.Config.Name, recipe.Seed, hardening.Steps, hardening.Epsilon * 255);
         model.to(device);
-        hardening.Harden(model, recipe.Pairs(model.Config.Vision.ImageSize), new Training.ImageTensors(model.Config.Vision.ImageSize), device, (step, loss) =>
+        hardening.Harden(model, recipe, device, (step, loss) =>
         {
             if ((step + 1) % 50 == 0 || step + 1 == hardening.Steps) log.LogInformation("Hardening release {Release}: step {Step}/{Steps}, loss {Loss:F3}", recipe.Seed, step + 1, hardening.Steps, loss);
         }, cancel);
