@@ -153,6 +153,14 @@ public class CliTests
         Assert.True(code == 0, error + output);
         Assert.Contains("tiny × 2 members (one drawn per PGD step), input diversity 0.5, skip erosion 0.2 on", output);
         Assert.Matches(@"[0-9.]+ protected posts/s", output);
+        // An ensemble across architectures, as the transfer study's ResNet + ViT; members that cannot share a batch are refused.
+        (code, output, error) = Run("bench", "mem", "--preset", "tiny", "--also", "tiny-vit", "--batch", "4", "--batches", "1", "--vocabulary", "common-words");
+        Assert.True(code == 0, error + output);
+        Assert.Contains("tiny + tiny-vit on", output);
+        Assert.Matches(@"[0-9.]+ protected posts/s", output);
+        (code, _, error) = Run("bench", "mem", "--preset", "tiny", "--also", "small", "--batch", "4", "--batches", "1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("must read the same text context", error);
         (code, _, error) = Run("bench", "mem", "--preset", "tiny", "--input-diversity", "-1");
         Assert.Equal(2, code);
         Assert.Contains("--input-diversity must be in [0, 1]", error);

@@ -87,12 +87,19 @@ static class BenchCommand
             Description = "Surrogates protected against at once (an ensemble): the first is --checkpoint or --preset, the others fresh releases of the same architecture (seeds 1, 2, …)",
             DefaultValueFactory = _ => 1,
         }.Must(k => k is >= 1 and <= Protection.Surrogates.MaxMembers, $"--members must be 1 to {Protection.Surrogates.MaxMembers}");
+        var also = new Option<string[]>("--also")
+        {
+            Description = "Another architecture protected against at the same time, fresh weights (repeat it): an ensemble across architectures, " +
+                "e.g. --preset tiny --also tiny-vit; every member must read one image size and text context",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        also.AcceptOnlyFromAmong([.. ClipPresets.Names]);
         var precision = SharedOptions.Precision();
         var device = SharedOptions.Device();
         // The transfer levers, declared once with the protect command's.
         var levers = new ProtectionOptionSet(Protection.ProtectionOptions.FromScratch);
         var mem = new Command("mem", "Protected posts per second for batch-level MEM, with the time split (PGD, trigger search, surrogate steps)")
-            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, members, precision, levers.InputDiversity, levers.SkipErosion, levers.EnsembleStep, device };
+            { preset, quickGelu, batch, batches, triggerLength, surrogateSteps, vocabulary, strength, checkpoint, members, also, precision, levers.InputDiversity, levers.SkipErosion, levers.EnsembleStep, device };
         mem.SetAction(result => CommandErrors.Run(() =>
         {
             var products = result.GetValue(precision) ?? MatmulPrecision.Float32;
@@ -111,6 +118,11 @@ static class BenchCommand
             {
                 TorchRuntime.Seed(seed);
                 ensemble.Add(new ClipModel(config).to(dev));
+            }
+            foreach (var other in result.GetValue(also) ?? [])
+            {
+                TorchRuntime.Seed(0);   // members that cannot share a batch (another image size or text context) are refused by the protector
+                ensemble.Add(new ClipModel(ClipPresets.Get(other)).to(dev));
             }
             var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
             var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0, precision: products,
@@ -136,18 +148,22 @@ static class BenchCommand
             }
             clock.Stop();
             double seconds = clock.Elapsed.TotalSeconds;
-            Console.WriteLine($"{config.Name}{(ensemble.Count > 1 ? $" × {ensemble.Count} members{(options.EnsembleStep == Protection.EnsembleStep.Drawn ? " (one drawn per PGD step)" : "")}" : "")}" +
+            Console.WriteLine($"{Describe(ensemble)}{(ensemble.Count > 1 && options.EnsembleStep == Protection.EnsembleStep.Drawn ? " (one drawn per PGD step)" : "")}" +
                 (options.InputDiversity > 0 ? $", input diversity {options.InputDiversity:G3}" : "") +
                 (options.SkipErosion > 0 ? $", skip erosion {options.SkipErosion:G3}" : "") + $" on {dev}: batch {b}, {rounds} round(s) × {options.PgdSteps} PGD steps" +
                 (result.GetValue(strength) is not { } named ? "" : $" ({named.ToString().ToLowerInvariant()}: ε {level.Epsilon}, robust to {string.Join(", ", Protection.Robustness.PlatformTransforms.Describe(level.RobustTo).DefaultIfEmpty("nothing"))})") +
                 $", trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {products.ToString().ToLowerInvariant()} products, {n} batches");
             Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");
             Console.WriteLine($"time split: PGD {pgd.TotalSeconds / seconds:P0}, trigger search {trigger.TotalSeconds / seconds:P0}, surrogate steps {surrogate.TotalSeconds / seconds:P0}");
-            PrintThroughput(config, ensemble.Count, options, rounds, b, n, data.Skip(b).Select(p => p.Captions[0]).ToList(), pgd, trigger, seconds, dev);
+            PrintThroughput(ensemble.Select(m => m.Config).ToList(), options, rounds, b, n, data.Skip(b).Select(p => p.Captions[0]).ToList(), pgd, trigger, seconds, dev);
             return 0;
         }));
         return mem;
     }
+
+    /// <summary>"tiny", "tiny × 2 members", or "tiny × 2 members + tiny-vit": each architecture with its count.</summary>
+    static string Describe(IReadOnlyList<ClipModel> ensemble) => string.Join(" + ", ensemble.GroupBy(m => m.Config.Name)
+        .Select(g => g.Count() > 1 ? $"{g.Key} × {g.Count()} members" : g.Key));
 
     /// <summary>
     /// Model FLOPs per second as open_clip's profile counts them (<see cref="ClipFlops"/>), so the distance to the CPU's
@@ -155,17 +171,20 @@ static class BenchCommand
     /// gradients) plus a text forward; a search round encodes the images once, takes the trigger's gradient (text forward
     /// and backward) and scores trigger length × (top-k + 1) tries of the batch's rows.
     /// </summary>
-    static void PrintThroughput(ClipConfig config, int members, Protection.ProtectionOptions options, int rounds, int batch, int batches,
+    static void PrintThroughput(IReadOnlyList<ClipConfig> members, Protection.ProtectionOptions options, int rounds, int batch, int batches,
         IReadOnlyList<string> captions, TimeSpan pgd, TimeSpan trigger, double seconds, Device device)
     {
+        var config = members[0];
         int trigged = options.UsesTrigger ? options.TriggerLength : 0;
         int tokens = Math.Min(config.Text.ContextLength, captions.Max(c => ClipTokenizer.Default.EncodeRaw(c).Count) + trigged + 2);
         double image = ClipFlops.Image(config), text = ClipFlops.Text(config, tokens);
-        // Every member does the same work; a PGD step that follows one drawn member runs that member only.
-        double pgdMembers = options.EnsembleStep == Protection.EnsembleStep.Drawn ? 1 : members;
-        double pgdFlops = pgdMembers * batches * rounds * options.PgdSteps * batch * (2 * image + text);
+        // Every member does its own architecture's work; a PGD step that follows one drawn member runs that member only,
+        // an average member's work over the draws.
+        double pgdStep = members.Average(m => 2 * ClipFlops.Image(m) + ClipFlops.Text(m, tokens)) * (options.EnsembleStep == Protection.EnsembleStep.Drawn ? 1 : members.Count);
+        double pgdFlops = batches * rounds * options.PgdSteps * batch * pgdStep;
         double searchFlops = options.UsesTrigger
-            ? (double)members * batches * rounds * batch * (image + 2 * text + options.TriggerLength * (options.TopK + 1) * options.BeamWidth * text)
+            ? members.Sum(m => (double)batches * rounds * batch * (ClipFlops.Image(m) + 2 * ClipFlops.Text(m, tokens)
+                + options.TriggerLength * (options.TopK + 1) * options.BeamWidth * ClipFlops.Text(m, tokens)))
             : 0;
         static string Rate(double flops, TimeSpan time) => time > TimeSpan.Zero ? $"{flops / time.TotalSeconds / 1e9:F0}" : "-";
         Console.WriteLine($"model FLOPs: image {image / 1e9:F2} G, a {tokens}-token caption {text / 1e9:F2} G; achieved GFLOP/s: " +
