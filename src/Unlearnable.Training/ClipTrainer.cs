@@ -45,7 +45,13 @@ public sealed class ClipTrainer(ClipModel model, TrainingOptions options, Device
                 ?? throw new InvalidDataException($"{StatePath(checkpoint)} is empty");
             if (state.Options with { Epochs = options.Epochs } != options with { Epochs = options.Epochs })
                 throw new RunConflictException($"{StatePath(checkpoint)} was written with different training options; use a new --out or the same options.");
-            optimizer.Load(OptimizerPath(checkpoint));
+            // A finished run needs only its weights: its optimiser moments (as large again) may have been deleted to save space.
+            if (state.EpochsDone < options.Epochs)
+            {
+                if (!File.Exists(OptimizerPath(checkpoint)))
+                    throw new RunConflictException($"{OptimizerPath(checkpoint)} is missing, so training cannot resume after epoch {state.EpochsDone} of {options.Epochs}; use a new --out");
+                optimizer.Load(OptimizerPath(checkpoint));
+            }
         }
 
         model.train();

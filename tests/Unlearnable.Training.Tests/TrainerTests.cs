@@ -72,6 +72,23 @@ public class TrainerTests
     }
 
     [Fact]
+    public void AFinishedRunLoadsWithoutItsOptimiserButAnUnfinishedOneSaysItCannotResume()
+    {
+        // Finished: the weights and state are the model; the optimiser's moments were deleted to save space.
+        var checkpoint = TempCheckpoint();
+        var (trained, _) = Train(Options with { Epochs = 1 }, checkpoint);
+        File.Delete(ClipTrainer.OptimizerPath(checkpoint));
+        var (reloaded, state) = Train(Options with { Epochs = 1 }, checkpoint, ClipCheckpoint.Load(checkpoint, CPU));
+        Assert.Equal(1, state.EpochsDone);
+        Assert.True(trained.TokenEmbeddingMatrix.eq(reloaded.TokenEmbeddingMatrix).all().item<bool>());
+
+        // Asked for more epochs, it would need the moments: refused, saying why, not a bare "file not found".
+        var e = Assert.Throws<RunConflictException>(() => Train(Options with { Epochs = 2 }, checkpoint, ClipCheckpoint.Load(checkpoint, CPU)));
+        Assert.Contains(".optim is missing", e.Message);
+        Assert.Contains("after epoch 1 of 2", e.Message);
+    }
+
+    [Fact]
     public void InvalidOptionsAreRefusedBeforeTraining()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => (Options with { BatchSize = 1 }).Validate());
