@@ -91,7 +91,6 @@ static class BenchCommand
         {
             Description = "Another architecture protected against at the same time, fresh weights (repeat it): an ensemble across architectures, " +
                 "e.g. --preset tiny --also tiny-vit; every member must read one image size and text context",
-            AllowMultipleArgumentsPerToken = false,
         };
         also.AcceptOnlyFromAmong([.. ClipPresets.Names]);
         var precision = SharedOptions.Precision();
