@@ -122,6 +122,7 @@ public class CliTests
     [InlineData("missing checkpoint", "does not exist", "evaluate", "--checkpoint", "/nonexistent/model.safetensors", "--data", "/tmp")]
     [InlineData("bad epochs", "epochs must be at least 1", "train", "--preset", "tiny", "--data", "/tmp", "--out", "/tmp/x.safetensors", "--epochs", "0")]
     [InlineData("too many surrogates", "--members must be 1 to 8", "bench", "mem", "--preset", "tiny", "--members", "9")]
+    [InlineData("too many with --also", "make 9 surrogates; give at most 8", "bench", "mem", "--preset", "tiny", "--members", "8", "--also", "tiny-vit")]
     public void BadInputsFailWithAClearMessage(string what, string expected, params string[] args)
     {
         var (code, _, error) = Run(args);

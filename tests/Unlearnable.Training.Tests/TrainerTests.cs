@@ -76,10 +76,11 @@ public class TrainerTests
     {
         // Finished: the weights and state are the model; the optimiser's moments were deleted to save space.
         var checkpoint = TempCheckpoint();
-        var (trained, _) = Train(Options with { Epochs = 1 }, checkpoint);
+        var (trained, first) = Train(Options with { Epochs = 1 }, checkpoint);
         File.Delete(ClipTrainer.OptimizerPath(checkpoint));
         var (reloaded, state) = Train(Options with { Epochs = 1 }, checkpoint, ClipCheckpoint.Load(checkpoint, CPU));
         Assert.Equal(1, state.EpochsDone);
+        Assert.Equal(first.EpochLosses, state.EpochLosses);
         Assert.True(trained.TokenEmbeddingMatrix.eq(reloaded.TokenEmbeddingMatrix).all().item<bool>());
 
         // Asked for more epochs, it would need the moments: refused, saying why, not a bare "file not found".

@@ -118,10 +118,14 @@ static class BenchCommand
                 TorchRuntime.Seed(seed);
                 ensemble.Add(new ClipModel(config).to(dev));
             }
-            foreach (var other in result.GetValue(also) ?? [])
+            var others = result.GetValue(also) ?? [];
+            if (ensemble.Count + others.Length > Protection.Surrogates.MaxMembers)
+                throw new ArgumentException($"--members {ensemble.Count} and {others.Length} --also make {ensemble.Count + others.Length} surrogates; give at most {Protection.Surrogates.MaxMembers}");
+            // Members that cannot share a batch (another image size or text context) are refused by the protector.
+            foreach (var other in others)
             {
-                TorchRuntime.Seed(0);   // members that cannot share a batch (another image size or text context) are refused by the protector
-                ensemble.Add(new ClipModel(ClipPresets.Get(other)).to(dev));
+                TorchRuntime.Seed(ensemble.Count);   // a release of its own, even beside the same architecture
+                ensemble.Add(new ClipModel(ClipPresets.Get(other, result.GetValue(quickGelu))).to(dev));
             }
             var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
             var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0, precision: products,
@@ -178,7 +182,7 @@ static class BenchCommand
         int tokens = Math.Min(config.Text.ContextLength, captions.Max(c => ClipTokenizer.Default.EncodeRaw(c).Count) + trigged + 2);
         double image = ClipFlops.Image(config), text = ClipFlops.Text(config, tokens);
         // Every member does its own architecture's work; a PGD step that follows one drawn member runs that member only,
-        // an average member's work over the draws.
+        // counted here as an average member's work (approximate for mixed architectures: the draws need not split evenly).
         double pgdStep = members.Average(m => 2 * ClipFlops.Image(m) + ClipFlops.Text(m, tokens)) * (options.EnsembleStep == Protection.EnsembleStep.Drawn ? 1 : members.Count);
         double pgdFlops = batches * rounds * options.PgdSteps * batch * pgdStep;
         double searchFlops = options.UsesTrigger
