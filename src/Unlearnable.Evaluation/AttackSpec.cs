@@ -142,7 +142,7 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
 /// protecting (<see cref="Protection.Robustness.AdversarialHardening"/>), against an adversary of <paramref name="Epsilon"/>
 /// (1/255 units) for <paramref name="Steps"/> steps.
 /// </summary>
-public sealed record HardeningSpec(double Epsilon = 2, int Steps = 600)
+public sealed record HardeningSpec(double Epsilon = Protection.Robustness.AdversarialHardening.DefaultEpsilon, int Steps = Protection.Robustness.AdversarialHardening.DefaultSteps)
 {
     public Protection.Robustness.AdversarialHardening Settings(int seed) => new(Epsilon / 255, Steps, Seed: seed);
 }

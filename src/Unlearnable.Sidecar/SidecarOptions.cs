@@ -137,7 +137,7 @@ public sealed class HardeningOptions
 {
     /// <summary>The largest ε a post may ask for by default (Protection:MaxEpsilon's default): a stronger adversary than protections use is no lever.</summary>
     public const double MaxEpsilon = 16;
-    public double Epsilon { get; set; } = 2;
+    public double Epsilon { get; set; } = AdversarialHardening.DefaultEpsilon;
     public int Steps { get; set; }
 }
 

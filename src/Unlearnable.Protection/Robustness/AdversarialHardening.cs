@@ -16,9 +16,12 @@ namespace Unlearnable.Protection.Robustness;
 /// </summary>
 /// <param name="Epsilon">The adversary's L∞ bound in pixel units (well below the protection's ε).</param>
 /// <param name="LearningRate">AdamW's, weight decay 0.2 as the protectors' surrogate steps.</param>
-public sealed record AdversarialHardening(double Epsilon = 2.0 / 255, int Steps = 600, int AttackSteps = 3, int BatchSize = 64,
-    double LearningRate = 1e-4, int Seed = 0)
+public sealed record AdversarialHardening(double Epsilon = AdversarialHardening.DefaultEpsilon / 255, int Steps = AdversarialHardening.DefaultSteps,
+    int AttackSteps = 3, int BatchSize = 64, double LearningRate = 1e-4, int Seed = 0)
 {
+    /// <summary>The adversary's ε in 1/255 units and the steps that measured best (docs/results.md), for specs and the sidecar alike.</summary>
+    public const double DefaultEpsilon = 2;
+    public const int DefaultSteps = 600;
     public const int MaxSteps = 10_000;
 
     /// <summary>In every hardened file's name: bump it with any change that gives other weights for the same settings (the
