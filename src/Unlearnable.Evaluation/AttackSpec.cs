@@ -42,8 +42,9 @@ public sealed record AttackSpec
     /// <summary>The release of the public recipe a fine-tuning hacker downloads: <c>attack.preTrainSeed</c>, else the spec's seed.</summary>
     public int HackerRelease() => Attack.PreTrainSeed ?? Seed;
 
-    /// <summary>What the posts path protects against: <c>protection.members</c>, else the one release the sidecar serves (the spec's preset and seed).</summary>
-    public IReadOnlyList<SurrogateSpec> PostSurrogates() => Protection.Members ?? [new SurrogateSpec(Preset, Seed)];
+    /// <summary>What the posts path protects against: <c>protection.members</c>, else the sidecar's default ensemble at the spec's seed.</summary>
+    public IReadOnlyList<SurrogateSpec> PostSurrogates() =>
+        Protection.Members ?? [.. Unlearnable.Protection.PublicModel.DefaultEnsemble.Select(preset => new SurrogateSpec(preset, Seed))];
 
     /// <summary>Parses a spec; a malformed document or an unknown field is a <see cref="SpecException"/> naming where.</summary>
     public static AttackSpec Parse(string json)
@@ -100,14 +101,15 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// by default the sidecar's for posts, 0 in-process); the
 /// sidecar uses its own, at the <c>strength</c> asked for (low, medium or high, with that level's ε;
 /// omitted: its default level at <c>epsilon</c>). <c>members</c> (mem, em, posts) protects against several releases of the
-/// public recipe at once, an ensemble; unset, posts are protected against the one release the sidecar serves (the spec's preset
-/// and seed) and mem / em against their surrogate (the pre-trained model when fine-tuning, a fresh one from scratch).
+/// public recipe at once, an ensemble; unset, posts are protected against the sidecar's default ensemble (its ResNet and ViT
+/// at the spec's seed) and mem / em against their surrogate (the pre-trained model when fine-tuning, a fresh one from scratch).
 /// Posts only, the sidecar's settings of the same names: <c>scratchSurrogateSteps</c> (surrogate steps on a private copy before
 /// each batch) and <c>stickyTriggers</c> (each person's first trigger kept for all their later posts). Transfer levers (mem, em, posts):
 /// <c>inputDiversity</c>, the share of PGD steps that see a randomly shrunk and padded view (0 to 1; default 0), and
 /// <c>ensembleStep</c>, what each PGD step follows against an ensemble (<c>mean</c>, the default, or one <c>drawn</c> member), and
 /// <c>skipErosion</c>, ξ by which each PGD step scales the surrogates' residual skips at random (in [0, 1); default 0);
-/// posts only, <c>hardening</c> (<c>epsilon</c>, <c>steps</c>): each surrogate briefly adversarially fine-tuned before protecting.
+/// posts only, <c>hardening</c> (<c>epsilon</c>, <c>steps</c>): each surrogate briefly adversarially fine-tuned before protecting,
+/// as the sidecar does by default (unset: its defaults; <c>steps</c> 0: none).
 /// <c>seed</c> (mem, em, posts) is the protection's own randomness, the spec's seed unless given: another seed repeats the
 /// protection against the same data, names and hackers, which is how its spread is measured (a from-scratch mem surrogate's
 /// initial weights stay the job's: they are the hacker's own start).
@@ -135,6 +137,10 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     /// <summary>As given, else the in-process default (on). Unset stays out of the saved spec, so job folders from before the field resume.</summary>
     [JsonIgnore]
     public bool RestartSurrogateOrDefault => RestartSurrogate ?? ProtectionOptions.Evaluation.RestartSurrogate;
+
+    /// <summary>The hardening posts' surrogates get: as given (<c>steps</c> 0: none), else the sidecar's default; other sources none.</summary>
+    [JsonIgnore]
+    public HardeningSpec? HardeningOrDefault => Source != ProtectionSource.Posts ? null : (Hardening ?? new HardeningSpec()) is { Steps: > 0 } h ? h : null;
 }
 
 /// <summary>

@@ -89,13 +89,12 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
             ensembleStep: spec.Protection.EnsembleStep ?? EnsembleStep.Mean, skipErosion: spec.Protection.SkipErosion ?? 0), level.Rounds);
     }
 
-    // The sidecar's default surrogate is the public model it serves (the spec's preset and seed); a fine-tuning hacker
-    // who downloads that same release starts from it, one who downloads another (attack.preTrainSeed) does not, and a
-    // hacker training from scratch never sees it. protection.members names an ensemble of releases instead.
+    // The sidecar's default surrogates are the public model's architectures at the release it serves (the spec's seed); a
+    // fine-tuning hacker who downloads one of them starts from it, one who downloads another (attack.preTrainSeed) does not,
+    // and a hacker training from scratch never sees them. protection.members names other releases instead.
     IReadOnlyList<CaptionedImage> AsPosts(IReadOnlyList<CaptionedImage> train, Func<ClipModel> preTrained, CancellationToken cancel, out string posting)
     {
         var (options, rounds) = PostOptions(spec);
-        var config = spec.Architecture(spec.Preset);
         var releases = spec.PostSurrogates();
         var members = new List<ClipModel>();
         try
@@ -108,12 +107,12 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
                 ScratchSurrogateSteps = spec.Protection.ScratchSurrogateSteps ?? 0,
                 StickyTriggers = spec.Protection.StickyTriggers ?? false,
                 OnBatch = (done, total) => OnProgress?.Invoke(JobProgress.Stage("protect", $"posts: {done}/{total} protected in micro-batches", done, total)),
-            }.Protect(train, new ImageTensors(config.Vision.ImageSize), Path.Combine(workDir, "posts"), cancel);
+            }.Protect(train, new ImageTensors(members[0].Config.Vision.ImageSize), Path.Combine(workDir, "posts"), cancel);
             var (published, _) = ProtectedDataset.Build(train, run, options.Epsilon, seed: spec.Seed);
             run.Noise.Dispose();
             int owners = train.Select(t => t.Owner).OfType<string>().Distinct().Count();
             posting = $"posted in micro-batches of {PostBatches.SidecarBatchSize} through the sidecar's batch path, against " +
-                (spec.Protection.Members is null ? "its default surrogate (the public model)" : Ensemble(releases)) +
+                (spec.Protection.Members is null ? $"its default ensemble ({Listed(releases)})" : Ensemble(releases)) +
                 (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "") +
                 (spec.Protection.StickyTriggers is true ? "; each person's first trigger kept for their later posts" : "") +
                 Levers(options, releases.Count) + Hardened() +
@@ -126,8 +125,9 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         }
     }
 
-    static string Ensemble(IReadOnlyList<SurrogateSpec> releases) =>
-        $"an ensemble of {releases.Count} public-model releases ({string.Join(", ", releases.Select(r => $"{r.Preset} seed {r.Seed}"))})";
+    static string Ensemble(IReadOnlyList<SurrogateSpec> releases) => $"an ensemble of {releases.Count} public-model releases ({Listed(releases)})";
+
+    static string Listed(IReadOnlyList<SurrogateSpec> releases) => string.Join(", ", releases.Select(r => $"{r.Preset} seed {r.Seed}"));
 
     /// <summary>The transfer levers in use, each as "; what it does", for the report.</summary>
     static string Levers(ProtectionOptions options, int members) => string.Concat(
@@ -135,7 +135,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         options.InputDiversity > 0 ? $"; {options.InputDiversity:P0} of PGD steps see a shrunk, padded view (input diversity)" : "",
         options.SkipErosion > 0 ? $"; the surrogates' residual skips scaled at random within ±{options.SkipErosion:G2} each PGD step (skip erosion)" : "");
 
-    string Hardened() => spec.Protection.Hardening?.Settings(spec.ProtectionSeed) is { } h ? "; each surrogate first " + h.Describe() : "";
+    string Hardened() => spec.Protection.HardeningOrDefault?.Settings(spec.ProtectionSeed) is { } h ? "; each surrogate first " + h.Describe() : "";
 
     /// <summary>
     /// One release of the public recipe: the hacker's own pre-trained model when it is that release, else trained here, resumably;
@@ -143,7 +143,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     /// </summary>
     ClipModel Member(SurrogateSpec release, Func<ClipModel> preTrained, CancellationToken cancel)
     {
-        if (spec.Protection.Hardening?.Settings(spec.ProtectionSeed) is not { } hardening) return Release(release, preTrained, cancel);
+        if (spec.Protection.HardeningOrDefault?.Settings(spec.ProtectionSeed) is not { } hardening) return Release(release, preTrained, cancel);
         var path = Path.Combine(workDir, "posts-public-models", hardening.FileName($"{release.Preset.ToLowerInvariant()}-seed{release.Seed}.safetensors"));
         if (File.Exists(path)) return ClipCheckpoint.Load(path, device);
         var model = Release(release, preTrained, cancel);

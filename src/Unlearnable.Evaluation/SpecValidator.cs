@@ -109,7 +109,7 @@ public static class SpecValidator
             if (p.Source != ProtectionSource.Posts) fail("protection.hardening", $"applies to posts; source '{SpecNames.Of(p.Source)}' protects against its surrogate as it is");
             else if (ProtectionStage.PostOptions(spec).Options.Epsilon * 255 is var epsilon && !(hardening.Epsilon > 0 && hardening.Epsilon <= epsilon + 1e-9))
                 fail("protection.hardening.epsilon", $"{hardening.Epsilon} must be in (0, {epsilon:G4}] (1/255 units, at most the protection's ε)");
-            else if (hardening.Steps is < 1 or > Protection.Robustness.AdversarialHardening.MaxSteps) fail("protection.hardening.steps", $"{hardening.Steps}: give 1 to {Protection.Robustness.AdversarialHardening.MaxSteps}");
+            else if (hardening.Steps is < 0 or > Protection.Robustness.AdversarialHardening.MaxSteps) fail("protection.hardening.steps", $"{hardening.Steps}: give 0 (none) to {Protection.Robustness.AdversarialHardening.MaxSteps}");
         }
         if (p.StickyTriggers is not null && p.Source != ProtectionSource.Posts)
             fail("protection.stickyTriggers", $"applies to posts; source '{SpecNames.Of(p.Source)}' has no posting users (a sidecar takes trigger_policy per post)");
@@ -300,7 +300,7 @@ public static class SpecValidator
             fail("attack.epochs", $"{pairEpochs:N0} training pair-epochs ({images:N0} images × {epochs} epochs × {trained} trained arms); the limit is {MaxTrainingPairEpochs:N0} for one job");
         if (a.Mode == AttackMode.FineTune || TrainsPublicModels(spec))
         {
-            long models = plan.Select(arm => (arm.Architecture.ToLowerInvariant(), arm.Release)).Distinct().Count() + (spec.Protection.Members?.Count ?? 0);
+            long models = plan.Select(arm => (arm.Architecture.ToLowerInvariant(), arm.Release)).Distinct().Count() + (spec.Protection.Source == ProtectionSource.Posts ? spec.PostSurrogates().Count : spec.Protection.Members?.Count ?? 0);
             long preTraining = (long)a.PreTrainImages * a.PreTrainEpochs * models;
             if (preTraining > MaxPreTrainingPairEpochs)
                 fail("attack.preTrainEpochs", $"{preTraining:N0} pre-training pair-epochs ({a.PreTrainImages:N0} scenes × {a.PreTrainEpochs} epochs × {models} public models); the limit is {MaxPreTrainingPairEpochs:N0} for one job");

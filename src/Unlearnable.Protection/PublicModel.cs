@@ -38,6 +38,15 @@ public sealed record PublicModel(int Images = 1000, int Epochs = 20, int Seed = 
     /// </summary>
     public const int RecipeVersion = 1;
 
+    /// <summary>
+    /// The architectures the product protects against when nothing else is named (the sidecar's default members, the posts
+    /// spec's default surrogates), each at the served release and hardened (<see cref="Robustness.AdversarialHardening"/>'s
+    /// defaults). Hackers pick their own public model: noise made against one ResNet kept 68 / 75 % against other ResNet
+    /// releases and 60 / 58 % against ViT hackers on LFW dev; against both architectures hardened, 76 / 84 % and 78 / 77 %,
+    /// at 1.6× one member's time per post (docs/results.md, "Hardened members of both architectures").
+    /// </summary>
+    public static readonly IReadOnlyList<string> DefaultEnsemble = ["tiny", "tiny-vit"];
+
     /// <summary>A name for the cached weights that changes with anything that changes them.</summary>
     public string FileName(ClipConfig config) =>
         $"public-v{RecipeVersion}-{config.Name}{(config.QuickGelu ? "-quickgelu" : "")}-{Images}x{Epochs}-seed{Seed}{(Faces is null ? "" : "-faces" + FacesFingerprint(Faces))}.safetensors";

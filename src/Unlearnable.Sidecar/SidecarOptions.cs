@@ -21,12 +21,13 @@ public sealed class ModelOptions
 {
     /// <summary>
     /// Surrogate checkpoint: ours, or OpenAI / open_clip weights as safetensors (the public weights hackers
-    /// fine-tune); empty = the embedded public model, trained on synthetic scenes at the first start.
+    /// fine-tune); empty = the embedded public model (trained on synthetic scenes at the first start): the default ensemble
+    /// of its architectures (<see cref="Protection.PublicModel.DefaultEnsemble"/>), or the one <see cref="Preset"/> names.
     /// </summary>
     public string? Checkpoint { get; set; }
     /// <summary>
-    /// Architecture (a ClipPresets name) of the default surrogate (empty: tiny) or of a Checkpoint
-    /// that carries no config (empty: inferred from its tensor shapes).
+    /// Architecture (a ClipPresets name) of the one public model served instead of the default ensemble, or of a
+    /// Checkpoint that carries no config (empty: inferred from its tensor shapes).
     /// </summary>
     public string? Preset { get; set; }
     /// <summary>QuickGELU (true) or exact GELU (false); empty = the preset's, the checkpoint's own, or true for config-less weights.</summary>
@@ -34,7 +35,8 @@ public sealed class ModelOptions
 
     /// <summary>
     /// Several surrogates protected against at once (an ensemble: noise and triggers follow their mean loss), each a
-    /// checkpoint or a release of the public model; empty = the one surrogate that Checkpoint, Preset and Seed name.
+    /// checkpoint or a release of the public model; empty = the one surrogate that Checkpoint or Preset names, or (neither
+    /// named) the default ensemble: the public model's ResNet and ViT at release Seed.
     /// Hackers pick their own public model: noise made against several carries further to the ones it never saw.
     /// </summary>
     public List<MemberOptions> Members { get; set; } = [];
@@ -64,15 +66,15 @@ public sealed class ModelOptions
     public string? PreparedDirectory { get; set; }
 
     /// <summary>
-    /// A transfer lever, off by default: every public-model member is briefly adversarially fine-tuned on its own recipe's pairs
-    /// (<see cref="Protection.Robustness.AdversarialHardening"/>) after it is trained or loaded, and the hardened copy is cached
-    /// (and prepared by <c>--prepare-model</c>) beside it. Checkpoint members are used as they are.
+    /// A transfer lever, on by default (Steps 0 turns it off): every public-model member is briefly adversarially fine-tuned on
+    /// its own recipe's pairs (<see cref="Protection.Robustness.AdversarialHardening"/>) after it is trained or loaded, and the
+    /// hardened copy is cached (and prepared by <c>--prepare-model</c>) beside it. Checkpoint members are used as they are.
     /// </summary>
     public HardeningOptions Hardening { get; set; } = new();
 
     /// <summary>The hardening every public-model member gets; null = none (Steps 0).</summary>
     public Protection.Robustness.AdversarialHardening? HardeningSettings() =>
-        Hardening.Steps == 0 ? null : new(Hardening.Epsilon / 255, Hardening.Steps, Seed: Seed);
+        Hardening.StepsOrDefault == 0 ? null : new(Hardening.Epsilon / 255, Hardening.StepsOrDefault, Seed: Seed);
 
     /// <summary>The public model's recipe at a release (every public-model member shares the scenes, epochs and faces).</summary>
     public Protection.PublicModel PublicModel(int release) =>
@@ -85,7 +87,7 @@ public sealed class ModelOptions
         if (DefaultTrainingImages is < Protection.PublicModel.MinImages or > Protection.PublicModel.MaxImages || DefaultTrainingEpochs is < 1 or > Protection.PublicModel.MaxEpochs)
             throw new InvalidOperationException($"{section}:DefaultTrainingImages must be in {Protection.PublicModel.MinImages}..{Protection.PublicModel.MaxImages} (is {DefaultTrainingImages}) " +
                 $"and {section}:DefaultTrainingEpochs in 1..{Protection.PublicModel.MaxEpochs} (is {DefaultTrainingEpochs})");
-        if (Hardening.Steps is < 0 or > Protection.Robustness.AdversarialHardening.MaxSteps)
+        if (Hardening.StepsOrDefault is < 0 or > Protection.Robustness.AdversarialHardening.MaxSteps)
             throw new InvalidOperationException($"{section}:Hardening:Steps is {Hardening.Steps}; give 0 (none) to {Protection.Robustness.AdversarialHardening.MaxSteps}");
         if (!(Hardening.Epsilon is > 0 and <= HardeningOptions.MaxEpsilon))
             throw new InvalidOperationException($"{section}:Hardening:Epsilon is {Hardening.Epsilon}; give more than 0 and at most {HardeningOptions.MaxEpsilon} (1/255 units)");
@@ -127,18 +129,25 @@ public sealed class ModelOptions
     /// <summary>The release a public-model member is: its own, else the server's <see cref="Seed"/>.</summary>
     public int ReleaseOf(MemberOptions member) => member.Release ?? Seed;
 
-    /// <summary>The surrogates this server protects against: <see cref="Members"/>, or the single one the top-level keys name.</summary>
-    public IReadOnlyList<MemberOptions> Surrogates() => Members.Count > 0 ? Members
-        : [new MemberOptions { Checkpoint = Checkpoint, Preset = Preset, QuickGelu = QuickGelu, Release = Seed }];
+    /// <summary>
+    /// The surrogates this server protects against: <see cref="Members"/>, the single one the top-level keys name, or (none
+    /// named) the default ensemble's architectures at release <see cref="Seed"/>.
+    /// </summary>
+    public IReadOnlyList<MemberOptions> Surrogates() =>
+        Members.Count > 0 ? Members
+        : !string.IsNullOrWhiteSpace(Checkpoint) || !string.IsNullOrWhiteSpace(Preset)
+            ? [new MemberOptions { Checkpoint = Checkpoint, Preset = Preset, QuickGelu = QuickGelu, Release = Seed }]
+            : [.. Protection.PublicModel.DefaultEnsemble.Select(preset => new MemberOptions { Preset = preset, QuickGelu = QuickGelu, Release = Seed })];
 }
 
-/// <summary><see cref="ModelOptions.Hardening"/>: the adversary's ε in 1/255 units and the fine-tuning steps (0 = no hardening).</summary>
+/// <summary><see cref="ModelOptions.Hardening"/>: the adversary's ε in 1/255 units and the fine-tuning steps (0 = no hardening; unset = the default).</summary>
 public sealed class HardeningOptions
 {
     /// <summary>The largest ε a post may ask for by default (Protection:MaxEpsilon's default): a stronger adversary than protections use is no lever.</summary>
     public const double MaxEpsilon = 16;
     public double Epsilon { get; set; } = AdversarialHardening.DefaultEpsilon;
-    public int Steps { get; set; }
+    public int? Steps { get; set; }
+    public int StepsOrDefault => Steps ?? AdversarialHardening.DefaultSteps;
 }
 
 /// <summary>One surrogate of <see cref="ModelOptions.Members"/>: a checkpoint, or (without one) a release of the public model.</summary>

@@ -79,7 +79,7 @@ public class TransferSpecTests
         // A negative seed, the hacker's own release, a member's release, one listed twice.
         Assert.Equal(["arms.releases[0]", "arms.releases[1]", "arms.releases[2]", "arms.releases[4]"], Fields(spec with { Arms = new ArmsSpec(Releases: [-1, 4, 1, 2, 2]) }));
         Assert.Contains("the protection was made from (tiny-vit)", SpecValidator.Check(spec with { Arms = new ArmsSpec(Releases: [1]) }).Single().Problem);
-        // Without members the posts path protects against the spec's seed.
+        // Without members the posts path protects against the spec's seed (the default ensemble's release).
         Assert.Equal(["arms.releases[0]"], Fields(spec with { Protection = new ProtectionSpec(ProtectionSource.Posts), Arms = new ArmsSpec(Releases: [0]) }));
         Assert.Equal(["arms.releases"], Fields(new AttackSpec { Attack = new HackerSpec(AttackMode.FromScratch), Arms = new ArmsSpec(Releases: [3]) }));
 
@@ -135,7 +135,13 @@ public class TransferSpecTests
         Assert.Equal(["protection.hardening"], Fields(new ProtectionSpec(ProtectionSource.Mem, Hardening: new HardeningSpec())));
         Assert.Equal(["protection.hardening.epsilon"], Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Epsilon: 9))));
         Assert.Equal(["protection.hardening.epsilon"], Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Epsilon: 0))));
-        Assert.Equal(["protection.hardening.steps"], Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 0))));
+        Assert.Equal(["protection.hardening.steps"], Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: -1))));
+        // Posts are hardened as the sidecar hardens by default unless steps is 0; other sources protect against their surrogate as it is.
+        Assert.Equal(new HardeningSpec(), new ProtectionSpec(ProtectionSource.Posts).HardeningOrDefault);
+        Assert.Equal(600, new ProtectionSpec(ProtectionSource.Posts).HardeningOrDefault!.Steps);
+        Assert.Empty(Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 0))));
+        Assert.Null(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 0)).HardeningOrDefault);
+        Assert.Null(new ProtectionSpec(ProtectionSource.Mem).HardeningOrDefault);
         var refused = Assert.Single(Assert.Throws<SpecException>(() => AttackSpec.Parse(""" { "protection": { "ensembleStep": "sometimes" } } """)).Violations);
         Assert.Equal("protection.ensembleStep", refused.Field);
         Assert.Contains("use mean, drawn", refused.Problem);
@@ -181,7 +187,8 @@ public class TransferSpecTests
         };
         var report = new AttackJob(spec, CPU, output).Run();
 
-        Assert.Contains("each surrogate first adversarially fine-tuned for 2 steps at ε 2/255 (hardening)", report.Protection!.Posting);
+        // Unnamed, the surrogates are the sidecar's default ensemble at the spec's seed.
+        Assert.Contains("against its default ensemble (tiny seed 0, tiny-vit seed 0); each surrogate first adversarially fine-tuned for 2 steps at ε 2/255 (hardening)", report.Protection!.Posting);
         var work = Path.Combine(output, "work");
         // The surrogate is the hacker's own release here: hardening worked on a copy, cached apart, and the download stays as it was.
         using var hackers = ClipCheckpoint.Load(Path.Combine(work, "pretrained", "tiny.safetensors"), CPU);

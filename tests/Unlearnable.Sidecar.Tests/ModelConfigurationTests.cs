@@ -40,18 +40,37 @@ public class ModelConfigurationTests
     }
 
     [Fact]
-    public async Task WithoutACheckpointTheSurrogateIsThePublicModelAFineTuningHackerStartsFrom()
+    public async Task WithoutACheckpointTheSurrogatesAreTheDefaultEnsembleThatAttackJobsDownloadAndHarden()
     {
-        // The public recipe at toy size (64 scenes, 1 epoch, release 0), on the CPU like the training below.
+        // The public recipe at toy size (64 scenes, 1 epoch, release 0; hardened for 2 steps), on the CPU like the training below.
         await using var server = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Model:Device"] = "cpu" });
-        var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1) };
+        var info = await server.Client.GetServerInfoAsync(new GetServerInfoRequest(), server.Auth);
+        Assert.Equal(PublicModel.DefaultEnsemble, info.Members.Select(m => m.Architecture));
+        Assert.All(info.Members, m => Assert.Equal(0, m.Release));
+        Assert.Contains("adversarially fine-tuned for 2 steps", info.Model);
+
+        // A posts job's default surrogates are these members, hardened the same way; its hacker downloads the plain releases.
+        var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1), Protection = new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 2)) };
+        Assert.Equal(info.Members.Select(m => (m.Architecture, m.Release)), spec.PostSurrogates().Select(m => (m.Preset, m.Seed)));
         var recipe = AttackJob.PublicRecipe(spec, spec.Seed);
-        var config = spec.Architecture("tiny");
-        using var served = ClipCheckpoint.Load(Path.Combine(server.Folder, recipe.FileName(config)), TorchSharp.torch.CPU);
-        using var hackers = recipe.Train(config, TorchSharp.torch.CPU);   // on another thread of another host: the same weights
-        var servedWeights = served.state_dict();
-        foreach (var (name, weights) in hackers.state_dict())
-            Assert.True(weights.equal(servedWeights[name]).all().item<bool>(), $"{name} differs between the sidecar's surrogate and the hacker's pre-trained model");
+        var hardening = spec.Protection.HardeningOrDefault!.Settings(spec.ProtectionSeed);
+        foreach (var preset in PublicModel.DefaultEnsemble)
+        {
+            var config = spec.Architecture(preset);
+            using var served = ClipCheckpoint.Load(Path.Combine(server.Folder, recipe.FileName(config)), TorchSharp.torch.CPU);
+            using var servedHardened = ClipCheckpoint.Load(Path.Combine(server.Folder, hardening.FileName(recipe.FileName(config))), TorchSharp.torch.CPU);
+            using var hackers = recipe.Train(config, TorchSharp.torch.CPU);   // on another thread of another host: the same weights
+            AssertSameWeights(hackers, served, $"{preset}: the sidecar's public model and the hacker's download");
+            hardening.Harden(hackers, recipe, TorchSharp.torch.CPU);
+            AssertSameWeights(hackers, servedHardened, $"{preset}: the sidecar's hardened member and the attack job's");
+        }
+    }
+
+    static void AssertSameWeights(ClipModel expected, ClipModel actual, string what)
+    {
+        var actualWeights = actual.state_dict();
+        foreach (var (name, weights) in expected.state_dict())
+            Assert.True(weights.equal(actualWeights[name]).all().item<bool>(), $"{name} differs between {what}");
     }
 
     [Fact]

@@ -10,17 +10,22 @@ namespace Unlearnable.Sidecar.Tests;
 [Trait("Kind", "Process")]
 public class ModelPreparationTests
 {
-    // The small recipe SidecarProcess starts with, so the prepared file is the one its sidecars look for.
+    // The small recipe SidecarProcess starts with, so the prepared files are the ones its sidecars look for.
     static readonly Dictionary<string, string> Recipe = new()
     {
-        ["Sidecar__Model__DefaultTrainingImages"] = "64", ["Sidecar__Model__DefaultTrainingEpochs"] = "1",
+        ["Sidecar__Model__DefaultTrainingImages"] = "64", ["Sidecar__Model__DefaultTrainingEpochs"] = "1", ["Sidecar__Model__Hardening__Steps"] = "2",
     };
     static readonly string FileName = $"public-v{Protection.PublicModel.RecipeVersion}-tiny-64x1-seed0.safetensors";
+
+    /// <summary>The default ensemble's files at release <paramref name="seed"/>: each architecture and its hardened copy, sorted.</summary>
+    static string[] DefaultFiles(int seed) => [.. Protection.PublicModel.DefaultEnsemble
+        .SelectMany(preset => new[] { "", $"-hardened-v1-2x2-s{seed}" }.Select(h => $"public-v{Protection.PublicModel.RecipeVersion}-{preset}-64x1-seed{seed}{h}.safetensors"))
+        .Order(StringComparer.Ordinal)];
 
     static (int Code, string Output) Prepare(params string[] args) => SidecarCommand.Run(args, Recipe);
 
     static string[] PublicModelsIn(string folder) =>
-        Directory.Exists(folder) ? Directory.GetFiles(folder, "public-*.safetensors").Select(f => Path.GetFileName(f)).ToArray() : [];
+        Directory.Exists(folder) ? [.. Directory.GetFiles(folder, "public-*.safetensors").Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal)] : [];
 
     [Fact]
     public async Task APreparedModelIsLoadedNotTrainedAndIsTheOneTheSidecarWouldTrain()
@@ -28,7 +33,7 @@ public class ModelPreparationTests
         var prepared = TestFolders.New();
         var (code, output) = Prepare("--prepare-model", prepared);
         Assert.True(code == 0, output);
-        Assert.Equal([FileName], PublicModelsIn(prepared));
+        Assert.Equal(DefaultFiles(0), PublicModelsIn(prepared));
         Assert.DoesNotContain("API keys", output);   // no server, so no keys needed
         var again = Prepare("--prepare-model", prepared);
         Assert.True(again.Code == 0, again.Output);
@@ -40,14 +45,15 @@ public class ModelPreparationTests
         {
             var info = await sidecar.Client.GetServerInfoAsync(new GetServerInfoRequest(), sidecar.Auth);
             Assert.Contains("release 0", info.Model);
+            Assert.Equal(Protection.PublicModel.DefaultEnsemble, info.Members.Select(m => m.Architecture));
             Assert.Empty(PublicModelsIn(pod));
         }
 
         // A pod without it trains at start and caches the same weights, byte for byte.
         var trainer = TestFolders.New();
         await using (await SidecarProcess.StartAsync(trainer)) { }
-        Assert.Equal([FileName], PublicModelsIn(trainer));
-        Assert.Equal(File.ReadAllBytes(Path.Combine(prepared, FileName)), File.ReadAllBytes(Path.Combine(trainer, FileName)));
+        Assert.Equal(DefaultFiles(0), PublicModelsIn(trainer));
+        Assert.All(DefaultFiles(0), file => Assert.Equal(File.ReadAllBytes(Path.Combine(prepared, file)), File.ReadAllBytes(Path.Combine(trainer, file))));
     }
 
     [Fact]
@@ -56,11 +62,11 @@ public class ModelPreparationTests
         var prepared = TestFolders.New();
         var (code, output) = Prepare("--prepare-model", prepared, "--Sidecar:Model:Seed", "5");
         Assert.True(code == 0, output);
-        Assert.Equal([$"public-v{Protection.PublicModel.RecipeVersion}-tiny-64x1-seed5.safetensors"], PublicModelsIn(prepared));
+        Assert.Equal(DefaultFiles(5), PublicModelsIn(prepared));
 
         var pod = TestFolders.New();
         await using var sidecar = await SidecarProcess.StartAsync(pod, new Dictionary<string, string> { ["Sidecar__Model__PreparedDirectory"] = prepared });
-        Assert.Equal([FileName], PublicModelsIn(pod));   // release 0 was not there: trained and cached beside the database
+        Assert.Equal(DefaultFiles(0), PublicModelsIn(pod));   // release 0 was not there: trained and cached beside the database
     }
 
     [Fact]
@@ -70,19 +76,19 @@ public class ModelPreparationTests
         var folder = TestFolders.New();
         var (code, output) = Prepare("--prepare-model", folder, "--Sidecar:Model:PreparedDirectory", folder);
         Assert.True(code == 0, output);
-        Assert.Equal([FileName], PublicModelsIn(folder));
+        Assert.Equal(DefaultFiles(0), PublicModelsIn(folder));
     }
 
     [Fact]
     public void AFileUnderTheRecipesNameHoldingAnotherArchitectureIsRefused()
     {
         var prepared = TestFolders.New();
-        var (code, output) = Prepare("--prepare-model", prepared, "--Sidecar:Model:Preset", "tiny-vit");
+        var (code, output) = Prepare("--prepare-model", prepared, "--Sidecar:Model:Preset", "tiny-vit", "--Sidecar:Model:Hardening:Steps", "0");
         Assert.True(code == 0, output);
         var vit = Assert.Single(Directory.GetFiles(prepared));
         File.Move(vit, Path.Combine(prepared, FileName));   // a ViT where the tiny ResNet-style default should be
 
-        var config = new ModelOptions { DefaultTrainingImages = 64, DefaultTrainingEpochs = 1, PreparedDirectory = prepared };
+        var config = new ModelOptions { DefaultTrainingImages = 64, DefaultTrainingEpochs = 1, PreparedDirectory = prepared, Hardening = new HardeningOptions { Steps = 0 } };
         var files = new Model.PublicModelFiles(config, TestFolders.New(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         var e = Assert.Throws<InvalidOperationException>(() => files.Load(config.Surrogates()[0], TorchSharp.torch.CPU, CancellationToken.None));
         Assert.Contains("holds a tiny-vit model, not the tiny", e.Message);
@@ -92,7 +98,7 @@ public class ModelPreparationTests
     public void AHardenedCopyIsPreparedBesideThePublicModelAndLoadedFromThere()
     {
         var prepared = TestFolders.New();
-        var config = new ModelOptions { DefaultTrainingImages = 64, DefaultTrainingEpochs = 1, Hardening = new HardeningOptions { Steps = 2 } };
+        var config = new ModelOptions { DefaultTrainingImages = 64, DefaultTrainingEpochs = 1, Preset = "tiny", Hardening = new HardeningOptions { Steps = 2 } };
         var log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         var written = new Model.PublicModelFiles(config, prepared, log).Prepare(TorchSharp.torch.CPU, CancellationToken.None);
         string hardened = FileName.Replace(".safetensors", "-hardened-v1-2x2-s0.safetensors");

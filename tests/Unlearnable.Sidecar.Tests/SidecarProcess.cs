@@ -33,7 +33,7 @@ public sealed class SidecarProcess : IAsyncDisposable
         var environment = new Dictionary<string, string>
         {
             ["Sidecar__Profiles__DatabasePath"] = Path.Combine(folder, "sidecar.db"),
-            ["Sidecar__Model__DefaultTrainingImages"] = "64", ["Sidecar__Model__DefaultTrainingEpochs"] = "1",
+            ["Sidecar__Model__DefaultTrainingImages"] = "64", ["Sidecar__Model__DefaultTrainingEpochs"] = "1", ["Sidecar__Model__Hardening__Steps"] = "2",
             ["Sidecar__Protection__Medium__PgdSteps"] = "3",
             ["Sidecar__Protection__Medium__Rounds"] = "1",
             ["Sidecar__Protection__TopK"] = "4",

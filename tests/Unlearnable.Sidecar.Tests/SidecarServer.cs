@@ -43,7 +43,8 @@ public sealed class SidecarServer : IAsyncDisposable
         var settings = new Dictionary<string, string?>(BoundEndpoints.Settings)
         {
             ["Sidecar:Profiles:DatabasePath"] = Path.Combine(folder, "sidecar.db"),
-            ["Sidecar:Model:DefaultTrainingImages"] = "64", ["Sidecar:Model:DefaultTrainingEpochs"] = "1",
+            // The default ensemble at toy size: 64 scenes, 1 epoch, each member hardened for 2 steps.
+            ["Sidecar:Model:DefaultTrainingImages"] = "64", ["Sidecar:Model:DefaultTrainingEpochs"] = "1", ["Sidecar:Model:Hardening:Steps"] = "2",
             ["Sidecar:Protection:Low:PgdSteps"] = "2",
             ["Sidecar:Protection:Medium:PgdSteps"] = "3",
             ["Sidecar:Protection:Medium:Rounds"] = "1",

@@ -84,6 +84,23 @@ public class StartupSettingsTests
     }
 
     [Fact]
+    public void WithNothingNamedTheSurrogatesAreTheDefaultEnsembleHardened()
+    {
+        static ModelOptions Bound(params (string Key, string Value)[] settings) => new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"))   // the shipped settings
+            .AddInMemoryCollection(settings.ToDictionary(kv => "Sidecar:Model:" + kv.Key, kv => (string?)kv.Value)).Build()
+            .GetSection("Sidecar").Get<SidecarOptions>()!.Model;
+        var defaults = Bound(("Seed", "4"));
+        Assert.Equal(Protection.PublicModel.DefaultEnsemble, defaults.Surrogates().Select(m => m.PublicPreset.Name));
+        Assert.All(defaults.Surrogates(), m => Assert.Equal(4, defaults.ReleaseOf(m)));
+        Assert.Equal((Protection.Robustness.AdversarialHardening.DefaultSteps, 2.0 / 255, 4), (defaults.HardeningSettings()!.Steps, defaults.HardeningSettings()!.Epsilon, defaults.HardeningSettings()!.Seed));
+        // A preset or a checkpoint names one surrogate instead; Steps 0 turns hardening off.
+        Assert.Equal(["tiny-vit"], Bound(("Preset", "tiny-vit")).Surrogates().Select(m => m.PublicPreset.Name));
+        Assert.Equal(["/models/rn50.safetensors"], Bound(("Checkpoint", "/models/rn50.safetensors")).Surrogates().Select(m => m.Checkpoint));
+        Assert.Null(Bound(("Hardening:Steps", "0")).HardeningSettings());
+    }
+
+    [Fact]
     public void TheTransferLeversReachEveryBatchsOptions()
     {
         var bound = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>

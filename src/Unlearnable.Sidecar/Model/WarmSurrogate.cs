@@ -89,7 +89,7 @@ public sealed class WarmSurrogate(IOptions<SidecarOptions> options, TriggerVocab
                     $"{model.Config.Name} ({(release is { } r ? $"the public model release {r}, " + config.PublicModel(r).Describe() + Hardened(config) : Path.GetFileName(member.Checkpoint))})"));
             }
             Protection.Surrogates.Checked(members);
-            if (config.HardeningSettings() is not null && !config.Surrogates().Any(m => m.IsPublicModel))
+            if (config.Hardening.Steps is > 0 && !config.Surrogates().Any(m => m.IsPublicModel))
                 log.LogWarning("Sidecar:Model:Hardening:Steps is {Steps} but every surrogate is a checkpoint, used as it is: only public-model members are hardened", config.Hardening.Steps);
         }
         catch
