@@ -1,7 +1,7 @@
 #!/bin/bash
 # The sidecar's closed-loop throughput as a share of its own MEM core at the same settings: starts a
 # sidecar with its defaults on loopback, warms it, and runs `unlearnable bench mem` (same batch size,
-# strength, vocabulary and weights: the surrogate the sidecar serves) just before and just after the
+# strength, vocabulary and weights: the surrogates the sidecar serves) just before and just after the
 # load, because this machine's speed drifts by up to 25 % within minutes. Prints both, the share
 # against their mean, and the load tester's latency and batch figures. Not part of CI.
 # Usage: bench/compare-load.sh [USERS] [POSTS_PER_USER] [BATCH]   (defaults 16 40 16)
@@ -10,7 +10,7 @@
 # encoding) time per post, which in a closed loop the model waits through between batches.
 # SOAK_WINDOW=S adds the sidecar's mean resident memory per S-second window to the load report. IMAGE=SIDE sets the
 # posted JPEGs' side (default 512); IMAGE=64 leaves almost no image work, so the share shows what the rest costs.
-# CHECKPOINT=FILE serves those weights instead of the default public model (e.g. OpenAI-named, config-less vitb32 or rn50
+# CHECKPOINT=FILE serves those weights instead of the default public models (e.g. OpenAI-named, config-less vitb32 or rn50
 # safetensors) and needs PRESET=NAME, its architecture (vitb32, rn50, ...); BENCH_BATCHES=N sets bench mem's
 # timed batches (default 6; at the released sizes a batch takes half a minute). PRECISION=bfloat16 runs both the
 # sidecar (Sidecar:Model:Precision) and bench mem with bfloat16 products (default float32).
@@ -20,7 +20,7 @@ users="${1:-16}" posts="${2:-40}" batch="${3:-16}" image="${IMAGE:-512}"
 if [ -n "${CHECKPOINT:-}" ] && [ -z "${PRESET:-}" ]; then echo "CHECKPOINT needs PRESET (its architecture: vitb32, rn50, ...)" >&2; exit 2; fi
 work="${TMPDIR:-/tmp}/unlearnable-compare-load"
 mkdir -p "$work"
-rm -f "$work"/profiles.db*   # a fresh profile store; the default surrogate trained on the first run is kept
+rm -f "$work"/profiles.db*   # a fresh profile store; the default surrogates made on the first run are kept
 export MALLOC_ARENA_MAX=2    # as the images set it (see docs/performance.md, memory over a long run)
 # The malloc thresholds the sidecar fixes for itself at start (GlibcMalloc.KeepFreedMemory), given to bench mem too, so
 # that the core it is compared with runs under the same allocator.
@@ -50,8 +50,10 @@ if [ -n "${CHECKPOINT:-}" ]; then
   checkpoint="$(readlink -f "$CHECKPOINT")"
   preset=(--preset "$PRESET")
 else
-  checkpoint="$(ls "$work"/public-*.safetensors | grep -v '\.partial\.' | head -1)"
-  preset=(--preset "$(basename "$checkpoint" | sed -E 's/^public-(.+)-[0-9]+x[0-9]+-seed[0-9]+\.safetensors$/\1/')")
+  # The default ensemble (PublicModel.DefaultEnsemble): the ResNet's weights as the sidecar serves them (hardened) and the
+  # ViT beside it by architecture (bench mem's --also; a member's time does not depend on its weights).
+  checkpoint="$(ls "$work"/public-v*-tiny-[0-9]*x*-seed0-hardened-*.safetensors | grep -v '\.partial\.' | head -1)"
+  preset=(--preset tiny --also tiny-vit)
 fi
 
 dotnet "$loadtest" --users "$users" --posts 4 --image "$image" >/dev/null   # warm-up: JIT, first batches
@@ -75,7 +77,7 @@ load="$(dotnet "$loadtest" --users "$users" --posts "$posts" --image "$image" --
 wall=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 timings >"$work/timings.after"
 after="$(bench)"
-echo "bench mem (batch $batch, medium, common-words, the served surrogate): $before posts/s before, $after after"
+echo "bench mem (batch $batch, medium, common-words, the served surrogates): $before posts/s before, $after after"
 echo "sidecar: $load"
 sidecar_rate="$(grep -oE '= [0-9.]+ posts/s' <<<"$load" | grep -oE '[0-9.]+')"
 awk -v s="$sidecar_rate" -v a="$before" -v b="$after" \

@@ -5,7 +5,8 @@
 # (/src, /app, /models) mapped under a temporary root and the build arguments at their defaults (TORCH=cpu). Then every
 # COPY --from of those stages must find what it copies, and the entry point's DLL must be among it. The README's quick
 # start builds these images; this is the part of it that can run here. (Not checked: .dockerignore, file modes, and the
-# base images themselves.)
+# base images themselves.) The steps see this shell's environment: CI sets Sidecar__Model__* to prepare the public
+# models at toy size.
 set -euo pipefail
 root_dir="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/image-builds.XXXXXX")"
