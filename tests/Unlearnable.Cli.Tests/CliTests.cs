@@ -36,7 +36,7 @@ public class CliTests
     public void DemoProtectsPostsLetsAHackerFineTuneOnBothAndWritesTheReportWithCharts()
     {
         var outDir = Temp();
-        var (code, output, error) = Run("demo", "--people", "4", "--photos", "3", "--epochs", "1", "--pretrain-images", "8", "--out", outDir, "--device", "cpu");
+        var (code, output, error) = Run("demo", "--people", "4", "--photos", "3", "--epochs", "1", "--pretrain-images", "8", "--hardening-steps", "2", "--out", outDir, "--device", "cpu");
         Assert.True(code == 0, error + output);
         Assert.Contains("after clean posts", output);
         Assert.Contains("after the platform's downscale and JPEG re-encode", output);
@@ -47,6 +47,8 @@ public class CliTests
         Assert.Equal("posts", report["protection"]!["source"]!.GetValue<string>());
         Assert.InRange(report["protection"]!["maxLInfinity"]!.GetValue<int>(), 1, 8);
         Assert.Contains("posted", File.ReadAllText(Path.Combine(outDir, "report.md")), StringComparison.OrdinalIgnoreCase);
+        // The sidecar's default surrogates, hardened for the steps asked.
+        Assert.Contains("its default ensemble (tiny seed 0, tiny-vit seed 0); each surrogate first adversarially fine-tuned for 2 steps", report["protection"]!["posting"]!.GetValue<string>());
 
         (code, _, error) = Run("demo", "--people", "1");
         Assert.Equal(2, code);
@@ -54,6 +56,9 @@ public class CliTests
         (code, _, error) = Run("demo", "--people", "x");   // not a number: refused by the parser, not a crash
         Assert.Equal(2, code);
         Assert.Contains("'x'", error);
+        (code, _, error) = Run("demo", "--hardening-steps", "-1");
+        Assert.Equal(2, code);
+        Assert.Contains("--hardening-steps must be 0 to 10000", error);
     }
 
     [Fact]

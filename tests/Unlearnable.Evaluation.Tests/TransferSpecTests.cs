@@ -40,7 +40,8 @@ public class TransferSpecTests
         {
             Name = "transfer", Seed = 0,
             Data = new DataSpec(DataKind.SyntheticIdentities, Identities: 4, Photos: 3),
-            Protection = new ProtectionSpec(ProtectionSource.Posts, TriggerLength: 2, Members: [new("tiny", 0), new("tiny-vit", 1)]),
+            // Unhardened (steps 0): the test is of the members, and hardening has its own below.
+            Protection = new ProtectionSpec(ProtectionSource.Posts, TriggerLength: 2, Members: [new("tiny", 0), new("tiny-vit", 1)], Hardening: new HardeningSpec(Steps: 0)),
             Attack = new HackerSpec(AttackMode.FineTune, Epochs: 1, LearningRate: 1e-4, BatchSize: 8, WarmupSteps: 1, PreTrainImages: 16, PreTrainEpochs: 1, PreTrainSeed: 7),
             Arms = new ArmsSpec(Countermeasures: ["grayscale"], Releases: [5]),
         };

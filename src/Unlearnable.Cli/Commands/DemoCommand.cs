@@ -6,7 +6,7 @@ namespace Unlearnable.Cli.Commands;
 /// <summary>
 /// The product's story on the embedded default, needing no files or server: people post photos
 /// of themselves with their names (synthetic faces); the posts are protected through the
-/// sidecar's batch path (its default surrogate: the public model, micro-batches, medium strength); a hacker fine-tunes that public pre-trained CLIP on the clean posts and, separately, on
+/// sidecar's batch path (its default surrogates: the public model's ResNet and ViT, each hardened; micro-batches, medium strength); a hacker fine-tunes that public pre-trained CLIP on the clean posts and, separately, on
 /// the protected ones, and tries to put names to new photos. It prints both beside the random and
 /// pre-trained baselines and writes the report with its charts and example images.
 /// </summary>
@@ -20,19 +20,25 @@ static class DemoCommand
         var photos = new Option<int>("--photos") { Description = "Photos per person (the last is held out for the hacker's test)", DefaultValueFactory = _ => 8 };
         var epochs = new Option<int>("--epochs") { Description = "The hacker's fine-tuning epochs", DefaultValueFactory = _ => 10 };
         var preTrain = new Option<int>("--pretrain-images") { Description = "Captioned scenes the hacker's model was pre-trained on", DefaultValueFactory = _ => 1000 };
+        var hardening = new Option<int>("--hardening-steps")
+        {
+            Description = "Adversarial fine-tuning steps each surrogate gets before protecting, as the sidecar's Sidecar:Model:Hardening:Steps (0: none)",
+            DefaultValueFactory = _ => Protection.Robustness.AdversarialHardening.DefaultSteps,
+        };
         people.Must(n => n >= 2, "--people must be at least 2");
         photos.Must(n => n >= 2, "--photos must be at least 2 (one is held out)");
         epochs.Must(n => n >= 1, "--epochs must be at least 1");
         preTrain.Must(n => n >= 2, "--pretrain-images must be at least 2");
+        hardening.Must(n => n is >= 0 and <= Protection.Robustness.AdversarialHardening.MaxSteps, $"--hardening-steps must be 0 to {Protection.Robustness.AdversarialHardening.MaxSteps}");
         var output = new Option<string>("--out") { Description = "Folder for the report, charts and example images (rerun to resume)", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();
         var command = new Command("demo", "Protect people's posts as the sidecar does, let a hacker fine-tune on them, and show what it learned against clean posts")
-            { preset, quickGelu, people, photos, epochs, preTrain, output, device, seed };
+            { preset, quickGelu, people, photos, epochs, preTrain, hardening, output, device, seed };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
-            var spec = Spec(result.GetValue(preset)!, result.GetValue(people), result.GetValue(photos), result.GetValue(epochs), result.GetValue(preTrain), result.GetValue(seed))
-                with { QuickGelu = result.GetValue(quickGelu) };
+            var spec = Spec(result.GetValue(preset)!, result.GetValue(people), result.GetValue(photos), result.GetValue(epochs), result.GetValue(preTrain), result.GetValue(seed),
+                result.GetValue(hardening)) with { QuickGelu = result.GetValue(quickGelu) };
             string outDir = result.GetValue(output)!;
             Console.WriteLine($"{spec.Data.Identities} people post {spec.Data.Photos - 1} photos each with captions naming them; a hacker collects the posts and fine-tunes CLIP to put names to faces.");
             var report = EvaluateAttackCommand.RunWithProgress(spec, result.GetValue(device)!, outDir, cancel);
@@ -43,12 +49,14 @@ static class DemoCommand
         return command;
     }
 
-    public static AttackSpec Spec(string preset, int people, int photos, int epochs, int preTrainImages, int seed) => new()
+    public static AttackSpec Spec(string preset, int people, int photos, int epochs, int preTrainImages, int seed,
+        int hardeningSteps = Protection.Robustness.AdversarialHardening.DefaultSteps) => new()
     {
         Name = "demo: people's posts protected through the sidecar's batch path, against a hacker who fine-tunes on them",
         Seed = seed, Preset = preset,
         Data = new DataSpec(DataKind.SyntheticIdentities, Identities: people, Photos: photos),
-        Protection = new ProtectionSpec(ProtectionSource.Posts, Strength: Protection.ProtectionStrength.Medium, TriggerLength: 3),
+        Protection = new ProtectionSpec(ProtectionSource.Posts, Strength: Protection.ProtectionStrength.Medium, TriggerLength: 3,
+            Hardening: hardeningSteps == Protection.Robustness.AdversarialHardening.DefaultSteps ? null : new HardeningSpec(Steps: hardeningSteps)),
         Attack = new HackerSpec(AttackMode.FineTune, Epochs: epochs, LearningRate: 1e-4, BatchSize: 32, PreTrainImages: preTrainImages, PreTrainEpochs: 20),
         // What every platform does to a photo before anyone can crawl it: downscale and re-encode as JPEG.
         Arms = new ArmsSpec(Countermeasures: ["platform"]),
