@@ -149,8 +149,12 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         var model = Release(release, preTrained, cancel);
         try
         {
+            // Every 25th step: a log line per step would be 600 a member.
             hardening.Harden(model, AttackJob.PublicRecipe(spec, release.Seed), device, (step, loss) =>
-                OnProgress?.Invoke(JobProgress.Stage("protect", $"hardening {release.Preset} seed {release.Seed}: step {step + 1}/{hardening.Steps} loss {loss:F3}", step + 1, hardening.Steps)), cancel);
+            {
+                if ((step + 1) % 25 == 0 || step + 1 == hardening.Steps)
+                    OnProgress?.Invoke(JobProgress.Stage("protect", $"hardening {release.Preset} seed {release.Seed}: step {step + 1}/{hardening.Steps} loss {loss:F3}", step + 1, hardening.Steps));
+            }, cancel);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             ClipCheckpoint.SaveAtomically(model, path);
             return model;
