@@ -44,10 +44,14 @@ env "${served[@]}" ASPNETCORE_ENVIRONMENT=Development Sidecar__Profiles__Databas
   Logging__LogLevel__Default=Warning dotnet "$sidecar" >"$work/sidecar.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do curl -sf http://127.0.0.1:5052/healthz >/dev/null && break; sleep 2; done
+# Up to 20 minutes: the first run makes the default members (about 13 minutes on 2 cores; later runs load them).
+for _ in $(seq 1 600); do curl -sf http://127.0.0.1:5052/healthz >/dev/null && break; sleep 2; done
 curl -sf http://127.0.0.1:5052/healthz >/dev/null || { echo "the sidecar did not become healthy; see $work/sidecar.log" >&2; exit 1; }
 if [ -n "${CHECKPOINT:-}" ]; then
   checkpoint="$(readlink -f "$CHECKPOINT")"
+  preset=(--preset "$PRESET")
+elif [ -n "${PRESET:-}" ]; then
+  checkpoint="$(ls "$work"/public-v*-"$PRESET"-[0-9]*x*-seed0-hardened-*.safetensors | grep -v '\.partial\.' | head -1)"
   preset=(--preset "$PRESET")
 else
   # The default ensemble (PublicModel.DefaultEnsemble): the ResNet's weights as the sidecar serves them (hardened) and the

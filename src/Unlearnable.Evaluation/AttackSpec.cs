@@ -42,9 +42,14 @@ public sealed record AttackSpec
     /// <summary>The release of the public recipe a fine-tuning hacker downloads: <c>attack.preTrainSeed</c>, else the spec's seed.</summary>
     public int HackerRelease() => Attack.PreTrainSeed ?? Seed;
 
-    /// <summary>What the posts path protects against: <c>protection.members</c>, else the sidecar's default ensemble at the spec's seed.</summary>
+    /// <summary>
+    /// What the posts path protects against: <c>protection.members</c>, else the sidecar's default ensemble at the spec's seed
+    /// when the hacker's preset is one of its architectures, else (as a sidecar whose <c>Preset</c> names it) that preset's release.
+    /// </summary>
     public IReadOnlyList<SurrogateSpec> PostSurrogates() =>
-        Protection.Members ?? [.. Unlearnable.Protection.PublicModel.DefaultEnsemble.Select(preset => new SurrogateSpec(preset, Seed))];
+        Protection.Members ?? (Unlearnable.Protection.PublicModel.DefaultEnsemble.Contains(Preset, StringComparer.OrdinalIgnoreCase)
+            ? [.. Unlearnable.Protection.PublicModel.DefaultEnsemble.Select(preset => new SurrogateSpec(preset, Seed))]
+            : [new SurrogateSpec(Preset, Seed)]);
 
     /// <summary>Parses a spec; a malformed document or an unknown field is a <see cref="SpecException"/> naming where.</summary>
     public static AttackSpec Parse(string json)

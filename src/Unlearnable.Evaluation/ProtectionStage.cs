@@ -112,7 +112,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
             run.Noise.Dispose();
             int owners = train.Select(t => t.Owner).OfType<string>().Distinct().Count();
             posting = $"posted in micro-batches of {PostBatches.SidecarBatchSize} through the sidecar's batch path, against " +
-                (spec.Protection.Members is null ? $"its default ensemble ({Listed(releases)})" : Ensemble(releases)) +
+                (spec.Protection.Members is not null ? Ensemble(releases) : releases.Count > 1 ? $"its default ensemble ({Listed(releases)})" : $"the public model ({Listed(releases)})") +
                 (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "") +
                 (spec.Protection.StickyTriggers is true ? "; each person's first trigger kept for their later posts" : "") +
                 Levers(options, releases.Count) + Hardened() +

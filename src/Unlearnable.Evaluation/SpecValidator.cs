@@ -107,9 +107,10 @@ public static class SpecValidator
         if (p.Hardening is { } hardening)
         {
             if (p.Source != ProtectionSource.Posts) fail("protection.hardening", $"applies to posts; source '{SpecNames.Of(p.Source)}' protects against its surrogate as it is");
-            else if (ProtectionStage.PostOptions(spec).Options.Epsilon * 255 is var epsilon && !(hardening.Epsilon > 0 && hardening.Epsilon <= epsilon + 1e-9))
-                fail("protection.hardening.epsilon", $"{hardening.Epsilon} must be in (0, {epsilon:G4}] (1/255 units, at most the protection's ε)");
             else if (hardening.Steps is < 0 or > Protection.Robustness.AdversarialHardening.MaxSteps) fail("protection.hardening.steps", $"{hardening.Steps}: give 0 (none) to {Protection.Robustness.AdversarialHardening.MaxSteps}");
+            // Steps 0 hardens nothing, so its ε is not read.
+            else if (hardening.Steps > 0 && ProtectionStage.PostOptions(spec).Options.Epsilon * 255 is var epsilon && !(hardening.Epsilon > 0 && hardening.Epsilon <= epsilon + 1e-9))
+                fail("protection.hardening.epsilon", $"{hardening.Epsilon} must be in (0, {epsilon:G4}] (1/255 units, at most the protection's ε)");
         }
         if (p.StickyTriggers is not null && p.Source != ProtectionSource.Posts)
             fail("protection.stickyTriggers", $"applies to posts; source '{SpecNames.Of(p.Source)}' has no posting users (a sidecar takes trigger_policy per post)");

@@ -47,9 +47,9 @@ public sealed class ModelOptions
     /// arithmetic) or Bfloat16 (2–3× the posts per second at real sizes on CPUs with AVX-512 BF16; docs/performance.md).
     /// </summary>
     public Clip.Model.MatmulPrecision Precision { get; set; }
-    /// <summary>Without a checkpoint the surrogate is the embedded public model (<see cref="Protection.PublicModel"/>): its scenes…</summary>
+    /// <summary>Without a checkpoint the surrogates are the embedded public model's (<see cref="Protection.PublicModel"/>): its scenes…</summary>
     public int DefaultTrainingImages { get; set; } = new Protection.PublicModel().Images;
-    /// <summary>…and epochs over them (about a minute on 2 cores at the defaults; cached next to the database).</summary>
+    /// <summary>…and epochs over them (about a minute a member on 2 cores at the defaults, hardening 5 more; cached next to the database).</summary>
     public int DefaultTrainingEpochs { get; set; } = new Protection.PublicModel().Epochs;
     /// <summary>The release of the public model, and the seed of the server's own randomness.</summary>
     public int Seed { get; set; }

@@ -80,7 +80,10 @@ public class TransferSpecTests
         // A negative seed, the hacker's own release, a member's release, one listed twice.
         Assert.Equal(["arms.releases[0]", "arms.releases[1]", "arms.releases[2]", "arms.releases[4]"], Fields(spec with { Arms = new ArmsSpec(Releases: [-1, 4, 1, 2, 2]) }));
         Assert.Contains("the protection was made from (tiny-vit)", SpecValidator.Check(spec with { Arms = new ArmsSpec(Releases: [1]) }).Single().Problem);
-        // Without members the posts path protects against the spec's seed (the default ensemble's release).
+        // Without members the posts path protects against the sidecar's default ensemble at the spec's seed, or, for a hacker
+        // of another architecture, that preset's release (as a sidecar whose Preset names it).
+        Assert.Equal([new SurrogateSpec("tiny", 4), new SurrogateSpec("tiny-vit", 4)], new AttackSpec { Seed = 4, Preset = "tiny-vit", Protection = new ProtectionSpec(ProtectionSource.Posts) }.PostSurrogates());
+        Assert.Equal([new SurrogateSpec("small", 4)], new AttackSpec { Seed = 4, Preset = "small", Protection = new ProtectionSpec(ProtectionSource.Posts) }.PostSurrogates());
         Assert.Equal(["arms.releases[0]"], Fields(spec with { Protection = new ProtectionSpec(ProtectionSource.Posts), Arms = new ArmsSpec(Releases: [0]) }));
         Assert.Equal(["arms.releases"], Fields(new AttackSpec { Attack = new HackerSpec(AttackMode.FromScratch), Arms = new ArmsSpec(Releases: [3]) }));
 
@@ -141,6 +144,7 @@ public class TransferSpecTests
         Assert.Equal(new HardeningSpec(), new ProtectionSpec(ProtectionSource.Posts).HardeningOrDefault);
         Assert.Equal(600, new ProtectionSpec(ProtectionSource.Posts).HardeningOrDefault!.Steps);
         Assert.Empty(Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 0))));
+        Assert.Empty(Fields(new ProtectionSpec(ProtectionSource.Posts, Epsilon: 1, Hardening: new HardeningSpec(Epsilon: 0, Steps: 0))));   // nothing hardened: ε unread
         Assert.Null(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 0)).HardeningOrDefault);
         Assert.Null(new ProtectionSpec(ProtectionSource.Mem).HardeningOrDefault);
         var refused = Assert.Single(Assert.Throws<SpecException>(() => AttackSpec.Parse(""" { "protection": { "ensembleStep": "sometimes" } } """)).Violations);
