@@ -107,7 +107,7 @@ public static class SpecValidator
         if (p.Hardening is { } hardening)
         {
             if (p.Source != ProtectionSource.Posts) fail("protection.hardening", $"applies to posts; source '{SpecNames.Of(p.Source)}' protects against its surrogate as it is");
-            else if (hardening.Steps is < 0 or > Protection.Robustness.AdversarialHardening.MaxSteps) fail("protection.hardening.steps", $"{hardening.Steps}: give 0 (none) to {Protection.Robustness.AdversarialHardening.MaxSteps}");
+            else if (!Protection.Robustness.AdversarialHardening.IsStepsSetting(hardening.Steps)) fail("protection.hardening.steps", $"{hardening.Steps}: give {Protection.Robustness.AdversarialHardening.StepsSettingRange}");
             // Steps 0 hardens nothing, so its ε is not read.
             else if (hardening.Steps > 0 && ProtectionStage.PostOptions(spec).Options.Epsilon * 255 is var epsilon && !(hardening.Epsilon > 0 && hardening.Epsilon <= epsilon + 1e-9))
                 fail("protection.hardening.epsilon", $"{hardening.Epsilon} must be in (0, {epsilon:G4}] (1/255 units, at most the protection's ε)");

@@ -87,8 +87,8 @@ public sealed class ModelOptions
         if (DefaultTrainingImages is < Protection.PublicModel.MinImages or > Protection.PublicModel.MaxImages || DefaultTrainingEpochs is < 1 or > Protection.PublicModel.MaxEpochs)
             throw new InvalidOperationException($"{section}:DefaultTrainingImages must be in {Protection.PublicModel.MinImages}..{Protection.PublicModel.MaxImages} (is {DefaultTrainingImages}) " +
                 $"and {section}:DefaultTrainingEpochs in 1..{Protection.PublicModel.MaxEpochs} (is {DefaultTrainingEpochs})");
-        if (Hardening.StepsOrDefault is < 0 or > Protection.Robustness.AdversarialHardening.MaxSteps)
-            throw new InvalidOperationException($"{section}:Hardening:Steps is {Hardening.Steps}; give 0 (none) to {Protection.Robustness.AdversarialHardening.MaxSteps}");
+        if (!Protection.Robustness.AdversarialHardening.IsStepsSetting(Hardening.StepsOrDefault))
+            throw new InvalidOperationException($"{section}:Hardening:Steps is {Hardening.Steps}; give {Protection.Robustness.AdversarialHardening.StepsSettingRange}");
         if (!(Hardening.Epsilon is > 0 and <= HardeningOptions.MaxEpsilon))
             throw new InvalidOperationException($"{section}:Hardening:Epsilon is {Hardening.Epsilon}; give more than 0 and at most {HardeningOptions.MaxEpsilon} (1/255 units)");
         if (Members.Count > 0 && (!string.IsNullOrWhiteSpace(Checkpoint) || !string.IsNullOrWhiteSpace(Preset)))

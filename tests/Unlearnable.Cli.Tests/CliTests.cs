@@ -58,7 +58,7 @@ public class CliTests
         Assert.Contains("'x'", error);
         (code, _, error) = Run("demo", "--hardening-steps", "-1");
         Assert.Equal(2, code);
-        Assert.Contains("--hardening-steps must be 0 to 10000", error);
+        Assert.Contains("--hardening-steps must be 0 (none) to 10000", error);
     }
 
     [Fact]

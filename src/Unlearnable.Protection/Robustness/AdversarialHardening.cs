@@ -23,6 +23,9 @@ public sealed record AdversarialHardening(double Epsilon = AdversarialHardening.
     public const double DefaultEpsilon = 2;
     public const int DefaultSteps = 600;
     public const int MaxSteps = 10_000;
+    /// <summary>What a hardening-steps setting may be (the sidecar's, a spec's, the demo's): 0 for none, else up to <see cref="MaxSteps"/>.</summary>
+    public static bool IsStepsSetting(int steps) => steps is >= 0 and <= MaxSteps;
+    public static readonly string StepsSettingRange = $"0 (none) to {MaxSteps}";
 
     /// <summary>In every hardened file's name: bump it with any change that gives other weights for the same settings (the
     /// adversary's steps, the sampling, the optimiser), so that cached or prepared copies made by older code are made again.</summary>
