@@ -79,7 +79,7 @@ public static class AttackReportWriter
 
         var own = report.Arms.Where(a => a.Release is null).ToList();
         Table(md, "Same architecture", report, own.Where(a => a.Architecture == report.Spec.Preset && a.Countermeasure is null && a.Fraction is 0 or 1), kept: true);
-        Table(md, "Other architectures: hackers of another architecture than the spec's preset (the protection may have been made against it too, see above)", report, own.Where(a => a.Architecture != report.Spec.Preset), kept: true);
+        Table(md, "Transfer to other architectures: hackers of another architecture than the spec's preset (the protection may have been made against it too: see how it was posted, above)", report, own.Where(a => a.Architecture != report.Spec.Preset), kept: true);
         Table(md, "Poison fraction: only a share of the training pairs protected", report, own.Where(a => a.Fraction is > 0 and < 1), kept: true);
         Table(md, "The hacker's defences: what they do to the protected training set (washes, augmentation, caption clean-up, filtering)", report, own.Where(a => a.Countermeasure is not null), kept: true);
         Table(md, "Other releases of the public model: the hacker fine-tunes one the protection was not made from (each against its own clean hacker)", report,
