@@ -51,6 +51,9 @@ public sealed record AttackSpec
             ? [.. Unlearnable.Protection.PublicModel.DefaultEnsemble.Select(preset => new SurrogateSpec(preset, Seed))]
             : [new SurrogateSpec(Preset, Seed)]);
 
+    /// <summary>The public-model releases the protection is made against: the posts path's surrogates, or the members mem / em name (none: their own surrogate).</summary>
+    public IReadOnlyList<SurrogateSpec> ProtectionReleases() => Protection.Source == ProtectionSource.Posts ? PostSurrogates() : Protection.Members ?? [];
+
     /// <summary>Parses a spec; a malformed document or an unknown field is a <see cref="SpecException"/> naming where.</summary>
     public static AttackSpec Parse(string json)
     {

@@ -301,7 +301,7 @@ public static class SpecValidator
             fail("attack.epochs", $"{pairEpochs:N0} training pair-epochs ({images:N0} images × {epochs} epochs × {trained} trained arms); the limit is {MaxTrainingPairEpochs:N0} for one job");
         if (a.Mode == AttackMode.FineTune || TrainsPublicModels(spec))
         {
-            long models = plan.Select(arm => (arm.Architecture.ToLowerInvariant(), arm.Release)).Distinct().Count() + (spec.Protection.Source == ProtectionSource.Posts ? spec.PostSurrogates().Count : spec.Protection.Members?.Count ?? 0);
+            long models = plan.Select(arm => (arm.Architecture.ToLowerInvariant(), arm.Release)).Distinct().Count() + spec.ProtectionReleases().Count;
             long preTraining = (long)a.PreTrainImages * a.PreTrainEpochs * models;
             if (preTraining > MaxPreTrainingPairEpochs)
                 fail("attack.preTrainEpochs", $"{preTraining:N0} pre-training pair-epochs ({a.PreTrainImages:N0} scenes × {a.PreTrainEpochs} epochs × {models} public models); the limit is {MaxPreTrainingPairEpochs:N0} for one job");
@@ -314,7 +314,7 @@ public static class SpecValidator
         var releases = spec.Arms.HackerReleases;
         if (releases.Count > 0 && spec.Attack.Mode != AttackMode.FineTune)
             fail("arms.releases", $"a hacker in attack.mode {SpecNames.Of(spec.Attack.Mode)} downloads no public model; releases apply to fine-tune");
-        var made = (spec.Protection.Source == ProtectionSource.Posts ? spec.PostSurrogates() : spec.Protection.Members ?? []).OfType<SurrogateSpec>()
+        var made = spec.ProtectionReleases().OfType<SurrogateSpec>()
             .GroupBy(m => m.Seed).ToDictionary(g => g.Key, g => string.Join(", ", g.Select(m => m.Preset)));
         int hackers = spec.HackerRelease();
         for (int i = 0; i < releases.Count; i++)
