@@ -147,8 +147,8 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     public bool RestartSurrogateOrDefault => RestartSurrogate ?? ProtectionOptions.Evaluation.RestartSurrogate;
 
     /// <summary>The hardening posts' surrogates get: as given (<c>steps</c> 0: none), else the sidecar's default; other sources none.</summary>
-    [JsonIgnore]
-    public HardeningSpec? HardeningOrDefault => Source != ProtectionSource.Posts ? null : (Hardening ?? new HardeningSpec()) is { Steps: > 0 } h ? h : null;
+    public Protection.Robustness.AdversarialHardening? HardeningSettings(int seed) => Source != ProtectionSource.Posts ? null
+        : Protection.Robustness.AdversarialHardening.FromSetting(Hardening?.Epsilon ?? Protection.Robustness.AdversarialHardening.DefaultEpsilon, Hardening?.Steps, seed);
 }
 
 /// <summary>
@@ -156,10 +156,7 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
 /// protecting (<see cref="Protection.Robustness.AdversarialHardening"/>), against an adversary of <paramref name="Epsilon"/>
 /// (1/255 units) for <paramref name="Steps"/> steps.
 /// </summary>
-public sealed record HardeningSpec(double Epsilon = Protection.Robustness.AdversarialHardening.DefaultEpsilon, int Steps = Protection.Robustness.AdversarialHardening.DefaultSteps)
-{
-    public Protection.Robustness.AdversarialHardening Settings(int seed) => new(Epsilon / 255, Steps, Seed: seed);
-}
+public sealed record HardeningSpec(double Epsilon = Protection.Robustness.AdversarialHardening.DefaultEpsilon, int Steps = Protection.Robustness.AdversarialHardening.DefaultSteps);
 
 /// <summary>A release of the public recipe a protection is made against: its architecture (a preset) and the seed it was trained with.</summary>
 public sealed record SurrogateSpec(string Preset = "tiny", int Seed = 0);

@@ -135,7 +135,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
         options.InputDiversity > 0 ? $"; {options.InputDiversity:P0} of PGD steps see a shrunk, padded view (input diversity)" : "",
         options.SkipErosion > 0 ? $"; the surrogates' residual skips scaled at random within ±{options.SkipErosion:G2} each PGD step (skip erosion)" : "");
 
-    string Hardened() => spec.Protection.HardeningOrDefault?.Settings(spec.ProtectionSeed) is { } h ? "; each surrogate first " + h.Describe() : "";
+    string Hardened() => spec.Protection.HardeningSettings(spec.ProtectionSeed) is { } h ? "; each surrogate first " + h.Describe() : "";
 
     /// <summary>
     /// One release of the public recipe: the hacker's own pre-trained model when it is that release, else trained here, resumably;
@@ -143,16 +143,15 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     /// </summary>
     ClipModel Member(SurrogateSpec release, Func<ClipModel> preTrained, CancellationToken cancel)
     {
-        if (spec.Protection.HardeningOrDefault?.Settings(spec.ProtectionSeed) is not { } hardening) return Release(release, preTrained, cancel);
+        if (spec.Protection.HardeningSettings(spec.ProtectionSeed) is not { } hardening) return Release(release, preTrained, cancel);
         var path = Path.Combine(workDir, "posts-public-models", hardening.FileName($"{release.Preset.ToLowerInvariant()}-seed{release.Seed}.safetensors"));
         if (File.Exists(path)) return ClipCheckpoint.Load(path, device);
         var model = Release(release, preTrained, cancel);
         try
         {
-            // Every 25th step: a log line per step would be 600 a member.
             hardening.Harden(model, AttackJob.PublicRecipe(spec, release.Seed), device, (step, loss) =>
             {
-                if ((step + 1) % 25 == 0 || step + 1 == hardening.Steps)
+                if (hardening.IsReportStep(step))
                     OnProgress?.Invoke(JobProgress.Stage("protect", $"hardening {release.Preset} seed {release.Seed}: step {step + 1}/{hardening.Steps} loss {loss:F3}", step + 1, hardening.Steps));
             }, cancel);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);

@@ -74,7 +74,7 @@ public sealed class ModelOptions
 
     /// <summary>The hardening every public-model member gets; null = none (Steps 0).</summary>
     public Protection.Robustness.AdversarialHardening? HardeningSettings() =>
-        Hardening.StepsOrDefault == 0 ? null : new(Hardening.Epsilon / 255, Hardening.StepsOrDefault, Seed: Seed);
+        Protection.Robustness.AdversarialHardening.FromSetting(Hardening.Epsilon, Hardening.Steps, Seed);
 
     /// <summary>The public model's recipe at a release (every public-model member shares the scenes, epochs and faces).</summary>
     public Protection.PublicModel PublicModel(int release) =>
@@ -87,7 +87,7 @@ public sealed class ModelOptions
         if (DefaultTrainingImages is < Protection.PublicModel.MinImages or > Protection.PublicModel.MaxImages || DefaultTrainingEpochs is < 1 or > Protection.PublicModel.MaxEpochs)
             throw new InvalidOperationException($"{section}:DefaultTrainingImages must be in {Protection.PublicModel.MinImages}..{Protection.PublicModel.MaxImages} (is {DefaultTrainingImages}) " +
                 $"and {section}:DefaultTrainingEpochs in 1..{Protection.PublicModel.MaxEpochs} (is {DefaultTrainingEpochs})");
-        if (!Protection.Robustness.AdversarialHardening.IsStepsSetting(Hardening.StepsOrDefault))
+        if (!Protection.Robustness.AdversarialHardening.IsStepsSetting(Hardening.Steps))
             throw new InvalidOperationException($"{section}:Hardening:Steps is {Hardening.Steps}; give {Protection.Robustness.AdversarialHardening.StepsSettingRange}");
         if (!(Hardening.Epsilon is > 0 and <= HardeningOptions.MaxEpsilon))
             throw new InvalidOperationException($"{section}:Hardening:Epsilon is {Hardening.Epsilon}; give more than 0 and at most {HardeningOptions.MaxEpsilon} (1/255 units)");
@@ -147,7 +147,6 @@ public sealed class HardeningOptions
     public const double MaxEpsilon = 16;
     public double Epsilon { get; set; } = AdversarialHardening.DefaultEpsilon;
     public int? Steps { get; set; }
-    public int StepsOrDefault => Steps ?? AdversarialHardening.DefaultSteps;
 }
 
 /// <summary>One surrogate of <see cref="ModelOptions.Members"/>: a checkpoint, or (without one) a release of the public model.</summary>

@@ -134,19 +134,19 @@ public class TransferSpecTests
         // Hardening: posts only, an adversary no stronger than the protection, a bounded number of steps.
         var hardened = AttackSpec.Parse(""" { "protection": { "source": "posts", "hardening": { "epsilon": 1, "steps": 50 } } } """);
         Assert.Empty(SpecValidator.Check(hardened));
-        Assert.Equal((1.0 / 255, 50, 11), (hardened.Protection.Hardening!.Settings(11).Epsilon, hardened.Protection.Hardening.Settings(11).Steps, hardened.Protection.Hardening.Settings(11).Seed));
+        Assert.Equal(new Protection.Robustness.AdversarialHardening(1.0 / 255, 50, Seed: 11), hardened.Protection.HardeningSettings(11));
         Assert.DoesNotContain("hardening", new AttackSpec().ToJson());
         Assert.Equal(["protection.hardening"], Fields(new ProtectionSpec(ProtectionSource.Mem, Hardening: new HardeningSpec())));
         Assert.Equal(["protection.hardening.epsilon"], Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Epsilon: 9))));
         Assert.Equal(["protection.hardening.epsilon"], Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Epsilon: 0))));
         Assert.Equal(["protection.hardening.steps"], Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: -1))));
         // Posts are hardened as the sidecar hardens by default unless steps is 0; other sources protect against their surrogate as it is.
-        Assert.Equal(new HardeningSpec(), new ProtectionSpec(ProtectionSource.Posts).HardeningOrDefault);
-        Assert.Equal(600, new ProtectionSpec(ProtectionSource.Posts).HardeningOrDefault!.Steps);
+        Assert.Equal(new Protection.Robustness.AdversarialHardening(2.0 / 255, 600, Seed: 4), new ProtectionSpec(ProtectionSource.Posts).HardeningSettings(4));
+        Assert.Equal(600, new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Epsilon: 1)).HardeningSettings(0)!.Steps);
         Assert.Empty(Fields(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 0))));
         Assert.Empty(Fields(new ProtectionSpec(ProtectionSource.Posts, Epsilon: 1, Hardening: new HardeningSpec(Epsilon: 0, Steps: 0))));   // nothing hardened: ε unread
-        Assert.Null(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 0)).HardeningOrDefault);
-        Assert.Null(new ProtectionSpec(ProtectionSource.Mem).HardeningOrDefault);
+        Assert.Null(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 0)).HardeningSettings(0));
+        Assert.Null(new ProtectionSpec(ProtectionSource.Mem).HardeningSettings(0));
         var refused = Assert.Single(Assert.Throws<SpecException>(() => AttackSpec.Parse(""" { "protection": { "ensembleStep": "sometimes" } } """)).Violations);
         Assert.Equal("protection.ensembleStep", refused.Field);
         Assert.Contains("use mean, drawn", refused.Problem);

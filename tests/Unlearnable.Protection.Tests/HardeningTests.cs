@@ -66,4 +66,15 @@ public class HardeningTests
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new AdversarialHardening(epsilon, steps).Validate());
         Assert.Equal(name, e.ParamName);
     }
+
+    [Fact]
+    public void ASettingMeansTheDefaultWhenUnsetNoneAtZeroAndReportsEvery25thStepAndTheLast()
+    {
+        Assert.Equal(new AdversarialHardening(2.0 / 255, AdversarialHardening.DefaultSteps, Seed: 3), AdversarialHardening.FromSetting(2, null, 3));
+        Assert.Equal(new AdversarialHardening(1.0 / 255, 40, Seed: 0), AdversarialHardening.FromSetting(1, 40, 0));
+        Assert.Null(AdversarialHardening.FromSetting(2, 0, 0));
+        Assert.True(AdversarialHardening.IsStepsSetting(null));
+        Assert.False(AdversarialHardening.IsStepsSetting(-1));
+        Assert.Equal([24, 49, 59], Enumerable.Range(0, 60).Where(new AdversarialHardening(Steps: 60).IsReportStep));
+    }
 }

@@ -53,7 +53,7 @@ public class ModelConfigurationTests
         var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1), Protection = new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 2)) };
         Assert.Equal(info.Members.Select(m => (m.Architecture, m.Release)), spec.PostSurrogates().Select(m => (m.Preset, m.Seed)));
         var recipe = AttackJob.PublicRecipe(spec, spec.Seed);
-        var hardening = spec.Protection.HardeningOrDefault!.Settings(spec.ProtectionSeed);
+        var hardening = spec.Protection.HardeningSettings(spec.ProtectionSeed)!;
         foreach (var preset in PublicModel.DefaultEnsemble)
         {
             var config = spec.Architecture(preset);
@@ -151,7 +151,7 @@ public class ModelConfigurationTests
         var spec = new AttackSpec { Seed = 0, Attack = new HackerSpec(PreTrainImages: 64, PreTrainEpochs: 1), Protection = new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(3, 2)) };
         var recipe = AttackJob.PublicRecipe(spec, spec.Seed);
         var config = spec.Architecture("tiny");
-        var hardening = spec.Protection.Hardening!.Settings(spec.ProtectionSeed);
+        var hardening = spec.Protection.HardeningSettings(spec.ProtectionSeed)!;
         var cached = Path.Combine(server.Folder, hardening.FileName(recipe.FileName(config)));
         Assert.True(File.Exists(cached), "the hardened copy is cached beside the public model");
         Assert.True(File.Exists(Path.Combine(server.Folder, recipe.FileName(config))), "the public model itself is cached too");

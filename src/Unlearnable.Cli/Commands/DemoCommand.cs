@@ -29,7 +29,7 @@ static class DemoCommand
         photos.Must(n => n >= 2, "--photos must be at least 2 (one is held out)");
         epochs.Must(n => n >= 1, "--epochs must be at least 1");
         preTrain.Must(n => n >= 2, "--pretrain-images must be at least 2");
-        hardening.Must(Protection.Robustness.AdversarialHardening.IsStepsSetting, $"--hardening-steps must be {Protection.Robustness.AdversarialHardening.StepsSettingRange}");
+        hardening.Must(steps => Protection.Robustness.AdversarialHardening.IsStepsSetting(steps), $"--hardening-steps must be {Protection.Robustness.AdversarialHardening.StepsSettingRange}");
         var output = new Option<string>("--out") { Description = "Folder for the report, charts and example images (rerun to resume)", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var device = SharedOptions.Device();
         var seed = SharedOptions.Seed();

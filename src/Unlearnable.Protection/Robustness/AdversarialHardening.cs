@@ -23,9 +23,17 @@ public sealed record AdversarialHardening(double Epsilon = AdversarialHardening.
     public const double DefaultEpsilon = 2;
     public const int DefaultSteps = 600;
     public const int MaxSteps = 10_000;
-    /// <summary>What a hardening-steps setting may be (the sidecar's, a spec's, the demo's): 0 for none, else up to <see cref="MaxSteps"/>.</summary>
-    public static bool IsStepsSetting(int steps) => steps is >= 0 and <= MaxSteps;
+    /// <summary>What a hardening-steps setting may be (the sidecar's, a spec's, the demo's): unset for the default, 0 for none, else up to <see cref="MaxSteps"/>.</summary>
+    public static bool IsStepsSetting(int? steps) => steps is null or (>= 0 and <= MaxSteps);
     public static readonly string StepsSettingRange = $"0 (none) to {MaxSteps}";
+
+    /// <summary>What a setting means, for the sidecar and specs alike: null for 0 steps (no hardening), <see cref="DefaultSteps"/> when unset.</summary>
+    /// <param name="epsilon">The adversary's ε in 1/255 units, as settings give it.</param>
+    public static AdversarialHardening? FromSetting(double epsilon, int? steps, int seed) =>
+        steps == 0 ? null : new(epsilon / 255, steps ?? DefaultSteps, Seed: seed);
+
+    /// <summary>Every 25th step and the last: the steps whose loss callers report (a line per step would be 600 a member).</summary>
+    public bool IsReportStep(int step) => (step + 1) % 25 == 0 || step + 1 == Steps;
 
     /// <summary>In every hardened file's name: bump it with any change that gives other weights for the same settings (the
     /// adversary's steps, the sampling, the optimiser), so that cached or prepared copies made by older code are made again.</summary>

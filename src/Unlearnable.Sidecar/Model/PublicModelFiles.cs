@@ -104,7 +104,7 @@ public sealed class PublicModelFiles(ModelOptions config, string cacheFolder, IL
         model.to(device);
         hardening.Harden(model, recipe, device, (step, loss) =>
         {
-            if ((step + 1) % 50 == 0 || step + 1 == hardening.Steps) log.LogInformation("Hardening release {Release}: step {Step}/{Steps}, loss {Loss:F3}", recipe.Seed, step + 1, hardening.Steps, loss);
+            if (hardening.IsReportStep(step)) log.LogInformation("Hardening release {Release}: step {Step}/{Steps}, loss {Loss:F3}", recipe.Seed, step + 1, hardening.Steps, loss);
         }, cancel);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         ClipCheckpoint.SaveAtomically(model, path);
