@@ -123,7 +123,7 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// initial weights stay the job's: they are the hacker's own start).
 /// </summary>
 public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.Mem, string? Path = null, string? SidecarAddress = null, string? SidecarApiKey = null,
-    double Epsilon = ProtectionOptions.DefaultEpsilon, int TriggerLength = ProtectionOptions.DefaultTriggerLength, int Rounds = ProtectionOptions.EvaluationRounds,
+    double Epsilon = ProtectionOptions.DefaultEpsilon, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? TriggerLength = null, int Rounds = ProtectionOptions.EvaluationRounds,
     int SurrogateSteps = ProtectionOptions.EvaluationSurrogateSteps, int PgdSteps = ProtectionOptions.DefaultPgdSteps, int TriggerRounds = ProtectionOptions.EvaluationTriggerRounds,
     int TopK = ProtectionOptions.EvaluationTopK, int BatchSize = ProtectionOptions.EvaluationBatchSize, double StopLoss = ProtectionOptions.DefaultStopLoss, string Vocabulary = "common-words", TransformSet RobustTo = TransformSet.None, ProtectionStrength? Strength = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? UserShare = null,
@@ -141,6 +141,10 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]
     public double UserShareOrDefault => UserShare ?? (Source == ProtectionSource.Posts ? Protection.UserNoise.DefaultShare : 0);
+
+    /// <summary>As given, else the sidecar's for posts and the authors' 3 in-process (a sidecar source asks for its server's default).</summary>
+    [JsonIgnore]
+    public int TriggerLengthOrDefault => TriggerLength ?? (Source == ProtectionSource.Posts ? StrengthLevel.DefaultTriggerLength : ProtectionOptions.DefaultTriggerLength);
 
     /// <summary>As given, else the in-process default (on). Unset stays out of the saved spec, so job folders from before the field resume.</summary>
     [JsonIgnore]

@@ -30,7 +30,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     public static ProtectionOptions Options(AttackSpec spec) => new ProtectionSettings
     {
         Method = spec.Protection.Source == ProtectionSource.Em ? ProtectionMethod.Em : ProtectionMethod.Mem,
-        Epsilon = spec.Protection.Epsilon, TriggerLength = spec.Protection.TriggerLength, Rounds = spec.Protection.Rounds,
+        Epsilon = spec.Protection.Epsilon, TriggerLength = spec.Protection.TriggerLengthOrDefault, Rounds = spec.Protection.Rounds,
         SurrogateSteps = spec.Protection.SurrogateSteps, PgdSteps = spec.Protection.PgdSteps, TriggerRounds = spec.Protection.TriggerRounds,
         TopK = spec.Protection.TopK, BatchSize = spec.Protection.BatchSize, StopLoss = spec.Protection.StopLoss, Seed = spec.ProtectionSeed,
         RobustTo = spec.Protection.RobustTo, UserShare = spec.Protection.UserShareOrDefault,
@@ -84,7 +84,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     {
         var level = StrengthLevel.Default(spec.Protection.Strength ?? ProtectionStrength.Medium);
         double epsilon = spec.Protection.Strength is null ? spec.Protection.Epsilon : level.Epsilon;
-        return (level.PostOptions(epsilon, spec.Protection.TriggerLength, spec.ProtectionSeed, spec.Protection.UserShareOrDefault,
+        return (level.PostOptions(epsilon, spec.Protection.TriggerLengthOrDefault, spec.ProtectionSeed, spec.Protection.UserShareOrDefault,
             precision: spec.Protection.Precision ?? MatmulPrecision.Float32, inputDiversity: spec.Protection.InputDiversity ?? 0,
             ensembleStep: spec.Protection.EnsembleStep ?? EnsembleStep.Mean, skipErosion: spec.Protection.SkipErosion ?? 0), level.Rounds);
     }

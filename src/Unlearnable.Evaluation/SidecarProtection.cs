@@ -93,7 +93,7 @@ public sealed class SidecarProtection(ProtectionSpec spec, string workDir, int c
                 {
                     UserId = UserIdFor(workDir, item.Owner), PostId = $"{i}-{item.Id}", Image = ByteString.CopyFrom(Upload(item.Image)), Caption = item.Captions[0],
                     // With a strength the level's own ε applies; epsilon is for a sidecar at its default level (and in-process methods).
-                    Options = new ProtectOptions { Epsilon = spec.Strength is null ? spec.Epsilon : 0, TriggerLength = spec.TriggerLength, Strength = Strength() },
+                    Options = new ProtectOptions { Epsilon = spec.Strength is null ? spec.Epsilon : 0, TriggerLength = spec.TriggerLength ?? 0, Strength = Strength() },
                 };
                 ProtectResponse response;
                 try { response = client.Protect(request, headers, deadline: DateTime.UtcNow.AddMinutes(10), cancellationToken: cancel); }

@@ -175,7 +175,7 @@ public sealed class ProtectionDefaults
     public StrengthSettings High { get; set; } = new(ProtectionStrength.High);
     public double MinEpsilon { get; set; } = 2;
     public double MaxEpsilon { get; set; } = 16;
-    public int DefaultTriggerLength { get; set; } = 3;
+    public int DefaultTriggerLength { get; set; } = StrengthLevel.DefaultTriggerLength;
     /// <summary>The trigger policy of a new user whose first post names none.</summary>
     public Contracts.V1.TriggerPolicy DefaultTriggerPolicy { get; set; } = Contracts.V1.TriggerPolicy.PerPost;
     public int MaxTriggerLength { get; set; } = 8;

@@ -147,6 +147,10 @@ public class TransferSpecTests
         Assert.Empty(Fields(new ProtectionSpec(ProtectionSource.Posts, Epsilon: 1, Hardening: new HardeningSpec(Epsilon: 0, Steps: 0))));   // nothing hardened: ε unread
         Assert.Null(new ProtectionSpec(ProtectionSource.Posts, Hardening: new HardeningSpec(Steps: 0)).HardeningSettings(0));
         Assert.Null(new ProtectionSpec(ProtectionSource.Mem).HardeningSettings(0));
+        // Posts get the sidecar's trigger length unless the spec names one; in-process methods the authors' 3.
+        Assert.Equal((Protection.StrengthLevel.DefaultTriggerLength, 3, 2), (ProtectionStage.PostOptions(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts) }).Options.TriggerLength,
+            ProtectionStage.Options(new AttackSpec()).TriggerLength, ProtectionStage.PostOptions(AttackSpec.Parse(""" { "protection": { "source": "posts", "triggerLength": 2 } } """)).Options.TriggerLength));
+        Assert.DoesNotContain("triggerLength", new AttackSpec().ToJson());
         var refused = Assert.Single(Assert.Throws<SpecException>(() => AttackSpec.Parse(""" { "protection": { "ensembleStep": "sometimes" } } """)).Violations);
         Assert.Equal("protection.ensembleStep", refused.Field);
         Assert.Contains("use mean, drawn", refused.Problem);

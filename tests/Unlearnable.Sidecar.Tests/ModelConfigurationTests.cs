@@ -133,7 +133,7 @@ public class ModelConfigurationTests
         }
 
         var response = await server.Client.ProtectAsync(Post("quinn", "e1", new ProtectOptions()), server.Auth);
-        Assert.Equal(3, response.Trigger.Split(' ').Length);
+        Assert.Equal(Protection.StrengthLevel.DefaultTriggerLength, response.Trigger.Split(' ').Length);
         Assert.True(response.Image.Length > 0);
     }
 
@@ -176,7 +176,7 @@ public class ModelConfigurationTests
         await using var rounded = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Model:Precision"] = "Bfloat16" });
         var fromExact = await exact.Client.ProtectAsync(Post("rosa", "b1", new ProtectOptions()), exact.Auth);
         var response = await rounded.Client.ProtectAsync(Post("rosa", "b1", new ProtectOptions()), rounded.Auth);
-        Assert.Equal(3, response.Trigger.Split(' ').Length);
+        Assert.Equal(Protection.StrengthLevel.DefaultTriggerLength, response.Trigger.Split(' ').Length);
         Assert.InRange(response.Quality.Linf, 1, 8);
         Assert.True(double.IsFinite(response.Quality.SurrogateLoss));
         Assert.False(response.Image.Span.SequenceEqual(fromExact.Image.Span), "bfloat16 products gave float32's image: the precision never reached the batch");
@@ -208,6 +208,6 @@ public class ModelConfigurationTests
         Assert.StartsWith("inferred-resnet", foreignInfo.Model);
         Assert.Equal(64, foreignInfo.ImageSize);
         var protectedPost = await foreign.Client.ProtectAsync(Post("pia", "c1", new ProtectOptions()), foreign.Auth);
-        Assert.Equal(3, protectedPost.Trigger.Split(' ').Length);
+        Assert.Equal(Protection.StrengthLevel.DefaultTriggerLength, protectedPost.Trigger.Split(' ').Length);
     }
 }

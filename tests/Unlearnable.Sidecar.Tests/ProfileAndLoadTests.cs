@@ -28,6 +28,7 @@ public class ProfileAndLoadTests
             var second = await server.Client.ProtectAsync(Post("gina", "g2"), server.Auth);
             stickyTrigger = first.Trigger;
             Assert.Equal(first.Trigger, second.Trigger);
+            Assert.Equal(Protection.StrengthLevel.DefaultTriggerLength, first.Trigger.Split(' ').Length);
             var other = await server.Client.ProtectAsync(Post("hank", "h1"), server.Auth);
             var profile = await server.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = "gina" }, server.Auth);
             Assert.Equal(TriggerPolicy.Sticky, profile.TriggerPolicy);
@@ -36,18 +37,23 @@ public class ProfileAndLoadTests
             Assert.Equal(TriggerPolicy.PerPost, (await server.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = "hank" }, server.Auth)).TriggerPolicy);
         }
 
-        await using (var restarted = await SidecarServer.StartAsync(folder: folder))
+        // Restarted with another default length: a sticky user's posts that name none keep their trigger; one that names a length gets it.
+        await using (var restarted = await SidecarServer.StartAsync(new Dictionary<string, string?> { ["Sidecar:Protection:DefaultTriggerLength"] = "2" }, folder: folder))
         {
             var profile = await restarted.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = "gina" }, restarted.Auth);
             Assert.Equal(2, profile.PostsProtected);
             var third = await restarted.Client.ProtectAsync(Post("gina", "g3"), restarted.Auth);
             Assert.Equal(stickyTrigger, third.Trigger);
+            var named = Post("gina", "g4");
+            named.Options.TriggerLength = 2;
+            Assert.Equal(2, (await restarted.Client.ProtectAsync(named, restarted.Auth)).Trigger.Split(' ').Length);
+            Assert.Equal(2, (await restarted.Client.ProtectAsync(Post("hank", "h2"), restarted.Auth)).Trigger.Split(' ').Length);
             var replay = await restarted.Client.ProtectAsync(Post("gina", "g1", TriggerPolicy.Sticky), restarted.Auth);
             Assert.True(replay.Replayed);
 
             var deleted = await restarted.Client.DeleteUserProfileAsync(new DeleteUserProfileRequest { UserId = "gina" }, restarted.Auth);
             Assert.True(deleted.Deleted);
-            Assert.Equal(3, deleted.StoredResultsDeleted);
+            Assert.Equal(4, deleted.StoredResultsDeleted);
             var gone = await Assert.ThrowsAsync<RpcException>(async () =>
                 await restarted.Client.GetUserProfileAsync(new GetUserProfileRequest { UserId = "gina" }, restarted.Auth));
             Assert.Equal(StatusCode.NotFound, gone.StatusCode);

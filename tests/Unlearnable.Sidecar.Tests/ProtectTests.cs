@@ -36,7 +36,7 @@ public class ProtectTests(SharedSidecar shared) : IClassFixture<SharedSidecar>
         Assert.InRange(linf, 1, 8);
         Assert.Equal(linf, response.Quality.Linf);
         Assert.True(response.Quality.PsnrDb > 30);
-        Assert.Equal(3, response.Trigger.Split(' ').Length);
+        Assert.Equal(Protection.StrengthLevel.DefaultTriggerLength, response.Trigger.Split(' ').Length);
         Assert.Equal(response.Trigger + " a red circle next to a green square", response.ProtectedCaption);
         Assert.True(response.Quality.BatchSize >= 1);
         Assert.True(response.Quality.PgdSteps > 0);

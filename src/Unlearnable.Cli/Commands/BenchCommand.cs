@@ -66,7 +66,10 @@ static class BenchCommand
         var quickGelu = SharedOptions.QuickGelu();
         var batch = new Option<int>("--batch") { Description = "Posts per micro-batch", DefaultValueFactory = _ => 16 };
         var batches = new Option<int>("--batches") { Description = "Timed batches (after one warm-up batch)", DefaultValueFactory = _ => 3 };
-        var triggerLength = new Option<int>("--trigger-length") { DefaultValueFactory = _ => Protection.ProtectionOptions.DefaultTriggerLength, Description = "Trigger tokens (0: EM, no trigger)" };
+        var triggerLength = new Option<int?>("--trigger-length")
+        {
+            Description = $"Trigger tokens (0: EM, no trigger); default: the sidecar's {Protection.StrengthLevel.DefaultTriggerLength} with --strength, the authors' {Protection.ProtectionOptions.DefaultTriggerLength} without",
+        };
         var surrogateSteps = new Option<int>("--surrogate-steps") { DefaultValueFactory = _ => 0, Description = "Scratch surrogate steps per batch" };
         var vocabulary = new Option<string>("--vocabulary")
         {
@@ -128,7 +131,8 @@ static class BenchCommand
                 ensemble.Add(new ClipModel(ClipPresets.Get(other, result.GetValue(quickGelu))).to(dev));
             }
             var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
-            var options = level.PostOptions(level.Epsilon, result.GetValue(triggerLength), seed: 0, precision: products,
+            int triggerWords = result.GetValue(triggerLength) ?? (result.GetValue(strength) is null ? Protection.ProtectionOptions.DefaultTriggerLength : Protection.StrengthLevel.DefaultTriggerLength);
+            var options = level.PostOptions(level.Epsilon, triggerWords, seed: 0, precision: products,
                 inputDiversity: result.GetValue(levers.InputDiversity) ?? 0, ensembleStep: result.GetValue(levers.EnsembleStep) ?? Protection.EnsembleStep.Mean,
                 skipErosion: result.GetValue(levers.SkipErosion) ?? 0) with { BatchSize = b };
             int rounds = level.Rounds;

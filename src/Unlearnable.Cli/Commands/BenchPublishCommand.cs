@@ -82,7 +82,7 @@ static class BenchPublishCommand
             using var scene = SafeImageDecoder.Decode(o.Image.ReadBytes());
             return ClipPreprocess.ToChw01(scene, size);
         })).ToArray();
-        var options = StrengthLevel.Default(ProtectionStrength.Medium).PostOptions(bound, ProtectionOptions.DefaultTriggerLength, seed: 0) with { BatchSize = 8 };
+        var options = StrengthLevel.Default(ProtectionStrength.Medium).PostOptions(bound, StrengthLevel.DefaultTriggerLength, seed: 0) with { BatchSize = 8 };
         using var scope = TorchSharp.torch.NewDisposeScope();
         var clean = TorchSharp.torch.tensor(pixels, [8, 3, size, size]);
         var captions = new[] { "a walk by the sea" }.Concat(others.Select(o => o.Captions[0])).ToList();

@@ -55,7 +55,7 @@ static class DemoCommand
         Name = "demo: people's posts protected through the sidecar's batch path, against a hacker who fine-tunes on them",
         Seed = seed, Preset = preset,
         Data = new DataSpec(DataKind.SyntheticIdentities, Identities: people, Photos: photos),
-        Protection = new ProtectionSpec(ProtectionSource.Posts, Strength: Protection.ProtectionStrength.Medium, TriggerLength: 3,
+        Protection = new ProtectionSpec(ProtectionSource.Posts, Strength: Protection.ProtectionStrength.Medium,
             Hardening: hardeningSteps == Protection.Robustness.AdversarialHardening.DefaultSteps ? null : new HardeningSpec(Steps: hardeningSteps)),
         Attack = new HackerSpec(AttackMode.FineTune, Epochs: epochs, LearningRate: 1e-4, BatchSize: 32, PreTrainImages: preTrainImages, PreTrainEpochs: 20),
         // What every platform does to a photo before anyone can crawl it: downscale and re-encode as JPEG.

@@ -95,6 +95,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
                 deciding = await store.LockUserAsync(user, cancel);
                 profile = store.Get(user) ?? profile;
             }
+            settings = settings with { Key = KeptLength(settings.Key, request, profile) };
             int[]? sticky = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } t && t.Length == settings.Key.TriggerLength ? t : null;
             if (deciding is not null && profile.StickyTrigger is not null)
             {
@@ -144,6 +145,12 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
     }
 
     // Unspecified keeps the upload's format, unless a JPEG quality was asked for.
+    /// <summary>A sticky user's post that names no trigger length gets their trigger at the length it was decided at, so a
+    /// server whose default length changed since keeps giving it; a post that names a length gets that length.</summary>
+    static BatchKey KeptLength(BatchKey key, ProtectRequest request, StoredProfile profile) =>
+        request.Options is not { TriggerLength: not 0 } && key.TriggerLength > 0 && profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } stored
+            ? key with { TriggerLength = stored.Length } : key;
+
     static OutputEncoding Output(PostSettings settings, OutputFormat upload) => new(settings.Format switch
     {
         ImageFormat.Jpeg => OutputFormat.Jpeg,
