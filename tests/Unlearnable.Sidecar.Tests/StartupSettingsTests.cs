@@ -98,6 +98,10 @@ public class StartupSettingsTests
         Assert.Equal(["tiny-vit"], Bound(("Preset", "tiny-vit")).Surrogates().Select(m => m.PublicPreset.Name));
         Assert.Equal(["/models/rn50.safetensors"], Bound(("Checkpoint", "/models/rn50.safetensors")).Surrogates().Select(m => m.Checkpoint));
         Assert.Null(Bound(("Hardening:Steps", "0")).HardeningSettings());
+        // Posts get the measured trigger length, defined once (not pinned in the shipped settings).
+        var protection = new ConfigurationBuilder().AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json")).Build()
+            .GetSection("Sidecar").Get<SidecarOptions>()!.Protection;
+        Assert.Equal(Protection.StrengthLevel.DefaultTriggerLength, protection.DefaultTriggerLength);
     }
 
     [Fact]

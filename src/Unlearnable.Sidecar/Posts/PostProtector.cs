@@ -144,13 +144,13 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
         }
     }
 
-    // Unspecified keeps the upload's format, unless a JPEG quality was asked for.
     /// <summary>A sticky user's post that names no trigger length gets their trigger at the length it was decided at, so a
     /// server whose default length changed since keeps giving it; a post that names a length gets that length.</summary>
     static BatchKey KeptLength(BatchKey key, ProtectRequest request, StoredProfile profile) =>
         request.Options is not { TriggerLength: not 0 } && key.TriggerLength > 0 && profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } stored
             ? key with { TriggerLength = stored.Length } : key;
 
+    // Unspecified keeps the upload's format, unless a JPEG quality was asked for.
     static OutputEncoding Output(PostSettings settings, OutputFormat upload) => new(settings.Format switch
     {
         ImageFormat.Jpeg => OutputFormat.Jpeg,
