@@ -13,6 +13,8 @@ public class StartupSettingsTests
     [InlineData("Sidecar:Protection:EnsembleStep", "Sometimes")]
     [InlineData("Sidecar:Protection:EnsembleStep", "3")]
     [InlineData("Sidecar:Protection:DefaultTriggerPolicy", "Unspecified")]
+    [InlineData("Sidecar:Protection:DefaultTriggerLength", "0")]
+    [InlineData("Sidecar:Protection:DefaultTriggerLength", "9")]             // above MaxTriggerLength 8
     [InlineData("Sidecar:Protection:DefaultVocabulary", "mlm")]
     [InlineData("Sidecar:Protection:DefaultVocabulary", "klingon")]
     [InlineData("Sidecar:Protection:MaskedLm", "/no/such/bert")]
