@@ -171,14 +171,26 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
     /// <summary>The public recipe of a spec at one release (seed): the hacker's (<see cref="HackerSpec.PreTrainSeed"/>) or a protection member's.</summary>
     public static PublicModel PublicRecipe(AttackSpec spec, int seed) => new(spec.Attack.PreTrainImages, spec.Attack.PreTrainEpochs, seed, spec.Attack.PreTrainFaces);
 
-    /// <summary>A job folder belongs to one spec: resuming it with a different spec would mix results.</summary>
+    /// <summary>
+    /// A job folder belongs to one spec: resuming it with a different spec would mix results. Specs are compared as they
+    /// protect, so a folder saved with a default written out (older releases wrote mem's 3 trigger words) resumes under a spec
+    /// that leaves it unset; a posts spec's unset length changed meaning (3 words then, 5 now) and so does not.
+    /// </summary>
     void KeepSpec()
     {
         var path = Path.Combine(outDir, "spec.json");
         var json = spec.WithoutSecrets().ToJson();
-        if (File.Exists(path) && File.ReadAllText(path) != json)
+        if (File.Exists(path) && File.ReadAllText(path) is var saved && saved != json && !SameJob(saved, spec))
             throw new SpecException("$", $"{outDir} holds a job with a different spec; use a new output folder or the same spec");
         File.WriteAllText(path, json);
+    }
+
+    static bool SameJob(string savedJson, AttackSpec spec)
+    {
+        static string Settled(AttackSpec s) => (s.Protection is { Source: ProtectionSource.Mem or ProtectionSource.Em, TriggerLength: null }
+            ? s with { Protection = s.Protection with { TriggerLength = s.Protection.TriggerLengthOrDefault } } : s).WithoutSecrets().ToJson();
+        try { return Settled(AttackSpec.Parse(savedJson)) == Settled(spec); }
+        catch (SpecException) { return false; }
     }
 
     void Report(string phase, string message) => OnProgress?.Invoke(JobProgress.Stage(phase, message));

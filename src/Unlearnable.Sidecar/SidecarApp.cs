@@ -35,7 +35,7 @@ public static class SidecarApp
         var settings = section.Get<SidecarOptions>() ?? new SidecarOptions();
         if (settings.Protection.DefaultTriggerPolicy is not (TriggerPolicy.PerPost or TriggerPolicy.Sticky))
             throw new InvalidOperationException($"Sidecar:Protection:DefaultTriggerPolicy is {settings.Protection.DefaultTriggerPolicy}; use PerPost or Sticky");
-        if (!(settings.Protection.DefaultTriggerLength >= 1 && settings.Protection.DefaultTriggerLength <= settings.Protection.MaxTriggerLength))
+        if (!settings.Protection.IsTriggerLength(settings.Protection.DefaultTriggerLength))
             throw new InvalidOperationException($"Sidecar:Protection:DefaultTriggerLength is {settings.Protection.DefaultTriggerLength}; it must be in 1..Sidecar:Protection:MaxTriggerLength ({settings.Protection.MaxTriggerLength})");
         if (!(settings.Protection.UserShare is >= 0 and < 1))
             throw new InvalidOperationException($"Sidecar:Protection:UserShare is {settings.Protection.UserShare}; it must be in [0, 1) (the share of ε spent on a user's shared pattern; 0 = off)");

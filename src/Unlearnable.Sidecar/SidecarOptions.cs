@@ -179,6 +179,8 @@ public sealed class ProtectionDefaults
     /// <summary>The trigger policy of a new user whose first post names none.</summary>
     public Contracts.V1.TriggerPolicy DefaultTriggerPolicy { get; set; } = Contracts.V1.TriggerPolicy.PerPost;
     public int MaxTriggerLength { get; set; } = 8;
+    /// <summary>Whether a trigger of <paramref name="words"/> may be given: 1..<see cref="MaxTriggerLength"/>, for the default and a post's ask alike.</summary>
+    public bool IsTriggerLength(int words) => words >= 1 && words <= MaxTriggerLength;
     public string DefaultVocabulary { get; set; } = "common-words";
     /// <summary>
     /// A bert-base-uncased-layout folder (config.json, model.safetensors, vocab.txt); when set, the

@@ -164,6 +164,8 @@ public class CliTests
         Assert.True(code == 0, error + output);
         Assert.Contains("tiny + tiny-vit on", output);
         Assert.Matches(@"[0-9.]+ protected posts/s", output);
+        // Each architecture's model cost is on the page, not only the first member's.
+        Assert.Matches(@"model FLOPs: tiny image [0-9.]+ G, a [0-9]+-token caption [0-9.]+ G; tiny-vit image [0-9.]+ G", output);
         (code, _, error) = Run("bench", "mem", "--preset", "tiny", "--also", "small", "--batch", "4", "--batches", "1");
         Assert.NotEqual(0, code);
         Assert.Contains("must read the same text context", error);

@@ -151,6 +151,28 @@ public class EvaluationTests
         Assert.Contains("different spec", refused.Message);
     }
 
+    [Theory]
+    [InlineData(ProtectionSource.Mem, true)]
+    [InlineData(ProtectionSource.Posts, false)]
+    public void AFolderSavedWithTheOldWrittenOutTriggerLengthResumesOnlyWhereTheLengthStillMeansThat(ProtectionSource source, bool resumes)
+    {
+        // Older releases wrote "triggerLength": 3 into every saved spec; mem's unset length is still 3 words, posts' is now 5.
+        var output = Temp();
+        var spec = new AttackSpec
+        {
+            Name = "old folder", Data = new DataSpec(DataKind.SyntheticScenes, Images: 40, TestImages: 10),
+            Protection = new ProtectionSpec(source), Attack = new HackerSpec(AttackMode.FromScratch, Epochs: 1, BatchSize: 10),
+        };
+        Assert.Null(spec.Protection.TriggerLength);
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "spec.json"), (spec with { Protection = spec.Protection with { TriggerLength = 3 } }).ToJson());
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        var run = () => new AttackJob(spec, CPU, output).Run(cancelled.Token);
+        if (resumes) Assert.ThrowsAny<OperationCanceledException>(run);
+        else Assert.Contains("different spec", Assert.Throws<SpecException>(run).Message);
+    }
+
     [Fact]
     public void AHackerFineTunesFromConfigLessWeightsAsFromOurOwnCheckpoint()
     {

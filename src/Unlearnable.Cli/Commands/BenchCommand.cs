@@ -130,8 +130,9 @@ static class BenchCommand
                 TorchRuntime.Seed(ensemble.Count);   // a release of its own, even beside the same architecture
                 ensemble.Add(new ClipModel(ClipPresets.Get(other, result.GetValue(quickGelu))).to(dev));
             }
-            var level = result.GetValue(strength) is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
-            int triggerWords = result.GetValue(triggerLength) ?? (result.GetValue(strength) is null ? Protection.ProtectionOptions.DefaultTriggerLength : Protection.StrengthLevel.DefaultTriggerLength);
+            var named = result.GetValue(strength);
+            var level = named is { } chosen ? Protection.StrengthLevel.Default(chosen) : Protection.StrengthLevel.Authors;
+            int triggerWords = result.GetValue(triggerLength) ?? (named is null ? Protection.ProtectionOptions.DefaultTriggerLength : Protection.StrengthLevel.DefaultTriggerLength);
             var options = level.PostOptions(level.Epsilon, triggerWords, seed: 0, precision: products,
                 inputDiversity: result.GetValue(levers.InputDiversity) ?? 0, ensembleStep: result.GetValue(levers.EnsembleStep) ?? Protection.EnsembleStep.Mean,
                 skipErosion: result.GetValue(levers.SkipErosion) ?? 0) with { BatchSize = b };
@@ -158,7 +159,7 @@ static class BenchCommand
             Console.WriteLine($"{Describe(ensemble)}{(ensemble.Count > 1 && options.EnsembleStep == Protection.EnsembleStep.Drawn ? " (one drawn per PGD step)" : "")}" +
                 (options.InputDiversity > 0 ? $", input diversity {options.InputDiversity:G3}" : "") +
                 (options.SkipErosion > 0 ? $", skip erosion {options.SkipErosion:G3}" : "") + $" on {dev}: batch {b}, {rounds} round(s) × {options.PgdSteps} PGD steps" +
-                (result.GetValue(strength) is not { } named ? "" : $" ({named.ToString().ToLowerInvariant()}: ε {level.Epsilon}, robust to {string.Join(", ", Protection.Robustness.PlatformTransforms.Describe(level.RobustTo).DefaultIfEmpty("nothing"))})") +
+                (named is null ? "" : $" ({named.Value.ToString().ToLowerInvariant()}: ε {level.Epsilon}, robust to {string.Join(", ", Protection.Robustness.PlatformTransforms.Describe(level.RobustTo).DefaultIfEmpty("nothing"))})") +
                 $", trigger k={options.TriggerLength} top-{options.TopK} from {words.Name}, {products.ToString().ToLowerInvariant()} products, {n} batches");
             Console.WriteLine($"{b * n / seconds:F2} protected posts/s ({seconds / n:F2} s per batch)");
             Console.WriteLine($"time split: PGD {pgd.TotalSeconds / seconds:P0}, trigger search {trigger.TotalSeconds / seconds:P0}, surrogate steps {surrogate.TotalSeconds / seconds:P0}");
@@ -181,10 +182,11 @@ static class BenchCommand
     static void PrintThroughput(IReadOnlyList<ClipConfig> members, Protection.ProtectionOptions options, int rounds, int batch, int batches,
         IReadOnlyList<string> captions, TimeSpan pgd, TimeSpan trigger, double seconds, Device device)
     {
-        var config = members[0];
         int trigged = options.UsesTrigger ? options.TriggerLength : 0;
-        int tokens = Math.Min(config.Text.ContextLength, captions.Max(c => ClipTokenizer.Default.EncodeRaw(c).Count) + trigged + 2);
-        double image = ClipFlops.Image(config), text = ClipFlops.Text(config, tokens);
+        int tokens = Math.Min(members.Min(m => m.Text.ContextLength), captions.Max(c => ClipTokenizer.Default.EncodeRaw(c).Count) + trigged + 2);
+        // Each architecture's own costs: the ensemble's members need not share one.
+        string perModel = string.Join("; ", members.DistinctBy(m => m.Name).Select(m =>
+            $"{(members.Count > 1 ? m.Name + " " : "")}image {ClipFlops.Image(m) / 1e9:F2} G, a {tokens}-token caption {ClipFlops.Text(m, tokens) / 1e9:F2} G"));
         // Every member does its own architecture's work; a PGD step that follows one drawn member runs that member only,
         // counted here as an average member's work (approximate for mixed architectures: the draws need not split evenly).
         double pgdStep = members.Average(m => 2 * ClipFlops.Image(m) + ClipFlops.Text(m, tokens)) * (options.EnsembleStep == Protection.EnsembleStep.Drawn ? 1 : members.Count);
@@ -194,7 +196,7 @@ static class BenchCommand
                 + options.TriggerLength * (options.TopK + 1) * options.BeamWidth * ClipFlops.Text(m, tokens)))
             : 0;
         static string Rate(double flops, TimeSpan time) => time > TimeSpan.Zero ? $"{flops / time.TotalSeconds / 1e9:F0}" : "-";
-        Console.WriteLine($"model FLOPs: image {image / 1e9:F2} G, a {tokens}-token caption {text / 1e9:F2} G; achieved GFLOP/s: " +
+        Console.WriteLine($"model FLOPs: {perModel}; achieved GFLOP/s: " +
             $"PGD {Rate(pgdFlops, pgd)}, trigger search {Rate(searchFlops, trigger)}, overall {(pgdFlops + searchFlops) / seconds / 1e9:F0}" +
             $" (this device's float32 matrix products: {MatrixProductRate(device) / 1e9:F0} GFLOP/s)");
     }

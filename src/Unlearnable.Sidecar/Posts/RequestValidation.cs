@@ -48,7 +48,7 @@ public static class RequestValidation
         {
             0 => defaults.DefaultTriggerLength,
             -1 => 0,
-            var k when k >= 1 && k <= defaults.MaxTriggerLength => k,
+            var k when defaults.IsTriggerLength(k) => k,
             var k => throw Invalid("options.trigger_length", $"options.trigger_length {k} is outside 1..{defaults.MaxTriggerLength} (0 = default {defaults.DefaultTriggerLength}, -1 = no trigger)"),
         };
         string vocabulary = o.Vocabulary.Length == 0 ? defaults.DefaultVocabulary : o.Vocabulary;
