@@ -11,15 +11,12 @@ namespace Unlearnable.Sidecar.Tests;
 public class ModelPreparationTests
 {
     // The small recipe SidecarProcess starts with, so the prepared files are the ones its sidecars look for.
-    static readonly Dictionary<string, string> Recipe = new()
-    {
-        ["Sidecar__Model__DefaultTrainingImages"] = "64", ["Sidecar__Model__DefaultTrainingEpochs"] = "1", ["Sidecar__Model__Hardening__Steps"] = "2",
-    };
-    static readonly string FileName = $"public-v{Protection.PublicModel.RecipeVersion}-tiny-64x1-seed0.safetensors";
+    static readonly Dictionary<string, string> Recipe = ToyPublicModel.Environment();
+    static readonly string FileName = ToyPublicModel.FileName("tiny", 0);
 
     /// <summary>The default ensemble's files at release <paramref name="seed"/>: each architecture and its hardened copy, sorted.</summary>
     static string[] DefaultFiles(int seed) => [.. Protection.PublicModel.DefaultEnsemble
-        .SelectMany(preset => new[] { "", $"-hardened-v1-2x2-s{seed}" }.Select(h => $"public-v{Protection.PublicModel.RecipeVersion}-{preset}-64x1-seed{seed}{h}.safetensors"))
+        .SelectMany(preset => new[] { ToyPublicModel.FileName(preset, seed), ToyPublicModel.FileName(preset, seed, hardened: true) })
         .Order(StringComparer.Ordinal)];
 
     static (int Code, string Output) Prepare(params string[] args) => SidecarCommand.Run(args, Recipe);
@@ -88,7 +85,7 @@ public class ModelPreparationTests
         var vit = Assert.Single(Directory.GetFiles(prepared));
         File.Move(vit, Path.Combine(prepared, FileName));   // a ViT where the tiny ResNet-style default should be
 
-        var config = new ModelOptions { DefaultTrainingImages = 64, DefaultTrainingEpochs = 1, PreparedDirectory = prepared, Hardening = new HardeningOptions { Steps = 0 } };
+        var config = new ModelOptions { DefaultTrainingImages = ToyPublicModel.Images, DefaultTrainingEpochs = ToyPublicModel.Epochs, PreparedDirectory = prepared, Hardening = new HardeningOptions { Steps = 0 } };
         var files = new Model.PublicModelFiles(config, TestFolders.New(), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         var e = Assert.Throws<InvalidOperationException>(() => files.Load(config.Surrogates()[0], TorchSharp.torch.CPU, CancellationToken.None));
         Assert.Contains("holds a tiny-vit model, not the tiny", e.Message);
@@ -98,10 +95,10 @@ public class ModelPreparationTests
     public void AHardenedCopyIsPreparedBesideThePublicModelAndLoadedFromThere()
     {
         var prepared = TestFolders.New();
-        var config = new ModelOptions { DefaultTrainingImages = 64, DefaultTrainingEpochs = 1, Preset = "tiny", Hardening = new HardeningOptions { Steps = 2 } };
+        var config = new ModelOptions { DefaultTrainingImages = ToyPublicModel.Images, DefaultTrainingEpochs = ToyPublicModel.Epochs, Preset = "tiny", Hardening = new HardeningOptions { Steps = ToyPublicModel.HardeningSteps } };
         var log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         var written = new Model.PublicModelFiles(config, prepared, log).Prepare(TorchSharp.torch.CPU, CancellationToken.None);
-        string hardened = FileName.Replace(".safetensors", "-hardened-v1-2x2-s0.safetensors");
+        string hardened = ToyPublicModel.FileName("tiny", 0, hardened: true);
         Assert.Equal([FileName, hardened], written.Select(Path.GetFileName));
 
         // A pod pointed at the folder loads the hardened copy and makes nothing itself.

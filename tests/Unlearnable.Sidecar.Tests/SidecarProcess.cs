@@ -30,15 +30,12 @@ public sealed class SidecarProcess : IAsyncDisposable
 
     public static async Task<SidecarProcess> StartAsync(string folder, IDictionary<string, string>? settings = null)
     {
-        var environment = new Dictionary<string, string>
-        {
-            ["Sidecar__Profiles__DatabasePath"] = Path.Combine(folder, "sidecar.db"),
-            ["Sidecar__Model__DefaultTrainingImages"] = "64", ["Sidecar__Model__DefaultTrainingEpochs"] = "1", ["Sidecar__Model__Hardening__Steps"] = "2",
-            ["Sidecar__Protection__Medium__PgdSteps"] = "3",
-            ["Sidecar__Protection__Medium__Rounds"] = "1",
-            ["Sidecar__Protection__TopK"] = "4",
-            ["Sidecar__Auth__ApiKeys__0"] = SidecarServer.ApiKey,
-        };
+        var environment = ToyPublicModel.Environment();
+        environment["Sidecar__Profiles__DatabasePath"] = Path.Combine(folder, "sidecar.db");
+        environment["Sidecar__Protection__Medium__PgdSteps"] = "3";
+        environment["Sidecar__Protection__Medium__Rounds"] = "1";
+        environment["Sidecar__Protection__TopK"] = "4";
+        environment["Sidecar__Auth__ApiKeys__0"] = SidecarServer.ApiKey;
         foreach (var (k, v) in settings ?? new Dictionary<string, string>()) environment[k] = v;
         return new SidecarProcess(await HostProcess.StartAsync("unlearnable-sidecar.dll", folder, environment));
     }

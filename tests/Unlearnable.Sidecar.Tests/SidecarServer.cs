@@ -43,8 +43,6 @@ public sealed class SidecarServer : IAsyncDisposable
         var settings = new Dictionary<string, string?>(BoundEndpoints.Settings)
         {
             ["Sidecar:Profiles:DatabasePath"] = Path.Combine(folder, "sidecar.db"),
-            // The default ensemble at toy size: 64 scenes, 1 epoch, each member hardened for 2 steps.
-            ["Sidecar:Model:DefaultTrainingImages"] = "64", ["Sidecar:Model:DefaultTrainingEpochs"] = "1", ["Sidecar:Model:Hardening:Steps"] = "2",
             ["Sidecar:Protection:Low:PgdSteps"] = "2",
             ["Sidecar:Protection:Medium:PgdSteps"] = "3",
             ["Sidecar:Protection:Medium:Rounds"] = "1",
@@ -57,6 +55,7 @@ public sealed class SidecarServer : IAsyncDisposable
             ["Sidecar:Auth:ApiKeys:0"] = ApiKey,
             ["Logging:LogLevel:Default"] = "Warning",
         };
+        foreach (var (k, v) in ToyPublicModel.Settings) settings[k] = v;
         foreach (var (k, v) in overrides ?? new Dictionary<string, string?>()) settings[k] = v;
         var app = SidecarApp.Build(["--environment", "Production"], b =>
         {
