@@ -16,9 +16,10 @@ public sealed record StrengthLevel(double Epsilon, int Rounds, int PgdSteps, Tra
     public const double DefaultStepSize = 1;
     public const int DefaultTopK = 16;
 
-    /// <summary>The trigger words a post gets when it names no length (the sidecar's, posts specs', the demo's): five kept more
-    /// than three against the release made on and unseen ones alike, for 12 % more time a post (docs/results.md).</summary>
-    public const int DefaultTriggerLength = 5;
+    /// <summary>The trigger words a post gets when it names no length (the sidecar's, posts specs', the demo's): eight kept more
+    /// than five, and five than three, against the release made on and unseen ones, most where the names were learned
+    /// back from a photo's caption (docs/results.md); each word is one more HotFlip search a post.</summary>
+    public const int DefaultTriggerLength = 8;
 
     /// <summary>
     /// What protecting posts at this level means to the batch protector (the sidecar's micro-batches
