@@ -117,7 +117,8 @@ public sealed record DataSpec(DataKind Kind = DataKind.SyntheticIdentities, stri
 /// <c>ensembleStep</c>, what each PGD step follows against an ensemble (<c>mean</c>, the default, or one <c>drawn</c> member), and
 /// <c>skipErosion</c>, ξ by which each PGD step scales the surrogates' residual skips at random (in [0, 1); default 0);
 /// posts only, <c>hardening</c> (<c>epsilon</c>, <c>steps</c>): each surrogate briefly adversarially fine-tuned before protecting,
-/// as the sidecar does by default (unset: its defaults; <c>steps</c> 0: none).
+/// as the sidecar does by default (unset: its defaults; <c>steps</c> 0: none), and <c>level</c> (<c>rounds</c>, <c>pgdSteps</c>): the
+/// strength level's rounds and PGD steps, as a sidecar configured with other ones protects.
 /// <c>seed</c> (mem, em, posts) is the protection's own randomness, the spec's seed unless given: another seed repeats the
 /// protection against the same data, names and hackers, which is how its spread is measured (a from-scratch mem surrogate's
 /// initial weights stay the job's: they are the hacker's own start).
@@ -136,7 +137,8 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] EnsembleStep? EnsembleStep = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Seed = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? SkipErosion = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] HardeningSpec? Hardening = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] HardeningSpec? Hardening = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] LevelSpec? Level = null)
 {
     /// <summary>The share of ε on each person's pattern: as given, else the sidecar's for posts and 0 (the authors' loop) in-process.</summary>
     [JsonIgnore]
@@ -161,6 +163,15 @@ public sealed record ProtectionSpec(ProtectionSource Source = ProtectionSource.M
 /// (1/255 units) for <paramref name="Steps"/> steps.
 /// </summary>
 public sealed record HardeningSpec(double Epsilon = Protection.Robustness.AdversarialHardening.DefaultEpsilon, int Steps = Protection.Robustness.AdversarialHardening.DefaultSteps);
+
+/// <summary>
+/// Posts: the strength level's rounds (trigger search and PGD) and PGD steps per micro-batch, as a sidecar's
+/// <c>Sidecar:Protection:Medium:Rounds</c> and <c>…:PgdSteps</c> set them for its level; each unset keeps the level's.
+/// </summary>
+public sealed record LevelSpec(int? Rounds = null, int? PgdSteps = null)
+{
+    public const int MaxRounds = 20, MaxPgdSteps = 200;
+}
 
 /// <summary>A release of the public recipe a protection is made against: its architecture (a preset) and the seed it was trained with.</summary>
 public sealed record SurrogateSpec(string Preset = "tiny", int Seed = 0);

@@ -83,6 +83,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
     public static (ProtectionOptions Options, int Rounds) PostOptions(AttackSpec spec)
     {
         var level = StrengthLevel.Default(spec.Protection.Strength ?? ProtectionStrength.Medium);
+        if (spec.Protection.Level is { } set) level = level with { Rounds = set.Rounds ?? level.Rounds, PgdSteps = set.PgdSteps ?? level.PgdSteps };
         double epsilon = spec.Protection.Strength is null ? spec.Protection.Epsilon : level.Epsilon;
         return (level.PostOptions(epsilon, spec.Protection.TriggerLengthOrDefault, spec.ProtectionSeed, spec.Protection.UserShareOrDefault,
             precision: spec.Protection.Precision ?? MatmulPrecision.Float32, inputDiversity: spec.Protection.InputDiversity ?? 0,
@@ -115,6 +116,7 @@ public sealed class ProtectionStage(AttackSpec spec, torch.Device device, string
                 (spec.Protection.Members is not null ? Ensemble(releases) : releases.Count > 1 ? $"its default ensemble ({Listed(releases)})" : $"the public model ({Listed(releases)})") +
                 (owners > 0 && options.UserBound > 0 ? $"; each of {owners} people's photos share their own pattern ({options.UserBound * 255:F0}/255 of ε)" : "") +
                 (spec.Protection.StickyTriggers is true ? "; each person's first trigger kept for their later posts" : "") +
+                (spec.Protection.Level is not null ? $"; {rounds} round(s) × {options.PgdSteps} PGD steps a micro-batch" : "") +
                 Levers(options, releases.Count) + Hardened() +
                 (spec.Protection.ScratchSurrogateSteps is > 0 and var steps ? $"; {steps} surrogate steps on a scratch copy before each batch" : "");
             return published;

@@ -112,6 +112,12 @@ public static class SpecValidator
             else if (hardening.Steps > 0 && ProtectionStage.PostOptions(spec).Options.Epsilon * 255 is var epsilon && !(hardening.Epsilon > 0 && hardening.Epsilon <= epsilon + 1e-9))
                 fail("protection.hardening.epsilon", $"{hardening.Epsilon} must be in (0, {epsilon:G4}] (1/255 units, at most the protection's ε)");
         }
+        if (p.Level is { } level)
+        {
+            if (p.Source != ProtectionSource.Posts) fail("protection.level", $"applies to posts; source '{SpecNames.Of(p.Source)}' takes protection.rounds and protection.pgdSteps");
+            if (level.Rounds is < 1 or > LevelSpec.MaxRounds) fail("protection.level.rounds", $"{level.Rounds}: give 1 to {LevelSpec.MaxRounds}");
+            if (level.PgdSteps is < 1 or > LevelSpec.MaxPgdSteps) fail("protection.level.pgdSteps", $"{level.PgdSteps}: give 1 to {LevelSpec.MaxPgdSteps}");
+        }
         if (p.StickyTriggers is not null && p.Source != ProtectionSource.Posts)
             fail("protection.stickyTriggers", $"applies to posts; source '{SpecNames.Of(p.Source)}' has no posting users (a sidecar takes trigger_policy per post)");
         // Fields of the in-process protection (mem, em and the posts path); a sidecar or a folder protects elsewhere, where its own settings apply.

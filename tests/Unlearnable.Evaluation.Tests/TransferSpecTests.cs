@@ -157,6 +157,24 @@ public class TransferSpecTests
     }
 
     [Fact]
+    public void APostsSpecSetsTheLevelsRoundsAndPgdStepsAsASidecarConfiguredSoWouldAndNoOtherSourceDoes()
+    {
+        var medium = Protection.StrengthLevel.Default(Protection.ProtectionStrength.Medium);
+        var asSet = ProtectionStage.PostOptions(AttackSpec.Parse(""" { "protection": { "source": "posts", "level": { "rounds": 3, "pgdSteps": 12 } } } """));
+        Assert.Equal((3, 12), (asSet.Rounds, asSet.Options.PgdSteps));
+        var stepsOnly = ProtectionStage.PostOptions(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, Level: new LevelSpec(PgdSteps: 4)) });
+        Assert.Equal((medium.Rounds, 4), (stepsOnly.Rounds, stepsOnly.Options.PgdSteps));
+        var unset = ProtectionStage.PostOptions(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts) });
+        Assert.Equal((medium.Rounds, medium.PgdSteps), (unset.Rounds, unset.Options.PgdSteps));
+        Assert.DoesNotContain("level", new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts) }.ToJson());   // older job folders resume
+
+        List<string> Fields(ProtectionSpec p) => SpecValidator.Check(new AttackSpec { Protection = p }).Select(v => v.Field).ToList();
+        Assert.Equal(["protection.level"], Fields(new ProtectionSpec(ProtectionSource.Mem, Level: new LevelSpec(Rounds: 3))));
+        Assert.Equal(["protection.level.rounds", "protection.level.pgdSteps"], Fields(new ProtectionSpec(ProtectionSource.Posts, Level: new LevelSpec(0, LevelSpec.MaxPgdSteps + 1))));
+        Assert.Contains("give 1 to 20", SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, Level: new LevelSpec(Rounds: 21)) }).Single().Problem);
+    }
+
+    [Fact]
     public void InProcessMemProtectsAgainstTheReleasesItsMembersName()
     {
         var output = TestFolders.New();
