@@ -172,26 +172,34 @@ public sealed class AttackJob(AttackSpec spec, torch.Device device, string outDi
     public static PublicModel PublicRecipe(AttackSpec spec, int seed) => new(spec.Attack.PreTrainImages, spec.Attack.PreTrainEpochs, seed, spec.Attack.PreTrainFaces);
 
     /// <summary>
-    /// A job folder belongs to one spec: resuming it with a different spec would mix results. Specs are compared as they
-    /// protect, so a folder saved with a default written out (older releases wrote mem's 3 trigger words) resumes under a spec
-    /// that leaves it unset; a posts spec's unset length changed meaning (3 words then, 5 now) and so does not.
+    /// A job folder belongs to one spec: resuming it with a different spec would mix results. The spec is saved with its
+    /// trigger length written out, so a later change of the default cannot resume a folder protected at the old one, and
+    /// compared as it protects, so a folder that wrote the length out resumes under a spec that leaves it unset.
     /// </summary>
     void KeepSpec()
     {
         var path = Path.Combine(outDir, "spec.json");
-        var json = spec.WithoutSecrets().ToJson();
-        if (File.Exists(path) && File.ReadAllText(path) is var saved && saved != json && !SameJob(saved, spec))
+        var json = WithTriggerLength(spec).WithoutSecrets().ToJson();
+        if (File.Exists(path) && File.ReadAllText(path) is var saved && saved != json && !SameJob(saved, json))
             throw new SpecException("$", $"{outDir} holds a job with a different spec; use a new output folder or the same spec");
         File.WriteAllText(path, json);
     }
 
-    static bool SameJob(string savedJson, AttackSpec spec)
+    /// <summary>What a posts spec's unset trigger length meant when it was left unset in a saved spec: only releases from
+    /// five-word triggers to eight (1cc351f to dea6c31) saved it so; earlier ones wrote it out, later ones do.</summary>
+    const int SavedUnsetPostsLength = 5;
+
+    static bool SameJob(string savedJson, string json)
     {
-        static string Settled(AttackSpec s) => (s.Protection is { Source: ProtectionSource.Mem or ProtectionSource.Em, TriggerLength: null }
-            ? s with { Protection = s.Protection with { TriggerLength = s.Protection.TriggerLengthOrDefault } } : s).WithoutSecrets().ToJson();
-        try { return Settled(AttackSpec.Parse(savedJson)) == Settled(spec); }
+        try { return WithTriggerLength(AttackSpec.Parse(savedJson), SavedUnsetPostsLength).WithoutSecrets().ToJson() == json; }
         catch (SpecException) { return false; }
     }
+
+    /// <summary>The spec with its in-process trigger length written out (a sidecar source's unset length is its server's).</summary>
+    static AttackSpec WithTriggerLength(AttackSpec s, int? unsetPosts = null) => s.Protection is { TriggerLength: null } p
+        && p.Source is ProtectionSource.Mem or ProtectionSource.Em or ProtectionSource.Posts
+        ? s with { Protection = p with { TriggerLength = p.Source == ProtectionSource.Posts && unsetPosts is { } k ? k : p.TriggerLengthOrDefault } }
+        : s;
 
     void Report(string phase, string message) => OnProgress?.Invoke(JobProgress.Stage(phase, message));
 }

@@ -166,9 +166,10 @@ public sealed record HardeningSpec(double Epsilon = Protection.Robustness.Advers
 
 /// <summary>
 /// Posts: the strength level's rounds (trigger search and PGD) and PGD steps per micro-batch, as a sidecar's
-/// <c>Sidecar:Protection:Medium:Rounds</c> and <c>…:PgdSteps</c> set them for its level; each unset keeps the level's.
+/// <c>Sidecar:Protection:&lt;Strength&gt;:Rounds</c> and <c>…:PgdSteps</c> set them for the spec's level; each unset keeps the level's.
 /// </summary>
-public sealed record LevelSpec(int? Rounds = null, int? PgdSteps = null)
+public sealed record LevelSpec([property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Rounds = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? PgdSteps = null)
 {
     public const int MaxRounds = 20, MaxPgdSteps = 200;
 }

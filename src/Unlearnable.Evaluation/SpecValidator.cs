@@ -114,9 +114,18 @@ public static class SpecValidator
         }
         if (p.Level is { } level)
         {
-            if (p.Source != ProtectionSource.Posts) fail("protection.level", $"applies to posts; source '{SpecNames.Of(p.Source)}' takes protection.rounds and protection.pgdSteps");
-            if (level.Rounds is < 1 or > LevelSpec.MaxRounds) fail("protection.level.rounds", $"{level.Rounds}: give 1 to {LevelSpec.MaxRounds}");
-            if (level.PgdSteps is < 1 or > LevelSpec.MaxPgdSteps) fail("protection.level.pgdSteps", $"{level.PgdSteps}: give 1 to {LevelSpec.MaxPgdSteps}");
+            if (p.Source != ProtectionSource.Posts) fail("protection.level", $"applies to posts; " + p.Source switch
+            {
+                ProtectionSource.Mem or ProtectionSource.Em => $"source '{SpecNames.Of(p.Source)}' takes protection.rounds and protection.pgdSteps",
+                ProtectionSource.Sidecar => "a sidecar protects at its own Sidecar:Protection:<Strength>:Rounds and :PgdSteps",
+                _ => $"source '{SpecNames.Of(p.Source)}' runs no protection here",
+            });
+            else if (level is { Rounds: null, PgdSteps: null }) fail("protection.level", "names neither rounds nor pgdSteps; give one, or leave level out for the strength's own");
+            else
+            {
+                if (level.Rounds is < 1 or > LevelSpec.MaxRounds) fail("protection.level.rounds", $"{level.Rounds}: give 1 to {LevelSpec.MaxRounds}");
+                if (level.PgdSteps is < 1 or > LevelSpec.MaxPgdSteps) fail("protection.level.pgdSteps", $"{level.PgdSteps}: give 1 to {LevelSpec.MaxPgdSteps}");
+            }
         }
         if (p.StickyTriggers is not null && p.Source != ProtectionSource.Posts)
             fail("protection.stickyTriggers", $"applies to posts; source '{SpecNames.Of(p.Source)}' has no posting users (a sidecar takes trigger_policy per post)");
@@ -160,7 +169,12 @@ public static class SpecValidator
         if (!ClipPresets.Names.Contains(spec.Preset, StringComparer.OrdinalIgnoreCase)) return;
         var options = p.Source == ProtectionSource.Posts ? ProtectionStage.PostOptions(spec).Options : ProtectionStage.Options(spec);
         try { options.Validate(ClipPresets.Get(spec.Preset).Text.ContextLength); }
-        catch (ArgumentOutOfRangeException e) { fail("protection." + char.ToLowerInvariant(e.ParamName![0]) + e.ParamName[1..], e.Message.Split(" (Parameter")[0]); }
+        // A posts spec's PGD steps come from protection.level, already checked above.
+        catch (ArgumentOutOfRangeException e) when (!(e.ParamName == nameof(ProtectionOptions.PgdSteps) && p.Level?.PgdSteps is not null))
+        {
+            fail("protection." + char.ToLowerInvariant(e.ParamName![0]) + e.ParamName[1..], e.Message.Split(" (Parameter")[0]);
+        }
+        catch (ArgumentOutOfRangeException) { }
     }
 
     static void CheckMembers(AttackSpec spec, IReadOnlyList<SurrogateSpec> members, Action<string, string> fail)

@@ -17,8 +17,8 @@ public sealed record StrengthLevel(double Epsilon, int Rounds, int PgdSteps, Tra
     public const int DefaultTopK = 16;
 
     /// <summary>The trigger words a post gets when it names no length (the sidecar's, posts specs', the demo's): eight kept more
-    /// than five, and five than three, against the release made on and unseen ones, most where the names were learned
-    /// back from a photo's caption (docs/results.md); each word is one more HotFlip search a post.</summary>
+    /// than five in 14 of 16 measured means (the release made on and unseen ones, both directions, two hackers, two face sets),
+    /// and five more than three (docs/results.md); each word is one more HotFlip search a post.</summary>
     public const int DefaultTriggerLength = 8;
 
     /// <summary>

@@ -1,6 +1,7 @@
 using Unlearnable.Data;
 using Unlearnable.Data.Synthetic;
 using Unlearnable.Evaluation;
+using Unlearnable.Protection;
 using Unlearnable.Training;
 using static TorchSharp.torch;
 
@@ -152,11 +153,12 @@ public class EvaluationTests
     }
 
     [Theory]
-    [InlineData(ProtectionSource.Mem, true)]
-    [InlineData(ProtectionSource.Posts, false)]
-    public void AFolderSavedWithTheOldWrittenOutTriggerLengthResumesOnlyWhereTheLengthStillMeansThat(ProtectionSource source, bool resumes)
+    [InlineData(ProtectionSource.Mem, 3, true)]      // releases before five-word posts wrote every length out; mem's unset is still 3
+    [InlineData(ProtectionSource.Posts, 3, false)]   // posts' unset is 8 words now
+    [InlineData(ProtectionSource.Posts, null, false)] // saved unset by the five-word releases, when unset meant 5
+    [InlineData(ProtectionSource.Posts, StrengthLevel.DefaultTriggerLength, true)]   // saved by this release: written out
+    public void AFolderResumesOnlyWhereItsSavedTriggerLengthStillMeansWhatTheSpecAsks(ProtectionSource source, int? saved, bool resumes)
     {
-        // Older releases wrote "triggerLength": 3 into every saved spec; mem's unset length is still 3 words, posts' is now 5.
         var output = Temp();
         var spec = new AttackSpec
         {
@@ -165,12 +167,18 @@ public class EvaluationTests
         };
         Assert.Null(spec.Protection.TriggerLength);
         Directory.CreateDirectory(output);
-        File.WriteAllText(Path.Combine(output, "spec.json"), (spec with { Protection = spec.Protection with { TriggerLength = 3 } }).ToJson());
+        File.WriteAllText(Path.Combine(output, "spec.json"), (spec with { Protection = spec.Protection with { TriggerLength = saved } }).ToJson());
         using var cancelled = new CancellationTokenSource();
         cancelled.Cancel();
         var run = () => new AttackJob(spec, CPU, output).Run(cancelled.Token);
-        if (resumes) Assert.ThrowsAny<OperationCanceledException>(run);
-        else Assert.Contains("different spec", Assert.Throws<SpecException>(run).Message);
+        if (!resumes)
+        {
+            Assert.Contains("different spec", Assert.Throws<SpecException>(run).Message);
+            return;
+        }
+        Assert.ThrowsAny<OperationCanceledException>(run);
+        // Saved again with the length written out, so the next change of the default cannot resume it unnoticed.
+        Assert.Matches($"\"triggerLength\":\\s*{spec.Protection.TriggerLengthOrDefault}\\b", File.ReadAllText(Path.Combine(output, "spec.json")));
     }
 
     [Fact]

@@ -172,6 +172,10 @@ public class TransferSpecTests
         Assert.Equal(["protection.level"], Fields(new ProtectionSpec(ProtectionSource.Mem, Level: new LevelSpec(Rounds: 3))));
         Assert.Equal(["protection.level.rounds", "protection.level.pgdSteps"], Fields(new ProtectionSpec(ProtectionSource.Posts, Level: new LevelSpec(0, LevelSpec.MaxPgdSteps + 1))));
         Assert.Contains("give 1 to 20", SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, Level: new LevelSpec(Rounds: 21)) }).Single().Problem);
+        Assert.Equal(["protection.level.pgdSteps"], Fields(new ProtectionSpec(ProtectionSource.Posts, Level: new LevelSpec(PgdSteps: 0))));   // not also protection.pgdSteps
+        Assert.Contains("names neither", SpecValidator.Check(new AttackSpec { Protection = new ProtectionSpec(ProtectionSource.Posts, Level: new LevelSpec()) }).Single().Problem);
+        Assert.Contains("Sidecar:Protection:<Strength>:Rounds", SpecValidator.Check(new AttackSpec
+            { Protection = new ProtectionSpec(ProtectionSource.Sidecar, SidecarAddress: "http://127.0.0.1:1", Level: new LevelSpec(Rounds: 3)) }).Single(v => v.Field == "protection.level").Problem);
     }
 
     [Fact]

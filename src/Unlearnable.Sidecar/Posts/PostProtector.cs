@@ -95,7 +95,7 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
                 deciding = await store.LockUserAsync(user, cancel);
                 profile = store.Get(user) ?? profile;
             }
-            settings = settings with { Key = KeptLength(settings.Key, request, profile, options.Value.Protection.MaxTriggerLength) };
+            settings = settings with { Key = KeptLength(settings.Key, request, profile, options.Value.Protection) };
             int[]? sticky = profile.Policy == TriggerPolicy.Sticky && profile.StickyTrigger is { } t && t.Length == settings.Key.TriggerLength ? t : null;
             if (deciding is not null && profile.StickyTrigger is not null)
             {
@@ -147,9 +147,9 @@ public sealed class PostProtector(IOptions<SidecarOptions> options, WarmSurrogat
     /// <summary>A sticky user's post that names no trigger length gets their trigger at the length it was decided at, so a
     /// server whose default length changed since keeps giving it (within the server's current maximum); a post that names
     /// a length gets that length.</summary>
-    static BatchKey KeptLength(BatchKey key, ProtectRequest request, StoredProfile profile, int maxLength) =>
+    static BatchKey KeptLength(BatchKey key, ProtectRequest request, StoredProfile profile, ProtectionDefaults defaults) =>
         request.Options is not { TriggerLength: not 0 } && key.TriggerLength > 0 && profile.Policy == TriggerPolicy.Sticky
-            && profile.StickyTrigger is { Length: var stored } && stored <= maxLength
+            && profile.StickyTrigger is { Length: var stored } && defaults.IsTriggerLength(stored)
             ? key with { TriggerLength = stored } : key;
 
     // Unspecified keeps the upload's format, unless a JPEG quality was asked for.
