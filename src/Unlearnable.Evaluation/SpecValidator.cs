@@ -169,12 +169,12 @@ public static class SpecValidator
         if (!ClipPresets.Names.Contains(spec.Preset, StringComparer.OrdinalIgnoreCase)) return;
         var options = p.Source == ProtectionSource.Posts ? ProtectionStage.PostOptions(spec).Options : ProtectionStage.Options(spec);
         try { options.Validate(ClipPresets.Get(spec.Preset).Text.ContextLength); }
-        // A posts spec's PGD steps come from protection.level, already checked above.
-        catch (ArgumentOutOfRangeException e) when (!(e.ParamName == nameof(ProtectionOptions.PgdSteps) && p.Level?.PgdSteps is not null))
+        catch (ArgumentOutOfRangeException e)
         {
-            fail("protection." + char.ToLowerInvariant(e.ParamName![0]) + e.ParamName[1..], e.Message.Split(" (Parameter")[0]);
+            // A posts spec's PGD steps come from protection.level, checked above under that name.
+            if (!(e.ParamName == nameof(ProtectionOptions.PgdSteps) && p.Level?.PgdSteps is not null))
+                fail("protection." + char.ToLowerInvariant(e.ParamName![0]) + e.ParamName[1..], e.Message.Split(" (Parameter")[0]);
         }
-        catch (ArgumentOutOfRangeException) { }
     }
 
     static void CheckMembers(AttackSpec spec, IReadOnlyList<SurrogateSpec> members, Action<string, string> fail)
