@@ -52,8 +52,12 @@ public static class Plots
         plot.SavePng(path, 1150, 560);
     }
 
-    /// <summary>Bars per category, one colour per group (e.g. kept share per arm, one bar per direction); a missing value draws no bar.</summary>
-    public static void GroupedBars(string path, string title, string yLabel, IReadOnlyList<string> categories, IReadOnlyList<(string Name, IReadOnlyList<double?> Values)> groups)
+    /// <summary>
+    /// Bars per category, one colour per group (e.g. kept share per arm, one bar per direction); a missing value draws no bar.
+    /// <paramref name="ranges"/> (per group, per category) draws each bar's range over repeated runs as a whisker.
+    /// </summary>
+    public static void GroupedBars(string path, string title, string yLabel, IReadOnlyList<string> categories, IReadOnlyList<(string Name, IReadOnlyList<double?> Values)> groups,
+        IReadOnlyList<IReadOnlyList<(double Low, double High)?>>? ranges = null)
     {
         _ = FontReady.Value;
         var plot = new ScottPlot.Plot();
@@ -65,6 +69,14 @@ public static class Plots
                 if (groups[g].Values[c] is { } value)
                     bars.Add(new ScottPlot.Bar { Position = c * (groups.Count + 1) + g, Value = value, FillColor = palette.GetColor(g) });
         plot.Add.Bars(bars);
+        for (int c = 0; c < categories.Count && ranges is not null; c++)
+            for (int g = 0; g < groups.Count; g++)
+                if (ranges[g][c] is { } range)
+                {
+                    var whisker = plot.Add.Line(c * (groups.Count + 1) + g, range.Low, c * (groups.Count + 1) + g, range.High);
+                    whisker.LineColor = ScottPlot.Colors.Black;
+                    whisker.LineWidth = 2;
+                }
         for (int g = 0; g < groups.Count; g++)
             plot.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = groups[g].Name, FillColor = palette.GetColor(g) });
         plot.Axes.Bottom.SetTicks(categories.Select((_, c) => c * (groups.Count + 1) + (groups.Count - 1) / 2.0).ToArray(), categories.ToArray());

@@ -45,6 +45,35 @@ public class EvaluateAttackCliTests
         Assert.Equal(5, verdict["arms"]!.AsArray().Count);
         foreach (var png in new[] { "kept.png", "attention.png", "loss.png", "i2t-hit10.png", "i2t-medr.png", "t2i-medr.png", "examples.png", "tsne-clean.png", "tsne-protected.png" })
             Assert.True(new FileInfo(Path.Combine(output, png)).Length > 2000, png);
+
+        // `summarize` reads the job's report back with a repeat of it (the same report under another protection seed):
+        // every kept share's mean and range are the job's own figure.
+        var repeat = Temp();
+        Directory.CreateDirectory(repeat);
+        report["spec"]!["protection"]!["seed"] = 7;
+        File.WriteAllText(Path.Combine(repeat, "report.json"), report.ToJsonString());
+        var summaryDir = Temp();
+        (code, stdout, stderr) = CliTests.Run("evaluate-attack", "summarize", output, repeat, "--out", summaryDir);
+        Assert.True(code == 0, stderr + stdout);
+        var row = JsonNode.Parse(File.ReadAllText(Path.Combine(summaryDir, "summary.json")))!["rows"]!.AsArray()
+            .Single(r => r!["row"]!.GetValue<string>() == "protected")!;
+        if (verdict["arms"]![0]!["imageToText"]?.GetValue<double>() is { } protectedKept)
+            foreach (var stat in new[] { "mean", "min", "max" }) Assert.Equal(protectedKept, row["imageToText"]![stat]!.GetValue<double>(), 9);
+        Assert.Contains("| protected |", File.ReadAllText(Path.Combine(summaryDir, "summary.md")));
+        Assert.True(new FileInfo(Path.Combine(summaryDir, "kept-spread.png")).Length > 2000);
+    }
+
+    [Fact]
+    public void SummarizeRefusesASingleRunAndAFolderWithoutAReport()
+    {
+        var (code, _, stderr) = CliTests.Run("evaluate-attack", "summarize", Temp(), "--out", Temp());
+        Assert.Equal(2, code);
+        Assert.Contains("two or more run folders", stderr);
+        var empty = Temp();
+        Directory.CreateDirectory(empty);
+        (code, _, stderr) = CliTests.Run("evaluate-attack", "summarize", empty, Temp(), "--out", Temp());
+        Assert.Equal(2, code);
+        Assert.Contains($"{empty} has no report.json", stderr);
     }
 
     /// <summary>A spec the validator refuses (EvaluationTests check which fields it names) stops the command with exit code 2 before it writes anything.</summary>

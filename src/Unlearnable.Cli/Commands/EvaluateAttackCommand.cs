@@ -14,10 +14,33 @@ static class EvaluateAttackCommand
         var output = new Option<string>("--out") { Description = "Folder for report.json, report.md, plots and the job's work files (rerun to resume)", Required = true };
         var device = SharedOptions.Device();
         var command = new Command("evaluate-attack", "Attack protected data like a hacker would (train from scratch or fine-tune) and report what the protection held")
-            { spec, output, device };
+            { spec, output, device, Summarize() };
         command.SetAction((result, cancel) => CommandErrors.Run(() =>
         {
             RunWithProgress(AttackSpec.Load(result.GetValue(spec)!), result.GetValue(device)!, result.GetValue(output)!, cancel);
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    /// <summary>`unlearnable evaluate-attack summarize RUN RUN… --out DIR`: what repeats of one job kept, mean and range per arm.</summary>
+    static Command Summarize()
+    {
+        var runs = new Argument<string[]>("runs") { Description = "Output folders of finished repeats of one job (the same spec, another seed or protection.seed)", Arity = ArgumentArity.OneOrMore };
+        runs.Validators.Add(r => { if (r.Tokens.Count < 2) r.AddError($"summarize reads two or more run folders (repeats of one job); {r.Tokens.Count} given"); });
+        var output = new Option<string>("--out") { Description = "Folder for summary.json, summary.md and kept-spread.png", Required = true };
+        var command = new Command("summarize", "Read repeats of one attack job together: protection kept per arm, mean and range over the runs, as a table and a chart")
+            { runs, output };
+        command.SetAction((result, cancel) => CommandErrors.Run(() =>
+        {
+            var folders = result.GetValue(runs)!;
+            var summary = RepeatSummary.Of(folders.Select(f => (f, RepeatSummary.ReadReport(f))).ToList());
+            RepeatSummaryWriter.Write(result.GetValue(output)!, summary);
+            var table = new Table().AddColumns("", "face→name / name→face kept, mean (range)", "runs");
+            foreach (var row in summary.Rows)
+                table.AddRow(Markup.Escape(row.Row), RepeatSummaryWriter.Cell(row), $"{row.Runs}");
+            AnsiConsole.Write(table);
+            Console.WriteLine($"summary of {folders.Length} runs in {result.GetValue(output)}");
             return Task.FromResult(0);
         }));
         return command;
