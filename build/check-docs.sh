@@ -22,7 +22,7 @@ CITE_EXTENSIONS=(cs md sh py proto yaml)
 # Folders never looked into: build outputs, dependencies, tools CI downloads, local runs.
 SKIP_DIRS=(bin obj node_modules .git runs .tools TestResults)
 # Markdown files the tools write into their output folders (cited by name in code and docs; not in the repository).
-GENERATED=(report.md)
+GENERATED=(report.md summary.md)
 
 # The files under the given roots whose names end in one of the given extensions, NUL-separated.
 find_files() {
