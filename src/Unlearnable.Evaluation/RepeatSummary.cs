@@ -48,7 +48,7 @@ public sealed record RepeatSummary(string Name, IReadOnlyList<string> Runs, IRea
         foreach (var defence in verdicts.SelectMany(v => v.Arms).Where(a => unseen.Any(u => u.Contains(a.Arm))).Select(a => a.Defence).Distinct())
         {
             double? Mean(int run, Func<ArmKept, double?> kept) =>
-                verdicts[run].Arms.Where(a => unseen[run].Contains(a.Arm) && a.Defence == defence).Select(kept).OfType<double>().DefaultIfEmpty(double.NaN).Average() is var m && double.IsNaN(m) ? null : m;
+                KeptSpread.Of(verdicts[run].Arms.Where(a => unseen[run].Contains(a.Arm) && a.Defence == defence).Select(kept))?.Mean;
             rows.Add(new RowSpread(defence is null ? UnseenRow : $"{UnseenRow} after {defence}",
                 KeptSpread.Of(Enumerable.Range(0, runs.Count).Select(i => Mean(i, a => a.ImageToText))),
                 KeptSpread.Of(Enumerable.Range(0, runs.Count).Select(i => Mean(i, a => a.TextToImage)))));
