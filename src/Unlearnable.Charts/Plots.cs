@@ -63,23 +63,25 @@ public static class Plots
         var plot = new ScottPlot.Plot();
         plot.Font.Set(FontName);
         var palette = new ScottPlot.Palettes.Category10();
+        // A category's bars side by side, one slot left empty between categories.
+        double Position(int c, int g) => c * (groups.Count + 1) + g;
         var bars = new List<ScottPlot.Bar>();
         for (int c = 0; c < categories.Count; c++)
             for (int g = 0; g < groups.Count; g++)
                 if (groups[g].Values[c] is { } value)
-                    bars.Add(new ScottPlot.Bar { Position = c * (groups.Count + 1) + g, Value = value, FillColor = palette.GetColor(g) });
+                    bars.Add(new ScottPlot.Bar { Position = Position(c, g), Value = value, FillColor = palette.GetColor(g) });
         plot.Add.Bars(bars);
         for (int c = 0; c < categories.Count && ranges is not null; c++)
             for (int g = 0; g < groups.Count; g++)
                 if (ranges[g][c] is { } range)
                 {
-                    var whisker = plot.Add.Line(c * (groups.Count + 1) + g, range.Low, c * (groups.Count + 1) + g, range.High);
+                    var whisker = plot.Add.Line(Position(c, g), range.Low, Position(c, g), range.High);
                     whisker.LineColor = ScottPlot.Colors.Black;
                     whisker.LineWidth = 2;
                 }
         for (int g = 0; g < groups.Count; g++)
             plot.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = groups[g].Name, FillColor = palette.GetColor(g) });
-        plot.Axes.Bottom.SetTicks(categories.Select((_, c) => c * (groups.Count + 1) + (groups.Count - 1) / 2.0).ToArray(), categories.ToArray());
+        plot.Axes.Bottom.SetTicks(categories.Select((_, c) => Position(c, 0) + (groups.Count - 1) / 2.0).ToArray(), categories.ToArray());
         // Long arm names slant down to the left, each ending under its own group.
         plot.Axes.Bottom.TickLabelStyle.Rotation = -35;
         plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleRight;
