@@ -22,7 +22,7 @@ public sealed class RepeatSummaryTests : IDisposable
     /// <summary>
     /// A finished job as it lies on disk: clean hackers gain 50 points (face→name, 10 → 60) and 40 (name→face, 20 → 60)
     /// on every release; the protected arms reach <paramref name="made"/>, <paramref name="r1"/> and <paramref name="r3"/>
-    /// face→name Hit@10 and 60 − 0.4 × kept name→face; release 1 is also washed (jpeg:75) to <paramref name="r1Jpeg"/>.
+    /// Hit@10 in both directions; release 1 is also washed (jpeg:75) to <paramref name="r1Jpeg"/>.
     /// </summary>
     string Job(string name, int protectionSeed, double made, double r1, double r3, double r1Jpeg, AttackSpec? spec = null)
     {
